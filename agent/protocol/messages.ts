@@ -1,0 +1,220 @@
+/**
+ * The ByteNite wire protocol: every message that crosses the WebSocket between a client (the CLI, the
+ * VS Code extension) and an agent, defined once. The zod schemas give both the TypeScript types and the
+ * runtime validation; docs/protocol.md is generated from them (`npm run docs:protocol`).
+ *
+ * Text frames carry one JSON message each. Binary frames carry build-context bytes (client to agent, after
+ * `run.accepted` says `upload: true`) and output archives (agent to client, after an `outputs` reply).
+ */
+import { z } from 'zod';
+
+const id = z.string().min(1).max(128).describe('Request id chosen by the client; the reply echoes it in `inReplyTo`.');
+const runId = z.string().regex(/^r-[a-z0-9]{6,40}$/).describe('Run id assigned by the agent.');
+const sha256 = z.string().regex(/^[a-f0-9]{64}$/);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(256);
+const nonNegInt = z.number().int().nonnegative();
+
+// ---------------------------------------------------------------- shared shapes
+
+/** Hardware a run asks for. */
+export const HardwareRequest = z.strictObject({
+  cpus: z.number().positive().max(1024).describe('vCPUs (fractions allowed, e.g. 0.5).'),
+  memoryMiB: z.number().int().min(6).max(16 * 1024 * 1024).describe('Memory limit in MiB (no swap beyond it).'),
+  gpu: z.strictObject({
+    type: z.string().min(1).max(64).describe('GPU type as the catalog names it, e.g. `h100`.'),
+    count: z.number().int().min(1).max(64),
+  }).optional().describe('GPUs; omit for none.'),
+}).describe('Hardware a run asks for.');
+export type HardwareRequest = z.infer<typeof HardwareRequest>;
+
+/** What to build and run. */
+export const RunSpec = z.strictObject({
+  dockerfile: z.string().min(1).max(4096).describe('Path of the Dockerfile inside the context, `/`-separated, relative.'),
+  contextDigest: sha256.describe('Content digest of the context after `.dockerignore`, with the Dockerfile path and build args (see agent/context/digest.ts).'),
+  contextBytes: nonNegInt.describe('Size of the context tar the client will send if asked.'),
+  buildArgs: z.record(envName, z.string().max(65536)).default({}).describe('Build arguments (`--build-arg`).'),
+  env: z.record(envName, z.string().max(1024 * 1024)).default({}).describe('Environment variables of the container.'),
+  secretEnv: z.array(envName).max(1024).default([]).describe('Names in `env` whose values are secret: never logged, recorded or echoed.'),
+  command: z.array(z.string().max(65536)).max(4096).optional().describe('Command that replaces the image\'s CMD.'),
+  hardware: HardwareRequest,
+  timeoutMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional().describe('Stop the run (SIGTERM, then SIGKILL) after this long running.'),
+  name: z.string().max(256).optional().describe('Display name, e.g. the Dockerfile\'s path in the workspace.'),
+}).describe('What to build and run.');
+export type RunSpec = z.infer<typeof RunSpec>;
+export type RunSpecInput = z.input<typeof RunSpec>;
+
+export const StartKind = z.enum(['warm', 'cold']).describe('`warm`: an image built from the same digest was reused, no upload, no build. `cold`: uploaded and built.');
+export type StartKind = z.infer<typeof StartKind>;
+
+export const Phases = z.strictObject({
+  queuedMs: nonNegInt,
+  uploadMs: nonNegInt,
+  buildMs: nonNegInt,
+  startMs: nonNegInt.describe('From container create to the process running.'),
+  runMs: nonNegInt.describe('From the container\'s start to its exit.'),
+}).describe('Time spent in each phase, in milliseconds.');
+export type Phases = z.infer<typeof Phases>;
+
+export const CostBreakdown = z.strictObject({
+  currency: z.literal('USD'),
+  total: z.number().nonnegative(),
+  vcpu: z.number().nonnegative(),
+  memory: z.number().nonnegative(),
+  gpu: z.number().nonnegative(),
+  billedMs: nonNegInt.describe('Billed duration: the container\'s run time rounded up to the billing increment.'),
+  reference: z.array(z.strictObject({ name: z.string(), total: z.number().nonnegative() })).default([])
+    .describe('The same run priced at the reference rates of the agent\'s pricing table.'),
+}).describe('Cost of a run.');
+export type CostBreakdown = z.infer<typeof CostBreakdown>;
+
+/** What every final event carries. */
+const finalFields = {
+  exitCode: z.number().int().nullable().describe('The container\'s exit code; null when it never ran.'),
+  oomKilled: z.boolean(),
+  durationMs: nonNegInt.describe('The container\'s own run time (StartedAt to FinishedAt).'),
+  cost: CostBreakdown,
+  start: StartKind,
+  steps: nonNegInt.describe('Build steps in the Dockerfile (0 for a warm start).'),
+  cachedSteps: nonNegInt.describe('Build steps that came from the engine\'s cache.'),
+  phases: Phases,
+  outputs: z.strictObject({ files: nonNegInt, bytes: nonNegInt }).describe('Files the run left under BYTENITE_OUTPUT_DIR; fetch them with `outputs.get`.'),
+};
+
+// ---------------------------------------------------------------- run events
+
+/** One event of a run. Every event the agent sends carries the run id and a sequence number. */
+export const RunEvent = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('queued'), position: z.number().int().min(1).describe('1 = next to start.') })
+    .describe('Waiting for free capacity on the agent.'),
+  z.strictObject({ kind: z.literal('uploading'), bytesDone: nonNegInt, bytesTotal: nonNegInt })
+    .describe('Context bytes received so far.'),
+  z.strictObject({
+    kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
+    instruction: z.string(), cached: z.boolean(),
+  }).describe('A build step started (or was taken from cache).'),
+  z.strictObject({ kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt })
+    .describe('The image is ready; the container is being created. Says warm or cold.'),
+  z.strictObject({ kind: z.literal('running'), startedAt: z.string().describe('ISO time the container started.') })
+    .describe('The container\'s process is running.'),
+  z.strictObject({
+    kind: z.literal('log'), stream: z.enum(['stdout', 'stderr', 'build']),
+    time: z.string().describe('ISO time the agent received the bytes.'), data: z.string().describe('UTF-8 text; may hold several lines or part of one.'),
+  }).describe('Output of the container (stdout/stderr) or of the build.'),
+  z.strictObject({
+    kind: z.literal('stats'), cpuPercent: z.number().nonnegative().describe('100 = one full vCPU.'),
+    memoryBytes: nonNegInt, memoryLimitBytes: nonNegInt, pids: nonNegInt,
+  }).describe('Resource use, about once a second while running.'),
+  z.strictObject({ kind: z.literal('cost'), total: z.number().nonnegative(), billedMs: nonNegInt, currency: z.literal('USD') })
+    .describe('Cost accrued so far, at least once a second while running.'),
+  z.strictObject({ kind: z.literal('exited'), ...finalFields })
+    .describe('Final: the container ran and exited (any exit code).'),
+  z.strictObject({
+    kind: z.literal('failed'), ...finalFields,
+    code: z.enum(['upload', 'build', 'engine', 'hardware', 'timeout', 'internal']),
+    message: z.string().describe('What went wrong and what to do next.'),
+  }).describe('Final: the run could not complete (bad build, engine gone, timeout...).'),
+  z.strictObject({ kind: z.literal('cancelled'), ...finalFields })
+    .describe('Final: a client cancelled the run.'),
+]);
+export type RunEvent = z.infer<typeof RunEvent>;
+export type FinalEvent = Extract<RunEvent, { kind: 'exited' | 'failed' | 'cancelled' }>;
+export const FINAL_KINDS: ReadonlySet<string> = new Set(['exited', 'failed', 'cancelled']);
+export const isFinal = (e: RunEvent): e is FinalEvent => FINAL_KINDS.has(e.kind);
+
+// ---------------------------------------------------------------- hardware catalog
+
+export const GpuInfo = z.strictObject({
+  index: nonNegInt, type: z.string().describe('Short type used in requests and prices, e.g. `h200`.'),
+  name: z.string().describe('Full name as nvidia-smi gives it.'), memoryMiB: nonNegInt, uuid: z.string().optional(),
+});
+export type GpuInfo = z.infer<typeof GpuInfo>;
+
+export const Prices = z.strictObject({
+  currency: z.literal('USD'),
+  vcpuSecond: z.number().nonnegative(), gibSecond: z.number().nonnegative(),
+  gpuSecond: z.record(z.string(), z.number().nonnegative()).describe('By GPU type.'),
+  incrementMs: z.number().int().positive().describe('Billing increment; durations round up to it.'),
+  source: z.string(), date: z.string(),
+}).describe('Prices per second of allocated resource.');
+export type Prices = z.infer<typeof Prices>;
+
+export const ReferenceRate = z.strictObject({
+  name: z.string(), vcpuSecond: z.number().nonnegative(), gibSecond: z.number().nonnegative(),
+  gpuSecond: z.record(z.string(), z.number().nonnegative()).default({}),
+  incrementMs: z.number().int().positive(), source: z.string(), date: z.string(),
+}).describe('Another provider\'s published rates, to compare a run\'s cost with.');
+export type ReferenceRate = z.infer<typeof ReferenceRate>;
+
+export const Catalog = z.strictObject({
+  host: z.strictObject({ cpus: z.number().positive(), memoryMiB: nonNegInt, gpus: z.array(GpuInfo) }),
+  cpuOptions: z.array(z.number().positive()).describe('vCPU counts a run may ask for.'),
+  memoryOptionsMiB: z.array(nonNegInt).describe('Memory sizes a run may ask for (any value up to the largest is accepted).'),
+  gpuOptions: z.array(z.strictObject({ type: z.string(), name: z.string(), counts: z.array(z.number().int().positive()) })),
+  prices: Prices,
+  reference: z.array(ReferenceRate),
+}).describe('What the agent can run and what it costs.');
+export type Catalog = z.infer<typeof Catalog>;
+
+// ---------------------------------------------------------------- client -> agent
+
+export const ClientMessage = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('hello'), id, protocol: z.number().int().positive().describe('The protocol version the client speaks.'),
+    client: z.string().max(256).describe('Client name and version, e.g. `bytenite-cli/0.1.0`.'),
+  }).describe('First message on every connection.'),
+  z.strictObject({ type: z.literal('hardware.get'), id }).describe('Ask for the hardware catalog and prices.'),
+  z.strictObject({ type: z.literal('run.create'), id, spec: RunSpec })
+    .describe('Start a run. The reply says whether the agent needs the context (cold) or already has the image (warm).'),
+  z.strictObject({ type: z.literal('upload.end'), id, runId, bytes: nonNegInt })
+    .describe('The binary frames of the context for `runId` are all sent; `bytes` is their total.'),
+  z.strictObject({ type: z.literal('run.cancel'), id, runId }).describe('Stop a run: SIGTERM, then SIGKILL after the grace period.'),
+  z.strictObject({
+    type: z.literal('run.attach'), id, runId,
+    afterSeq: nonNegInt.default(0).describe('Replay events with a greater sequence number, then follow live.'),
+  }).describe('Follow a run\'s events (again) from a sequence number.'),
+  z.strictObject({ type: z.literal('run.list'), id }).describe('List the runs the agent knows, newest first.'),
+  z.strictObject({ type: z.literal('outputs.get'), id, runId }).describe('Download the files a finished run left in its output folder, as a tar archive.'),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+export type ClientMessageInput = z.input<typeof ClientMessage>;
+
+// ---------------------------------------------------------------- agent -> client
+
+export const ErrorCode = z.enum([
+  'bad_json', 'bad_message', 'too_large', 'hello_required', 'incompatible_version', 'not_found',
+  'hardware_unavailable', 'bad_dockerfile_path', 'bad_context', 'unexpected_binary', 'engine_unavailable', 'internal',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const RunSummary = z.strictObject({
+  runId, name: z.string().optional(), state: z.enum(['queued', 'uploading', 'building', 'starting', 'running', 'exited', 'failed', 'cancelled']),
+  createdAt: z.string(), hardware: HardwareRequest, lastSeq: nonNegInt,
+  final: RunEvent.optional().describe('The final event, once there is one.'),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+export const AgentMessage = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('hello'), inReplyTo: z.string(), protocol: z.number().int(), agent: z.string().describe('Agent version.'),
+    capabilities: z.array(z.string()).describe('Features this agent offers, e.g. `warm-start`, `outputs`, `gpu`.'),
+    engine: z.string().describe('Execution engine, e.g. `docker`.'),
+  }).describe('Reply to hello: the versions match and the connection is ready.'),
+  z.strictObject({ type: z.literal('hardware'), inReplyTo: z.string(), catalog: Catalog }).describe('Reply to hardware.get.'),
+  z.strictObject({
+    type: z.literal('run.accepted'), inReplyTo: z.string(), runId,
+    upload: z.boolean().describe('True: send the context now as binary frames, then `upload.end`. False: warm, send nothing.'),
+  }).describe('Reply to run.create; the run\'s events follow on this connection.'),
+  z.strictObject({ type: z.literal('ok'), inReplyTo: z.string() }).describe('A request succeeded and has nothing else to say.'),
+  z.strictObject({ type: z.literal('runs'), inReplyTo: z.string(), runs: z.array(RunSummary) }).describe('Reply to run.list.'),
+  z.strictObject({
+    type: z.literal('outputs'), inReplyTo: z.string(), runId, bytes: nonNegInt, files: nonNegInt,
+  }).describe('Reply to outputs.get: `bytes` of tar follow as binary frames, then `outputs.end`.'),
+  z.strictObject({ type: z.literal('outputs.end'), inReplyTo: z.string(), runId }).describe('All output bytes are sent.'),
+  z.strictObject({ type: z.literal('event'), runId, seq: z.number().int().min(1).describe('1, 2, 3... per run, no gaps.'), event: RunEvent })
+    .describe('An event of a run this connection follows.'),
+  z.strictObject({
+    type: z.literal('error'), inReplyTo: z.string().optional().describe('The request this answers, when the agent could read its id.'),
+    code: ErrorCode, message: z.string().describe('What is wrong, naming the field, and what to do.'),
+  }).describe('A request failed; the connection stays usable.'),
+]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
