@@ -1,0 +1,192 @@
+/**
+ * Messages between the extension host and the two webviews (the run panel and the sidebar view), both
+ * directions as discriminated unions on `type`. Plain TS types only: webview code imports nothing outside
+ * webview/, so the few agent shapes it needs are repeated here; test/unit/webview-protocol.test.ts fails
+ * to type-check if they drift from agent/protocol/messages.ts.
+ *
+ * Run panel (one per run):
+ *   1. The host creates the panel and writes its HTML (see the contract in webview/README.md).
+ *   2. The panel script posts `ready` with `haveSeq`: the highest event seq it already holds in full from
+ *      its saved state (0 when it has nothing, or when its saved state was trimmed).
+ *   3. The host answers `init` (who/what/where + the host's snapshot of the run), then every event with
+ *      `seq > haveSeq` in `events` batches, oldest first, then live events as they come, also batched:
+ *      flush every ~50 ms or every 2,000 events, whichever comes first, and at once after a final event.
+ *      The panel ignores events whose seq it already has, so overlap is harmless; a gap is not.
+ *   4. When the host knows the run's final event without having its events (a run from `run.list`, or
+ *      after VS Code restarted), it sends `summary` instead; the panel shows phases, exit and cost from it.
+ *   5. After a webview reload (hidden and shown, or VS Code restarted) the panel repeats from step 2.
+ *      The panel's saved state (`acquireVsCodeApi().setState`) is a `PanelSavedState`: a
+ *      `WebviewPanelSerializer` reads `runId` from it to reattach the panel to its run.
+ *
+ * Sidebar view: the script posts `ready`; the host answers with the whole `SidebarState` and sends it
+ * again whenever something in it changes and whenever the view becomes visible. It is small (the run
+ * history is capped by the host), so there are no deltas.
+ */
+
+// ---------------------------------------------------------------- agent shapes (copied, type-only)
+
+export type StartKind = 'warm' | 'cold';
+export type LogStream = 'stdout' | 'stderr' | 'build';
+export type RunState = 'queued' | 'uploading' | 'building' | 'starting' | 'running' | 'exited' | 'failed' | 'cancelled';
+
+/** Time spent in each phase, in milliseconds (agent `Phases`). */
+export interface Phases { queuedMs: number; uploadMs: number; buildMs: number; startMs: number; runMs: number }
+
+/** Cost of a run (agent `CostBreakdown`). */
+export interface CostBreakdown {
+  currency: 'USD'; total: number; vcpu: number; memory: number; gpu: number; billedMs: number;
+  reference: { name: string; total: number }[];
+}
+
+interface FinalFields {
+  exitCode: number | null; oomKilled: boolean; durationMs: number; cost: CostBreakdown; start: StartKind;
+  steps: number; cachedSteps: number; phases: Phases; outputs: { files: number; bytes: number };
+}
+
+/** One event of a run (agent `RunEvent`), relayed unchanged. */
+export type RunEvent =
+  | { kind: 'queued'; position: number }
+  | { kind: 'uploading'; bytesDone: number; bytesTotal: number }
+  | { kind: 'building'; step: number; steps: number; instruction: string; cached: boolean }
+  | { kind: 'starting'; start: StartKind; image: string; cachedSteps: number; steps: number }
+  | { kind: 'running'; startedAt: string }
+  | { kind: 'log'; stream: LogStream; time: string; data: string }
+  | { kind: 'stats'; cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }
+  | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
+  | ({ kind: 'exited' } & FinalFields)
+  | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal'; message: string } & FinalFields)
+  | ({ kind: 'cancelled' } & FinalFields);
+export type FinalEvent = Extract<RunEvent, { kind: 'exited' | 'failed' | 'cancelled' }>;
+
+// ---------------------------------------------------------------- run panel
+
+/** A run event with the agent's sequence number and the host's receive time. */
+export interface SeqEvent {
+  seq: number;
+  /** Epoch ms when the host received it; the panel times the phases with it until the final event gives exact ones. */
+  at: number;
+  event: RunEvent;
+}
+
+/** What the panel header shows; fixed for the life of the run. */
+export interface RunInfo {
+  runId: string;
+  /** Display name, e.g. the Dockerfile's workspace-relative path. */
+  name: string;
+  /** Workspace-relative path of the Dockerfile. */
+  dockerfile: string;
+  /** Name of the agent that runs it, e.g. `local` or a remote agent's name. */
+  agent: string;
+  /** Hardware as the CodeLens writes it, e.g. `2 vCPU · 4 GiB · $0.09/h`. */
+  hardware: string;
+  /** Price per hour of that hardware; lets the ticker move smoothly between cost events. */
+  hourlyUsd?: number;
+  /** ISO time the run was created. */
+  createdAt?: string;
+}
+
+/** What the host knows about the run when it sends `init`. */
+export interface RunSnapshot {
+  state: RunState;
+  /** Highest event seq the host has; the replay that follows `init` ends there. */
+  lastSeq: number;
+  final?: FinalEvent;
+}
+
+export type ToPanel =
+  /** Answer to `ready`: resets the panel unless `haveSeq` was > 0; events with seq > haveSeq follow. */
+  | { type: 'init'; run: RunInfo; snapshot: RunSnapshot }
+  /** A batch of run events, oldest first, in seq order. */
+  | { type: 'events'; runId: string; events: SeqEvent[] }
+  /** The run's end, for a run whose events the host no longer has (history, restart). */
+  | { type: 'summary'; runId: string; final: FinalEvent }
+  /** The connection to the agent changed; `message` says what the user can do. */
+  | { type: 'connection'; state: 'connected' | 'reconnecting' | 'disconnected'; message?: string }
+  /** Output files were fetched (or not): enables Open Outputs. */
+  | { type: 'outputs'; runId: string; available: boolean };
+
+export type FromPanel =
+  /** The script is listening; `runId` is the saved state's, `haveSeq` as in step 2 above. */
+  | { type: 'ready'; runId?: string; haveSeq: number }
+  /** Stop button. */
+  | { type: 'stop'; runId: string }
+  /** Run Again button: same Dockerfile, same hardware. */
+  | { type: 'runAgain'; runId: string }
+  /** Open Outputs button: reveal the files the run returned. */
+  | { type: 'openOutputs'; runId: string }
+  /** Copy button: put this text (the shown log lines, ANSI stripped) on the clipboard. */
+  | { type: 'copy'; text: string; lines: number };
+
+/** What the panel keeps in `setState` (bounded: at most PANEL_SAVED_LINES log lines). */
+export interface PanelSavedState {
+  v: 1;
+  runId: string;
+  run?: RunInfo;
+  /** Highest seq held in full, 0 when lines were trimmed (the host then replays everything). */
+  haveSeq: number;
+  /** Opaque to the host. */
+  view: unknown;
+}
+
+// ---------------------------------------------------------------- sidebar
+
+export interface AgentView {
+  name: string;
+  kind: 'local' | 'remote';
+  /** ws:// or wss:// URL; shown for remote agents. */
+  url?: string;
+  state: 'connected' | 'connecting' | 'disconnected' | 'stopped' | 'error';
+  /** Why, when not connected, and what to do. */
+  message?: string;
+}
+
+export interface DockerfileView {
+  /** Stable key the host understands (e.g. the file URI); echoed back in `runDockerfile`. */
+  id: string;
+  /** Workspace-relative path shown to the user. */
+  path: string;
+  /** The chosen hardware, as the CodeLens shows it. */
+  hardware?: string;
+}
+
+export interface RunRowView {
+  runId: string;
+  name: string;
+  state: RunState;
+  start?: StartKind;
+  /** ISO time the run was created; the list is sorted newest first on it. */
+  createdAt: string;
+  /** Container run time; for a run in progress, the time so far. */
+  durationMs?: number;
+  costUsd?: number;
+  exitCode?: number | null;
+  oomKilled?: boolean;
+}
+
+export interface SidebarState {
+  agent: AgentView | null;
+  dockerfiles: DockerfileView[];
+  /** Any order; the view sorts newest first and sums today/overall costs from them. */
+  runs: RunRowView[];
+  /** False in an untrusted workspace: run buttons are disabled. */
+  trusted: boolean;
+}
+
+export type ToSidebar =
+  /** The whole sidebar state. */
+  | { type: 'state'; state: SidebarState };
+
+export type FromSidebar =
+  /** The script is listening; send `state`. */
+  | { type: 'ready' }
+  /** Run button of a Dockerfile row. */
+  | { type: 'runDockerfile'; id: string }
+  /** A run row was clicked: open (or reveal) its run panel. */
+  | { type: 'openRun'; runId: string }
+  /** The agent row was clicked: the `bytenite.selectAgent` command. */
+  | { type: 'selectAgent' }
+  /** Start the local agent (shown when it is stopped). */
+  | { type: 'startLocalAgent' };
+
+/** Log lines kept in the panel's saved state; the host replays the rest. */
+export const PANEL_SAVED_LINES = 2000;
