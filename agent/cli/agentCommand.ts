@@ -1,0 +1,62 @@
+/** `bytenite agent`: serve runs to clients over an authenticated WebSocket until SIGINT/SIGTERM. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadOrCreateToken, readTokenFile } from '../auth/tokens';
+import { DEFAULT_PORT, startAgent } from '../server';
+import { createLogger } from '../log';
+import { defaultDataDir } from './paths';
+
+export const AGENT_HELP = `Usage: bytenite agent [options]
+
+Serves runs on this machine's Docker Engine to the CLI and the VS Code extension.
+Prints "listening ws://HOST:PORT" on stdout once ready; logs (JSON) go to stderr.
+
+Options:
+  --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for a remote agent)
+  --port P            port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --token-file FILE   the token clients must present (created with a fresh token if missing;
+                      default DATA_DIR/token)
+  --data-dir DIR      uploads, outputs and the token (default ~/.local/share/bytenite)
+  --prices FILE       JSON that overrides the default prices
+  --no-network        run containers with no network
+`;
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: String(DEFAULT_PORT) },
+      'token-file': { type: 'string' }, 'data-dir': { type: 'string' }, prices: { type: 'string' },
+      'no-network': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(AGENT_HELP);
+    return 0;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: not a port number`);
+  const dataDir = path.resolve(values['data-dir'] ?? defaultDataDir());
+  const tokenFile = path.resolve(values['token-file'] ?? path.join(dataDir, 'token'));
+  const log = createLogger();
+  const { token, created } = await loadOrCreateToken(tokenFile).catch(async (err) => {
+    // An unreadable token file is the operator's to fix; say which file and why.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { token: await readTokenFile(tokenFile), created: false };
+    throw new Error(`cannot use token file ${tokenFile}: ${(err as Error).message}`);
+  });
+  const agent = await startAgent({
+    host: values.host!, port, token, dataDir, log, pricesFile: values.prices, network: !values['no-network'],
+  });
+  process.stdout.write(`listening ${agent.url}\n`);
+  process.stderr.write(
+    `bytenite agent ${agent.url}: clients need the token in ${tokenFile}${created ? ' (just created)' : ''}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  process.stderr.write('bytenite agent: stopping, cancelling runs in progress\n');
+  await agent.close();
+  return 0;
+}

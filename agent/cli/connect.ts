@@ -1,0 +1,54 @@
+/**
+ * How the CLI reaches an agent: a remote one named by --agent (token from --token-file or
+ * $BYTENITE_TOKEN), or, by default, an agent embedded in this process on the local Docker Engine, reached
+ * over a real loopback WebSocket so that both paths run the same protocol code.
+ */
+import path from 'node:path';
+import { AgentClient } from '../client/agentClient';
+import { generateToken, readTokenFile } from '../auth/tokens';
+import { AGENT_VERSION } from '../protocol';
+import { startAgent } from '../server';
+import { createLogger } from '../log';
+import { defaultDataDir } from './paths';
+
+export interface ConnectFlags {
+  agent?: string;
+  'token-file'?: string;
+  'data-dir'?: string;
+}
+
+export interface Connection {
+  client: AgentClient;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export async function connect(flags: ConnectFlags): Promise<Connection> {
+  const clientName = `bytenite-cli/${AGENT_VERSION}`;
+  if (flags.agent) {
+    const token = flags['token-file'] ? await readTokenFile(flags['token-file']) : process.env.BYTENITE_TOKEN;
+    if (!token) throw new Error('--agent needs a token: pass --token-file FILE or set BYTENITE_TOKEN');
+    const client = await AgentClient.connect(flags.agent, { token, clientName });
+    return { client, embedded: false, close: async () => client.close() };
+  }
+  const token = generateToken();
+  const agent = await startAgent({
+    host: '127.0.0.1', port: 0, token,
+    dataDir: path.resolve(flags['data-dir'] ?? defaultDataDir()),
+    // The embedded agent speaks up only for problems: the user is watching their run, not the agent.
+    log: createLogger(process.env.BYTENITE_LOG_LEVEL ?? 'warn'),
+  });
+  try {
+    const client = await AgentClient.connect(agent.url, { token, clientName });
+    return {
+      client, embedded: true,
+      async close() {
+        client.close();
+        await agent.close();
+      },
+    };
+  } catch (err) {
+    await agent.close();
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+/** `bytenite hardware`: the catalog an agent offers, with prices. */
+import { parseArgs } from 'node:util';
+import { formatUsd, hourlyRate } from '../cost/cost';
+import { connect } from './connect';
+
+export async function hardwareCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean', default: false }, agent: { type: 'string' }, 'token-file': { type: 'string' },
+      'data-dir': { type: 'string' },
+    },
+  });
+  const conn = await connect(values);
+  try {
+    const c = await conn.client.hardware();
+    if (values.json) {
+      process.stdout.write(JSON.stringify(c, null, 2) + '\n');
+      return 0;
+    }
+    const p = c.prices;
+    const lines = [
+      `Host: ${c.host.cpus} vCPUs, ${(c.host.memoryMiB / 1024).toFixed(1)} GiB, ` +
+        `${c.host.gpus.length ? c.host.gpus.map((g) => `${g.type} (${g.name}, ${Math.round(g.memoryMiB / 1024)} GiB)`).join(', ') : 'no GPUs'}`,
+      `vCPUs:  ${c.cpuOptions.join(', ')}   at ${formatUsd(p.vcpuSecond * 3600)} per vCPU-hour`,
+      `Memory: ${c.memoryOptionsMiB.map((m) => (m >= 1024 ? `${m / 1024} GiB` : `${m} MiB`)).join(', ')}   at ${formatUsd(p.gibSecond * 3600)} per GiB-hour`,
+      ...c.gpuOptions.map((g) => `GPU ${g.type}: ${g.counts.join(', ')}   at ${formatUsd((p.gpuSecond[g.type] ?? 0) * 3600)} per GPU-hour`),
+      `Billed per ${p.incrementMs} ms. Prices: ${p.source} (${p.date}).`,
+      `Example: 2 vCPU, 4 GiB = ${formatUsd(hourlyRate({ cpus: 2, memoryMiB: 4096 }, p))}/h`,
+      ...c.reference.map((r) => `Reference ${r.name}: ${formatUsd(r.vcpuSecond * 3600)}/vCPU-h, ${formatUsd(r.gibSecond * 3600)}/GiB-h (${r.date})`),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  } finally {
+    await conn.close();
+  }
+}

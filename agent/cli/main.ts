@@ -1,0 +1,44 @@
+/** The `bytenite` command: run, agent, hardware. */
+import { AGENT_VERSION } from '../protocol';
+import { agentCommand, AGENT_HELP } from './agentCommand';
+import { hardwareCommand } from './hardwareCommand';
+import { EXIT_NOT_RUN, RUN_HELP, runCommand, UsageError } from './runCommand';
+
+const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware, with live logs, warm starts and cost.
+
+Usage:
+  bytenite run [DOCKERFILE] [options] [-- COMMAND...]   build and run (see bytenite run --help)
+  bytenite hardware [--json] [--agent URL --token-file FILE]   what an agent offers, with prices
+  bytenite agent [options]                              serve runs to clients (see bytenite agent --help)
+  bytenite --version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run': return runCommand(rest);
+    case 'agent': return agentCommand(rest);
+    case 'hardware': return hardwareCommand(rest);
+    case '--version': case '-v':
+      process.stdout.write(`${AGENT_VERSION}\n`);
+      return 0;
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`bytenite: unknown command "${cmd}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`bytenite: ${err.message}\n`);
+    if (usage) process.stderr.write(`\n${process.argv[2] === 'agent' ? AGENT_HELP : RUN_HELP}`);
+    process.exitCode = usage ? 2 : EXIT_NOT_RUN;
+  },
+);

@@ -1,0 +1,169 @@
+/**
+ * `bytenite run [DOCKERFILE] [options] [-- COMMAND...]`: build and run a Dockerfile on an agent (the
+ * embedded local one by default) and exit with the container's exit code, or 125 when the run could not
+ * happen, as `docker run` does.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import * as tar from 'tar';
+import { HardwareRequest } from '../protocol';
+import { startRun } from '../client/startRun';
+import { parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
+import { connect } from './connect';
+import { RunReporter } from './runReporter';
+
+export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
+
+Builds DOCKERFILE (default ./Dockerfile) with its folder as context and runs it on an agent.
+Without --agent, an agent runs inside this process on the local Docker Engine.
+
+Options:
+  --context DIR        build context (default: the Dockerfile's folder)
+  --cpus N             vCPUs (default: LABEL bytenite.cpus, else 1)
+  --memory SIZE        memory limit, e.g. 512m, 4g (default: LABEL bytenite.memory, else 1g)
+  --gpu TYPE[:COUNT]   GPUs, e.g. h100:2 (default: LABEL bytenite.gpu, else none)
+  --env K=V            environment variable (repeatable; K alone takes it from this shell)
+  --env-file FILE      environment variables, one K=V a line
+  --secret-env K[=V]   like --env, but the value is never logged or echoed
+  --build-arg K=V      build argument (repeatable)
+  --timeout DURATION   stop the run after this long, e.g. 30s, 10m
+  --out DIR            where output files come back (default: ./bytenite-out/RUN_ID)
+  --agent URL          a remote agent, ws:// or wss://
+  --token-file FILE    the agent's token (or set BYTENITE_TOKEN)
+  --data-dir DIR       data folder of the embedded agent
+  --json               print the run's protocol events on stdout, one JSON object a line
+`;
+
+export class UsageError extends Error {}
+
+/** Exit status when the run could not happen at all (agent, build or engine error), as docker uses it. */
+export const EXIT_NOT_RUN = 125;
+
+function parseEnvPair(pair: string, flag: string): [string, string] {
+  const eq = pair.indexOf('=');
+  if (eq === 0) throw new UsageError(`${flag} ${pair}: the name is missing`);
+  if (eq < 0) {
+    const v = process.env[pair];
+    if (v === undefined) throw new UsageError(`${flag} ${pair}: no value given and none set in this shell`);
+    return [pair, v];
+  }
+  return [pair.slice(0, eq), pair.slice(eq + 1)];
+}
+
+/** docker's --env-file format: K=V lines, `#` comments, a bare K takes the value from the shell. */
+export async function readEnvFile(file: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const raw of (await readFile(file, 'utf8')).split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const [k, v] = parseEnvPair(line, `--env-file ${file}:`);
+    env[k] = v;
+  }
+  return env;
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
+  const { values, positionals } = parseArgs({
+    args: dash >= 0 ? argv.slice(0, dash) : argv,
+    allowPositionals: true,
+    options: {
+      context: { type: 'string' }, cpus: { type: 'string' }, memory: { type: 'string' }, gpu: { type: 'string' },
+      env: { type: 'string', multiple: true }, 'env-file': { type: 'string', multiple: true },
+      'secret-env': { type: 'string', multiple: true }, 'build-arg': { type: 'string', multiple: true },
+      timeout: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
+      'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`one Dockerfile at a time; got ${positionals.join(', ')} (put the command after --)`);
+  const dockerfile = path.resolve(positionals[0] ?? 'Dockerfile');
+  if (!existsSync(dockerfile)) throw new UsageError(`no Dockerfile at ${dockerfile}`);
+  const contextDir = path.resolve(values.context ?? path.dirname(dockerfile));
+
+  const labels = readHardwareLabels(await readFile(dockerfile, 'utf8'));
+  const hardware: HardwareRequest = {
+    cpus: values.cpus ? parseCpus(values.cpus) : labels.cpus ?? 1,
+    memoryMiB: values.memory ? parseMemory(values.memory) : labels.memoryMiB ?? 1024,
+  };
+  const gpu = values.gpu ? (values.gpu === 'none' ? undefined : parseGpu(values.gpu)) : labels.gpu;
+  if (gpu) hardware.gpu = gpu;
+
+  const env: Record<string, string> = {};
+  for (const f of values['env-file'] ?? []) Object.assign(env, await readEnvFile(f));
+  for (const pair of values.env ?? []) {
+    const [k, v] = parseEnvPair(pair, '--env');
+    env[k] = v;
+  }
+  const secretEnv: string[] = [];
+  for (const pair of values['secret-env'] ?? []) {
+    const [k, v] = parseEnvPair(pair, '--secret-env');
+    env[k] = v;
+    secretEnv.push(k);
+  }
+  const buildArgs: Record<string, string> = {};
+  for (const pair of values['build-arg'] ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--build-arg ${pair}: use K=V`);
+    buildArgs[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const timeoutMs = values.timeout ? parseDuration(values.timeout) : undefined;
+
+  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr });
+  for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);
+
+  let conn;
+  try {
+    conn = await connect({ agent: values.agent, 'token-file': values['token-file'], 'data-dir': values['data-dir'] });
+  } catch (err) {
+    reporter.error((err as Error).message);
+    return EXIT_NOT_RUN;
+  }
+  const { client } = conn;
+  let runId = '';
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted++;
+    if (interrupted === 1 && runId) {
+      reporter.note('stopping the run (Ctrl-C again to leave it)');
+      client.cancel(runId).catch(() => {});
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const started = await startRun(client, {
+      contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs,
+      name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
+      onEvent: (seq, e, id) => reporter.event(id, seq, e),
+    });
+    runId = started.runId;
+    const final = await started.done;
+    if (final.outputs.files > 0) {
+      const out = path.resolve(values.out ?? path.join('bytenite-out', runId));
+      const { tar: archive } = await client.outputs(runId);
+      await mkdir(out, { recursive: true });
+      // The archive's entries start with the output folder's own name: strip it. node-tar refuses
+      // absolute paths and `..` on extraction, so a container cannot write outside `out`.
+      await pipeline(Readable.from(archive), tar.x({ cwd: out, strip: 1 }));
+      if (!values.json) reporter.note(`${final.outputs.files} output file(s) in ${path.relative(process.cwd(), out) || '.'}`);
+    }
+    if (final.kind === 'failed' && final.exitCode === null) return EXIT_NOT_RUN;
+    return final.exitCode ?? EXIT_NOT_RUN;
+  } catch (err) {
+    reporter.error((err as Error).message);
+    return EXIT_NOT_RUN;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await conn.close();
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Starts a run from a folder on this machine: packs the context (after .dockerignore), lets the agent
+ * decide warm or cold from its digest, uploads only when asked, and resolves when the run's final event
+ * arrives. The CLI and the extension both start runs through here.
+ */
+import path from 'node:path';
+import { AgentClient, EventListener } from './agentClient';
+import { packContext } from '../context/packContext';
+import { FinalEvent, HardwareRequest, RunEvent, isFinal } from '../protocol';
+
+export interface StartRunOptions {
+  contextDir: string;
+  /** Path of the Dockerfile, absolute or relative to the current folder. */
+  dockerfile: string;
+  hardware: HardwareRequest;
+  buildArgs?: Record<string, string>;
+  env?: Record<string, string>;
+  secretEnv?: string[];
+  command?: string[];
+  timeoutMs?: number;
+  name?: string;
+  onEvent: EventListener;
+}
+
+export interface StartedRun {
+  runId: string;
+  /** The final event (exited, failed or cancelled). Rejects if the connection drops first. */
+  done: Promise<FinalEvent>;
+  lastSeq(): number;
+}
+
+export async function startRun(client: AgentClient, opts: StartRunOptions): Promise<StartedRun> {
+  const contextDir = path.resolve(opts.contextDir);
+  const dockerfile = path.relative(contextDir, path.resolve(opts.dockerfile)).split(path.sep).join('/');
+  const buildArgs = opts.buildArgs ?? {};
+  const pack = await packContext(contextDir, dockerfile, buildArgs);
+  let lastSeq = 0;
+  let settle!: { resolve(e: FinalEvent): void; reject(e: Error): void };
+  const done = new Promise<FinalEvent>((resolve, reject) => (settle = { resolve, reject }));
+  const offClose = client.onClosed((reason) => settle.reject(new Error(`lost the agent before the run ended: ${reason}`)));
+  try {
+    const { runId } = await client.createRun(
+      {
+        dockerfile, contextDigest: pack.digest, contextBytes: pack.bytes, buildArgs,
+        env: opts.env ?? {}, secretEnv: opts.secretEnv ?? [], command: opts.command,
+        hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name,
+      },
+      pack.tarPath,
+      (seq: number, event: RunEvent, runId: string) => {
+        lastSeq = seq;
+        opts.onEvent(seq, event, runId);
+        if (isFinal(event)) settle.resolve(event);
+      },
+    );
+    done.finally(offClose).catch(() => {});
+    return { runId, done, lastSeq: () => lastSeq };
+  } catch (err) {
+    offClose();
+    throw err;
+  } finally {
+    await pack.cleanup();
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The single-machine engine: one Docker Engine reached through its API with dockerode. Every container
+ * and image it makes is labelled (LABELS) so that it can be found again and cleaned up after a crash.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import Docker from 'dockerode';
+import * as tar from 'tar';
+import {
+  BuildError, BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineUnavailableError,
+  ExitInfo, LABELS, OutputArchive, RunningContainer,
+} from './engine';
+import { DockerStreamDemuxer } from './dockerStream';
+import { applyBuildProgress, newBuildProgress } from './buildProgress';
+import { statsSample } from './dockerStats';
+
+const MiB = 1024 * 1024;
+
+/** Docker answers 404 for a container that is already gone and 304 for one already stopped: both are fine here. */
+function ignoreGone(err: unknown): void {
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status !== 404 && status !== 304 && status !== 409) throw err;
+}
+
+export class DockerEngine implements Engine {
+  readonly name = 'docker';
+  private readonly docker: Docker;
+  private readonly skeletons = new Map<string, Buffer>();
+
+  constructor(docker?: Docker) {
+    this.docker = docker ?? new Docker();
+  }
+
+  private where(): string {
+    const m = this.docker.modem as { socketPath?: string; host?: string; port?: number };
+    return m.socketPath ? `unix://${m.socketPath}` : `${m.host}:${m.port}`;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await Promise.race([
+        this.docker.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
+      ]);
+    } catch (err) {
+      throw new EngineUnavailableError(
+        `no Docker Engine answers at ${this.where()} (${(err as Error).message}). ` +
+          'Start one (`sudo systemctl start docker`, or on Debian `apt-get install docker.io && dockerd &`), ' +
+          'or point DOCKER_HOST at a running engine, then try again.',
+      );
+    }
+  }
+
+  async findImage(digest: string): Promise<string | undefined> {
+    const images = await this.docker.listImages({ filters: { label: [`${LABELS.digest}=${digest}`] } });
+    return images[0]?.Id;
+  }
+
+  async build(req: BuildRequest): Promise<BuildResult> {
+    const stream = await this.docker.buildImage(createReadStream(req.contextTar) as unknown as NodeJS.ReadableStream, {
+      dockerfile: req.dockerfile,
+      buildargs: req.buildArgs,
+      labels: { [LABELS.managed]: '1', [LABELS.digest]: req.digest },
+      t: `bytenite-ctx:${req.digest.slice(0, 32)}`,
+      rm: true,
+      forcerm: true,
+      version: '1',
+    } as Docker.ImageBuildOptions);
+    const state = newBuildProgress();
+    await new Promise<void>((resolve, reject) =>
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve()),
+        (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog),
+      ),
+    );
+    if (state.error) throw new BuildError(state.error.trim());
+    const imageId = state.imageId ?? (await this.findImage(req.digest));
+    if (!imageId) throw new BuildError('the build finished without producing an image');
+    return { imageId, steps: state.steps, cachedSteps: state.cachedSteps };
+  }
+
+  async start(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer> {
+    const hw = spec.hardware;
+    const memory = hw.memoryMiB * MiB;
+    const container = await this.docker.createContainer({
+      Image: spec.image,
+      Cmd: spec.command,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABELS.managed]: '1', [LABELS.run]: spec.runId },
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      OpenStdin: false,
+      HostConfig: {
+        NanoCpus: Math.round(hw.cpus * 1e9),
+        Memory: memory,
+        MemorySwap: memory, // no swap beyond the limit: an over-allocation is an OOM kill, not a slow crawl
+        PidsLimit: spec.pidsLimit,
+        Privileged: false,
+        SecurityOpt: ['no-new-privileges'],
+        CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT'],
+        NetworkMode: spec.network ? 'bridge' : 'none',
+        Binds: [],
+        Mounts: [],
+        DeviceRequests: hw.gpu ? [{ Driver: 'nvidia', Count: hw.gpu.count, Capabilities: [['gpu']] }] : undefined,
+      },
+    });
+    try {
+      // Create the output folder first so the program can simply write to it, whatever its image holds.
+      await container.putArchive(await this.skeleton(spec.outputDir), { path: '/' });
+      const attach = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+      const demux = new DockerStreamDemuxer(handlers.onOutput);
+      const outputDone = new Promise<void>((resolve) => {
+        attach.on('data', (c: Buffer) => demux.push(c));
+        attach.on('end', resolve);
+        attach.on('close', resolve);
+        attach.on('error', () => resolve());
+      }).then(() => demux.end());
+      // `next-exit` must be asked before start: a plain wait made before start returns at once.
+      const waited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number; Error?: { Message?: string } }>;
+      waited.catch(() => {});
+      await container.start();
+      const startedAt = new Date();
+      const stopStats = this.followStats(container, handlers);
+      const exited = (async (): Promise<ExitInfo> => {
+        const result = await waited;
+        await Promise.race([outputDone, new Promise((r) => setTimeout(r, 2000))]);
+        stopStats();
+        const info = await container.inspect();
+        return {
+          exitCode: result.StatusCode,
+          oomKilled: Boolean(info.State.OOMKilled),
+          startedAt: new Date(info.State.StartedAt),
+          finishedAt: new Date(info.State.FinishedAt),
+          error: result.Error?.Message || info.State.Error || undefined,
+        };
+      })();
+      exited.catch(() => {});
+      return {
+        id: container.id,
+        startedAt,
+        exited,
+        stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
+        saveOutputs: (tarPath) => this.saveOutputs(container, spec.outputDir, tarPath),
+        remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
+      };
+    } catch (err) {
+      await container.remove({ force: true, v: true }).catch(() => {});
+      const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      const hint = hw.gpu ? ' (GPU runs need the NVIDIA Container Toolkit on the agent\'s host)' : '';
+      throw new Error(`the engine could not start the container: ${msg}${hint}`);
+    }
+  }
+
+  async removeLeftovers(keep: ReadonlySet<string>): Promise<number> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=1`] } });
+    let removed = 0;
+    for (const c of list) {
+      if (keep.has(c.Labels[LABELS.run] ?? '')) continue;
+      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone);
+      removed++;
+    }
+    return removed;
+  }
+
+  private followStats(container: Docker.Container, handlers: ContainerHandlers): () => void {
+    let stream: NodeJS.ReadableStream & { destroy?: () => void } | undefined;
+    let stopped = false;
+    let previous: Parameters<typeof statsSample>[0] | undefined;
+    let buf = '';
+    container.stats({ stream: true }).then((s) => {
+      stream = s as typeof stream;
+      if (stopped) return stream!.destroy?.();
+      s.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line.trim()) continue;
+          try {
+            const sample = JSON.parse(line);
+            // The first sample has no previous reading, so its CPU figure means nothing: skip it.
+            if (previous) handlers.onStats(statsSample(previous, sample));
+            previous = sample;
+          } catch {
+            /* a torn line from a closing stream */
+          }
+        }
+      });
+      s.on('error', () => {});
+    }, () => {});
+    return () => {
+      stopped = true;
+      stream?.destroy?.();
+    };
+  }
+
+  private async saveOutputs(container: Docker.Container, dir: string, tarPath: string): Promise<OutputArchive | undefined> {
+    let archive: NodeJS.ReadableStream;
+    try {
+      archive = await container.getArchive({ path: dir });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+    await mkdir(path.dirname(tarPath), { recursive: true });
+    await pipeline(archive, createWriteStream(tarPath));
+    let files = 0;
+    let bytes = 0;
+    await tar.t({
+      file: tarPath,
+      onReadEntry: (e) => {
+        if (e.type === 'File' || e.type === 'OldFile') {
+          files++;
+          bytes += e.size ?? 0;
+        }
+      },
+    });
+    if (files === 0) {
+      await rm(tarPath, { force: true });
+      return undefined;
+    }
+    return { tarPath, files, bytes };
+  }
+
+  /** A tar holding just the (world-writable) output folder, made once per folder path. */
+  private async skeleton(outputDir: string): Promise<Buffer> {
+    const cached = this.skeletons.get(outputDir);
+    if (cached) return cached;
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'bytenite-skel-'));
+    try {
+      const rel = path.posix.normalize(outputDir).replace(/^\/+/, '');
+      await mkdir(path.join(tmp, 'root', rel), { recursive: true, mode: 0o777 });
+      // mkdir's mode is masked by the umask; the folder must be writable by any user the image runs as.
+      const top = path.join(tmp, 'root');
+      for (let p = path.join(top, rel), leaf = true; p !== top; p = path.dirname(p), leaf = false) {
+        await chmod(p, leaf ? 0o777 : 0o755);
+      }
+      const file = path.join(tmp, 'skel.tar');
+      await tar.c({ cwd: top, file, portable: true }, [rel.split('/')[0]]);
+      const buf = await readFile(file);
+      this.skeletons.set(outputDir, buf);
+      return buf;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+}

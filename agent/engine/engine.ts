@@ -1,0 +1,109 @@
+/**
+ * The execution engine behind the agent: builds an image from a context and runs one container with
+ * limits. The agent's run lifecycle only talks to this interface, so a multi-node engine (Swarm) can be
+ * added beside the single-machine Docker one.
+ */
+import type { HardwareRequest } from '../protocol';
+
+export class EngineUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineUnavailableError';
+  }
+}
+
+/** A build failure caused by the Dockerfile or the context (the user's to fix), not by the engine. */
+export class BuildError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuildError';
+  }
+}
+
+export interface BuildStep {
+  step: number;
+  steps: number;
+  instruction: string;
+  cached: boolean;
+}
+
+export interface BuildRequest {
+  contextTar: string;
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  /** Content digest of the context; the image is labelled with it so a later run can start warm. */
+  digest: string;
+  onStep(step: BuildStep): void;
+  onLog(text: string): void;
+}
+
+export interface BuildResult {
+  imageId: string;
+  steps: number;
+  cachedSteps: number;
+}
+
+export interface ContainerSpec {
+  runId: string;
+  image: string;
+  env: Record<string, string>;
+  command?: string[];
+  hardware: HardwareRequest;
+  /** Folder inside the container whose files come back to the client after the run. */
+  outputDir: string;
+  pidsLimit: number;
+  network: boolean;
+}
+
+export interface ContainerHandlers {
+  onOutput(stream: 'stdout' | 'stderr', text: string): void;
+  onStats(stats: { cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }): void;
+}
+
+export interface ExitInfo {
+  exitCode: number;
+  oomKilled: boolean;
+  startedAt: Date;
+  finishedAt: Date;
+  /** Set when the engine reports why the container could not run (e.g. a GPU driver missing). */
+  error?: string;
+}
+
+export interface OutputArchive {
+  /** Tar of the output folder's contents, paths relative to it. */
+  tarPath: string;
+  files: number;
+  bytes: number;
+}
+
+export interface RunningContainer {
+  readonly id: string;
+  readonly startedAt: Date;
+  /** Resolves when the container exits and all its output has been delivered. */
+  readonly exited: Promise<ExitInfo>;
+  /** SIGTERM, then SIGKILL after `graceSeconds`. */
+  stop(graceSeconds: number): Promise<void>;
+  /** Copies the output folder out of the (stopped) container into `tarPath`; undefined when it is empty. */
+  saveOutputs(tarPath: string): Promise<OutputArchive | undefined>;
+  remove(): Promise<void>;
+}
+
+export interface Engine {
+  readonly name: string;
+  /** Throws EngineUnavailableError with a message that says how to get an engine running. */
+  ping(): Promise<void>;
+  /** The image already built from this context digest, if the engine still has it. */
+  findImage(digest: string): Promise<string | undefined>;
+  build(req: BuildRequest): Promise<BuildResult>;
+  /** Creates, attaches to and starts a container; resolves once it is running. */
+  start(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer>;
+  /** Removes containers this agent labelled that no run owns any more; returns how many. */
+  removeLeftovers(keep: ReadonlySet<string>): Promise<number>;
+}
+
+/** Label keys on every image and container the agent makes, so they can be found again after a crash. */
+export const LABELS = {
+  run: 'io.bytenite.run',
+  digest: 'io.bytenite.digest',
+  managed: 'io.bytenite.managed',
+} as const;

@@ -1,0 +1,129 @@
+/**
+ * The agent's network face: an HTTP server whose WebSocket upgrade is authenticated before the socket
+ * opens (wrong or missing token: 401), with a ping/pong heartbeat that drops dead peers.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { WebSocketServer, WebSocket } from 'ws';
+import { MAX_FRAME } from './protocol';
+import { bearerToken, tokenMatches } from './auth/tokens';
+import { Engine } from './engine/engine';
+import { DockerEngine } from './engine/dockerEngine';
+import { RunManager } from './runs/runManager';
+import { Session } from './session';
+import { createLogger, Logger } from './log';
+import { buildCatalog, readHost } from './hardware/catalog';
+import { loadPricing } from './cost/pricing';
+
+export interface AgentOptions {
+  host: string;
+  port: number;
+  token: string;
+  dataDir: string;
+  engine?: Engine;
+  /** A JSON file that overrides the default prices (see agent/cost/prices.json). */
+  pricesFile?: string;
+  log?: Logger;
+  stopGraceSeconds?: number;
+  maxContextBytes?: number;
+  pidsLimit?: number;
+  /** Give containers a network (default true); false runs them with none. */
+  network?: boolean;
+  heartbeatMs?: number;
+}
+
+export interface AgentServer {
+  url: string;
+  port: number;
+  runs: RunManager;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 7420;
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu'];
+
+export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
+  const log = opts.log ?? createLogger();
+  const engine = opts.engine ?? new DockerEngine();
+  const pricing = await loadPricing(opts.pricesFile);
+  const catalog = buildCatalog(await readHost(), pricing.prices, pricing.reference);
+  const runs = new RunManager(engine, catalog, pricing, {
+    dataDir: opts.dataDir,
+    stopGraceSeconds: opts.stopGraceSeconds ?? 10,
+    pidsLimit: opts.pidsLimit ?? 1024,
+    network: opts.network ?? true,
+    outputDir: '/bytenite/out',
+  }, log);
+  await runs.ensureDirs();
+  const deps = {
+    runs, engine, catalog, log, capabilities: CAPABILITIES,
+    maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
+  };
+
+  const server = http.createServer((req, res) => {
+    // Plain HTTP answers only a health check; everything else is the WebSocket protocol.
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('ByteNite agent: connect with a WebSocket client\n');
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (!tokenMatches(bearerToken(req.headers.authorization), opts.token)) {
+      log.warn({ peer }, 'refused a connection: missing or wrong token');
+      socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmissing or wrong token\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws, deps, peer);
+      alive.set(ws, true);
+      log.info({ peer }, 'client connected');
+      ws.on('pong', () => alive.set(ws, true));
+      ws.on('message', (data, isBinary) => session.onFrame(data as Buffer, isBinary));
+      ws.on('error', (err) => log.warn({ peer, err: err.message }, 'connection error'));
+      ws.on('close', (code) => {
+        session.onClose();
+        log.info({ peer, code }, 'client disconnected');
+      });
+    });
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.get(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, opts.heartbeatMs ?? 30_000);
+  heartbeat.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `ws://${hostForUrl}:${port}`;
+  log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length }, 'agent listening');
+
+  return {
+    url, port, runs,
+    async close() {
+      clearInterval(heartbeat);
+      await runs.shutdown();
+      for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
+      wss.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+    },
+  };
+}

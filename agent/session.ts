@@ -1,0 +1,257 @@
+/**
+ * One client connection: validates every frame against the protocol schema, answers requests, takes a
+ * context upload as binary frames, and forwards the events of the runs the client follows. A bad frame
+ * gets an error reply and the connection carries on; closing it detaches from runs without stopping them.
+ */
+import { createReadStream, createWriteStream, WriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import type WebSocket from 'ws';
+import {
+  AgentMessage, AGENT_VERSION, Catalog, ClientMessage, ErrorCode, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS,
+  parseClientMessage, CHUNK_SIZE,
+} from './protocol';
+import type { Engine } from './engine/engine';
+import { EngineUnavailableError } from './engine/engine';
+import type { RunManager } from './runs/runManager';
+import type { Run } from './runs/run';
+import type { Logger } from './log';
+import { checkHardware } from './hardware/catalog';
+import { checkContext, checkDockerfilePath } from './context/checkContext';
+
+export class UploadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UploadError';
+  }
+}
+
+export interface SessionDeps {
+  runs: RunManager;
+  engine: Engine;
+  catalog: Catalog;
+  log: Logger;
+  maxContextBytes: number;
+  capabilities: string[];
+}
+
+class RequestError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+interface Upload {
+  run: Run;
+  path: string;
+  file: WriteStream;
+  bytes: number;
+  lastReport: number;
+  failed?: string;
+}
+
+/** How often upload progress is reported, at most. */
+const UPLOAD_REPORT_MS = 200;
+
+export class Session {
+  private helloDone = false;
+  private upload?: Upload;
+  private readonly following = new Map<string, () => void>();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ws: WebSocket, private readonly deps: SessionDeps, private readonly peer: string) {}
+
+  /** Frames are handled one at a time, in order: a binary chunk must not overtake the request before it. */
+  onFrame(data: Buffer, isBinary: boolean): void {
+    this.chain = this.chain.then(() => this.handle(data, isBinary)).catch((err) => {
+      this.deps.log.error({ peer: this.peer, err: (err as Error).message }, 'unexpected error in session');
+      this.send({ type: 'error', code: 'internal', message: `the agent hit an internal error: ${(err as Error).message}` });
+    });
+  }
+
+  onClose(): void {
+    for (const off of this.following.values()) off();
+    this.following.clear();
+    if (this.upload) this.failUpload('the client disconnected before the context was fully sent');
+  }
+
+  private send(msg: AgentMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private async handle(data: Buffer, isBinary: boolean): Promise<void> {
+    if (isBinary) return this.onBinary(data);
+    const parsed = parseClientMessage(data.toString('utf8'));
+    if (!parsed.ok) {
+      this.send({ type: 'error', inReplyTo: parsed.inReplyTo, code: parsed.code, message: parsed.message });
+      return;
+    }
+    const msg = parsed.message;
+    try {
+      await this.dispatch(msg);
+    } catch (err) {
+      if (err instanceof RequestError) {
+        this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
+      } else if (err instanceof EngineUnavailableError) {
+        this.send({ type: 'error', inReplyTo: msg.id, code: 'engine_unavailable', message: err.message });
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  private async dispatch(msg: ClientMessage): Promise<void> {
+    if (msg.type === 'hello') return this.hello(msg);
+    if (!this.helloDone) throw new RequestError('hello_required', 'send `hello` with the protocol version first');
+    switch (msg.type) {
+      case 'hardware.get':
+        return this.send({ type: 'hardware', inReplyTo: msg.id, catalog: this.deps.catalog });
+      case 'run.create':
+        return this.createRun(msg);
+      case 'upload.end':
+        return this.endUpload(msg);
+      case 'run.cancel': {
+        this.deps.runs.cancel(this.findRun(msg.runId));
+        return this.send({ type: 'ok', inReplyTo: msg.id });
+      }
+      case 'run.attach': {
+        const run = this.findRun(msg.runId);
+        this.send({ type: 'ok', inReplyTo: msg.id });
+        return this.follow(run, msg.afterSeq);
+      }
+      case 'run.list':
+        return this.send({ type: 'runs', inReplyTo: msg.id, runs: this.deps.runs.list().map((r) => r.summary()) });
+      case 'outputs.get':
+        return this.sendOutputs(msg.id, this.findRun(msg.runId));
+    }
+  }
+
+  private hello(msg: Extract<ClientMessage, { type: 'hello' }>): void {
+    if (!SUPPORTED_PROTOCOLS.includes(msg.protocol)) {
+      throw new RequestError('incompatible_version',
+        `this agent (${AGENT_VERSION}) speaks protocol ${SUPPORTED_PROTOCOLS.join(', ')}; the client (${msg.client}) speaks ` +
+        `${msg.protocol}. Update whichever is older.`);
+    }
+    this.helloDone = true;
+    this.send({
+      type: 'hello', inReplyTo: msg.id, protocol: PROTOCOL_VERSION, agent: AGENT_VERSION,
+      capabilities: this.deps.capabilities, engine: this.deps.engine.name,
+    });
+  }
+
+  private findRun(runId: string): Run {
+    const run = this.deps.runs.get(runId);
+    if (!run) throw new RequestError('not_found', `no run ${runId} on this agent`);
+    return run;
+  }
+
+  private async createRun(msg: Extract<ClientMessage, { type: 'run.create' }>): Promise<void> {
+    const { spec } = msg;
+    if (this.upload) throw new RequestError('bad_message', `finish uploading the context of ${this.upload.run.id} first`);
+    const badPath = checkDockerfilePath(spec.dockerfile);
+    if (badPath) throw new RequestError('bad_dockerfile_path', badPath);
+    const badHardware = checkHardware(this.deps.catalog, spec.hardware);
+    if (badHardware) throw new RequestError('hardware_unavailable', badHardware);
+    if (spec.contextBytes > this.deps.maxContextBytes) {
+      throw new RequestError('bad_context',
+        `the context is ${mib(spec.contextBytes)}; this agent takes at most ${mib(this.deps.maxContextBytes)}. ` +
+        'Leave large files out with .dockerignore.');
+    }
+    await this.deps.engine.ping();
+    const run = await this.deps.runs.create(spec);
+    const upload = !run.warmImage;
+    if (upload) {
+      const path = this.deps.runs.uploadPath(run);
+      this.upload = { run, path, file: createWriteStream(path, { mode: 0o600 }), bytes: 0, lastReport: 0 };
+      this.upload.file.on('error', (err) => this.failUpload(`the agent could not store the context: ${err.message}`));
+    }
+    this.send({ type: 'run.accepted', inReplyTo: msg.id, runId: run.id, upload });
+    this.follow(run, 0);
+  }
+
+  private follow(run: Run, afterSeq: number): void {
+    this.following.get(run.id)?.();
+    const off = run.follow(afterSeq, (seq, event) => this.send({ type: 'event', runId: run.id, seq, event }));
+    this.following.set(run.id, off);
+  }
+
+  private async onBinary(chunk: Buffer): Promise<void> {
+    const up = this.upload;
+    if (!up) {
+      this.send({ type: 'error', code: 'unexpected_binary', message: 'a binary frame arrived with no context upload in progress' });
+      return;
+    }
+    if (up.failed) return; // the rest of a refused upload: drop it quietly, the client has been told
+    up.bytes += chunk.length;
+    const declared = up.run.spec.contextBytes;
+    if (up.bytes > declared) {
+      this.failUpload(`the context is larger than the ${declared} bytes declared in run.create`);
+      this.send({ type: 'error', code: 'bad_context', message: up.failed! });
+      return;
+    }
+    if (!up.file.write(chunk)) await once(up.file, 'drain');
+    const now = Date.now();
+    if (now - up.lastReport >= UPLOAD_REPORT_MS || up.bytes === declared) {
+      up.lastReport = now;
+      up.run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: declared });
+    }
+  }
+
+  private async endUpload(msg: Extract<ClientMessage, { type: 'upload.end' }>): Promise<void> {
+    const up = this.upload;
+    if (!up || up.run.id !== msg.runId) throw new RequestError('bad_message', `no context upload in progress for ${msg.runId}`);
+    this.upload = undefined;
+    if (up.failed) throw new RequestError('bad_context', up.failed);
+    up.file.end();
+    await once(up.file, 'close');
+    if (up.bytes !== msg.bytes || up.bytes !== up.run.spec.contextBytes) {
+      return this.rejectUpload(msg.id, up, `received ${up.bytes} context bytes; run.create declared ${up.run.spec.contextBytes} and upload.end ${msg.bytes}`);
+    }
+    try {
+      const checked = await checkContext(up.path, up.run.spec.dockerfile, up.run.spec.buildArgs);
+      if (checked.digest !== up.run.spec.contextDigest) {
+        return this.rejectUpload(msg.id, up, 'the context does not match the digest declared in run.create');
+      }
+    } catch (err) {
+      return this.rejectUpload(msg.id, up, (err as Error).message);
+    }
+    up.run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: up.bytes });
+    up.run.context!.resolve(up.path);
+    this.send({ type: 'ok', inReplyTo: msg.id });
+  }
+
+  private rejectUpload(id: string, up: Upload, message: string): void {
+    up.run.context!.reject(new UploadError(message));
+    void rm(up.path, { force: true });
+    this.send({ type: 'error', inReplyTo: id, code: 'bad_context', message });
+  }
+
+  private failUpload(message: string): void {
+    const up = this.upload;
+    if (!up || up.failed) return;
+    up.failed = message;
+    up.file.destroy();
+    void rm(up.path, { force: true });
+    up.run.context!.reject(new UploadError(message));
+    if (this.ws.readyState !== this.ws.OPEN) this.upload = undefined;
+  }
+
+  private async sendOutputs(id: string, run: Run): Promise<void> {
+    if (!run.done) throw new RequestError('bad_message', `run ${run.id} has not finished yet; outputs come after it ends`);
+    const files = run.final?.outputs.files ?? 0;
+    const path = this.deps.runs.outputsPath(run);
+    const size = files > 0 ? await stat(path).then((s) => s.size, () => -1) : 0;
+    if (size < 0) throw new RequestError('not_found', `the outputs of ${run.id} are no longer on this agent`);
+    this.send({ type: 'outputs', inReplyTo: id, runId: run.id, bytes: size, files });
+    if (size > 0) {
+      for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_SIZE })) {
+        await new Promise<void>((resolve, reject) => this.ws.send(chunk, { binary: true }, (e) => (e ? reject(e) : resolve())));
+      }
+    }
+    this.send({ type: 'outputs.end', inReplyTo: id, runId: run.id });
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for ByteNite: a Docker Engine (started if none answers), Debian's static
+# busybox (the base of the examples and test images, since no image registry is needed), the npm
+# packages and the build. With --editor-tests it also installs what the VS Code tests need.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+[ -x /bin/busybox ] || need_apt+=(busybox-static)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} (apt)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting the Docker Engine (log: /tmp/dockerd.log)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  ($SUDO setsid dockerd >/tmp/dockerd.log 2>&1 &)
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not come up; see /tmp/dockerd.log" >&2; exit 1; }
+fi
+
+for d in examples/*/; do cp -u /bin/busybox "$d/busybox"; done
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build >/dev/null
+
+if [ "${1:-}" = "--editor-tests" ]; then
+  bash scripts/install-editor-tools.sh
+fi
+echo "setup: ready"
