@@ -1,0 +1,205 @@
+/**
+ * Every command, as a table of small factories registered in one loop (ids `bytenite.<verb>`; titles and
+ * palette visibility are in package.json). Errors become a short message with a button to the output.
+ */
+import * as vscode from 'vscode';
+import type { HardwareRequest } from '../agent/protocol';
+import { config, LOCAL_AGENT } from './config';
+import type { Ctx } from './context';
+import { isDockerfileName } from './dockerfiles/patterns';
+import { pickHardware } from './hardware/hardwarePicker';
+import { fitToCatalog, formatHardware } from './hardware/pricing';
+import { errorMessage, showError } from './log';
+import { SIDEBAR_VIEW_ID } from './views/sidebar';
+
+type Command = (...args: any[]) => unknown;
+
+export const commands: Record<string, (ctx: Ctx) => Command> = {
+  runDockerfile: (ctx) => async (arg?: vscode.Uri) => {
+    const uri = await dockerfileArg(ctx, arg, 'Run which Dockerfile on ByteNite?');
+    if (!uri) return undefined;
+    const hardware = await hardwareFor(ctx, uri, true);
+    if (!hardware) return undefined;
+    return startAndShow(ctx, uri, hardware);
+  },
+
+  runAgain: (ctx) => async (runId?: string) => {
+    const entry = runId ? ctx.store.historyEntry(runId) : ctx.store.latest();
+    if (!entry) {
+      void vscode.window.showInformationMessage('No run to repeat yet: run a Dockerfile first.');
+      return undefined;
+    }
+    return startAndShow(ctx, vscode.Uri.parse(entry.dockerfile), entry.hardware);
+  },
+
+  stopRun: (ctx) => async (runId?: string) => {
+    const active = ctx.store.activeRuns();
+    let run = runId ? ctx.store.get(runId) : active.length === 1 ? active[0] : undefined;
+    if (!run && !runId) {
+      if (!active.length) {
+        void vscode.window.showInformationMessage('No run in progress.');
+        return;
+      }
+      const pick = await vscode.window.showQuickPick(
+        active.map((r) => ({ label: r.info.name, description: `${r.state} · ${r.info.hardware}`, run: r })),
+        { title: 'Stop which run?' },
+      );
+      run = pick?.run;
+    }
+    if (run?.active) await ctx.runner.stop(run);
+  },
+
+  chooseHardware: (ctx) => async (arg?: vscode.Uri) => {
+    const uri = await dockerfileArg(ctx, arg, 'Choose hardware for which Dockerfile?');
+    if (uri) await chooseHardware(ctx, uri);
+  },
+
+  selectAgent: (ctx) => async () => {
+    const current = ctx.agents.selectedName();
+    const items: (vscode.QuickPickItem & { name?: string })[] = ctx.agents.names().map((name) => ({
+      label: name === current ? `$(check) ${name}` : name, description: ctx.agents.describe(name), name,
+    }));
+    items.push({ label: '$(add) Add Remote Agent…' });
+    const pick = await vscode.window.showQuickPick(items, { title: 'Run on which ByteNite agent?' });
+    if (!pick) return;
+    if (!pick.name) return vscode.commands.executeCommand('bytenite.addRemoteAgent');
+    await ctx.agents.select(pick.name);
+    void ctx.agents.selected().connect().catch(() => {});
+  },
+
+  addRemoteAgent: (ctx) => async () => {
+    const taken = new Set(ctx.agents.names());
+    const name = await vscode.window.showInputBox({
+      title: 'Add Remote Agent (1/3)', prompt: 'A name for the agent', placeHolder: 'gpu-box',
+      validateInput: (v) => (!/^[\w.-]{1,64}$/.test(v) ? 'Letters, digits, . _ - only' : taken.has(v) ? 'That name is taken' : undefined),
+    });
+    if (!name) return;
+    const url = await vscode.window.showInputBox({
+      title: 'Add Remote Agent (2/3)', prompt: 'The agent URL', placeHolder: 'wss://agent.example.com:7777',
+      validateInput: (v) => (/^wss?:\/\/[^\s/]+/.test(v) ? undefined : 'Expected ws://host:port or wss://host:port'),
+    });
+    if (!url) return;
+    const token = await vscode.window.showInputBox({
+      title: 'Add Remote Agent (3/3)', prompt: 'The agent token (kept in VS Code\'s secret storage, not in settings)', password: true,
+    });
+    if (token === undefined) return;
+    if (token) await ctx.tokens.set(name, token);
+    await config.setRemoteAgents([...config.remoteAgents(), { name, url }]);
+    await ctx.agents.select(name);
+    void ctx.agents.selected().connect().catch(() => {});
+  },
+
+  setAgentToken: (ctx) => async (name?: string) => {
+    const remotes = config.remoteAgents().map((a) => a.name);
+    if (!remotes.length) {
+      void vscode.window.showInformationMessage('No remote agent yet; the local agent makes its own token. Add one with ByteNite: Add Remote Agent.');
+      return;
+    }
+    name ??= remotes.length === 1 ? remotes[0] : await vscode.window.showQuickPick(remotes, { title: 'Set the token of which agent?' });
+    if (!name) return;
+    const token = await vscode.window.showInputBox({ title: `Token for agent "${name}"`, password: true, prompt: 'Kept in VS Code\'s secret storage' });
+    if (!token) return;
+    await ctx.tokens.set(name, token);
+    ctx.agents.reset(name);
+    void ctx.agents.connection(name).connect().catch(() => {});
+  },
+
+  showRuns: () => () => vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`),
+
+  startLocalAgent: (ctx) => async () => {
+    await ctx.progress('ByteNite: starting the local agent', () => ctx.agents.startLocal());
+    if (ctx.agents.selectedName() !== LOCAL_AGENT) await ctx.agents.select(LOCAL_AGENT);
+  },
+
+  stopLocalAgent: (ctx) => async () => {
+    if (ctx.store.activeRuns().some((r) => r.info.agent === LOCAL_AGENT)) {
+      const ok = await vscode.window.showWarningMessage('Runs are going on the local agent; stopping it ends them.', 'Stop Agent');
+      if (ok !== 'Stop Agent') return;
+    }
+    await ctx.agents.stopLocal();
+  },
+
+  showOutput: (ctx) => () => ctx.log.show(),
+
+  /** From a CodeLens, the sidebar or a panel: open (or reveal) a run's panel. */
+  openRun: (ctx) => (runId: string) => ctx.panels.open(runId),
+
+  /** From a run panel: fetch the run's output files into the workspace and reveal them. */
+  openOutputs: (ctx) => async (runId: string) => {
+    const entry = ctx.store.historyEntry(runId);
+    if (!entry) throw new Error(`unknown run ${runId}`);
+    const { dir, files } = await ctx.progress('ByteNite: fetching outputs', () =>
+      ctx.runner.fetchOutputs(runId, vscode.Uri.parse(entry.dockerfile), entry.info.agent));
+    if (files === 0) {
+      void vscode.window.showInformationMessage('The run left no files in its output folder ($BYTENITE_OUTPUT_DIR).');
+      return;
+    }
+    await vscode.commands.executeCommand('revealInExplorer', dir);
+  },
+};
+
+/** Registers every command; returns nothing to dispose separately (all go to the subscriptions). */
+export function registerCommands(ctx: Ctx): void {
+  for (const [name, factory] of Object.entries(commands)) {
+    const fn = factory(ctx);
+    ctx.ext.subscriptions.push(vscode.commands.registerCommand(`bytenite.${name}`, async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        showError(ctx.log, `ByteNite: ${errorMessage(err)}`, err);
+        return undefined;
+      }
+    }));
+  }
+}
+
+async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest): Promise<string | undefined> {
+  const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware));
+  ctx.panels.open(run.runId, true);
+  return run.runId;
+}
+
+/** The Dockerfile a command is about: its argument, the active editor, or the user's pick. */
+async function dockerfileArg(ctx: Ctx, arg: unknown, title: string): Promise<vscode.Uri | undefined> {
+  if (arg instanceof vscode.Uri) return arg;
+  const active = vscode.window.activeTextEditor?.document;
+  const files = await ctx.dockerfiles.list();
+  if (active && (active.languageId === 'dockerfile' || isDockerfileName(active.fileName)) && files.length <= 1) return active.uri;
+  if (files.length === 0) {
+    void vscode.window.showInformationMessage('No Dockerfile in this workspace. Create one (the ByteNite snippets can help) and try again.');
+    return undefined;
+  }
+  if (files.length === 1) return files[0];
+  const activeKey = active?.uri.toString();
+  const pick = await vscode.window.showQuickPick(
+    files.map((uri) => ({ label: vscode.workspace.asRelativePath(uri, false), uri, picked: uri.toString() === activeKey })),
+    { title },
+  );
+  return pick?.uri;
+}
+
+/**
+ * Hardware for a run: the remembered choice or the Dockerfile's labels, fitted to the agent's catalog.
+ * With neither (a first run), the picker opens so the price is seen before anything is spent.
+ */
+async function hardwareFor(ctx: Ctx, uri: vscode.Uri, askIfDefault: boolean): Promise<HardwareRequest | undefined> {
+  const doc = await vscode.workspace.openTextDocument(uri);
+  const { hardware, source } = ctx.choices.resolve(uri, doc.getText());
+  if (source === 'default' && askIfDefault) return chooseHardware(ctx, uri);
+  const conn = ctx.agents.selected();
+  await ctx.progress(`ByteNite: connecting to ${conn.name}`, () => conn.get());
+  return conn.catalog ? fitToCatalog(conn.catalog, hardware) : hardware;
+}
+
+async function chooseHardware(ctx: Ctx, uri: vscode.Uri): Promise<HardwareRequest | undefined> {
+  const conn = ctx.agents.selected();
+  await ctx.progress(`ByteNite: connecting to ${conn.name}`, () => conn.get());
+  const catalog = conn.catalog!;
+  const doc = await vscode.workspace.openTextDocument(uri);
+  const current = fitToCatalog(catalog, ctx.choices.resolve(uri, doc.getText()).hardware);
+  const picked = await pickHardware(catalog, current, `Hardware for ${vscode.workspace.asRelativePath(uri, false)} on ${conn.name}`);
+  if (!picked) return undefined;
+  await ctx.choices.remember(uri, picked);
+  ctx.log.info(`hardware for ${uri.fsPath}: ${formatHardware(picked)}`);
+  return picked;
+}

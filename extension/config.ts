@@ -1,0 +1,32 @@
+/** Typed getters for the `bytenite.*` settings; package.json `contributes.configuration` declares them. */
+import * as vscode from 'vscode';
+
+export interface RemoteAgentConfig {
+  name: string;
+  url: string;
+}
+
+/** Name of the built-in agent the extension starts itself. */
+export const LOCAL_AGENT = 'local';
+
+const section = () => vscode.workspace.getConfiguration('bytenite');
+
+export const config = {
+  codeLensEnabled: (): boolean => section().get<boolean>('codeLens.enabled', true),
+  /** Remote agents by name and URL; their tokens are in SecretStorage, never here. */
+  remoteAgents: (): RemoteAgentConfig[] =>
+    (section().get<RemoteAgentConfig[]>('agents.remote', []) ?? []).filter(
+      (a) => a && typeof a.name === 'string' && typeof a.url === 'string' && a.name !== LOCAL_AGENT,
+    ),
+  selectedAgent: (): string => section().get<string>('agents.selected', LOCAL_AGENT) || LOCAL_AGENT,
+  localAgentAutoStart: (): boolean => section().get<boolean>('localAgent.autoStart', true),
+  async setRemoteAgents(agents: RemoteAgentConfig[]): Promise<void> {
+    await section().update('agents.remote', agents, vscode.ConfigurationTarget.Global);
+  },
+  async setSelectedAgent(name: string): Promise<void> {
+    await section().update('agents.selected', name, vscode.ConfigurationTarget.Global);
+  },
+};
+
+/** True when a configuration change touches one of ours. */
+export const affects = (e: vscode.ConfigurationChangeEvent, key: string) => e.affectsConfiguration(`bytenite.${key}`);

@@ -1,0 +1,100 @@
+/**
+ * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite` and the hardware with its price
+ * (which opens the picker). While a run of that Dockerfile is going: its phase, elapsed time and cost so
+ * far (opens the panel), and `Stop`.
+ */
+import * as vscode from 'vscode';
+import type { AgentManager } from '../agents/agentManager';
+import { config, affects } from '../config';
+import type { HardwareChoices } from '../hardware/hardwareChoices';
+import { fitToCatalog, formatHardware, formatRate, formatUsd, pricePerHour } from '../hardware/pricing';
+import type { RunStore } from '../runs/runStore';
+import { firstFromLine } from './labels';
+
+const PHASE: Record<string, string> = {
+  queued: 'Queued', uploading: 'Uploading', building: 'Building', starting: 'Starting', running: 'Running',
+};
+
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const m = Math.floor(s / 60);
+  return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}` : `${m}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly disposables: vscode.Disposable[] = [this.changed];
+  private ticker?: NodeJS.Timeout;
+  readonly onDidChangeCodeLenses = this.changed.event;
+
+  constructor(
+    private readonly agents: AgentManager,
+    private readonly choices: HardwareChoices,
+    private readonly store: RunStore,
+  ) {
+    const fire = () => this.changed.fire();
+    this.disposables.push(
+      agents.onDidChangeState(fire), agents.onDidChangeSelected(fire), choices.onDidChange(fire),
+      vscode.workspace.onDidGrantWorkspaceTrust(fire),
+      vscode.workspace.onDidChangeConfiguration((e) => affects(e, 'codeLens.enabled') && fire()),
+      store.onDidChange(() => {
+        fire();
+        this.tick();
+      }),
+    );
+  }
+
+  /** Refreshes every second while a run is going, so elapsed time and cost move. */
+  private tick(): void {
+    const active = this.store.activeRuns().length > 0;
+    if (active && !this.ticker) this.ticker = setInterval(() => this.changed.fire(), 1000);
+    if (!active && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+    if (!config.codeLensEnabled()) return [];
+    const line = firstFromLine(doc.getText());
+    if (line === undefined) return [];
+    const range = new vscode.Range(line, 0, line, 0);
+    const run = this.store.activeFor(doc.uri);
+    if (run) {
+      const phase = run.connectionProblem ? 'Reconnecting' : PHASE[run.state] ?? run.state;
+      return [
+        new vscode.CodeLens(range, {
+          title: `$(sync~spin) ${phase} · ${formatElapsed(run.elapsedMs())} · ${formatUsd(run.costUsd)}`,
+          tooltip: 'Show the run', command: 'bytenite.openRun', arguments: [run.runId],
+        }),
+        new vscode.CodeLens(range, { title: 'Stop', tooltip: 'Stop this run', command: 'bytenite.stopRun', arguments: [run.runId] }),
+      ];
+    }
+    if (!vscode.workspace.isTrusted) {
+      return [new vscode.CodeLens(range, {
+        title: 'Run on ByteNite (disabled: this workspace is not trusted)', command: 'workbench.trust.manage',
+      })];
+    }
+    const conn = this.agents.selected();
+    let { hardware } = this.choices.resolve(doc.uri, doc.getText());
+    let hwTitle = formatHardware(hardware);
+    if (conn.catalog) {
+      hardware = fitToCatalog(conn.catalog, hardware);
+      hwTitle = `${formatHardware(hardware)} · ${formatRate(pricePerHour(conn.catalog.prices, hardware))}`;
+    }
+    return [
+      new vscode.CodeLens(range, {
+        title: 'Run on ByteNite', tooltip: `Build and run this Dockerfile on agent "${conn.name}"`,
+        command: 'bytenite.runDockerfile', arguments: [doc.uri],
+      }),
+      new vscode.CodeLens(range, {
+        title: hwTitle, tooltip: 'Choose hardware', command: 'bytenite.chooseHardware', arguments: [doc.uri],
+      }),
+    ];
+  }
+
+  dispose(): void {
+    clearInterval(this.ticker);
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The workspace's Dockerfiles, found once with `findFiles` (which honours `files.exclude` and, with
+ * `search.exclude` passed in, that too) and kept current by a file watcher.
+ */
+import * as vscode from 'vscode';
+import { DOCKERFILE_GLOB, isDockerfileName } from './patterns';
+
+export class DockerfileIndex implements vscode.Disposable {
+  private readonly files = new Map<string, vscode.Uri>();
+  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly disposables: vscode.Disposable[] = [this.changed];
+  private scanning?: Promise<void>;
+  readonly onDidChange = this.changed.event;
+
+  constructor() {
+    const watcher = vscode.workspace.createFileSystemWatcher(DOCKERFILE_GLOB);
+    this.disposables.push(
+      watcher,
+      watcher.onDidCreate((uri) => this.add(uri)),
+      watcher.onDidDelete((uri) => this.remove(uri)),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => void this.rescan()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('files.exclude') || e.affectsConfiguration('search.exclude')) void this.rescan();
+      }),
+    );
+  }
+
+  /** All Dockerfiles, sorted by path; waits for the first scan. */
+  async list(): Promise<vscode.Uri[]> {
+    await (this.scanning ??= this.scan());
+    return [...this.files.values()].sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  rescan(): Promise<void> {
+    this.scanning = this.scan();
+    return this.scanning;
+  }
+
+  private async scan(): Promise<void> {
+    const exclude = excludeGlob();
+    const found = await vscode.workspace.findFiles(DOCKERFILE_GLOB, exclude);
+    this.files.clear();
+    for (const uri of found) if (isDockerfileName(uri.path)) this.files.set(uri.toString(), uri);
+    this.changed.fire();
+  }
+
+  private add(uri: vscode.Uri): void {
+    if (!isDockerfileName(uri.path) || this.files.has(uri.toString())) return;
+    // A created file may sit in an excluded folder: let findFiles decide by rescanning.
+    void this.rescan();
+  }
+
+  private remove(uri: vscode.Uri): void {
+    if (this.files.delete(uri.toString())) this.changed.fire();
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** `search.exclude` as one glob (`files.exclude` is applied by findFiles itself when exclude is not null). */
+function excludeGlob(): string | undefined {
+  const search = vscode.workspace.getConfiguration('search').get<Record<string, boolean>>('exclude') ?? {};
+  const files = vscode.workspace.getConfiguration('files').get<Record<string, boolean>>('exclude') ?? {};
+  const globs = Object.entries({ ...files, ...search }).filter(([, on]) => on === true).map(([g]) => g);
+  return globs.length ? `{${globs.join(',')}}` : undefined;
+}

@@ -1,0 +1,44 @@
+/**
+ * The hardware each Dockerfile runs on: a choice made in the picker (remembered per Dockerfile in the
+ * workspace state) wins over the Dockerfile's `bytenite.*` labels, which win over the default.
+ */
+import * as vscode from 'vscode';
+import type { HardwareRequest } from '../../agent/protocol';
+import { applyLabels, parseHardwareLabels } from '../dockerfiles/labels';
+import { DEFAULT_HARDWARE } from './pricing';
+
+const KEY = 'bytenite.hardwareChoices';
+
+export class HardwareChoices {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly state: vscode.Memento) {}
+
+  private all(): Record<string, HardwareRequest> {
+    return this.state.get<Record<string, HardwareRequest>>(KEY, {});
+  }
+
+  chosen(dockerfile: vscode.Uri): HardwareRequest | undefined {
+    return this.all()[dockerfile.toString()];
+  }
+
+  /** What a run of this Dockerfile asks for now, and where that came from. */
+  resolve(dockerfile: vscode.Uri, text: string): { hardware: HardwareRequest; source: 'choice' | 'labels' | 'default' } {
+    const chosen = this.chosen(dockerfile);
+    if (chosen) return { hardware: chosen, source: 'choice' };
+    const labels = parseHardwareLabels(text);
+    const hw = applyLabels(DEFAULT_HARDWARE, labels);
+    const fromLabels = labels.cpus !== undefined || labels.memoryMiB !== undefined || labels.gpu !== undefined;
+    return { hardware: hw, source: fromLabels ? 'labels' : 'default' };
+  }
+
+  async remember(dockerfile: vscode.Uri, hw: HardwareRequest): Promise<void> {
+    await this.state.update(KEY, { ...this.all(), [dockerfile.toString()]: hw });
+    this.changed.fire(dockerfile);
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The hardware picker: one quick pick in steps (vCPUs, memory, GPU, then a summary with the estimate per
+ * hour), every item built from the selected agent's live catalog and priced with it.
+ */
+import * as vscode from 'vscode';
+import type { Catalog, HardwareRequest } from '../../agent/protocol';
+import { formatHardware, formatMemory, formatRate, formatUsd, pricePerHour } from './pricing';
+
+export interface Item<T> extends vscode.QuickPickItem {
+  value?: T;
+  back?: true;
+}
+
+const BACK = Symbol('back');
+
+/** Shows one step; resolves with the picked value, BACK, or undefined when dismissed. */
+function step<T>(opts: {
+  title: string; stepNo: number; steps: number; placeholder: string; items: Item<T>[]; active?: Item<T>;
+}): Promise<T | typeof BACK | undefined> {
+  return new Promise((resolve) => {
+    const qp = vscode.window.createQuickPick<Item<T>>();
+    qp.title = opts.title;
+    qp.step = opts.stepNo;
+    qp.totalSteps = opts.steps;
+    qp.placeholder = opts.placeholder;
+    qp.items = opts.items;
+    qp.matchOnDescription = true;
+    if (opts.active) qp.activeItems = [opts.active];
+    if (opts.stepNo > 1) qp.buttons = [vscode.QuickInputButtons.Back];
+    let done = false;
+    const finish = (v: T | typeof BACK | undefined) => {
+      if (done) return;
+      done = true;
+      resolve(v);
+      qp.dispose();
+    };
+    qp.onDidTriggerButton((b) => b === vscode.QuickInputButtons.Back && finish(BACK));
+    qp.onDidAccept(() => {
+      const sel = qp.selectedItems[0] ?? qp.activeItems[0];
+      if (!sel) return;
+      finish(sel.back ? BACK : sel.value);
+    });
+    qp.onDidHide(() => finish(undefined));
+    qp.show();
+  });
+}
+
+type GpuValue = { type: string; count: number } | null;
+const perHour = (perSecond: number) => formatUsd(perSecond * 3600) + '/h';
+
+/** Step 1 items: the catalog's vCPU options, each with its price per hour. */
+export function cpuItems(catalog: Catalog): Item<number>[] {
+  return catalog.cpuOptions.map((c) => ({ label: `${c} vCPU`, description: perHour(c * catalog.prices.vcpuSecond), value: c }));
+}
+
+/** Step 2 items: the catalog's memory options. */
+export function memoryItems(catalog: Catalog): Item<number>[] {
+  return catalog.memoryOptionsMiB.map((m) => ({
+    label: formatMemory(m), description: perHour((m / 1024) * catalog.prices.gibSecond), value: m,
+  }));
+}
+
+/** Step 3 items: no GPU, then each GPU type and count the agent can serve. */
+export function gpuItems(catalog: Catalog): Item<GpuValue>[] {
+  const items: Item<GpuValue>[] = [{ label: 'No GPU', description: '$0.00/h', value: null }];
+  for (const g of catalog.gpuOptions) {
+    const price = catalog.prices.gpuSecond[g.type];
+    for (const count of g.counts) {
+      items.push({
+        label: `${count}× ${g.type.toUpperCase()}`, detail: g.name,
+        description: price === undefined ? 'price unknown' : perHour(price * count), value: { type: g.type, count },
+      });
+    }
+  }
+  return items;
+}
+
+/** Runs the picker; resolves with the chosen hardware, or undefined when the user dismissed it. */
+export async function pickHardware(catalog: Catalog, current: HardwareRequest, title: string): Promise<HardwareRequest | undefined> {
+  const p = catalog.prices;
+  const hasGpu = catalog.gpuOptions.some((g) => g.counts.length > 0);
+  const steps = hasGpu ? 4 : 3;
+  let hw: HardwareRequest = { ...current };
+  let at = 1;
+  for (;;) {
+    if (at === 1) {
+      const items = cpuItems(catalog);
+      const r = await step({ title, stepNo: 1, steps, placeholder: 'vCPUs', items, active: items.find((i) => i.value === hw.cpus) });
+      if (r === undefined) return undefined;
+      if (r === BACK) continue;
+      hw = { ...hw, cpus: r };
+      at = 2;
+    } else if (at === 2) {
+      const items = memoryItems(catalog);
+      const r = await step({ title, stepNo: 2, steps, placeholder: 'Memory', items, active: items.find((i) => i.value === hw.memoryMiB) });
+      if (r === undefined) return undefined;
+      if (r === BACK) { at = 1; continue; }
+      hw = { ...hw, memoryMiB: r };
+      at = hasGpu ? 3 : 4;
+    } else if (at === 3) {
+      const items = gpuItems(catalog);
+      const active = items.find((i) => (i.value === null ? !hw.gpu : i.value?.type === hw.gpu?.type && i.value?.count === hw.gpu?.count));
+      const r = await step({ title, stepNo: 3, steps, placeholder: 'GPU', items, active });
+      if (r === undefined) return undefined;
+      if (r === BACK) { at = 2; continue; }
+      hw = r ? { ...hw, gpu: r } : { cpus: hw.cpus, memoryMiB: hw.memoryMiB };
+      at = 4;
+    } else {
+      const rate = pricePerHour(p, hw);
+      const items: Item<'ok'>[] = [
+        { label: `$(check) Use ${formatHardware(hw)}`, description: `estimate ${formatRate(rate)}`, value: 'ok' },
+      ];
+      const r = await step({ title, stepNo: steps, steps, placeholder: `Estimate: ${formatRate(rate)} while running`, items });
+      if (r === undefined) return undefined;
+      if (r === BACK) { at = hasGpu ? 3 : 2; continue; }
+      return hw;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/** Entry point: wiring only. Everything lives in Ctx; commands are a table. */
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Ctx } from './context';
+import type { Catalog } from '../agent/protocol';
+import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
+
+/** What activate returns: read by the extension-host tests, not a public API. */
+export interface ByteNiteApi {
+  activationMs: number;
+  catalog(): Promise<Catalog>;
+  pickerLabels(): Promise<{ cpus: string[]; memory: string[]; gpu: string[] }>;
+  run(runId: string): { state: string; final?: unknown; logs: string[]; costUsd: number } | undefined;
+}
+
+export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
+  const t0 = performance.now();
+  const ctx: Ctx = new Ctx(ext, {
+    stop: (runId) => vscode.commands.executeCommand('bytenite.stopRun', runId) as Promise<void>,
+    runAgain: (runId) => vscode.commands.executeCommand('bytenite.runAgain', runId) as Promise<void>,
+    openOutputs: (runId) => vscode.commands.executeCommand('bytenite.openOutputs', runId) as Promise<void>,
+  });
+  registerCommands(ctx);
+  // Connect in the background so the status bar, CodeLens prices and sidebar fill in; activation does not wait.
+  if (vscode.workspace.isTrusted) setTimeout(() => void ctx.agents.selected().connect().catch(() => {}), 0);
+  else ext.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void ctx.agents.selected().connect().catch(() => {})));
+  const activationMs = performance.now() - t0;
+  ctx.log.info(`activated in ${activationMs.toFixed(1)} ms`);
+
+  const catalog = async () => {
+    const conn = ctx.agents.selected();
+    await conn.get();
+    return conn.catalog!;
+  };
+  return {
+    activationMs,
+    catalog,
+    async pickerLabels() {
+      const c = await catalog();
+      return { cpus: cpuItems(c).map((i) => i.label), memory: memoryItems(c).map((i) => i.label), gpu: gpuItems(c).map((i) => i.label) };
+    },
+    run(runId) {
+      const r = ctx.store.get(runId);
+      if (!r) return undefined;
+      const logs = r.events.flatMap((e) => (e.event.kind === 'log' ? [e.event.data] : []));
+      return { state: r.state, final: r.final, logs, costUsd: r.costUsd };
+    },
+  };
+}
+
+export function deactivate(): void {}

@@ -1,0 +1,87 @@
+/**
+ * One run as the views see it: who/what/where, every event with its seq (the panel replays them), and the
+ * derived state the CodeLens, status bar and sidebar read (phase, cost so far, final result).
+ */
+import * as vscode from 'vscode';
+import type { FinalEvent, HardwareRequest, RunEvent } from '../../agent/protocol';
+import type { RunInfo, RunRowView, RunState, SeqEvent } from '../../webview/protocol';
+
+export class Run {
+  readonly events: SeqEvent[] = [];
+  state: RunState = 'queued';
+  lastSeq = 0;
+  costUsd = 0;
+  final?: FinalEvent;
+  /** Epoch ms the container started running (from the `running` event). */
+  startedAt?: number;
+  /** Why the connection is down, while it is. */
+  connectionProblem?: string;
+  private readonly changed = new vscode.EventEmitter<SeqEvent[]>();
+  /** Fires with the new events (possibly none, for a connection change). */
+  readonly onDidChange = this.changed.event;
+
+  constructor(
+    readonly info: RunInfo,
+    readonly dockerfile: vscode.Uri,
+    readonly hardware: HardwareRequest,
+    readonly createdAt = Date.now(),
+  ) {}
+
+  get runId(): string {
+    return this.info.runId;
+  }
+
+  get active(): boolean {
+    return !this.final;
+  }
+
+  /** Adds an event; ignores one whose seq it already has (replays after a reconnect overlap). */
+  add(seq: number, event: RunEvent): void {
+    if (seq <= this.lastSeq) return;
+    this.lastSeq = seq;
+    const e: SeqEvent = { seq, at: Date.now(), event: event as SeqEvent['event'] };
+    this.events.push(e);
+    switch (event.kind) {
+      case 'queued': this.state = 'queued'; break;
+      case 'uploading': this.state = 'uploading'; break;
+      case 'building': this.state = 'building'; break;
+      case 'starting': this.state = 'starting'; break;
+      case 'running': this.state = 'running'; this.startedAt = Date.parse(event.startedAt) || Date.now(); break;
+      case 'cost': this.costUsd = event.total; break;
+      case 'exited': case 'failed': case 'cancelled':
+        this.state = event.kind;
+        this.final = event;
+        this.costUsd = event.cost.total;
+        break;
+    }
+    this.changed.fire([e]);
+  }
+
+  setConnectionProblem(problem: string | undefined): void {
+    this.connectionProblem = problem;
+    this.changed.fire([]);
+  }
+
+  /** Time in the current phase, or the container's run time once it runs. */
+  elapsedMs(now = Date.now()): number {
+    if (this.final) return this.final.durationMs;
+    return now - (this.startedAt ?? this.createdAt);
+  }
+
+  row(): RunRowView {
+    return {
+      runId: this.runId, name: this.info.name, state: this.state, start: this.final?.start ?? this.startKind(),
+      createdAt: new Date(this.createdAt).toISOString(), durationMs: this.final ? this.final.durationMs : this.startedAt ? Date.now() - this.startedAt : undefined,
+      costUsd: this.costUsd, exitCode: this.final?.exitCode, oomKilled: this.final?.oomKilled,
+    };
+  }
+
+  private startKind() {
+    for (const e of this.events) if (e.event.kind === 'starting') return e.event.start;
+    return undefined;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

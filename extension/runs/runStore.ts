@@ -1,0 +1,95 @@
+/**
+ * The runs of this workspace: live ones with their events, and a capped history (rows plus final events)
+ * kept in the workspace state so the sidebar and restored panels survive a restart.
+ */
+import * as vscode from 'vscode';
+import type { FinalEvent } from '../../agent/protocol';
+import type { RunInfo, RunRowView } from '../../webview/protocol';
+import { Run } from './run';
+
+const KEY = 'bytenite.runHistory';
+const MAX_HISTORY = 100;
+
+export interface HistoryEntry {
+  info: RunInfo;
+  dockerfile: string;
+  row: RunRowView;
+  final?: FinalEvent;
+  hardware: Run['hardware'];
+}
+
+export class RunStore implements vscode.Disposable {
+  private readonly live = new Map<string, Run>();
+  private history: HistoryEntry[];
+  private readonly changed = new vscode.EventEmitter<Run | undefined>();
+  private readonly added = new vscode.EventEmitter<Run>();
+  /** Fires when a run changes state or cost (not on every log line). */
+  readonly onDidChange = this.changed.event;
+  readonly onDidAdd = this.added.event;
+
+  constructor(private readonly state: vscode.Memento) {
+    this.history = state.get<HistoryEntry[]>(KEY, []);
+  }
+
+  add(run: Run): void {
+    this.live.set(run.runId, run);
+    let last = `${run.state}:${run.costUsd}:${run.connectionProblem ?? ''}`;
+    run.onDidChange(() => {
+      const now = `${run.state}:${run.costUsd}:${run.connectionProblem ?? ''}`;
+      if (now === last) return;
+      last = now;
+      if (run.final) this.remember(run);
+      this.changed.fire(run);
+    });
+    this.remember(run);
+    this.added.fire(run);
+    this.changed.fire(run);
+  }
+
+  get(runId: string): Run | undefined {
+    return this.live.get(runId);
+  }
+
+  historyEntry(runId: string): HistoryEntry | undefined {
+    return this.history.find((h) => h.info.runId === runId);
+  }
+
+  /** Live runs, newest first. */
+  liveRuns(): Run[] {
+    return [...this.live.values()].sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  activeRuns(): Run[] {
+    return this.liveRuns().filter((r) => r.active);
+  }
+
+  /** The run in progress for this Dockerfile, if any. */
+  activeFor(dockerfile: vscode.Uri): Run | undefined {
+    return this.activeRuns().find((r) => r.dockerfile.toString() === dockerfile.toString());
+  }
+
+  /** The newest run (live or remembered). */
+  latest(): HistoryEntry | undefined {
+    return this.history[0];
+  }
+
+  /** Rows for the sidebar: live runs fresh, remembered ones from history, newest first. */
+  rows(): RunRowView[] {
+    return this.history.map((h) => this.live.get(h.info.runId)?.row() ?? h.row);
+  }
+
+  private remember(run: Run): void {
+    const entry: HistoryEntry = {
+      info: run.info, dockerfile: run.dockerfile.toString(), row: run.row(), final: run.final, hardware: run.hardware,
+    };
+    const rest = this.history.filter((h) => h.info.runId !== run.runId);
+    this.history = [entry, ...rest].sort((a, b) => Date.parse(b.row.createdAt) - Date.parse(a.row.createdAt)).slice(0, MAX_HISTORY);
+    void this.state.update(KEY, this.history);
+  }
+
+  dispose(): void {
+    for (const r of this.live.values()) r.dispose();
+    this.changed.dispose();
+    this.added.dispose();
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Starts, follows and stops runs through the shared client (`startRun`): packs the Dockerfile's folder as
+ * the build context, relays every event into the Run, re-attaches from the last seq after a reconnect.
+ */
+import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
+import * as vscode from 'vscode';
+import { startRun } from '../../agent/client/startRun';
+import type { HardwareRequest, RunEvent } from '../../agent/protocol';
+import type { AgentConnection } from '../agents/agentConnection';
+import type { AgentManager } from '../agents/agentManager';
+import { errorMessage, type Log } from '../log';
+import { formatHardware, formatRate, pricePerHour } from '../hardware/pricing';
+import { Run } from './run';
+import type { RunStore } from './runStore';
+
+export class Runner implements vscode.Disposable {
+  private readonly connectionOf = new Map<string, AgentConnection>();
+  private readonly watched = new Set<AgentConnection>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly agents: AgentManager,
+    private readonly store: RunStore,
+    private readonly log: Log,
+  ) {}
+
+  /** Starts a run of `dockerfile` on the selected agent; resolves once the agent accepted it. */
+  async start(dockerfile: vscode.Uri, hardware: HardwareRequest): Promise<Run> {
+    if (!vscode.workspace.isTrusted) throw new Error('Runs are disabled in an untrusted workspace: trust the folder to run Dockerfiles.');
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === dockerfile.toString());
+    if (doc?.isDirty) await doc.save();
+    const conn = this.agents.selected();
+    this.watch(conn);
+    const client = await conn.get();
+    const rel = vscode.workspace.asRelativePath(dockerfile, false);
+    const contextDir = path.dirname(dockerfile.fsPath);
+    const rate = conn.catalog ? pricePerHour(conn.catalog.prices, hardware) : undefined;
+    let run: Run | undefined;
+    const early: [number, RunEvent][] = [];
+    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)} (context ${contextDir})`);
+    const started = await startRun(client, {
+      contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel,
+      onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
+    });
+    run = new Run(
+      {
+        runId: started.runId, name: rel, dockerfile: rel, agent: conn.name,
+        hardware: `${formatHardware(hardware)} · ${formatRate(rate)}`, hourlyUsd: rate, createdAt: new Date().toISOString(),
+      },
+      dockerfile, hardware,
+    );
+    for (const [seq, e] of early) run.add(seq, e);
+    this.connectionOf.set(run.runId, conn);
+    const r = run;
+    started.done.then(
+      (final) => this.log.info(`run ${r.runId} ${final.kind}: exit ${final.exitCode}, ${final.start} start, $${final.cost.total}`),
+      (err) => this.log.warn(`run ${r.runId}: ${errorMessage(err)} (will re-attach when the agent is back)`),
+    );
+    this.store.add(run);
+    return run;
+  }
+
+  async stop(run: Run): Promise<void> {
+    const conn = this.connectionOf.get(run.runId) ?? this.agents.selected();
+    const client = await conn.get(10_000);
+    await client.cancel(run.runId);
+  }
+
+  /** Downloads the run's outputs into `<workspace>/bytenite-out/<runId>/`; resolves with that folder. */
+  async fetchOutputs(runId: string, dockerfile: vscode.Uri, agentName: string): Promise<{ dir: vscode.Uri; files: number }> {
+    const conn = this.connectionOf.get(runId) ?? this.agents.connection(agentName);
+    const client = await conn.get(10_000);
+    const { tar: bytes, files } = await client.outputs(runId);
+    const root = vscode.workspace.getWorkspaceFolder(dockerfile)?.uri.fsPath ?? path.dirname(dockerfile.fsPath);
+    const dir = path.join(root, 'bytenite-out', runId);
+    await fs.mkdir(dir, { recursive: true });
+    if (bytes.length > 0) {
+      const tarFile = path.join(dir, '..', `.${runId}.tar`);
+      await fs.writeFile(tarFile, bytes);
+      const tar = await import('tar');
+      try {
+        // `tar` refuses absolute paths and `..` entries by default: outputs stay inside `dir`.
+        await tar.x({ file: tarFile, cwd: dir });
+      } finally {
+        await fs.rm(tarFile, { force: true });
+      }
+    }
+    this.log.info(`outputs of ${runId}: ${files} file(s) in ${dir}`);
+    return { dir: vscode.Uri.file(dir), files };
+  }
+
+  /** Follows the connection so that runs in progress re-attach after a reconnect and show the outage. */
+  private watch(conn: AgentConnection): void {
+    if (this.watched.has(conn)) return;
+    this.watched.add(conn);
+    const mine = () => this.store.activeRuns().filter((r) => this.connectionOf.get(r.runId) === conn);
+    this.disposables.push(
+      conn.onDidChangeState((s) => {
+        if (s.kind === 'retrying' || s.kind === 'failed') for (const r of mine()) r.setConnectionProblem(s.reason);
+      }),
+      conn.onDidConnect(async (client) => {
+        for (const r of mine()) {
+          try {
+            await client.attach(r.runId, r.lastSeq, (seq, e) => r.add(seq, e));
+            r.setConnectionProblem(undefined);
+            this.log.info(`re-attached to run ${r.runId} after seq ${r.lastSeq}`);
+          } catch (err) {
+            this.log.warn(`cannot re-attach to run ${r.runId}: ${errorMessage(err)}`);
+          }
+        }
+      }),
+    );
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}

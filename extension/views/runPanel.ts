@@ -1,0 +1,175 @@
+/**
+ * Hosts the run panels: one WebviewPanel per run. Answers the panel's `ready` with `init` and a replay of
+ * the events it lacks, then streams live events in batches (every 50 ms or 2,000 events, at once after a
+ * final one). A serializer re-creates panels after VS Code restarts, from the runId in the saved state.
+ */
+import * as vscode from 'vscode';
+import type { FromPanel, PanelSavedState, RunInfo, SeqEvent, ToPanel } from '../../webview/protocol';
+import type { Log } from '../log';
+import { errorMessage, showError } from '../log';
+import type { Run } from '../runs/run';
+import type { RunStore } from '../runs/runStore';
+import { webviewHtml, webviewRoots } from './webviewHtml';
+
+export const RUN_PANEL_VIEW_TYPE = 'bytenite.run';
+const BATCH_MS = 50;
+const BATCH_MAX = 2000;
+
+export interface PanelActions {
+  stop(runId: string): Promise<void>;
+  runAgain(runId: string): Promise<void>;
+  openOutputs(runId: string): Promise<void>;
+}
+
+export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
+  private readonly panels = new Map<string, RunPanel>();
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly store: RunStore,
+    private readonly actions: PanelActions,
+    private readonly log: Log,
+  ) {}
+
+  /** Opens (or reveals) the panel of a run. */
+  open(runId: string, preserveFocus = false): void {
+    const existing = this.panels.get(runId);
+    if (existing) {
+      existing.panel.reveal(undefined, preserveFocus);
+      return;
+    }
+    const title = this.title(runId);
+    const panel = vscode.window.createWebviewPanel(
+      RUN_PANEL_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      { enableScripts: true, enableFindWidget: true, retainContextWhenHidden: false, localResourceRoots: webviewRoots(this.extensionUri) },
+    );
+    this.attach(panel, runId);
+  }
+
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+    const runId = (state as Partial<PanelSavedState> | undefined)?.runId;
+    if (!runId) {
+      panel.dispose();
+      return;
+    }
+    panel.webview.options = { enableScripts: true, localResourceRoots: webviewRoots(this.extensionUri) };
+    this.attach(panel, runId);
+  }
+
+  private title(runId: string): string {
+    const info = this.store.get(runId)?.info ?? this.store.historyEntry(runId)?.info;
+    return `ByteNite: ${info?.name ?? runId}`;
+  }
+
+  private attach(panel: vscode.WebviewPanel, runId: string): void {
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'bytenite.svg');
+    const p = new RunPanel(panel, runId, this.store, this.actions, this.log);
+    this.panels.set(runId, p);
+    panel.onDidDispose(() => {
+      this.panels.delete(runId);
+      p.dispose();
+    });
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'panel', panel.title);
+  }
+
+  dispose(): void {
+    for (const p of this.panels.values()) p.panel.dispose();
+  }
+}
+
+class RunPanel {
+  private readonly disposables: vscode.Disposable[] = [];
+  private pending: SeqEvent[] = [];
+  private timer?: NodeJS.Timeout;
+  private live?: vscode.Disposable;
+  /** Events up to this seq were posted to the current webview document. */
+  private sentSeq = 0;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly runId: string,
+    private readonly store: RunStore,
+    private readonly actions: PanelActions,
+    private readonly log: Log,
+  ) {
+    this.disposables.push(panel.webview.onDidReceiveMessage((m: FromPanel) => void this.onMessage(m)));
+  }
+
+  private post(m: ToPanel): void {
+    void this.panel.webview.postMessage(m);
+  }
+
+  private async onMessage(m: FromPanel): Promise<void> {
+    try {
+      switch (m.type) {
+        case 'ready': return this.onReady(m.haveSeq);
+        case 'stop': return await this.actions.stop(m.runId);
+        case 'runAgain': return await this.actions.runAgain(m.runId);
+        case 'openOutputs': return await this.actions.openOutputs(m.runId);
+        case 'copy':
+          await vscode.env.clipboard.writeText(m.text);
+          vscode.window.setStatusBarMessage(`Copied ${m.lines} log line(s)`, 2000);
+          return;
+      }
+    } catch (err) {
+      showError(this.log, `ByteNite: ${errorMessage(err)}`, err);
+    }
+  }
+
+  /** A (re)loaded webview document: send who/what, replay what it lacks, then follow live. */
+  private onReady(haveSeq: number): void {
+    this.live?.dispose();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = [];
+    const run = this.store.get(this.runId);
+    if (!run) {
+      const h = this.store.historyEntry(this.runId);
+      const info: RunInfo = h?.info ?? { runId: this.runId, name: this.runId, dockerfile: '', agent: '', hardware: '' };
+      this.post({ type: 'init', run: info, snapshot: { state: h?.row.state ?? 'failed', lastSeq: 0, final: h?.final as never } });
+      if (h?.final) this.post({ type: 'summary', runId: this.runId, final: h.final as never });
+      return;
+    }
+    this.post({ type: 'init', run: run.info, snapshot: { state: run.state, lastSeq: run.lastSeq, final: run.final as never } });
+    this.sentSeq = haveSeq;
+    this.replay(run);
+    this.live = run.onDidChange((events) => {
+      if (events.length === 0) {
+        this.post(run.connectionProblem
+          ? { type: 'connection', state: 'reconnecting', message: `Lost the agent: ${run.connectionProblem}. Reconnecting…` }
+          : { type: 'connection', state: 'connected' });
+        return;
+      }
+      this.pending.push(...events);
+      const final = events.some((e) => ['exited', 'failed', 'cancelled'].includes(e.event.kind));
+      if (final || this.pending.length >= BATCH_MAX) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+    });
+    if (run.connectionProblem) this.post({ type: 'connection', state: 'reconnecting', message: run.connectionProblem });
+  }
+
+  private replay(run: Run): void {
+    const from = run.events.findIndex((e) => e.seq > this.sentSeq);
+    if (from < 0) return;
+    for (let i = from; i < run.events.length; i += BATCH_MAX) {
+      this.post({ type: 'events', runId: this.runId, events: run.events.slice(i, i + BATCH_MAX) });
+    }
+    this.sentSeq = run.lastSeq;
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const events = this.pending.filter((e) => e.seq > this.sentSeq);
+    this.pending = [];
+    if (!events.length) return;
+    this.sentSeq = events[events.length - 1].seq;
+    this.post({ type: 'events', runId: this.runId, events });
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.live?.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Hosts the sidebar webview view: the agent and its state, the workspace's Dockerfiles, the run history.
+ * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
+ */
+import * as vscode from 'vscode';
+import type { AgentView, FromSidebar, SidebarState, ToSidebar } from '../../webview/protocol';
+import type { AgentManager } from '../agents/agentManager';
+import type { ConnectionState } from '../agents/agentConnection';
+import { LOCAL_AGENT, config } from '../config';
+import type { DockerfileIndex } from '../dockerfiles/dockerfileIndex';
+import type { HardwareChoices } from '../hardware/hardwareChoices';
+import { formatHardware } from '../hardware/pricing';
+import type { RunStore } from '../runs/runStore';
+import { webviewHtml, webviewRoots } from './webviewHtml';
+
+export const SIDEBAR_VIEW_ID = 'bytenite.sidebar';
+
+export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view?: vscode.WebviewView;
+  private readonly disposables: vscode.Disposable[] = [];
+  private scheduled?: NodeJS.Timeout;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly agents: AgentManager,
+    private readonly dockerfiles: DockerfileIndex,
+    private readonly choices: HardwareChoices,
+    private readonly store: RunStore,
+  ) {
+    const refresh = () => this.refresh();
+    this.disposables.push(
+      agents.onDidChangeState(refresh), agents.onDidChangeSelected(refresh), dockerfiles.onDidChange(refresh),
+      choices.onDidChange(refresh), store.onDidChange(refresh), vscode.workspace.onDidGrantWorkspaceTrust(refresh),
+    );
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    view.webview.options = { enableScripts: true, localResourceRoots: webviewRoots(this.extensionUri) };
+    view.webview.html = webviewHtml(view.webview, this.extensionUri, 'sidebar', 'ByteNite');
+    this.disposables.push(
+      view.webview.onDidReceiveMessage((m: FromSidebar) => this.onMessage(m)),
+      view.onDidChangeVisibility(() => view.visible && this.refresh()),
+    );
+    view.onDidDispose(() => (this.view = undefined));
+  }
+
+  private onMessage(m: FromSidebar): void {
+    switch (m.type) {
+      case 'ready': return void this.send();
+      case 'runDockerfile': return void vscode.commands.executeCommand('bytenite.runDockerfile', vscode.Uri.parse(m.id));
+      case 'openRun': return void vscode.commands.executeCommand('bytenite.openRun', m.runId);
+      case 'selectAgent': return void vscode.commands.executeCommand('bytenite.selectAgent');
+      case 'startLocalAgent': return void vscode.commands.executeCommand('bytenite.startLocalAgent');
+    }
+  }
+
+  /** Coalesces bursts of changes into one message. */
+  refresh(): void {
+    if (!this.view?.visible || this.scheduled) return;
+    this.scheduled = setTimeout(() => {
+      this.scheduled = undefined;
+      void this.send();
+    }, 100);
+  }
+
+  private async send(): Promise<void> {
+    if (!this.view) return;
+    const msg: ToSidebar = { type: 'state', state: await this.state() };
+    void this.view.webview.postMessage(msg);
+  }
+
+  async state(): Promise<SidebarState> {
+    const files = await this.dockerfiles.list();
+    return {
+      agent: this.agentView(),
+      dockerfiles: files.map((uri) => {
+        const chosen = this.choices.chosen(uri);
+        return { id: uri.toString(), path: vscode.workspace.asRelativePath(uri, false), hardware: chosen ? formatHardware(chosen) : undefined };
+      }),
+      runs: this.store.rows(),
+      trusted: vscode.workspace.isTrusted,
+    };
+  }
+
+  private agentView(): AgentView {
+    const name = this.agents.selectedName();
+    const conn = this.agents.selected();
+    const local = name === LOCAL_AGENT;
+    const url = local ? undefined : config.remoteAgents().find((a) => a.name === name)?.url;
+    return { name, kind: local ? 'local' : 'remote', url, ...viewState(conn.state, local) };
+  }
+
+  dispose(): void {
+    clearTimeout(this.scheduled);
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+function viewState(s: ConnectionState, local: boolean): Pick<AgentView, 'state' | 'message'> {
+  switch (s.kind) {
+    case 'connected': return { state: 'connected' };
+    case 'connecting': return { state: 'connecting' };
+    case 'idle': return { state: 'disconnected', message: 'Not connected yet' };
+    case 'retrying': return { state: 'connecting', message: `${s.reason}; retrying` };
+    case 'failed':
+      return { state: local && /stopped/.test(s.reason) ? 'stopped' : 'error', message: s.reason };
+  }
+}
