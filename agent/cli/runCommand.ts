@@ -40,6 +40,15 @@ Options:
 
 export class UsageError extends Error {}
 
+/** A flag value that cannot be read is a usage error (exit 2), not a failed run. */
+function asUsage<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 /** Exit status when the run could not happen at all (agent, build or engine error), as docker uses it. */
 export const EXIT_NOT_RUN = 125;
 
@@ -91,10 +100,10 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const labels = readHardwareLabels(await readFile(dockerfile, 'utf8'));
   const hardware: HardwareRequest = {
-    cpus: values.cpus ? parseCpus(values.cpus) : labels.cpus ?? 1,
-    memoryMiB: values.memory ? parseMemory(values.memory) : labels.memoryMiB ?? 1024,
+    cpus: values.cpus ? asUsage(() => parseCpus(values.cpus!)) : labels.cpus ?? 1,
+    memoryMiB: values.memory ? asUsage(() => parseMemory(values.memory!)) : labels.memoryMiB ?? 1024,
   };
-  const gpu = values.gpu ? (values.gpu === 'none' ? undefined : parseGpu(values.gpu)) : labels.gpu;
+  const gpu = values.gpu ? (values.gpu === 'none' ? undefined : asUsage(() => parseGpu(values.gpu!))) : labels.gpu;
   if (gpu) hardware.gpu = gpu;
 
   const env: Record<string, string> = {};
@@ -115,7 +124,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (eq <= 0) throw new UsageError(`--build-arg ${pair}: use K=V`);
     buildArgs[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const timeoutMs = values.timeout ? parseDuration(values.timeout) : undefined;
+  const timeoutMs = values.timeout ? asUsage(() => parseDuration(values.timeout!)) : undefined;
 
   const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr });
   for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);

@@ -20,6 +20,12 @@ export function newBuildProgress(): BuildProgressState {
 }
 
 /**
+ * The engine turns the build's `labels` into LABEL steps of its own at the end of the Dockerfile; they are
+ * the agent's bookkeeping, not the user's steps, so progress leaves them out.
+ */
+const AGENT_STEP = /^LABEL io\.bytenite\./;
+
+/**
  * Applies one progress object. Calls `onStep` when a step starts (again, with `cached: true`, once the
  * engine says it came from the cache) and `onLog` with build output that is not step bookkeeping.
  */
@@ -28,6 +34,7 @@ export function applyBuildProgress(
   item: { stream?: string; error?: string; errorDetail?: { message?: string }; aux?: { ID?: string } },
   onStep: (s: BuildStep) => void,
   onLog: (text: string) => void,
+  hiddenSteps = 0,
 ): void {
   if (item.error) {
     state.error = item.errorDetail?.message ?? item.error;
@@ -38,7 +45,11 @@ export function applyBuildProgress(
   for (const line of item.stream.split('\n')) {
     const step = STEP.exec(line);
     if (step) {
-      state.current = { step: Number(step[1]), steps: Number(step[2]), instruction: step[3], cached: false };
+      if (AGENT_STEP.test(step[3])) {
+        state.current = undefined;
+        continue;
+      }
+      state.current = { step: Number(step[1]), steps: Number(step[2]) - hiddenSteps, instruction: step[3], cached: false };
       state.steps = state.current.steps;
       onStep(state.current);
     } else if (line.trim() === '---> Using cache' && state.current && !state.current.cached) {

@@ -60,10 +60,11 @@ export class DockerEngine implements Engine {
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {
+    const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest };
     const stream = await this.docker.buildImage(createReadStream(req.contextTar) as unknown as NodeJS.ReadableStream, {
       dockerfile: req.dockerfile,
       buildargs: req.buildArgs,
-      labels: { [LABELS.managed]: '1', [LABELS.digest]: req.digest },
+      labels,
       t: `bytenite-ctx:${req.digest.slice(0, 32)}`,
       rm: true,
       forcerm: true,
@@ -74,7 +75,7 @@ export class DockerEngine implements Engine {
       this.docker.modem.followProgress(
         stream,
         (err: Error | null) => (err ? reject(err) : resolve()),
-        (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog),
+        (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
       ),
     );
     if (state.error) throw new BuildError(state.error.trim());

@@ -102,6 +102,8 @@ export class RunManager {
       start, steps, cachedSteps, phases, outputs: { files: 0, bytes: 0 }, ...over,
     });
     const aborted = () => signal.aborted;
+    // Emitted only after the container is gone, so a client that sees it can rely on the cleanup.
+    let final: FinalEvent | undefined;
 
     try {
       // Upload may proceed while the run waits for capacity: the bytes go to disk either way.
@@ -131,6 +133,14 @@ export class RunManager {
 
       run.emit({ kind: 'starting', start, image, steps, cachedSteps });
       const s0 = Date.now();
+      // Output can arrive before the engine's answer to start: `running` must still come first.
+      let isRunning = false;
+      const markRunning = () => {
+        if (isRunning) return;
+        isRunning = true;
+        phases.startMs = Date.now() - s0;
+        run.emit({ kind: 'running', startedAt: new Date().toISOString() });
+      };
       container = await this.engine.start(
         {
           runId: run.id, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
@@ -138,12 +148,14 @@ export class RunManager {
           env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env },
         },
         {
-          onOutput: (stream, data) => run.emit({ kind: 'log', stream, time: new Date().toISOString(), data }),
+          onOutput: (stream, data) => {
+            markRunning();
+            run.emit({ kind: 'log', stream, time: new Date().toISOString(), data });
+          },
           onStats: (s) => run.emit({ kind: 'stats', ...s }),
         },
       );
-      phases.startMs = Date.now() - s0;
-      run.emit({ kind: 'running', startedAt: container.startedAt.toISOString() });
+      markRunning();
 
       const running = container;
       const ticker = setInterval(() => {
@@ -178,23 +190,23 @@ export class RunManager {
         outputs: saved ? { files: saved.files, bytes: saved.bytes } : { files: 0, bytes: 0 },
       });
       if (timedOut) {
-        run.emit({ kind: 'failed', ...fields, code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` });
+        final = { kind: 'failed', ...fields, code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
       } else if (aborted()) {
-        run.emit({ kind: 'cancelled', ...fields });
+        final = { kind: 'cancelled', ...fields };
       } else if (exit.error && exit.exitCode !== 0 && !exit.oomKilled) {
-        run.emit({ kind: 'failed', ...fields, code: 'engine', message: exit.error });
+        final = { kind: 'failed', ...fields, code: 'engine', message: exit.error };
       } else {
-        run.emit({ kind: 'exited', ...fields });
+        final = { kind: 'exited', ...fields };
       }
     } catch (err) {
       if (aborted()) {
-        run.emit({ kind: 'cancelled', ...base() });
+        final = { kind: 'cancelled', ...base() };
       } else {
         const e = err as Error;
         const code = e instanceof BuildError ? 'build' : e instanceof EngineUnavailableError ? 'engine'
           : e.name === 'BadContextError' || e.name === 'UploadError' ? 'upload' : 'engine';
         this.log.warn({ runId: run.id, code, err: e.message }, 'run failed');
-        run.emit({ kind: 'failed', ...base(), code, message: e.message });
+        final = { kind: 'failed', ...base(), code, message: e.message };
       }
     } finally {
       if (container) {
@@ -203,6 +215,7 @@ export class RunManager {
       if (tarPath) await rm(tarPath, { force: true });
       run.context?.reject(new Error('run ended'));
       release?.();
+      run.emit(final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
       this.log.info({ runId: run.id, state: run.state, ms: Date.now() - t0 }, 'run ended');
     }
   }
