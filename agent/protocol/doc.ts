@@ -1,0 +1,114 @@
+/**
+ * Renders docs/protocol.md from the schemas, so the document cannot drift from the code: a unit test
+ * compares the committed file with this output (`npm run docs:protocol` rewrites it).
+ */
+import { z } from 'zod';
+import { AgentMessage, ClientMessage, RunEvent, RunSpec, HardwareRequest, CostBreakdown, Phases, Catalog } from './messages';
+import { PROTOCOL_VERSION, MAX_TEXT_FRAME, MAX_FRAME, CHUNK_SIZE } from './version';
+
+type Json = {
+  type?: string | string[]; properties?: Record<string, Json>; required?: string[]; description?: string;
+  const?: unknown; enum?: unknown[]; items?: Json; anyOf?: Json[]; oneOf?: Json[]; additionalProperties?: Json | boolean;
+  pattern?: string; minimum?: number; maximum?: number; $ref?: string;
+};
+
+const NAMED: Array<[string, z.ZodType]> = [
+  ['RunSpec', RunSpec], ['HardwareRequest', HardwareRequest], ['Phases', Phases], ['CostBreakdown', CostBreakdown], ['Catalog', Catalog],
+];
+
+function schemaOf(s: z.ZodType): Json {
+  return z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Json;
+}
+
+const NAMED_JSON = NAMED.map(([name, s]) => [name, JSON.stringify(stripDescription(schemaOf(s)))] as const);
+
+function stripDescription(j: Json): Json {
+  const { description: _d, ...rest } = j as Json & { $schema?: string };
+  delete (rest as { $schema?: string }).$schema;
+  return rest;
+}
+
+/** A short human type for a JSON schema node: `string`, `integer ≥ 0`, `"stdout" \| "stderr"`, a named shape... */
+function typeOf(j: Json): string {
+  const same = NAMED_JSON.find(([, text]) => text === JSON.stringify(stripDescription(j)));
+  if (same) return `[${same[0]}](#${same[0].toLowerCase()})`;
+  if (j.const !== undefined) return `\`${JSON.stringify(j.const)}\``;
+  if (j.enum) return j.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+  const alts = j.anyOf ?? j.oneOf;
+  if (alts) return alts.map(typeOf).join(' \\| ');
+  if (j.type === 'array') return `array of ${j.items ? typeOf(j.items) : 'any'}`;
+  if (j.type === 'object') {
+    if (j.properties) return `{ ${Object.keys(j.properties).join(', ')} }`;
+    if (j.additionalProperties && typeof j.additionalProperties === 'object') return `map of string → ${typeOf(j.additionalProperties)}`;
+    return 'object';
+  }
+  let t = Array.isArray(j.type) ? j.type.join(' \\| ') : j.type ?? 'any';
+  if (j.minimum !== undefined) t += ` ≥ ${j.minimum}`;
+  if (j.maximum !== undefined && j.maximum < Number.MAX_SAFE_INTEGER) t += ` ≤ ${j.maximum}`;
+  if (j.pattern) t += ` matching \`${j.pattern}\``;
+  return t;
+}
+
+function fieldsTable(j: Json, skip: string[]): string {
+  const props = Object.entries(j.properties ?? {}).filter(([k]) => !skip.includes(k));
+  if (!props.length) return '_No fields besides the ones above._\n';
+  const req = new Set(j.required ?? []);
+  const rows = props.map(([k, v]) => `| \`${k}\` | ${typeOf(v)} | ${req.has(k) ? 'yes' : 'no'} | ${(v.description ?? '').replace(/\|/g, '\\|')} |`);
+  return ['| field | type | required | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n') + '\n';
+}
+
+function section(union: z.ZodDiscriminatedUnion, key: string, skip: string[]): string {
+  return union.options.map((opt) => {
+    const j = schemaOf(opt as z.ZodType);
+    const tag = String(j.properties?.[key]?.const);
+    return `### \`${tag}\`\n\n${j.description ?? ''}\n\n${fieldsTable(j, [key, ...skip])}`;
+  }).join('\n');
+}
+
+export function renderProtocolDoc(): string {
+  const shapes = NAMED.map(([name, s]) => {
+    const j = schemaOf(s);
+    return `### ${name}\n\n${j.description ?? ''}\n\n${fieldsTable(j, [])}`;
+  }).join('\n');
+  return `<!-- Generated from agent/protocol/messages.ts by \`npm run docs:protocol\`. Do not edit by hand: test/unit/protocolDoc.test.ts fails when this file and the schema differ. -->
+# The ByteNite wire protocol, version ${PROTOCOL_VERSION}
+
+Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one WebSocket.
+
+- **Connect** to \`ws://HOST:PORT\` (or \`wss://\`) with the header \`Authorization: Bearer <token>\`. A missing or wrong
+  token gets HTTP 401 before the WebSocket opens.
+- **Text frames** carry one JSON message each, at most ${MAX_TEXT_FRAME} bytes. **Binary frames** carry context bytes
+  (client → agent) and output archives (agent → client), in chunks of ${CHUNK_SIZE} bytes. No frame may exceed
+  ${MAX_FRAME} bytes: the agent closes a connection that sends one (close code 1009).
+- **Hello first.** The client sends \`hello\` with its protocol version; the agent answers \`hello\` with its own
+  version and capabilities, or an \`incompatible_version\` error. Any other request before it gets \`hello_required\`.
+- **Requests and replies.** Every client message carries an \`id\`; the reply (or \`error\`) carries it back as
+  \`inReplyTo\`. An invalid message gets an \`error\` naming the field at fault, and the connection stays usable.
+- **Run events.** A run's events go to every connection that follows it (the one that created it, and any that
+  sent \`run.attach\`). Each carries the \`runId\` and a \`seq\` that starts at 1 and grows by exactly one, so a
+  client that reconnects can ask for the events after the last \`seq\` it saw, with no gap and no duplicate.
+  Exactly one final event (\`exited\`, \`failed\` or \`cancelled\`) ends a run, sent after its container is removed.
+- **A run, cold:** \`run.create\` → \`run.accepted\` with \`upload: true\` → the client sends the context tar as
+  binary frames, then \`upload.end\` → \`ok\` → events (\`queued\`?, \`uploading\`, \`building\`…, \`starting\` (cold),
+  \`running\`, \`log\`/\`stats\`/\`cost\`…, final). The agent checks the tar (no entry may leave the context) and
+  recomputes its digest before building.
+- **A run, warm:** the agent already has an image built from \`spec.contextDigest\`: \`run.accepted\` says
+  \`upload: false\`, and the events go straight to \`starting\` (warm).
+- **Outputs:** after the final event, \`outputs.get\` → \`outputs\` (size) → binary frames (a tar whose entries start
+  with the output folder's own name) → \`outputs.end\`.
+
+## Client → agent
+
+${section(ClientMessage, 'type', ['id'])}
+Every message above also carries \`id\` (string): the request id that the reply echoes.
+
+## Agent → client
+
+${section(AgentMessage, 'type', [])}
+## Run events (the \`event\` field of an \`event\` message)
+
+${section(RunEvent, 'kind', [])}
+## Shapes
+
+${shapes}`;
+}
