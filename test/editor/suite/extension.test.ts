@@ -1,0 +1,129 @@
+/**
+ * Extension-host tests: the real extension in a real VS Code, with the real local agent and Docker Engine.
+ * What a user or a client can observe: activation, CodeLens titles, commands, picker items from the
+ * agent's live catalog, and a whole run started by command.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ByteNiteApi } from '../../../extension/main';
+import { notes } from './index';
+
+const EXTENSION_ID = 'bytenite.bytenite';
+
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function workspaceUri(...parts: string[]): vscode.Uri {
+  return vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, ...parts);
+}
+
+async function lensTitles(uri: vscode.Uri): Promise<string[]> {
+  const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 10);
+  return (lenses ?? []).map((l) => l.command?.title ?? '').filter(Boolean);
+}
+
+describe('ByteNite extension', () => {
+  let api: ByteNiteApi;
+  let ext: vscode.Extension<ByteNiteApi>;
+
+  before(async () => {
+    ext = vscode.extensions.getExtension<ByteNiteApi>(EXTENSION_ID)!;
+    assert.ok(ext, `extension ${EXTENSION_ID} is installed`);
+    const t0 = Date.now();
+    api = await ext.activate();
+    notes.activateCallMs = Date.now() - t0;
+    notes.activationMs = api.activationMs;
+  });
+
+  it('activates on a workspace with a Dockerfile, quickly', () => {
+    assert.equal(ext.isActive, true);
+    assert.ok(api.activationMs < 500, `activate() took ${api.activationMs} ms`);
+  });
+
+  it('registers every command it contributes, all in the ByteNite category', async () => {
+    const contributed = (ext.packageJSON.contributes.commands as { command: string; category: string }[]);
+    const registered = new Set(await vscode.commands.getCommands(true));
+    for (const c of contributed) {
+      assert.ok(registered.has(c.command), `${c.command} is registered`);
+      assert.equal(c.category, 'ByteNite', `${c.command} has category ByteNite`);
+    }
+    for (const id of ['runDockerfile', 'runAgain', 'stopRun', 'chooseHardware', 'selectAgent', 'addRemoteAgent',
+      'setAgentToken', 'showRuns', 'startLocalAgent', 'stopLocalAgent', 'showOutput']) {
+      assert.ok(registered.has(`bytenite.${id}`), `bytenite.${id} is registered`);
+    }
+  });
+
+  it('shows Run on ByteNite and the hardware with its price above the first FROM', async () => {
+    const uri = workspaceUri('Dockerfile');
+    await vscode.window.showTextDocument(uri);
+    const titles = await until('lenses with a price', async () => {
+      const t = await lensTitles(uri);
+      return t.some((x) => /\$[\d.]+\/h$/.test(x)) ? t : undefined;
+    });
+    assert.ok(titles[0].startsWith('Run on ByteNite'), `first lens: ${titles[0]}`);
+    assert.match(titles[1], /^\d+(\.\d+)? vCPU · [\d.]+ (GiB|MiB) · \$[\d.]+\/h$/);
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri);
+    // The Dockerfile starts with a comment: the lens sits on the FROM line (line 2, zero-based 1).
+    assert.equal(lenses[0].range.start.line, 1);
+  });
+
+  it('takes hardware defaults from LABEL bytenite.* in the Dockerfile', async () => {
+    const uri = workspaceUri('labelled', 'Dockerfile');
+    await vscode.workspace.openTextDocument(uri);
+    const titles = await until('labelled lenses', async () => {
+      const t = await lensTitles(uri);
+      return t.some((x) => x.includes('vCPU') && x.includes('/h')) ? t : undefined;
+    });
+    assert.ok(titles.some((t) => t.startsWith('1 vCPU · 512 MiB · $')), titles.join(' | '));
+  });
+
+  it('builds picker items from the agent\'s live catalog', async () => {
+    const cli = path.join(ext.extensionPath, 'dist', 'bytenite.js');
+    const catalog = JSON.parse(execFileSync(process.execPath, [cli, 'hardware', '--json'], {
+      encoding: 'utf8', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+    }));
+    const live = await api.catalog();
+    assert.deepEqual(live.cpuOptions, catalog.cpuOptions);
+    const labels = await api.pickerLabels();
+    assert.deepEqual(labels.cpus, live.cpuOptions.map((c: number) => `${c} vCPU`));
+    assert.equal(labels.memory.length, live.memoryOptionsMiB.length);
+    assert.equal(labels.gpu[0], 'No GPU');
+    assert.equal(labels.gpu.length, 1 + live.gpuOptions.reduce((n: number, g: { counts: number[] }) => n + g.counts.length, 0));
+  });
+
+  it('runs a Dockerfile by command to exit code 0, with its log lines and a cost', async () => {
+    const uri = workspaceUri('labelled', 'Dockerfile');
+    const t0 = Date.now();
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+    assert.match(runId ?? '', /^r-/, 'the command returns the run id');
+    const run = await until('the final event', () => {
+      const r = api.run(runId);
+      return r?.final ? r : undefined;
+    }, 150_000);
+    notes.runMs = Date.now() - t0;
+    const final = run.final as { kind: string; exitCode: number; cost: { total: number; currency: string; billedMs: number } };
+    assert.equal(final.kind, 'exited');
+    assert.equal(final.exitCode, 0);
+    const text = run.logs.join('');
+    assert.match(text, /labelled run says hi/);
+    assert.match(text, /an error line/);
+    assert.equal(final.cost.currency, 'USD');
+    assert.ok(final.cost.total > 0, `cost ${final.cost.total}`);
+    await until('the run panel tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+      .find((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('labelled/Dockerfile')), 20_000);
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * UI suite: what a user does and sees in the workbench (code-server + Chromium, packaged .vsix installed).
+ * Opens a Dockerfile, clicks `Run on ByteNite`, goes through the hardware picker, sees the container's
+ * line and then the final cost in the run panel, and the run in the sidebar. Screenshots go to
+ * test-results/ on every run, failing or not.
+ */
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+
+const ctx = (globalThis as Record<string, unknown>).__bytenite_ui as {
+  browser: BrowserContext; url: string; results: string; workspace: string;
+};
+
+let page: Page;
+const shot = (name: string) => page.screenshot({ path: path.join(ctx.results, name) });
+
+/** The inner document of the webview whose page has `selector` (webviews are two iframes deep). */
+async function webviewWith(selector: string, timeoutMs = 60_000): Promise<Frame> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    for (const outer of await page.locator('iframe.webview.ready').elementHandles()) {
+      const outerFrame = await outer.contentFrame();
+      const inner = await outerFrame?.$('#active-frame');
+      const frame = await inner?.contentFrame();
+      if (frame && (await frame.$(selector))) return frame;
+    }
+    if (Date.now() > end) throw new Error(`no webview with ${selector} within ${timeoutMs} ms`);
+    await page.waitForTimeout(250);
+  }
+}
+
+describe('Run on ByteNite in the workbench', function () {
+  before(async () => {
+    page = await ctx.browser.newPage();
+    page.on('pageerror', (err) => console.log(`      [page error] ${err.message}`));
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') await shot(`failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`).catch(() => {});
+  });
+
+  after(async () => {
+    await shot('workbench-end.png').catch(() => {});
+  });
+
+  it('shows the CodeLens with the hardware price above FROM', async () => {
+    await page.goto(ctx.url);
+    await page.getByRole('treeitem', { name: 'Dockerfile', exact: true }).first().click({ timeout: 60_000 });
+    const run = page.locator('.codelens-decoration a', { hasText: 'Run on ByteNite' });
+    await run.first().waitFor({ timeout: 60_000 });
+    const price = page.locator('.codelens-decoration a', { hasText: /vCPU · .* · \$[\d.]+\/h/ });
+    await price.first().waitFor({ timeout: 60_000 });
+    assert.match((await run.first().textContent()) ?? '', /^Run on ByteNite/);
+    await shot('codelens.png');
+  });
+
+  it('goes through the hardware picker built from the agent catalog', async () => {
+    await page.locator('.codelens-decoration a', { hasText: 'Run on ByteNite' }).first().click();
+    const widget = page.locator('.quick-input-widget');
+    await widget.waitFor({ state: 'visible', timeout: 30_000 });
+    const rows = widget.locator('.quick-input-list .monaco-list-row');
+    await rows.filter({ hasText: '1 vCPU' }).first().waitFor();
+    assert.ok((await rows.count()) >= 1);
+    await shot('picker-cpus.png');
+    await rows.filter({ hasText: /^1 vCPU/ }).first().click();
+    await rows.filter({ hasText: '512 MiB' }).first().waitFor();
+    await shot('picker-memory.png');
+    await rows.filter({ hasText: /^512 MiB/ }).first().click();
+    // No GPU on this machine: the catalog offers none, so the next step is the estimate.
+    const gpu = rows.filter({ hasText: 'No GPU' });
+    if (await gpu.first().isVisible().catch(() => false)) await gpu.first().click();
+    const use = rows.filter({ hasText: 'Use 1 vCPU · 512 MiB' });
+    await use.first().waitFor();
+    await shot('picker.png');
+    await use.first().click();
+  });
+
+  it('shows a line the container printed, then the final cost, in the run panel', async () => {
+    const panel = await webviewWith('#log-view', 90_000);
+    await panel.locator('.log-line .log-text', { hasText: 'hello from bytenite' }).first().waitFor({ timeout: 120_000 });
+    await page.locator('.codelens-decoration a', { hasText: 'Stop' }).first().waitFor({ timeout: 5_000 })
+      .then(() => shot('codelens-running.png'), () => {});
+    await panel.locator('#exit-status', { hasText: '0' }).waitFor({ timeout: 120_000 });
+    const cost = (await panel.locator('#cost-total').textContent()) ?? '';
+    assert.match(cost, /\$\d/);
+    await panel.locator('#log-view').scrollIntoViewIfNeeded();
+    await shot('run-panel.png');
+  });
+
+  it('lists the run in the sidebar', async () => {
+    await page.getByRole('tab', { name: /ByteNite/ }).first().click();
+    const sidebar = await webviewWith('#runs', 30_000);
+    await sidebar.locator('.run-row').first().waitFor({ timeout: 30_000 });
+    assert.ok((await sidebar.locator('.run-row').count()) >= 1);
+    await shot('sidebar.png');
+  });
+});
