@@ -1,0 +1,13 @@
+/** The log toolbar settings a panel saves and restores. */
+import type { LogStream } from '../protocol';
+
+export interface LogViewUi {
+  query: string;
+  streams: LogStream[];
+  timestamps: boolean;
+  following: boolean;
+  /** Where the user had scrolled to, when not following. */
+  scrollTop?: number;
+}
+
+export const DEFAULT_LOG_UI: LogViewUi = { query: '', streams: ['stdout', 'stderr', 'build'], timestamps: false, following: true };

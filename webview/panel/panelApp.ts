@@ -1,0 +1,217 @@
+/**
+ * The run panel: receives the host's messages, folds run events into the model and the log, and keeps
+ * the views and the saved state up to date.
+ *
+ * Events are applied in slices of ~12 ms (then the page gets a turn), so a replay of 100,000 lines after
+ * a restore never freezes the panel; views redraw at most once per animation frame.
+ */
+import { CostView } from '../components/costView';
+import { h, setText } from '../components/dom';
+import { LineStore } from '../components/lineStore';
+import { LogView } from '../components/logView';
+import { StatsChart } from '../components/statsChart';
+import { vscodeApi } from '../components/vscodeApi';
+import type { FromPanel, PanelSavedState, RunInfo, SeqEvent, ToPanel } from '../protocol';
+import { TickerDisplay, tickerCost } from './costTicker';
+import { ExitView, StartKindView } from './outcomeView';
+import { phaseRows } from './phaseRows';
+import { PhasesView } from './phasesView';
+import { RunActions } from './runActions';
+import { RunHeader } from './runHeader';
+import { type RunModel, applyEvent, newRunModel, setFinal } from './runModel';
+import { exitText, startKindText } from './runOutcome';
+import { makeSavedState, readSavedState } from './savedState';
+
+const SLICE_MS = 12;
+const SAVE_EVERY_MS = 1000;
+const TICK_MS = 250;
+
+const STATE_TEXT: Record<RunModel['state'], string> = {
+  queued: 'Queued…', uploading: 'Uploading the build context…', building: 'Building the image…',
+  starting: 'Starting the container…', running: 'Running…', exited: 'Exited', failed: 'Failed', cancelled: 'Stopped',
+};
+
+export class PanelApp {
+  private readonly api = vscodeApi<FromPanel, PanelSavedState>();
+  private run: RunInfo | undefined;
+  private model: RunModel;
+  private store: LineStore;
+  private readonly log: LogView;
+  private readonly header: RunHeader;
+  private readonly phases = new PhasesView();
+  private readonly startKind = new StartKindView();
+  private readonly exit = new ExitView();
+  private readonly cost = new CostView();
+  private readonly chart = new StatsChart();
+  private readonly actions: RunActions;
+  private readonly banner: HTMLElement;
+  private readonly ticker = new TickerDisplay();
+  private queue: SeqEvent[][] = [];
+  private queuePos = 0;
+  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  private uiFrame = 0;
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopping = false;
+  private outputsAvailable = false;
+  /** True when the panel shows restored lines the host will replay: the next `init` starts over. */
+  private resetOnInit: boolean;
+  private lastTime = { text: '', ms: 0 };
+
+  constructor(root: HTMLElement) {
+    const restored = readSavedState(this.api.getState());
+    this.run = restored?.run;
+    this.model = restored?.model ?? newRunModel('');
+    this.store = restored?.store ?? new LineStore();
+    this.stopping = restored?.stopping ?? false;
+    this.outputsAvailable = restored?.outputsAvailable ?? false;
+    const haveSeq = restored?.haveSeq ?? 0;
+    this.resetOnInit = haveSeq === 0;
+
+    this.log = new LogView(this.store, restored?.ui);
+    this.log.onUiChange = () => this.scheduleSave();
+    this.log.onCopy = (text, lines) => this.post({ type: 'copy', text, lines });
+    this.actions = new RunActions({
+      stop: () => {
+        this.stopping = true;
+        this.post({ type: 'stop', runId: this.model.runId });
+        this.scheduleUi();
+      },
+      runAgain: () => this.post({ type: 'runAgain', runId: this.model.runId }),
+      openOutputs: () => this.post({ type: 'openOutputs', runId: this.model.runId }),
+    });
+    this.header = new RunHeader([this.startKind.el, this.exit.el, this.actions.el]);
+    this.banner = h('div', { id: 'connection-banner', class: 'banner', role: 'alert', hidden: true });
+    root.append(
+      this.header.el,
+      this.banner,
+      h('div', { class: 'cards' }, this.phases.el, this.cost.el, this.chart.el),
+      this.log.el,
+    );
+    this.log.mount();
+    this.updateUi();
+
+    window.addEventListener('message', (e: MessageEvent) => this.onMessage(e.data as ToPanel));
+    setInterval(() => { if (!this.model.final) this.scheduleUi(); }, TICK_MS);
+    this.post({ type: 'ready', runId: this.model.runId || undefined, haveSeq });
+  }
+
+  private post(m: FromPanel): void {
+    this.api.postMessage(m);
+  }
+
+  private onMessage(m: ToPanel): void {
+    if (!m || typeof m !== 'object' || typeof (m as { type?: unknown }).type !== 'string') return;
+    switch (m.type) {
+      case 'init':
+        if (this.resetOnInit || m.run.runId !== this.model.runId) this.reset(m.run.runId);
+        this.resetOnInit = false;
+        this.run = m.run;
+        if (m.snapshot.final && !this.model.final) setFinal(this.model, m.snapshot.final);
+        if (this.model.seq === 0 && !this.model.final) this.model.state = m.snapshot.state;
+        break;
+      case 'events':
+        if (m.runId !== this.model.runId || !Array.isArray(m.events)) return;
+        this.queue.push(m.events);
+        this.pump();
+        return;
+      case 'summary':
+        if (m.runId !== this.model.runId) return;
+        setFinal(this.model, m.final);
+        break;
+      case 'connection':
+        this.banner.hidden = m.state === 'connected';
+        setText(this.banner, m.message ?? (m.state === 'reconnecting' ? 'Connection to the agent lost; reconnecting…' : 'Disconnected from the agent.'));
+        return;
+      case 'outputs':
+        if (m.runId !== this.model.runId) return;
+        this.outputsAvailable = m.available;
+        break;
+      default:
+        return;
+    }
+    this.scheduleUi();
+    this.scheduleSave();
+  }
+
+  private reset(runId: string): void {
+    this.model = newRunModel(runId);
+    this.store = new LineStore();
+    this.log.setStore(this.store);
+    this.queue = [];
+    this.queuePos = 0;
+    this.stopping = false;
+    this.outputsAvailable = false;
+    this.ticker.next(0, true);
+  }
+
+  /** Applies queued events for one slice of time, then yields to the page and continues. */
+  private pump(): void {
+    if (this.pumpTimer !== undefined) return;
+    const deadline = performance.now() + SLICE_MS;
+    let n = 0;
+    let final = false;
+    outer: while (this.queue.length > 0) {
+      const batch = this.queue[0];
+      while (this.queuePos < batch.length) {
+        const se = batch[this.queuePos++];
+        const r = applyEvent(this.model, se);
+        if (r === 'log' && se.event.kind === 'log') {
+          const e = se.event;
+          if (e.time !== this.lastTime.text) this.lastTime = { text: e.time, ms: Date.parse(e.time) || se.at };
+          this.log.append(e.stream, e.data, this.lastTime.ms);
+        } else if (r === 'changed' && this.model.final) {
+          final = true;
+        }
+        if ((++n & 63) === 0 && performance.now() > deadline) break outer;
+      }
+      this.queue.shift();
+      this.queuePos = 0;
+    }
+    this.log.endBatch();
+    this.scheduleUi();
+    if (final) this.save();
+    else this.scheduleSave();
+    if (this.queue.length > 0) {
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = undefined;
+        this.pump();
+      }, 0);
+    }
+  }
+
+  private scheduleUi(): void {
+    if (this.uiFrame) return;
+    this.uiFrame = requestAnimationFrame(() => {
+      this.uiFrame = 0;
+      this.updateUi();
+    });
+  }
+
+  private updateUi(): void {
+    const m = this.model;
+    const now = Date.now();
+    this.header.update(this.run, m.runId);
+    this.phases.update(phaseRows(m, now));
+    const start = m.start ?? (m.final ? { kind: m.final.start, steps: m.final.steps, cachedSteps: m.final.cachedSteps } : undefined);
+    this.startKind.update(start && startKindText(start.kind, m.final?.steps ?? start.steps, m.final?.cachedSteps ?? start.cachedSteps));
+    const memory = this.run?.hardware.split('·').map((s) => s.trim()).find((s) => /iB$/.test(s));
+    this.exit.update(m.final && exitText(m.final, memory), m.runId ? STATE_TEXT[m.state] : 'Waiting for the run…');
+    if (m.final) this.cost.showFinal(m.final.cost);
+    else this.cost.showLive(this.ticker.next(tickerCost(m, now, this.run?.hourlyUsd), false), m.cost?.billedMs);
+    this.chart.update(m.stats);
+    this.actions.update({ finished: !!m.final, stopping: this.stopping, outputs: m.final?.outputs, outputsAvailable: this.outputsAvailable });
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer !== undefined) return;
+    this.saveTimer = setTimeout(() => this.save(), SAVE_EVERY_MS);
+  }
+
+  private save(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    if (!this.model.runId) return;
+    this.api.setState(makeSavedState(this.run, this.model, this.store, this.log.uiState,
+      { stopping: this.stopping, outputsAvailable: this.outputsAvailable }));
+  }
+}
