@@ -164,7 +164,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       // The archive's entries start with the output folder's own name: strip it. node-tar refuses
       // absolute paths and `..` on extraction, so a container cannot write outside `out`.
       await pipeline(Readable.from(archive), tar.x({ cwd: out, strip: 1 }));
-      if (!values.json) reporter.note(`${final.outputs.files} output file(s) in ${path.relative(process.cwd(), out) || '.'}`);
+      if (!values.json) {
+        reporter.note(`${final.outputs.files} output file(s) in ${path.relative(process.cwd(), out) || '.'}`);
+        // Files written into the context change its digest: the next run would be cold for no reason.
+        if (!values.out && !path.relative(contextDir, out).startsWith('..')) {
+          reporter.note('bytenite-out/ is inside the build context: add it to .dockerignore to keep warm starts');
+        }
+      }
     }
     if (final.kind === 'failed' && final.exitCode === null) return EXIT_NOT_RUN;
     return final.exitCode ?? EXIT_NOT_RUN;
