@@ -95,7 +95,7 @@ export function checkEntries(entries: readonly ContextEntry[]): void {
 
 /**
  * Follows a symlink the way the kernel would inside the unpacked context, through the other symlinks of the
- * archive: a target that stays inside on paper (`d/x/../..`) can still climb out when `d/x` is itself a link.
+ * archive: a target that stays inside on paper (`d/x/..`) still climbs out when `d/x` links to `..`.
  */
 function resolvesOutside(linkPath: string, links: ReadonlyMap<string, string>): boolean {
   let hops = 0;

@@ -36,7 +36,7 @@ export async function listContext(contextDir: string, dockerfile: string): Promi
   const rules = await readDockerignore(root, dockerfile);
   const found: { rel: string; abs: string }[] = [];
   await walk(root, '', rules, found);
-  const entries = await mapLimit(found, HASH_CONCURRENCY, () => Buffer.allocUnsafe(READ_CHUNK), describe);
+  const entries = await mapLimit(found, HASH_CONCURRENCY, () => Buffer.allocUnsafe(READ_CHUNK), toEntry);
   return entries.filter((e): e is ContextEntry => e !== undefined).sort((a, b) => comparePaths(a.path, b.path));
 }
 
@@ -66,7 +66,10 @@ async function readDockerignore(root: string, dockerfile: string): Promise<Rules
     }
   });
 
-  // Case-sensitive, as docker matches on Linux (the library defaults to ignoring case).
+  // Case-sensitive, as docker matches on Linux (the library defaults to ignoring case). One known difference
+  // from the 20.10 CLI, kept on purpose: it tests a `**` pattern against one parent folder only, so inside a
+  // folder opened by an exception it sends files that `**/cache` should drop; the library drops them, as newer
+  // docker CLIs (moby's fixed matcher) and BuildKit do.
   const matcher = ignore({ ignorecase: false }).add(lines);
   try {
     matcher.ignores('.'); // compiles every pattern now, so a bad one fails here with a clear message
@@ -119,7 +122,7 @@ async function walk(root: string, relDir: string, rules: Rules, out: { rel: stri
   }
 }
 
-async function describe(item: { rel: string; abs: string }, buf: Buffer): Promise<ContextEntry | undefined> {
+async function toEntry(item: { rel: string; abs: string }, buf: Buffer): Promise<ContextEntry | undefined> {
   const st = await lstat(item.abs);
   if (st.isDirectory()) return { type: 'dir', path: item.rel, mode: archiveMode(st.mode, true), size: 0 };
   if (st.isSymbolicLink()) {
