@@ -11,6 +11,10 @@ export interface ByteNiteApi {
   catalog(): Promise<Catalog>;
   pickerLabels(): Promise<{ cpus: string[]; memory: string[]; gpu: string[] }>;
   run(runId: string): { state: string; final?: unknown; logs: string[]; costUsd: number } | undefined;
+  /** The selected agent's connection state (`connected`, `retrying`, `failed`...). */
+  agentState(): string;
+  /** Pid of the local agent process, when it runs. */
+  localAgentPid(): number | undefined;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -45,6 +49,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
       const logs = r.events.flatMap((e) => (e.event.kind === 'log' ? [e.event.data] : []));
       return { state: r.state, final: r.final, logs, costUsd: r.costUsd };
     },
+    agentState: () => ctx.agents.selected().state.kind,
+    localAgentPid: () => ctx.local.pid,
   };
 }
 

@@ -32,6 +32,10 @@ export class LocalAgent implements vscode.Disposable {
     private readonly log: Log,
   ) {}
 
+  get pid(): number | undefined {
+    return this.running ? this.proc?.pid : undefined;
+  }
+
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null;
   }

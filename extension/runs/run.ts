@@ -31,8 +31,18 @@ export class Run {
     return this.info.runId;
   }
 
+  /** Set when the agent no longer knows the run (it restarted, say): no final event will come. */
+  lost?: string;
+
   get active(): boolean {
-    return !this.final;
+    return !this.final && !this.lost;
+  }
+
+  markLost(reason: string): void {
+    this.lost = reason;
+    this.connectionProblem = reason;
+    if (!this.final) this.state = 'failed';
+    this.changed.fire([]);
   }
 
   /** Adds an event; ignores one whose seq it already has (replays after a reconnect overlap). */

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
+import { AgentError } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
 import type { HardwareRequest, RunEvent } from '../../agent/protocol';
 import type { AgentConnection } from '../agents/agentConnection';
@@ -107,6 +108,9 @@ export class Runner implements vscode.Disposable {
             this.log.info(`re-attached to run ${r.runId} after seq ${r.lastSeq}`);
           } catch (err) {
             this.log.warn(`cannot re-attach to run ${r.runId}: ${errorMessage(err)}`);
+            if (err instanceof AgentError && err.code === 'not_found') {
+              r.markLost(`agent "${conn.name}" no longer knows this run (it restarted); its result is lost`);
+            }
           }
         }
       }),

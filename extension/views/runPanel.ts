@@ -135,9 +135,11 @@ class RunPanel {
     this.replay(run);
     this.live = run.onDidChange((events) => {
       if (events.length === 0) {
-        this.post(run.connectionProblem
-          ? { type: 'connection', state: 'reconnecting', message: `Lost the agent: ${run.connectionProblem}. Reconnecting…` }
-          : { type: 'connection', state: 'connected' });
+        this.post(run.lost
+          ? { type: 'connection', state: 'disconnected', message: run.lost }
+          : run.connectionProblem
+            ? { type: 'connection', state: 'reconnecting', message: `Lost the agent: ${run.connectionProblem}. Reconnecting…` }
+            : { type: 'connection', state: 'connected' });
         return;
       }
       this.pending.push(...events);

@@ -44,7 +44,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 function makeWorkspace(dir: string): string {
   const ws = path.join(dir, 'workspace');
   fs.cpSync(path.join(REPO, 'test/editor/fixture/workspace'), ws, { recursive: true });
-  for (const d of [ws, path.join(ws, 'labelled')]) fs.copyFileSync('/bin/busybox', path.join(d, 'busybox'));
+  for (const d of [ws, path.join(ws, 'labelled'), path.join(ws, 'slow')]) fs.copyFileSync('/bin/busybox', path.join(d, 'busybox'));
   return ws;
 }
 
@@ -119,7 +119,7 @@ async function uiSuite(tmp: string, vsix: string): Promise<void> {
   cleanups.push(() => browser.close());
   const g = globalThis as Record<string, unknown>;
   g.__bytenite_ui = { browser, url: `${cs.url}/?folder=${encodeURIComponent(ws)}`, results: RESULTS, workspace: ws };
-  const mocha = new Mocha({ timeout: 180_000, reporter: 'dot', bail: true });
+  const mocha = new Mocha({ timeout: 180_000, reporter: 'dot' });
   mocha.addFile(path.join(REPO, 'test/editor/ui/runOnByteNite.ui.ts'));
   await mocha.loadFilesAsync();
   await new Promise<void>((resolve) => {

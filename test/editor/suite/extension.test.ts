@@ -122,8 +122,43 @@ describe('ByteNite extension', () => {
     assert.match(text, /labelled run says hi/);
     assert.match(text, /an error line/);
     assert.equal(final.cost.currency, 'USD');
-    assert.ok(final.cost.total > 0, `cost ${final.cost.total}`);
+    assert.ok(final.cost.billedMs >= 1000 && final.cost.total > 0, `cost ${JSON.stringify(final.cost)}`);
     await until('the run panel tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
       .find((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('labelled/Dockerfile')), 20_000);
+  });
+
+  it('shows phase, elapsed time, cost and Stop in the CodeLens while running, and Stop Run cancels', async () => {
+    const uri = workspaceUri('slow', 'Dockerfile');
+    await vscode.workspace.openTextDocument(uri);
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+    assert.match(runId ?? '', /^r-/);
+    await until('the slow run to print', () => api.run(runId)?.logs.join('').includes('slow job started') || undefined, 120_000);
+    const titles = await until('running lenses', async () => {
+      const t = await lensTitles(uri);
+      return t.some((x) => /Running · \d+:\d\d · \$/.test(x)) ? t : undefined;
+    }, 10_000);
+    assert.ok(titles.includes('Stop'), titles.join(' | '));
+    await vscode.commands.executeCommand('bytenite.stopRun', runId);
+    const run = await until('the cancelled event', () => api.run(runId)?.final ? api.run(runId) : undefined, 60_000);
+    assert.equal((run.final as { kind: string }).kind, 'cancelled');
+    const after = await until('idle lenses', async () => {
+      const t = await lensTitles(uri);
+      return t[0]?.startsWith('Run on ByteNite') ? t : undefined;
+    }, 10_000);
+    assert.ok(after[1].startsWith('0.5 vCPU · 256 MiB'), after.join(' | '));
+  });
+
+  it('reconnects with backoff when the local agent dies, and Stop/Start Local Agent work', async () => {
+    const pid = api.localAgentPid();
+    assert.ok(pid, 'the local agent runs');
+    process.kill(pid!, 'SIGKILL');
+    await until('the drop to be seen', () => (api.agentState() !== 'connected' ? true : undefined), 10_000);
+    await until('the reconnection', () => (api.agentState() === 'connected' ? true : undefined), 30_000);
+    assert.notEqual(api.localAgentPid(), pid, 'a new agent process');
+    await vscode.commands.executeCommand('bytenite.stopLocalAgent');
+    assert.equal(api.agentState(), 'failed');
+    assert.equal(api.localAgentPid(), undefined);
+    await vscode.commands.executeCommand('bytenite.startLocalAgent');
+    assert.equal(api.agentState(), 'connected');
   });
 });

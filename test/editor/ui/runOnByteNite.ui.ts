@@ -5,6 +5,7 @@
  * test-results/ on every run, failing or not.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 
@@ -94,5 +95,21 @@ describe('Run on ByteNite in the workbench', function () {
     await sidebar.locator('.run-row').first().waitFor({ timeout: 30_000 });
     assert.ok((await sidebar.locator('.run-row').count()) >= 1);
     await shot('sidebar.png');
+  });
+
+  it('reports its activation time in Developer: Show Running Extensions', async () => {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('>Developer: Show Running Extensions');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Running Extensions' }).first().click();
+    const row = page.locator('.runtime-extensions-editor .monaco-list-row', { hasText: 'ByteNite' }).first();
+    await row.waitFor({ timeout: 30_000 });
+    const text = (await row.innerText()).replace(/\s+/g, ' ');
+    const ms = /(\d+)\s*ms/.exec(text);
+    console.log(`      [activation] ${text}`);
+    fs.writeFileSync(path.join(ctx.results, 'activation.txt'), `${text}\n`);
+    await shot('running-extensions.png');
+    assert.ok(ms, `an activation time in: ${text}`);
   });
 });
