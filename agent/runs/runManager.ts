@@ -178,7 +178,9 @@ export class RunManager {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
       }
-      const durationMs = Math.max(0, exit.finishedAt.getTime() - exit.startedAt.getTime());
+      // Docker's times have nanoseconds but Date keeps milliseconds: a process that ran for 0.4 ms still ran,
+      // and rounds up to one billing increment.
+      const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
       phases.runMs = durationMs;
       const saved = await container.saveOutputs(this.outputsPath(run)).catch((err) => {
         this.log.warn({ runId: run.id, err: (err as Error).message }, 'could not copy outputs');
