@@ -66,8 +66,31 @@ function without(s: AnsiStyle, ...keys: (keyof AnsiStyle)[]): AnsiStyle {
   return out as AnsiStyle;
 }
 
+// Logs repeat the same few escapes on every line: cache (style, params) -> style. Styles are immutable,
+// so a cached result can be shared; the cache is dropped whole if a log uses unusually many styles.
+const NO_STYLE = {};
+let sgrCache = new WeakMap<object, Map<string, AnsiStyle | null>>();
+let sgrCacheSize = 0;
+
 /** Applies one SGR parameter list (the part between `ESC[` and `m`) to a style. */
 export function applySgr(style: AnsiStyle | null, params: string): AnsiStyle | null {
+  const key = style ?? NO_STYLE;
+  let byParams = sgrCache.get(key);
+  const hit = byParams?.get(params);
+  if (hit !== undefined) return hit;
+  const result = computeSgr(style, params);
+  if (sgrCacheSize > 10_000) {
+    sgrCache = new WeakMap();
+    sgrCacheSize = 0;
+    byParams = undefined;
+  }
+  if (!byParams) sgrCache.set(key, (byParams = new Map()));
+  byParams.set(params, result);
+  sgrCacheSize++;
+  return result;
+}
+
+function computeSgr(style: AnsiStyle | null, params: string): AnsiStyle | null {
   // Colon sub-parameters (38:2::r:g:b) are read like semicolons.
   const p = params.split(/[;:]/);
   let s: AnsiStyle = style ?? {};

@@ -12,10 +12,10 @@ export interface LogLine {
   stream: LogStream;
   /** Epoch ms of the chunk the line started in. */
   time: number;
-  /** Styled pieces, only when the line is not one default-styled run (most lines are not styled). */
-  segments?: Segment[];
+  /** Styled pieces, when the line has more than one run (most lines have one). */
+  segments: Segment[] | null;
   /** The style of the whole line, when it is one styled run. */
-  style?: AnsiStyle;
+  style: AnsiStyle | null;
 }
 
 /** What may still change of the last line: its stream sent no newline yet. */
@@ -74,7 +74,8 @@ export class LineStore {
         reopened = true;
       } else {
         const startStyle = this.styles[stream] ?? null;
-        const line: LogLine = { text: '', stream, time };
+        // Every field set up front: one object shape for all lines keeps them compact and fast.
+        const line: LogLine = { text: '', stream, time, segments: null, style: null };
         this.setLine(line, piece, startStyle, stream);
         this.lines.push(line);
         appended++;
@@ -99,19 +100,24 @@ export class LineStore {
   private setLine(line: LogLine, raw: string, startStyle: AnsiStyle | null, stream: LogStream): void {
     if (isPlain(raw)) {
       line.text = raw;
-      delete line.segments;
-      if (startStyle) line.style = startStyle;
-      else delete line.style;
+      line.segments = null;
+      line.style = startStyle;
       this.styles[stream] = startStyle;
       return;
     }
     const { segments, style } = parseLine(raw, startStyle);
     this.styles[stream] = style;
-    line.text = segments.length === 1 ? segments[0].text : segments.map((s) => s.text).join('');
-    delete line.segments;
-    delete line.style;
-    if (segments.length === 1 && segments[0].style) line.style = segments[0].style;
-    else if (segments.length > 1) line.segments = segments;
+    if (segments.length <= 1) {
+      line.text = segments[0]?.text ?? '';
+      line.style = segments[0]?.style ?? null;
+      line.segments = null;
+    } else {
+      let text = '';
+      for (const seg of segments) text += seg.text;
+      line.text = text;
+      line.style = null;
+      line.segments = segments;
+    }
   }
 
   /** The last `max` lines and the parser state, for the webview's saved state. */
@@ -134,5 +140,5 @@ export class LineStore {
 
 /** Pieces of a line to draw: its segments, or one run. */
 export function lineSegments(line: LogLine): Segment[] {
-  return line.segments ?? [{ text: line.text, style: line.style ?? null }];
+  return line.segments ?? [{ text: line.text, style: line.style }];
 }

@@ -48,7 +48,9 @@ export class PanelApp {
   private readonly ticker = new TickerDisplay();
   private queue: SeqEvent[][] = [];
   private queuePos = 0;
-  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  private pumpScheduled = false;
+  /** Yields to the page between slices without setTimeout's 4 ms clamp (a message is a new task). */
+  private readonly yieldChannel = new MessageChannel();
   private uiFrame = 0;
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private stopping = false;
@@ -91,8 +93,12 @@ export class PanelApp {
     this.updateUi();
 
     window.addEventListener('message', (e: MessageEvent) => this.onMessage(e.data as ToPanel));
+    this.yieldChannel.port1.onmessage = () => {
+      this.pumpScheduled = false;
+      this.pump();
+    };
     setInterval(() => { if (!this.model.final) this.scheduleUi(); }, TICK_MS);
-    this.post({ type: 'ready', runId: this.model.runId || undefined, haveSeq });
+    this.post(this.model.runId ? { type: 'ready', runId: this.model.runId, haveSeq } : { type: 'ready', haveSeq });
   }
 
   private post(m: FromPanel): void {
@@ -146,7 +152,7 @@ export class PanelApp {
 
   /** Applies queued events for one slice of time, then yields to the page and continues. */
   private pump(): void {
-    if (this.pumpTimer !== undefined) return;
+    if (this.pumpScheduled) return;
     const deadline = performance.now() + SLICE_MS;
     let n = 0;
     let final = false;
@@ -172,10 +178,8 @@ export class PanelApp {
     if (final) this.save();
     else this.scheduleSave();
     if (this.queue.length > 0) {
-      this.pumpTimer = setTimeout(() => {
-        this.pumpTimer = undefined;
-        this.pump();
-      }, 0);
+      this.pumpScheduled = true;
+      this.yieldChannel.port2.postMessage(null);
     }
   }
 

@@ -1,0 +1,129 @@
+/**
+ * The sidebar view: the agent and its state, the workspace's Dockerfiles with a Run button each, cost
+ * totals, and the run history (newest first), each row opening its run panel. It redraws from the whole
+ * state the host sends (small), and saves it so a re-shown view paints at once.
+ */
+import { h, setAttr, setText } from '../components/dom';
+import { formatUsd } from '../components/format';
+import { vscodeApi } from '../components/vscodeApi';
+import type { FromSidebar, SidebarState, ToSidebar } from '../protocol';
+import { costTotals, runRowText, sortRuns } from './sidebarModel';
+
+const AGENT_STATE_TEXT: Record<NonNullable<SidebarState['agent']>['state'], string> = {
+  connected: 'connected', connecting: 'connecting…', disconnected: 'disconnected', stopped: 'stopped', error: 'error',
+};
+
+export class SidebarApp {
+  private readonly api = vscodeApi<FromSidebar, SidebarState>();
+  private readonly agent: HTMLElement;
+  private readonly dockerfiles: HTMLElement;
+  private readonly runs: HTMLElement;
+  private readonly today: HTMLElement;
+  private readonly overall: HTMLElement;
+  private state: SidebarState | undefined;
+
+  constructor(root: HTMLElement) {
+    this.agent = h('section', { id: 'agent', class: 'agent', 'aria-label': 'Agent' });
+    this.dockerfiles = h('ul', { id: 'dockerfiles', class: 'list', 'aria-label': 'Dockerfiles' });
+    this.runs = h('ul', { id: 'runs', class: 'list', 'aria-label': 'Runs, newest first' });
+    this.today = h('span', { id: 'cost-today', class: 'num' }, '$0.00');
+    this.overall = h('span', { id: 'cost-overall', class: 'num' }, '$0.00');
+    root.append(
+      this.agent,
+      h('section', { 'aria-label': 'Dockerfiles' }, h('div', { class: 'section-title' }, 'Dockerfiles'), this.dockerfiles),
+      h('section', { id: 'cost-totals', class: 'totals', 'aria-label': 'Cost totals' },
+        h('span', {}, 'Today ', this.today), h('span', {}, 'Overall ', this.overall)),
+      h('section', { 'aria-label': 'Runs' }, h('div', { class: 'section-title' }, 'Runs'), this.runs),
+    );
+    // One listener per list: rows are redrawn often, their buttons carry what they act on in data-*.
+    root.addEventListener('click', (e) => this.onClick(e));
+    window.addEventListener('message', (e: MessageEvent) => this.onMessage(e.data as ToSidebar));
+    const saved = this.api.getState();
+    if (saved && Array.isArray(saved.runs)) this.render(saved);
+    else this.render({ agent: null, dockerfiles: [], runs: [], trusted: true });
+    // The day changes under an open view: recount "today" now and then.
+    setInterval(() => { if (this.state) this.renderTotals(this.state); }, 60_000);
+    this.api.postMessage({ type: 'ready' });
+  }
+
+  private onMessage(m: ToSidebar): void {
+    if (m?.type === 'state' && m.state) {
+      this.render(m.state);
+      this.api.setState(m.state);
+    }
+  }
+
+  private onClick(e: Event): void {
+    const el = (e.target as Element).closest<HTMLElement>('[data-action]');
+    if (!el || el.hasAttribute('disabled')) return;
+    const action = el.dataset.action;
+    if (action === 'run' && el.dataset.id) this.api.postMessage({ type: 'runDockerfile', id: el.dataset.id });
+    else if (action === 'open' && el.dataset.runId) this.api.postMessage({ type: 'openRun', runId: el.dataset.runId });
+    else if (action === 'select-agent') this.api.postMessage({ type: 'selectAgent' });
+    else if (action === 'start-local') this.api.postMessage({ type: 'startLocalAgent' });
+  }
+
+  private render(s: SidebarState): void {
+    this.state = s;
+    this.renderAgent(s);
+    this.renderDockerfiles(s);
+    this.renderRuns(s);
+    this.renderTotals(s);
+  }
+
+  private renderAgent(s: SidebarState): void {
+    const a = s.agent;
+    setAttr(this.agent, 'data-state', a?.state ?? 'none');
+    const label = a ? `Agent ${a.name}, ${AGENT_STATE_TEXT[a.state]}. Select another agent.` : 'No agent. Select an agent.';
+    this.agent.replaceChildren(
+      h('div', { class: 'section-title' }, 'Agent'),
+      h('button', { class: 'agent-row', 'data-action': 'select-agent', 'aria-label': label, title: 'Select agent' },
+        h('span', { class: 'dot', 'aria-hidden': 'true' }),
+        h('span', { class: 'agent-name' }, a ? a.name : 'none'),
+        h('span', { class: 'agent-state muted' }, a ? AGENT_STATE_TEXT[a.state] : 'select one'),
+        ...(a?.kind === 'remote' && a.url ? [h('span', { class: 'agent-url muted' }, a.url)] : [])),
+      ...(a?.message ? [h('div', { class: 'agent-message' }, a.message)] : []),
+      ...(a?.kind === 'local' && (a.state === 'stopped' || a.state === 'error')
+        ? [h('vscode-button', { 'data-action': 'start-local', secondary: true }, 'Start Local Agent')] : []),
+    );
+  }
+
+  private renderDockerfiles(s: SidebarState): void {
+    if (s.dockerfiles.length === 0) {
+      this.dockerfiles.replaceChildren(h('li', { class: 'empty muted' }, 'No Dockerfiles in this workspace.'));
+      return;
+    }
+    this.dockerfiles.replaceChildren(...s.dockerfiles.map((d) => h('li', { class: 'dockerfile-row', 'data-id': d.id },
+      h('span', { class: 'dockerfile-path', title: d.path }, d.path),
+      ...(d.hardware ? [h('span', { class: 'dockerfile-hw muted' }, d.hardware)] : []),
+      h('vscode-button', {
+        class: 'run-dockerfile', 'data-action': 'run', 'data-id': d.id, 'aria-label': `Run ${d.path}`,
+        disabled: !s.trusted, title: s.trusted ? `Run ${d.path} on ByteNite` : 'Runs are disabled in an untrusted workspace',
+      }, 'Run'))));
+  }
+
+  private renderRuns(s: SidebarState): void {
+    const runs = sortRuns(s.runs);
+    if (runs.length === 0) {
+      this.runs.replaceChildren(h('li', { class: 'empty muted' }, 'No runs yet.'));
+      return;
+    }
+    this.runs.replaceChildren(...runs.map((r) => {
+      const t = runRowText(r);
+      return h('li', {},
+        h('button', { class: 'run-row', 'data-action': 'open', 'data-run-id': r.runId, 'data-state': r.state, 'data-tone': t.tone, 'aria-label': `Open run: ${t.label}`, title: t.label },
+          h('span', { class: 'run-dot', 'aria-hidden': 'true' }),
+          h('span', { class: 'run-name' }, r.name),
+          h('span', { class: 'run-status' }, t.status),
+          ...(r.start ? [h('vscode-badge', { class: 'run-start', 'data-kind': r.start }, r.start)] : []),
+          h('span', { class: 'run-duration num muted' }, t.duration),
+          h('span', { class: 'run-cost num' }, t.cost)));
+    }));
+  }
+
+  private renderTotals(s: SidebarState): void {
+    const { today, overall } = costTotals(s.runs, new Date());
+    setText(this.today, formatUsd(today));
+    setText(this.overall, formatUsd(overall));
+  }
+}

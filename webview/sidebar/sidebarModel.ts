@@ -1,0 +1,60 @@
+/** What the sidebar derives from the host's state: run order, cost totals, and the words on each run row. */
+import { formatDuration, formatUsd } from '../components/format';
+import type { RunRowView } from '../protocol';
+
+/** Newest first by creation time; runs with unreadable times go last, in the order given. */
+export function sortRuns(runs: RunRowView[]): RunRowView[] {
+  const t = (r: RunRowView) => {
+    const ms = Date.parse(r.createdAt);
+    return Number.isNaN(ms) ? -Infinity : ms;
+  };
+  return runs.map((r, i) => ({ r, i, t: t(r) })).sort((a, b) => b.t - a.t || a.i - b.i).map((x) => x.r);
+}
+
+/** Cost today (local calendar day of `now`) and overall, over the runs given. */
+export function costTotals(runs: RunRowView[], now: Date): { today: number; overall: number } {
+  const dayStart = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  let today = 0;
+  let overall = 0;
+  for (const r of runs) {
+    const c = r.costUsd ?? 0;
+    overall += c;
+    if (Date.parse(r.createdAt) >= dayStart) today += c;
+  }
+  return { today, overall };
+}
+
+export type RowTone = 'ok' | 'error' | 'warning' | 'active';
+
+export interface RunRowText {
+  status: string;
+  tone: RowTone;
+  duration: string;
+  cost: string;
+  /** The whole row in one sentence, for screen readers and tooltips. */
+  label: string;
+}
+
+export function runRowText(r: RunRowView): RunRowText {
+  let status: string;
+  let tone: RowTone;
+  switch (r.state) {
+    case 'exited':
+      if (r.oomKilled) [status, tone] = ['out of memory', 'error'];
+      else if (r.exitCode === 0) [status, tone] = ['exit 0', 'ok'];
+      else [status, tone] = [`exit ${r.exitCode ?? '?'}`, 'error'];
+      break;
+    case 'failed':
+      [status, tone] = [r.oomKilled ? 'out of memory' : 'failed', 'error'];
+      break;
+    case 'cancelled':
+      [status, tone] = ['stopped', 'warning'];
+      break;
+    default:
+      [status, tone] = [r.state, 'active'];
+  }
+  const duration = r.durationMs !== undefined ? formatDuration(r.durationMs) : '';
+  const cost = r.costUsd !== undefined ? formatUsd(r.costUsd) : '';
+  const label = [r.name, status, r.start && `${r.start} start`, duration, cost].filter(Boolean).join(', ');
+  return { status, tone, duration, cost, label };
+}
