@@ -130,6 +130,29 @@ describe('webviews in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('search without filtering: every line stays, Enter jumps from match to match', async () => {
+    const page = await open('panel.html');
+    await startRun(page, 1000);
+    await page.locator('.log-line', { hasText: 'line 1000 ' }).waitFor();
+    await page.locator('#log-only-matching').click();
+    const input = page.locator('#log-filter').locator('input');
+    await input.fill('line 251 ');
+    await input.press('Enter');
+    await page.waitForFunction(() => /^1 of 1 match · 1,001 lines$/.test(document.querySelector('#log-count')?.textContent ?? ''));
+    assert.match(await page.locator('.log-line.current-hit').textContent() ?? '', /line 251 ok/);
+    assert.equal(await page.locator('#log-follow').getAttribute('aria-pressed'), 'false');
+    await input.fill('went to stderr');
+    // From where the view is (line 251 a third of the way down): the first match below the top row, then the next.
+    await input.press('Enter');
+    await input.press('Enter');
+    await page.waitForFunction(() => /^26 of 100 matches/.test(document.querySelector('#log-count')?.textContent ?? ''));
+    assert.match(await page.locator('.log-line.current-hit').textContent() ?? '', /line 260 went to stderr/);
+    await input.press('Shift+Enter');
+    await input.press('Shift+Enter');
+    await page.waitForFunction(() => /^24 of 100 matches/.test(document.querySelector('#log-count')?.textContent ?? ''));
+    await page.close();
+  });
+
   test('the buttons post stop, run again and open outputs', async () => {
     const page = await open('panel.html');
     await startRun(page, 10, { final: false });
@@ -154,6 +177,11 @@ describe('webviews in Chromium', { skip }, () => {
     const ready = (await posted(page))[0] as { type: string; runId?: string; haveSeq: number };
     assert.equal(ready.runId, RUN.runId);
     assert.equal(ready.haveSeq, fakeRun({ lines: 100 }).length);
+    // A run the host knows only from history (no events to replay): the restored lines stay.
+    await send(page, { type: 'init', run: RUN, snapshot: { state: 'exited', lastSeq: 0 } });
+    await send(page, { type: 'summary', runId: RUN.runId, final: fakeRun({ lines: 1 }).at(-1)!.event as never });
+    await page.waitForTimeout(100);
+    assert.equal(await page.locator('#log-count').textContent(), '101 lines');
     await page.close();
   });
 

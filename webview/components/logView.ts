@@ -10,6 +10,7 @@ import { type AnsiStyle, type Segment, styleClasses } from './ansi';
 import { h, setAttr, setText } from './dom';
 import { formatClock, formatCount } from './format';
 import { type LineChange, type LineStore, type LogLine, lineSegments } from './lineStore';
+import { LineIndex, lowerBound } from './lineIndex';
 import { ALL_STREAMS, type CompiledFilter, compileFilter, splitByRanges } from './logFilter';
 import { isAtBottom, visibleRange } from './virtualWindow';
 import type { LogStream } from '../protocol';
@@ -32,13 +33,17 @@ export class LogView {
   private readonly filterEl: HTMLElement & { value: string; invalid: boolean };
   private readonly streamsEl: HTMLElement & { value: string };
   private readonly timestampsEl: HTMLElement & { checked: boolean };
+  private readonly onlyMatchingEl: HTMLElement & { checked: boolean };
   private readonly emptyEl: HTMLDivElement;
 
   private store!: LineStore;
   private ui: LogViewUi;
+  /** The query, for highlights; `shown` the lines on the list, `hits` the lines the query matches. */
   private filter!: CompiledFilter;
-  /** Absolute indices (dropped + i) of the lines that pass the filter; null when every line does. */
-  private matches: number[] | null = null;
+  private shown!: LineIndex;
+  private hits: LineIndex | null = null;
+  /** Absolute number of the hit the user last jumped to (search mode). */
+  private currentHit = -1;
   private rowHeight = 18;
   private newWhileAway = 0;
   private frame = 0;
@@ -56,7 +61,7 @@ export class LogView {
   constructor(store: LineStore, ui: LogViewUi = DEFAULT_LOG_UI) {
     this.ui = { ...ui, streams: [...ui.streams] };
     this.filterEl = h('vscode-textfield', {
-      id: 'log-filter', placeholder: 'Filter: text or /regex/', 'aria-label': 'Filter log lines', type: 'search',
+      id: 'log-filter', placeholder: 'Filter: text or /regex/ (Enter: next match)', 'aria-label': 'Filter or search log lines', type: 'search',
     }) as unknown as LogView['filterEl'];
     this.streamsEl = h('vscode-single-select', { id: 'log-streams', 'aria-label': 'Streams to show' },
       h('vscode-option', { value: 'all' }, 'All streams'),
@@ -66,6 +71,9 @@ export class LogView {
       h('vscode-option', { value: 'run' }, 'stdout + stderr'),
     ) as unknown as LogView['streamsEl'];
     this.timestampsEl = h('vscode-checkbox', { id: 'log-timestamps', label: 'Timestamps' }) as unknown as LogView['timestampsEl'];
+    this.onlyMatchingEl = h('vscode-checkbox', {
+      id: 'log-only-matching', label: 'Only matching', title: 'Off: keep every line and jump between matches with Enter / Shift+Enter',
+    }) as unknown as LogView['onlyMatchingEl'];
     this.followBtn = h('vscode-button', { id: 'log-follow', title: 'Keep the newest line in view (End)' }, 'Follow');
     const copyBtn = h('vscode-button', { id: 'log-copy', secondary: true, title: 'Copy the lines shown (filter applied)' }, 'Copy');
     this.countEl = h('span', { id: 'log-count', class: 'log-count', 'aria-live': 'polite' });
@@ -76,7 +84,7 @@ export class LogView {
       this.spacer, this.rowsEl, this.emptyEl);
     this.el = h('section', { id: 'log-section', class: 'log-section', 'aria-label': 'Logs' },
       h('div', { class: 'log-toolbar', role: 'toolbar', 'aria-label': 'Log tools' },
-        this.filterEl, this.streamsEl, this.timestampsEl, this.followBtn, copyBtn, this.countEl),
+        this.filterEl, this.onlyMatchingEl, this.streamsEl, this.timestampsEl, this.followBtn, copyBtn, this.countEl),
       this.scroller);
 
     this.filterEl.addEventListener('input', () => {
@@ -84,6 +92,14 @@ export class LogView {
       // Wait for a pause in typing: refiltering 100,000 lines per keystroke would stall the input.
       this.filterTimer = setTimeout(() => this.setQuery(this.filterEl.value), 120);
     });
+    this.filterEl.addEventListener('keydown', (e: KeyboardEvent) => {
+      if (e.key !== 'Enter') return;
+      // Apply a query still waiting for the typing pause, then jump.
+      clearTimeout(this.filterTimer);
+      this.setQuery(this.filterEl.value);
+      this.jumpToHit(e.shiftKey ? -1 : 1);
+    });
+    this.onlyMatchingEl.addEventListener('change', () => this.setOnlyMatching(this.onlyMatchingEl.checked));
     this.streamsEl.addEventListener('change', () => this.setStreams(streamsFromSelect(this.streamsEl.value)));
     this.timestampsEl.addEventListener('change', () => this.setTimestamps(this.timestampsEl.checked));
     this.followBtn.addEventListener('click', () => this.setFollowing(!this.ui.following));
@@ -136,49 +152,59 @@ export class LogView {
 
   /** After a batch: drops the oldest lines past the bound. */
   endBatch(): void {
-    const dropped = this.store.trim();
-    if (dropped && this.matches) {
-      const first = this.store.dropped;
-      let k = 0;
-      while (k < this.matches.length && this.matches[k] < first) k++;
-      this.matches.splice(0, k);
-    }
-    if (dropped) this.schedule();
+    if (this.store.trim() === 0) return;
+    this.shown.trim(this.store);
+    this.hits?.trim(this.store);
+    this.schedule();
   }
 
   private indexChange(change: LineChange): void {
-    const total = this.store.dropped + this.store.length;
-    const firstNew = total - change.appended;
     if (change.reopened) this.version++;
-    if (!this.matches) {
-      if (!this.ui.following) this.newWhileAway += change.appended;
-      return;
-    }
-    const before = this.matches.length;
-    if (change.reopened) {
-      const last = firstNew - 1;
-      if (this.matches[this.matches.length - 1] === last) this.matches.pop();
-      if (this.passes(last)) this.matches.push(last);
-    }
-    for (let abs = firstNew; abs < total; abs++) if (this.passes(abs)) this.matches.push(abs);
-    if (!this.ui.following) this.newWhileAway += Math.max(0, this.matches.length - before);
-  }
-
-  private passes(abs: number): boolean {
-    const line = this.store.lines[abs - this.store.dropped];
-    return line !== undefined && this.filter.test(line.text, line.stream);
+    const added = this.shown.update(this.store, change);
+    if (this.hits && this.hits !== this.shown) this.hits.update(this.store, change);
+    if (!this.ui.following) this.newWhileAway += Math.max(0, added);
   }
 
   private rebuildFilter(): void {
-    this.filter = compileFilter({ query: this.ui.query, streams: new Set(this.ui.streams) });
-    if (this.filter.all) {
-      this.matches = null;
+    const streams = new Set(this.ui.streams);
+    this.filter = compileFilter({ query: this.ui.query, streams });
+    const matching = new LineIndex(this.filter, this.store);
+    if (this.ui.query === '') {
+      this.shown = matching;
+      this.hits = null;
+    } else if (this.ui.onlyMatching) {
+      this.shown = matching;
+      this.hits = matching;
     } else {
-      const m: number[] = [];
-      const { lines, dropped } = this.store;
-      for (let i = 0; i < lines.length; i++) if (this.filter.test(lines[i].text, lines[i].stream)) m.push(dropped + i);
-      this.matches = m;
+      // Search: every line of the chosen streams stays on the list; the matches are highlighted and jumped to.
+      this.shown = new LineIndex(compileFilter({ query: '', streams }), this.store);
+      this.hits = matching;
     }
+    this.currentHit = -1;
+    this.version++;
+    this.schedule();
+  }
+
+  /** Search mode: scrolls to the next (or previous) matching line after the one last jumped to or the top row. */
+  jumpToHit(direction: 1 | -1): void {
+    const hits = this.hits?.list;
+    if (!hits || hits.length === 0) return;
+    let k: number;
+    if (this.currentHit >= 0) {
+      // From the hit last jumped to: the one after it, or the one before it.
+      k = direction > 0 ? lowerBound(hits, this.currentHit + 1) : lowerBound(hits, this.currentHit) - 1;
+    } else {
+      // From the top row on screen: the first hit at or below it, or the last one above it.
+      const top = this.shown.at(this.store, Math.floor(this.scroller.scrollTop / this.rowHeight)) ?? this.store.dropped;
+      k = direction > 0 ? lowerBound(hits, top) : lowerBound(hits, top) - 1;
+    }
+    if (k >= hits.length) k = 0; // wrap around
+    if (k < 0) k = hits.length - 1;
+    this.currentHit = hits[k];
+    this.stopFollowing();
+    const pos = this.shown.positionOf(this.store, this.currentHit);
+    // A third of the way down, so the lines before it are in view too.
+    this.scroller.scrollTop = Math.max(0, pos * this.rowHeight - this.scroller.clientHeight / 3);
     this.version++;
     this.schedule();
   }
@@ -192,6 +218,12 @@ export class LogView {
 
   setStreams(streams: LogStream[]): void {
     this.ui.streams = streams;
+    this.rebuildFilter();
+    this.onUiChange();
+  }
+
+  setOnlyMatching(on: boolean): void {
+    this.ui.onlyMatching = on;
     this.rebuildFilter();
     this.onUiChange();
   }
@@ -230,13 +262,13 @@ export class LogView {
 
   /** Number of lines the current filter shows. */
   get shownCount(): number {
-    return this.matches ? this.matches.length : this.store.length;
+    return this.shown.count(this.store);
   }
 
   private lineAt(shownIndex: number): { line: LogLine; abs: number } | undefined {
-    const abs = this.matches ? this.matches[shownIndex] : this.store.dropped + shownIndex;
-    const line = this.store.lines[abs - this.store.dropped];
-    return line ? { line, abs } : undefined;
+    const abs = this.shown.at(this.store, shownIndex);
+    const line = abs === undefined ? undefined : this.store.lines[abs - this.store.dropped];
+    return line && abs !== undefined ? { line, abs } : undefined;
   }
 
   /** The shown lines as plain text, for Copy. */
@@ -287,7 +319,7 @@ export class LogView {
       if (!at) continue;
       const state = this.rowState.get(row);
       if (state && state.line === at.line && state.version === this.version) continue;
-      this.fillRow(row, at.line);
+      this.fillRow(row, at.line, at.abs === this.currentHit);
       this.rowState.set(row, { line: at.line, version: this.version });
       row.setAttribute('aria-posinset', String(start + k + 1));
       row.setAttribute('aria-setsize', String(count));
@@ -297,8 +329,8 @@ export class LogView {
     this.syncControls();
   }
 
-  private fillRow(row: HTMLElement, line: LogLine): void {
-    row.className = `log-line stream-${line.stream}`;
+  private fillRow(row: HTMLElement, line: LogLine, current: boolean): void {
+    row.className = `log-line stream-${line.stream}${current ? ' current-hit' : ''}`;
     const text = document.createElement('span');
     text.className = 'log-text';
     const segments = lineSegments(line);
@@ -320,9 +352,15 @@ export class LogView {
   private syncControls(): void {
     const total = this.store.length;
     const dropped = this.store.dropped ? ` (${formatCount(this.store.dropped)} earlier dropped)` : '';
-    const count = this.matches
-      ? `${formatCount(this.matches.length)} of ${formatCount(total)} lines${dropped}`
-      : `${formatCount(total)} line${total === 1 ? '' : 's'}${dropped}`;
+    const shown = this.shownCount;
+    let count = shown === total
+      ? `${formatCount(total)} line${total === 1 ? '' : 's'}${dropped}`
+      : `${formatCount(shown)} of ${formatCount(total)} lines${dropped}`;
+    if (this.hits && this.hits !== this.shown) {
+      const n = this.hits.count(this.store);
+      const k = this.currentHit >= 0 && this.hits.list ? lowerBound(this.hits.list, this.currentHit) + 1 : 0;
+      count = `${k ? `${formatCount(k)} of ` : ''}${formatCount(n)} match${n === 1 ? '' : 'es'} · ${count}`;
+    }
     setText(this.countEl, this.filter.error ?? count);
     setAttr(this.followBtn, 'secondary', this.ui.following ? null : '');
     setAttr(this.followBtn, 'aria-pressed', String(this.ui.following));
@@ -332,6 +370,7 @@ export class LogView {
     const sel = selectFromStreams(this.ui.streams);
     if (this.streamsEl.value !== sel) this.streamsEl.value = sel;
     if (this.timestampsEl.checked !== this.ui.timestamps) this.timestampsEl.checked = this.ui.timestamps;
+    if (this.onlyMatchingEl.checked !== this.ui.onlyMatching) this.onlyMatchingEl.checked = this.ui.onlyMatching;
   }
 }
 

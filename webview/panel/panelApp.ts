@@ -55,7 +55,7 @@ export class PanelApp {
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private stopping = false;
   private outputsAvailable = false;
-  /** True when the panel shows restored lines the host will replay: the next `init` starts over. */
+  /** True when the panel's restored lines are incomplete: an `init` that precedes a replay starts over. */
   private resetOnInit: boolean;
   private lastTime = { text: '', ms: 0 };
 
@@ -109,7 +109,9 @@ export class PanelApp {
     if (!m || typeof m !== 'object' || typeof (m as { type?: unknown }).type !== 'string') return;
     switch (m.type) {
       case 'init':
-        if (this.resetOnInit || m.run.runId !== this.model.runId) this.reset(m.run.runId);
+        // Start over when the host is about to replay (it has events); with nothing to replay (a run known
+        // only from history), the restored lines are the only log there is: keep them.
+        if (m.run.runId !== this.model.runId || (this.resetOnInit && m.snapshot.lastSeq > 0)) this.reset(m.run.runId);
         this.resetOnInit = false;
         this.run = m.run;
         if (m.snapshot.final && !this.model.final) setFinal(this.model, m.snapshot.final);
