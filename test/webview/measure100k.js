@@ -62,6 +62,8 @@
     scrollToMiddleMs,
     firstRowAfterScroll: middle,
     rowsInDom: view.querySelectorAll('.log-line').length,
+    // Chromium only; after a GC it would be lower, this is an upper bound.
+    jsHeapMiB: performance.memory ? Math.round(performance.memory.usedJSHeapSize / 1048576) : undefined,
     count: document.getElementById('log-count')?.textContent,
   };
 })()
