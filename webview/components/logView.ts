@@ -61,7 +61,7 @@ export class LogView {
   constructor(store: LineStore, ui: LogViewUi = DEFAULT_LOG_UI) {
     this.ui = { ...ui, streams: [...ui.streams] };
     this.filterEl = h('vscode-textfield', {
-      id: 'log-filter', placeholder: 'Filter: text or /regex/ (Enter: next match)', 'aria-label': 'Filter or search log lines', type: 'search',
+      id: 'log-filter', placeholder: 'Filter: text or /regex/', title: 'Filter the lines, or with Only matching off, search them: Enter / Shift+Enter jump between matches', 'aria-label': 'Filter or search log lines', type: 'search',
     }) as unknown as LogView['filterEl'];
     this.streamsEl = h('vscode-single-select', { id: 'log-streams', 'aria-label': 'Streams to show' },
       h('vscode-option', { value: 'all' }, 'All streams'),

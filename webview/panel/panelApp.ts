@@ -205,7 +205,7 @@ export class PanelApp {
     if (m.final) this.cost.showFinal(m.final.cost);
     else this.cost.showLive(this.ticker.next(tickerCost(m, now, this.run?.hourlyUsd), false), m.cost?.billedMs);
     this.chart.update(m.stats);
-    this.actions.update({ finished: !!m.final, stopping: this.stopping, outputs: m.final?.outputs, outputsAvailable: this.outputsAvailable });
+    this.actions.update({ known: m.runId !== '', finished: !!m.final, stopping: this.stopping, outputs: m.final?.outputs, outputsAvailable: this.outputsAvailable });
   }
 
   private scheduleSave(): void {

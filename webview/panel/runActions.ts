@@ -3,6 +3,8 @@ import { h, setAttr, setText } from '../components/dom';
 import { formatBytes } from '../components/format';
 
 export interface ActionState {
+  /** False until the host said which run this is (`init`). */
+  known: boolean;
   finished: boolean;
   stopping: boolean;
   outputs?: { files: number; bytes: number };
@@ -28,11 +30,11 @@ export class RunActions {
   }
 
   update(s: ActionState): void {
-    setAttr(this.stop, 'disabled', s.finished || s.stopping ? '' : null);
+    setAttr(this.stop, 'disabled', !s.known || s.finished || s.stopping ? '' : null);
     setText(this.stop, s.stopping && !s.finished ? 'Stopping…' : 'Stop');
-    setAttr(this.again, 'disabled', s.finished ? null : '');
+    setAttr(this.again, 'disabled', s.known && s.finished ? null : '');
     const has = s.outputsAvailable || (s.outputs?.files ?? 0) > 0;
-    setAttr(this.outputs, 'disabled', s.finished && has ? null : '');
+    setAttr(this.outputs, 'disabled', s.known && s.finished && has ? null : '');
     setText(this.outputs, s.outputs && s.outputs.files > 0
       ? `Open Outputs (${s.outputs.files} file${s.outputs.files === 1 ? '' : 's'}, ${formatBytes(s.outputs.bytes)})`
       : 'Open Outputs');
