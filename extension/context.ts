@@ -50,7 +50,7 @@ export class Ctx {
     this.agents = own(new AgentManager(this.local, this.tokens, this.log));
     this.dockerfiles = own(new DockerfileIndex());
     this.choices = own(new HardwareChoices(ext.workspaceState));
-    this.store = own(new RunStore(ext.workspaceState));
+    this.store = own(new RunStore(ext.workspaceState, path.join((ext.storageUri ?? ext.globalStorageUri).fsPath, 'runs')));
     this.runner = own(new Runner(this.agents, this.store, this.log));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
     this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store));

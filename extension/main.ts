@@ -20,6 +20,10 @@ export interface ByteNiteApi {
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
   const t0 = performance.now();
   const ctx: Ctx = new Ctx(ext, {
+    restore: async (runId) => {
+      const entry = ctx.store.historyEntry(runId);
+      return entry ? ctx.runner.restore(entry) : undefined;
+    },
     stop: (runId) => vscode.commands.executeCommand('bytenite.stopRun', runId) as Promise<void>,
     runAgain: (runId) => vscode.commands.executeCommand('bytenite.runAgain', runId) as Promise<void>,
     openOutputs: (runId) => vscode.commands.executeCommand('bytenite.openOutputs', runId) as Promise<void>,

@@ -4,7 +4,8 @@
  * clear error after a bounded time: nothing hangs on a dead agent.
  */
 import * as vscode from 'vscode';
-import { AgentClient } from '../../agent/client/agentClient';
+// Type-only: the client (with zod and ws) is loaded on first connect, keeping activation light.
+import type { AgentClient } from '../../agent/client/agentClient';
 import type { Catalog } from '../../agent/protocol';
 import { errorMessage, type Log } from '../log';
 import type { Endpoint } from './localAgent';
@@ -89,6 +90,7 @@ export class AgentConnection implements vscode.Disposable {
     this.setState({ kind: 'connecting', attempt: this.attempt });
     try {
       const ep = await this.endpoint();
+      const { AgentClient } = await import('../../agent/client/agentClient');
       const client = await AgentClient.connect(ep.url, { token: ep.token, clientName: 'bytenite-vscode/0.1.0', timeoutMs: 10_000 });
       if (this.disposed) {
         client.close();

@@ -3,7 +3,6 @@
  * selected, and one connection per agent, created on first use.
  */
 import * as vscode from 'vscode';
-import { AgentError } from '../../agent/client/agentClient';
 import { affects, config, LOCAL_AGENT } from '../config';
 import type { Log } from '../log';
 import type { AgentTokens } from '../secrets';
@@ -73,7 +72,7 @@ export class AgentManager implements vscode.Disposable {
     if (!c) {
       c = new AgentConnection(name, () => this.endpoint(name), this.log,
         (err) => err instanceof LocalAgentError || err instanceof NeedsUserAction ||
-          (err instanceof AgentError && /401|refused the token/.test(err.message)));
+          (err instanceof Error && err.name === 'AgentError' && /401|refused the token/.test(err.message)));
       const conn = c;
       c.onDidChangeState((state) => this.stateChanged.fire({ agent: conn.name, state }));
       this.connections.set(name, c);

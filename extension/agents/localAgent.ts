@@ -18,6 +18,14 @@ export interface Endpoint {
 
 export class LocalAgentError extends Error {}
 
+/**
+ * Runs the agent script with a watch on stdin: when the extension host goes away, even killed, the pipe
+ * closes and the agent stops (SIGTERM: it cancels its runs and exits) instead of living on as an orphan.
+ */
+const EXIT_WITH_PARENT =
+  "process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>{});" +
+  'process.stdin.resume();require(process.argv[1]);';
+
 export class LocalAgent implements vscode.Disposable {
   private proc?: ChildProcess;
   private starting?: Promise<Endpoint>;
@@ -61,11 +69,12 @@ export class LocalAgent implements vscode.Disposable {
     await fs.rm(tokenFile, { force: true });
     const args = [this.agentScript, 'agent', '--port', '0', '--token-file', tokenFile, '--data-dir', dataDir];
     this.log.info(`starting the local agent: ${process.execPath} ${args.join(' ')}`);
+    args.unshift('-e', EXIT_WITH_PARENT);
     const t0 = Date.now();
     // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it plain Node.
     const proc = spawn(process.execPath, args, {
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.proc = proc;
     readline.createInterface({ input: proc.stderr! }).on('line', (l) => this.log.trace(`[agent] ${l}`));

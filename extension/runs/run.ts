@@ -46,10 +46,10 @@ export class Run {
   }
 
   /** Adds an event; ignores one whose seq it already has (replays after a reconnect overlap). */
-  add(seq: number, event: RunEvent): void {
+  add(seq: number, event: RunEvent, at = Date.now()): void {
     if (seq <= this.lastSeq) return;
     this.lastSeq = seq;
-    const e: SeqEvent = { seq, at: Date.now(), event: event as SeqEvent['event'] };
+    const e: SeqEvent = { seq, at, event: event as SeqEvent['event'] };
     this.events.push(e);
     switch (event.kind) {
       case 'queued': this.state = 'queued'; break;

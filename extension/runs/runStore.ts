@@ -2,13 +2,18 @@
  * The runs of this workspace: live ones with their events, and a capped history (rows plus final events)
  * kept in the workspace state so the sidebar and restored panels survive a restart.
  */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { FinalEvent } from '../../agent/protocol';
-import type { RunInfo, RunRowView } from '../../webview/protocol';
+import type { RunInfo, RunRowView, SeqEvent } from '../../webview/protocol';
 import { Run } from './run';
 
 const KEY = 'bytenite.runHistory';
 const MAX_HISTORY = 100;
+/** Finished runs whose events are kept on disk, so their panels come back whole after a restart. */
+const MAX_SAVED_EVENTS = 30;
+const MAX_SAVED_BYTES = 32 * 1024 * 1024;
 
 export interface HistoryEntry {
   info: RunInfo;
@@ -27,7 +32,7 @@ export class RunStore implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   readonly onDidAdd = this.added.event;
 
-  constructor(private readonly state: vscode.Memento) {
+  constructor(private readonly state: vscode.Memento, private readonly eventsDir?: string) {
     this.history = state.get<HistoryEntry[]>(KEY, []);
   }
 
@@ -38,7 +43,10 @@ export class RunStore implements vscode.Disposable {
       const now = `${run.state}:${run.costUsd}:${run.connectionProblem ?? ''}`;
       if (now === last) return;
       last = now;
-      if (run.final) this.remember(run);
+      if (run.final) {
+        this.remember(run);
+        void this.saveEvents(run);
+      }
       this.changed.fire(run);
     });
     this.remember(run);
@@ -76,6 +84,30 @@ export class RunStore implements vscode.Disposable {
   /** Rows for the sidebar: live runs fresh, remembered ones from history, newest first. */
   rows(): RunRowView[] {
     return this.history.map((h) => this.live.get(h.info.runId)?.row() ?? h.row);
+  }
+
+  /** The events of a finished run, as saved when it ended; undefined when they were not kept. */
+  async loadEvents(runId: string): Promise<SeqEvent[] | undefined> {
+    if (!this.eventsDir) return undefined;
+    try {
+      return JSON.parse(await fs.readFile(path.join(this.eventsDir, `${runId}.json`), 'utf8')) as SeqEvent[];
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async saveEvents(run: Run): Promise<void> {
+    if (!this.eventsDir) return;
+    try {
+      const text = JSON.stringify(run.events);
+      if (text.length > MAX_SAVED_BYTES) return;
+      await fs.mkdir(this.eventsDir, { recursive: true });
+      await fs.writeFile(path.join(this.eventsDir, `${run.runId}.json`), text);
+      const keep = new Set(this.history.slice(0, MAX_SAVED_EVENTS).map((h) => `${h.info.runId}.json`));
+      for (const f of await fs.readdir(this.eventsDir)) if (!keep.has(f)) await fs.rm(path.join(this.eventsDir, f), { force: true });
+    } catch {
+      // Only a nicety for restored panels: they fall back to the summary.
+    }
   }
 
   private remember(run: Run): void {

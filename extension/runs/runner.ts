@@ -5,15 +5,14 @@
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
-import { AgentError } from '../../agent/client/agentClient';
-import { startRun } from '../../agent/client/startRun';
+import type { AgentError } from '../../agent/client/agentClient';
 import type { HardwareRequest, RunEvent } from '../../agent/protocol';
 import type { AgentConnection } from '../agents/agentConnection';
 import type { AgentManager } from '../agents/agentManager';
 import { errorMessage, type Log } from '../log';
 import { formatHardware, formatRate, pricePerHour } from '../hardware/pricing';
 import { Run } from './run';
-import type { RunStore } from './runStore';
+import type { HistoryEntry, RunStore } from './runStore';
 
 export class Runner implements vscode.Disposable {
   private readonly connectionOf = new Map<string, AgentConnection>();
@@ -40,6 +39,8 @@ export class Runner implements vscode.Disposable {
     let run: Run | undefined;
     const early: [number, RunEvent][] = [];
     this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)} (context ${contextDir})`);
+    // Loaded on first run: packing the context pulls in tar and .dockerignore handling.
+    const { startRun } = await import('../../agent/client/startRun');
     const started = await startRun(client, {
       contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel,
       onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
@@ -58,6 +59,35 @@ export class Runner implements vscode.Disposable {
       (final) => this.log.info(`run ${r.runId} ${final.kind}: exit ${final.exitCode}, ${final.start} start, $${final.cost.total}`),
       (err) => this.log.warn(`run ${r.runId}: ${errorMessage(err)} (will re-attach when the agent is back)`),
     );
+    this.store.add(run);
+    return run;
+  }
+
+  /**
+   * Brings back a run known only from history (VS Code restarted): asks its agent to replay the run's
+   * events from the start and follow it if it is still going. Undefined when the agent no longer has it.
+   */
+  async restore(entry: HistoryEntry): Promise<Run | undefined> {
+    const existing = this.store.get(entry.info.runId);
+    if (existing) return existing;
+    const conn = this.agents.connection(entry.info.agent);
+    this.watch(conn);
+    try {
+      const client = await conn.get(15_000);
+      const run = new Run(entry.info, vscode.Uri.parse(entry.dockerfile), entry.hardware, Date.parse(entry.row.createdAt));
+      this.connectionOf.set(run.runId, conn);
+      await client.attach(run.runId, 0, (seq, e) => run.add(seq, e));
+      this.store.add(run);
+      this.log.info(`restored run ${run.runId} from agent "${conn.name}" (${run.lastSeq} events so far)`);
+      return run;
+    } catch (err) {
+      this.log.info(`run ${entry.info.runId} not restored from agent "${entry.info.agent}": ${errorMessage(err)}`);
+    }
+    // The agent forgot it (restarted): the events saved when it ended, if there are any.
+    const events = await this.store.loadEvents(entry.info.runId);
+    if (!events?.length) return undefined;
+    const run = new Run(entry.info, vscode.Uri.parse(entry.dockerfile), entry.hardware, Date.parse(entry.row.createdAt));
+    for (const e of events) run.add(e.seq, e.event as RunEvent, e.at);
     this.store.add(run);
     return run;
   }
@@ -108,7 +138,7 @@ export class Runner implements vscode.Disposable {
             this.log.info(`re-attached to run ${r.runId} after seq ${r.lastSeq}`);
           } catch (err) {
             this.log.warn(`cannot re-attach to run ${r.runId}: ${errorMessage(err)}`);
-            if (err instanceof AgentError && err.code === 'not_found') {
+            if ((err as AgentError).name === 'AgentError' && (err as AgentError).code === 'not_found') {
               r.markLost(`agent "${conn.name}" no longer knows this run (it restarted); its result is lost`);
             }
           }

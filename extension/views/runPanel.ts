@@ -16,6 +16,8 @@ const BATCH_MS = 50;
 const BATCH_MAX = 2000;
 
 export interface PanelActions {
+  /** Re-follows a run known only from history; undefined when its agent no longer has it. */
+  restore(runId: string): Promise<Run | undefined>;
   stop(runId: string): Promise<void>;
   runAgain(runId: string): Promise<void>;
   openOutputs(runId: string): Promise<void>;
@@ -102,7 +104,7 @@ class RunPanel {
   private async onMessage(m: FromPanel): Promise<void> {
     try {
       switch (m.type) {
-        case 'ready': return this.onReady(m.haveSeq);
+        case 'ready': return await this.onReady(m.haveSeq);
         case 'stop': return await this.actions.stop(m.runId);
         case 'runAgain': return await this.actions.runAgain(m.runId);
         case 'openOutputs': return await this.actions.openOutputs(m.runId);
@@ -117,12 +119,12 @@ class RunPanel {
   }
 
   /** A (re)loaded webview document: send who/what, replay what it lacks, then follow live. */
-  private onReady(haveSeq: number): void {
+  private async onReady(haveSeq: number): Promise<void> {
     this.live?.dispose();
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = [];
-    const run = this.store.get(this.runId);
+    const run = this.store.get(this.runId) ?? (await this.actions.restore(this.runId));
     if (!run) {
       const h = this.store.historyEntry(this.runId);
       const info: RunInfo = h?.info ?? { runId: this.runId, name: this.runId, dockerfile: '', agent: '', hardware: '' };

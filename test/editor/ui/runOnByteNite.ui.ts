@@ -97,6 +97,16 @@ describe('Run on ByteNite in the workbench', function () {
     await shot('sidebar.png');
   });
 
+  it('restores the run panel with its logs and cost after a reload', async () => {
+    await page.reload();
+    const panel = await webviewWith('#log-view', 90_000);
+    // Every line, the last one included: the host replays the events it saved when the run ended.
+    await panel.locator('.log-line .log-text', { hasText: 'hello from bytenite' }).first().waitFor({ timeout: 60_000 });
+    await panel.locator('.log-line .log-text', { hasText: /^done$/ }).first().waitFor({ timeout: 10_000 });
+    assert.match((await panel.locator('#cost-total').textContent()) ?? '', /\$\d/);
+    await shot('run-panel-restored.png');
+  });
+
   it('reports its activation time in Developer: Show Running Extensions', async () => {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget .quick-input-box input');
