@@ -70,26 +70,37 @@ export class Runner implements vscode.Disposable {
   async restore(entry: HistoryEntry): Promise<Run | undefined> {
     const existing = this.store.get(entry.info.runId);
     if (existing) return existing;
+    const fromDisk = async () => {
+      const events = await this.store.loadEvents(entry.info.runId);
+      if (!events?.length) return undefined;
+      const run = this.revive(entry);
+      for (const e of events) run.add(e.seq, e.event as RunEvent, e.at);
+      this.store.add(run);
+      return run;
+    };
+    // A finished run: the events saved when it ended are complete and need no agent.
+    if (entry.final) {
+      const run = await fromDisk();
+      if (run) return run;
+    }
     const conn = this.agents.connection(entry.info.agent);
     this.watch(conn);
     try {
       const client = await conn.get(15_000);
-      const run = new Run(entry.info, vscode.Uri.parse(entry.dockerfile), entry.hardware, Date.parse(entry.row.createdAt));
+      const run = this.revive(entry);
       this.connectionOf.set(run.runId, conn);
       await client.attach(run.runId, 0, (seq, e) => run.add(seq, e));
       this.store.add(run);
-      this.log.info(`restored run ${run.runId} from agent "${conn.name}" (${run.lastSeq} events so far)`);
+      this.log.info(`re-attached to run ${run.runId} on agent "${conn.name}"`);
       return run;
     } catch (err) {
       this.log.info(`run ${entry.info.runId} not restored from agent "${entry.info.agent}": ${errorMessage(err)}`);
+      return fromDisk();
     }
-    // The agent forgot it (restarted): the events saved when it ended, if there are any.
-    const events = await this.store.loadEvents(entry.info.runId);
-    if (!events?.length) return undefined;
-    const run = new Run(entry.info, vscode.Uri.parse(entry.dockerfile), entry.hardware, Date.parse(entry.row.createdAt));
-    for (const e of events) run.add(e.seq, e.event as RunEvent, e.at);
-    this.store.add(run);
-    return run;
+  }
+
+  private revive(entry: HistoryEntry): Run {
+    return new Run(entry.info, vscode.Uri.parse(entry.dockerfile), entry.hardware, Date.parse(entry.row.createdAt));
   }
 
   async stop(run: Run): Promise<void> {

@@ -6,10 +6,11 @@
  * Prints each test, the plain closing line `N passed, N failed`, and exits non-zero on any failure.
  * Every process it starts is stopped before it exits, on failure too.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import * as esbuild from 'esbuild';
 import Mocha from 'mocha';
 import { launchBrowser } from './browser';
@@ -46,6 +47,22 @@ function makeWorkspace(dir: string): string {
   fs.cpSync(path.join(REPO, 'test/editor/fixture/workspace'), ws, { recursive: true });
   for (const d of [ws, path.join(ws, 'labelled'), path.join(ws, 'slow')]) fs.copyFileSync('/bin/busybox', path.join(d, 'busybox'));
   return ws;
+}
+
+/** The extension's output channel (one file per extension host) and code-server's log, for post-mortems. */
+function copyExtensionLogs(dir: string, suite: string): void {
+  const to = path.join(RESULTS, 'logs', suite);
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.mkdirSync(to, { recursive: true });
+  const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+  const logs = path.join(dir, 'user-data', 'logs');
+  if (fs.existsSync(logs)) {
+    for (const f of walk(logs).filter((f) => f.endsWith('ByteNite.log'))) {
+      fs.copyFileSync(f, path.join(to, `${f.split(path.sep).slice(-3, -2)[0]}-ByteNite.log`));
+    }
+  }
+  if (fs.existsSync(path.join(dir, 'code-server.log'))) fs.copyFileSync(path.join(dir, 'code-server.log'), path.join(to, 'code-server.log'));
 }
 
 async function buildAndPackage(): Promise<string> {
@@ -105,6 +122,26 @@ async function extensionHostSuite(tmp: string): Promise<void> {
     fs.copyFileSync(resultsFile, path.join(RESULTS, 'extension-host-results.json'));
   }
   await cleanup();
+  copyExtensionLogs(dir, 'host');
+}
+
+/** A second agent, as a remote one would be: its own process, port and token. */
+async function startRemoteAgent(dir: string): Promise<{ url: string; token: string }> {
+  const tokenFile = path.join(dir, 'remote-agent.token');
+  const proc = spawn(process.execPath, [path.join(REPO, 'dist/bytenite.js'), 'agent', '--port', '0', '--token-file', tokenFile,
+    '--data-dir', path.join(dir, 'remote-agent')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  cleanups.push(() => new Promise<void>((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+  }));
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: proc.stdout! }).once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`remote agent exited (${code})`)));
+  });
+  const url = /^listening (\S+)/.exec(line)?.[1];
+  if (!url) throw new Error(`remote agent printed: ${line}`);
+  return { url, token: fs.readFileSync(tokenFile, 'utf8').trim() };
 }
 
 async function uiSuite(tmp: string, vsix: string): Promise<void> {
@@ -113,12 +150,13 @@ async function uiSuite(tmp: string, vsix: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   const ws = makeWorkspace(dir);
   const t0 = Date.now();
+  const remote = await startRemoteAgent(dir);
   const cs: CodeServer = await startCodeServer({ dir, workspace: ws, vsix });
   cleanups.push(() => cs.stop());
   const browser = await launchBrowser(dir);
   cleanups.push(() => browser.close());
   const g = globalThis as Record<string, unknown>;
-  g.__bytenite_ui = { browser, url: `${cs.url}/?folder=${encodeURIComponent(ws)}`, results: RESULTS, workspace: ws };
+  g.__bytenite_ui = { browser, url: `${cs.url}/?folder=${encodeURIComponent(ws)}`, results: RESULTS, workspace: ws, remote };
   const mocha = new Mocha({ timeout: 180_000, reporter: 'dot' });
   mocha.addFile(path.join(REPO, 'test/editor/ui/runOnByteNite.ui.ts'));
   await mocha.loadFilesAsync();
@@ -132,6 +170,7 @@ async function uiSuite(tmp: string, vsix: string): Promise<void> {
   });
   log(`UI suite finished in ${Date.now() - t0} ms (code-server start included)`);
   await cleanup();
+  copyExtensionLogs(dir, 'ui');
 }
 
 async function main(): Promise<number> {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 
 const ctx = (globalThis as Record<string, unknown>).__bytenite_ui as {
-  browser: BrowserContext; url: string; results: string; workspace: string;
+  browser: BrowserContext; url: string; results: string; workspace: string; remote: { url: string; token: string };
 };
 
 let page: Page;
@@ -121,5 +121,29 @@ describe('Run on ByteNite in the workbench', function () {
     fs.writeFileSync(path.join(ctx.results, 'activation.txt'), `${text}\n`);
     await shot('running-extensions.png');
     assert.ok(ms, `an activation time in: ${text}`);
+  });
+
+  it('adds a remote agent (token into secret storage) and switches to it', async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.fill('>ByteNite: Add Remote Agent');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Add Remote Agent' }).first().click();
+    const title = (t: string) => page.locator('.quick-input-widget .quick-input-title', { hasText: t }).waitFor();
+    await title('(1/3)');
+    await input.fill('ci-remote');
+    await input.press('Enter');
+    await title('(2/3)');
+    await input.fill(ctx.remote.url);
+    await input.press('Enter');
+    await title('(3/3)');
+    await input.fill(ctx.remote.token);
+    await input.press('Enter');
+    await page.locator('.statusbar-item', { hasText: 'ByteNite: ci-remote' }).first().waitFor({ timeout: 30_000 });
+    const sidebar = await webviewWith('#agent', 30_000);
+    await sidebar.locator('#agent[data-state="connected"]', { hasText: 'ci-remote' }).waitFor({ timeout: 30_000 });
+    const status = (await page.locator('.statusbar-item', { hasText: 'ByteNite:' }).first().innerText()).trim();
+    assert.doesNotMatch(status, /not connected|reconnecting/);
+    await shot('remote-agent.png');
   });
 });
