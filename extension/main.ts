@@ -13,6 +13,8 @@ export interface ByteNiteApi {
   run(runId: string): { state: string; final?: unknown; logs: string[]; costUsd: number } | undefined;
   /** The selected agent's connection state (`connected`, `retrying`, `failed`...). */
   agentState(): string;
+  /** Workspace-relative paths of the Dockerfiles found. */
+  dockerfiles(): Promise<string[]>;
   /** Pid of the local agent process, when it runs. */
   localAgentPid(): number | undefined;
 }
@@ -54,6 +56,7 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
       return { state: r.state, final: r.final, logs, costUsd: r.costUsd };
     },
     agentState: () => ctx.agents.selected().state.kind,
+    dockerfiles: async () => (await ctx.dockerfiles.list()).map((u) => vscode.workspace.asRelativePath(u, false)),
     localAgentPid: () => ctx.local.pid,
   };
 }

@@ -13,11 +13,13 @@ export class DockerfileIndex implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
 
   constructor() {
-    const watcher = vscode.workspace.createFileSystemWatcher(DOCKERFILE_GLOB);
+    const watcher = vscode.workspace.createFileSystemWatcher(DOCKERFILE_GLOB, false, true, false);
+    // A deleted folder reports only itself: watch every delete to drop the Dockerfiles that were inside.
+    const deletes = vscode.workspace.createFileSystemWatcher('**/*', true, true, false);
     this.disposables.push(
-      watcher,
+      watcher, deletes,
       watcher.onDidCreate((uri) => this.add(uri)),
-      watcher.onDidDelete((uri) => this.remove(uri)),
+      deletes.onDidDelete((uri) => this.remove(uri)),
       vscode.workspace.onDidChangeWorkspaceFolders(() => void this.rescan()),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('files.exclude') || e.affectsConfiguration('search.exclude')) void this.rescan();
@@ -51,7 +53,12 @@ export class DockerfileIndex implements vscode.Disposable {
   }
 
   private remove(uri: vscode.Uri): void {
-    if (this.files.delete(uri.toString())) this.changed.fire();
+    const gone = uri.toString();
+    let changed = false;
+    for (const key of [...this.files.keys()]) {
+      if (key === gone || key.startsWith(`${gone}/`)) changed = this.files.delete(key) || changed;
+    }
+    if (changed) this.changed.fire();
   }
 
   dispose(): void {

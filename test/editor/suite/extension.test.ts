@@ -67,6 +67,24 @@ describe('ByteNite extension', () => {
     }
   });
 
+  it('finds Dockerfiles by name, keeps the list current, and honours search.exclude', async () => {
+    const has = async (p: string) => (await api.dockerfiles()).includes(p);
+    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'slow/Dockerfile']);
+    const extra = workspaceUri('extra', 'app.Dockerfile');
+    await vscode.workspace.fs.writeFile(extra, Buffer.from('FROM scratch\n'));
+    await until('a new Dockerfile to be found', async () => (await has('extra/app.Dockerfile')) || undefined, 20_000);
+    const search = vscode.workspace.getConfiguration('search');
+    await search.update('exclude', { '**/slow': true }, vscode.ConfigurationTarget.Workspace);
+    try {
+      await until('slow/ to be excluded', async () => (!(await has('slow/Dockerfile'))) || undefined, 20_000);
+    } finally {
+      await search.update('exclude', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+    await until('slow/ to be back', async () => (await has('slow/Dockerfile')) || undefined, 20_000);
+    await vscode.workspace.fs.delete(vscode.Uri.joinPath(extra, '..'), { recursive: true });
+    await until('the deleted Dockerfile to go', async () => (!(await has('extra/app.Dockerfile'))) || undefined, 20_000);
+  });
+
   it('shows Run on ByteNite and the hardware with its price above the first FROM', async () => {
     const uri = workspaceUri('Dockerfile');
     await vscode.window.showTextDocument(uri);
