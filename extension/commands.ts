@@ -2,6 +2,7 @@
  * Every command, as a table of small factories registered in one loop (ids `bytenite.<verb>`; titles and
  * palette visibility are in package.json). Errors become a short message with a button to the output.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { HardwareRequest } from '../agent/protocol';
 import { config, LOCAL_AGENT } from './config';
@@ -22,6 +23,9 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
     if (!hardware) return undefined;
     return startAndShow(ctx, uri, hardware);
   },
+
+  /** The same, titled for the explorer and editor menus (hidden from the palette, where Run Dockerfile is). */
+  runOnByteNite: (ctx) => (arg?: vscode.Uri) => commands.runDockerfile(ctx)(arg),
 
   runAgain: (ctx) => async (runId?: string) => {
     const entry = runId ? ctx.store.historyEntry(runId) : ctx.store.latest();
@@ -135,6 +139,7 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
       return;
     }
     await vscode.commands.executeCommand('revealInExplorer', dir);
+    void offerDockerignore(vscode.Uri.parse(entry.dockerfile), dir);
   },
 };
 
@@ -151,6 +156,33 @@ export function registerCommands(ctx: Ctx): void {
       }
     }));
   }
+}
+
+/**
+ * Outputs land in `bytenite-out/`; when that is inside the Dockerfile's build context, every new output
+ * changes the context digest and the next run starts cold. Offer (once per folder) to ignore it.
+ */
+async function offerDockerignore(dockerfile: vscode.Uri, outDir: vscode.Uri): Promise<void> {
+  const contextDir = vscode.Uri.joinPath(dockerfile, '..');
+  const outRoot = vscode.Uri.joinPath(outDir, '..');
+  const rel = path.relative(contextDir.fsPath, outRoot.fsPath);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+  const ignoreFile = vscode.Uri.joinPath(contextDir, '.dockerignore');
+  let text = '';
+  try {
+    text = Buffer.from(await vscode.workspace.fs.readFile(ignoreFile)).toString('utf8');
+  } catch {
+    // no .dockerignore yet
+  }
+  const entry = `${rel.split(path.sep).join('/')}/`;
+  if (text.split(/\r?\n/).some((l) => l.trim().replace(/^\//, '').replace(/\/$/, '') === entry.slice(0, -1))) return;
+  const pick = await vscode.window.showInformationMessage(
+    `${entry} is inside the build context of ${vscode.workspace.asRelativePath(dockerfile, false)}: outputs there make the next run start cold. Add it to .dockerignore?`,
+    'Add to .dockerignore',
+  );
+  if (pick !== 'Add to .dockerignore') return;
+  const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+  await vscode.workspace.fs.writeFile(ignoreFile, Buffer.from(`${text}${sep}${entry}\n`));
 }
 
 async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest): Promise<string | undefined> {

@@ -4,6 +4,8 @@
  */
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as vscode from 'vscode';
 import type { AgentError } from '../../agent/client/agentClient';
 import type { HardwareRequest, RunEvent } from '../../agent/protocol';
@@ -118,15 +120,10 @@ export class Runner implements vscode.Disposable {
     const dir = path.join(root, 'bytenite-out', runId);
     await fs.mkdir(dir, { recursive: true });
     if (bytes.length > 0) {
-      const tarFile = path.join(dir, '..', `.${runId}.tar`);
-      await fs.writeFile(tarFile, bytes);
       const tar = await import('tar');
-      try {
-        // `tar` refuses absolute paths and `..` entries by default: outputs stay inside `dir`.
-        await tar.x({ file: tarFile, cwd: dir });
-      } finally {
-        await fs.rm(tarFile, { force: true });
-      }
+      // Entries start with the output folder's own name (Docker's archive API): strip it, as the CLI does.
+      // node-tar refuses absolute paths and `..` entries, so a container cannot write outside `dir`.
+      await pipeline(Readable.from([bytes]), tar.x({ cwd: dir, strip: 1 }));
     }
     this.log.info(`outputs of ${runId}: ${files} file(s) in ${dir}`);
     return { dir: vscode.Uri.file(dir), files };

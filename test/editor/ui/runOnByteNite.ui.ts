@@ -54,6 +54,11 @@ describe('Run on ByteNite in the workbench', function () {
     await price.first().waitFor({ timeout: 60_000 });
     assert.match((await run.first().textContent()) ?? '', /^Run on ByteNite/);
     await shot('codelens.png');
+    // The explorer's context menu on a Dockerfile offers the same.
+    await page.getByRole('treeitem', { name: 'Dockerfile', exact: true }).first().click({ button: 'right' });
+    await page.locator('.context-view .action-label', { hasText: 'Run on ByteNite' }).first().waitFor({ timeout: 10_000 });
+    await shot('explorer-menu.png');
+    await page.keyboard.press('Escape');
   });
 
   it('goes through the hardware picker built from the agent catalog', async () => {
@@ -87,6 +92,24 @@ describe('Run on ByteNite in the workbench', function () {
     assert.match(cost, /\$\d/);
     await panel.locator('#log-view').scrollIntoViewIfNeeded();
     await shot('run-panel.png');
+  });
+
+  it('brings the run\'s output files into the workspace with Open Outputs', async () => {
+    const panel = await webviewWith('#btn-open-outputs', 10_000);
+    await panel.locator('#btn-open-outputs').click();
+    const outRoot = path.join(ctx.workspace, 'bytenite-out');
+    const end = Date.now() + 30_000;
+    let found: string | undefined;
+    while (!found && Date.now() < end) {
+      found = fs.existsSync(outRoot)
+        ? fs.readdirSync(outRoot).map((d) => path.join(outRoot, d, 'result.txt')).find((f) => fs.existsSync(f))
+        : undefined;
+      if (!found) await page.waitForTimeout(250);
+    }
+    assert.ok(found, 'bytenite-out/<run>/result.txt');
+    assert.equal(fs.readFileSync(found!, 'utf8').trim(), 'result');
+    await page.getByRole('treeitem', { name: 'result.txt' }).first().waitFor({ timeout: 10_000 });
+    await shot('outputs.png');
   });
 
   it('lists the run in the sidebar', async () => {
