@@ -76,7 +76,8 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
       })];
     }
     const conn = this.agents.selected();
-    let { hardware } = this.choices.resolve(doc.uri, doc.getText());
+    const resolved = this.choices.resolve(doc.uri, doc.getText());
+    let hardware = resolved.hardware;
     let hwTitle = formatHardware(hardware);
     if (conn.catalog) {
       hardware = fitToCatalog(conn.catalog, hardware);
@@ -88,8 +89,11 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
         command: 'bytenite.runDockerfile', arguments: [doc.uri],
       }),
       new vscode.CodeLens(range, {
-        title: hwTitle, tooltip: 'Choose hardware', command: 'bytenite.chooseHardware', arguments: [doc.uri],
+        title: hwTitle, tooltip: `Choose hardware (now from ${resolved.source === 'choice' ? 'your choice' : resolved.source === 'labels' ? 'the bytenite.* labels' : 'the default'})`,
+        command: 'bytenite.chooseHardware', arguments: [doc.uri],
       }),
+      // A label that cannot be read is said, not silently ignored.
+      ...resolved.problems.map((p) => new vscode.CodeLens(range, { title: `$(warning) ${p}`, command: '' })),
     ];
   }
 

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { HardwareRequest } from '../../agent/protocol';
-import { applyLabels, parseHardwareLabels } from '../dockerfiles/labels';
+import { applyLabels, hasHardwareLabels, readHardwareLabels } from '../dockerfiles/labels';
 import { DEFAULT_HARDWARE } from './pricing';
 
 const KEY = 'bytenite.hardwareChoices';
@@ -24,13 +24,15 @@ export class HardwareChoices {
   }
 
   /** What a run of this Dockerfile asks for now, and where that came from. */
-  resolve(dockerfile: vscode.Uri, text: string): { hardware: HardwareRequest; source: 'choice' | 'labels' | 'default' } {
+  resolve(dockerfile: vscode.Uri, text: string): {
+    hardware: HardwareRequest; source: 'choice' | 'labels' | 'default'; problems: string[];
+  } {
+    const labels = readHardwareLabels(text);
     const chosen = this.chosen(dockerfile);
-    if (chosen) return { hardware: chosen, source: 'choice' };
-    const labels = parseHardwareLabels(text);
-    const hw = applyLabels(DEFAULT_HARDWARE, labels);
-    const fromLabels = labels.cpus !== undefined || labels.memoryMiB !== undefined || labels.gpu !== undefined;
-    return { hardware: hw, source: fromLabels ? 'labels' : 'default' };
+    if (chosen) return { hardware: chosen, source: 'choice', problems: labels.problems };
+    return {
+      hardware: applyLabels(DEFAULT_HARDWARE, labels), source: hasHardwareLabels(labels) ? 'labels' : 'default', problems: labels.problems,
+    };
   }
 
   async remember(dockerfile: vscode.Uri, hw: HardwareRequest): Promise<void> {
