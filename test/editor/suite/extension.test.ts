@@ -109,6 +109,18 @@ describe('ByteNite extension', () => {
     assert.ok(titles.some((t) => t.startsWith('1 vCPU · 512 MiB · $')), titles.join(' | '));
   });
 
+  it('hides the CodeLens when bytenite.codeLens.enabled is off', async () => {
+    const uri = workspaceUri('Dockerfile');
+    const cfg = vscode.workspace.getConfiguration('bytenite');
+    await cfg.update('codeLens.enabled', false, vscode.ConfigurationTarget.Workspace);
+    try {
+      await until('no lenses', async () => ((await lensTitles(uri)).length === 0) || undefined, 10_000);
+    } finally {
+      await cfg.update('codeLens.enabled', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+    await until('lenses back', async () => ((await lensTitles(uri))[0]?.startsWith('Run on ByteNite')) || undefined, 10_000);
+  });
+
   it('builds picker items from the agent\'s live catalog', async () => {
     const cli = path.join(ext.extensionPath, 'dist', 'bytenite.js');
     const catalog = JSON.parse(execFileSync(process.execPath, [cli, 'hardware', '--json'], {
