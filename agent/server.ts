@@ -3,11 +3,13 @@
  * opens (wrong or missing token: 401), with a ping/pong heartbeat that drops dead peers.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { WebSocketServer, WebSocket } from 'ws';
 import { MAX_FRAME } from './protocol';
-import { bearerToken, tokenMatches } from './auth/tokens';
+import { bearerToken, DEFAULT_TENANT, tenantOf } from './auth/tokens';
+import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLimiter';
 import { Engine } from './engine/engine';
 import { DockerEngine } from './engine/dockerEngine';
 import { RunManager } from './runs/runManager';
@@ -19,7 +21,14 @@ import { loadPricing } from './cost/pricing';
 export interface AgentOptions {
   host: string;
   port: number;
-  token: string;
+  /** The one token of the default tenant; `tokens` replaces it where there are several tenants. */
+  token?: string;
+  /** Token to tenant name (see agent/auth/tokens.ts); each tenant sees and touches only its own runs. */
+  tokens?: ReadonlyMap<string, string>;
+  /** Serve `wss://` with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** How fast failed authentication from one address is allowed (default: 10 in a burst, then one per 2 s). */
+  authLimit?: AuthLimitOptions;
   dataDir: string;
   engine?: Engine;
   /** A JSON file that overrides the default prices (see agent/cost/prices.json). */
@@ -61,29 +70,45 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 
-  const server = http.createServer((req, res) => {
+  const tokens: ReadonlyMap<string, string> = opts.tokens ?? new Map(opts.token ? [[opts.token, DEFAULT_TENANT]] : []);
+  if (tokens.size === 0) throw new Error('startAgent needs a token (or a token table)');
+  const limiter = new AuthLimiter(opts.authLimit ?? DEFAULT_AUTH_LIMIT);
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Plain HTTP answers only a health check; everything else is the WebSocket protocol.
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;
     }
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('ByteNite agent: connect with a WebSocket client\n');
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
+  // A TLS handshake that fails (a client that does not trust the certificate) is the client's problem to report.
+  server.on('tlsClientError', (err) => log.info({ err: err.message }, 'TLS handshake failed'));
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    if (!tokenMatches(bearerToken(req.headers.authorization), opts.token)) {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const peer = `${address}:${req.socket.remotePort}`;
+    const wait = limiter.retryAfter(address);
+    if (wait > 0) {
+      log.warn({ peer, retryAfterS: wait }, 'refused a connection: too many failed authentications from this address');
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${wait}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\ntoo many failed authentications; retry in ${wait} s\n`);
+      return;
+    }
+    const tenant = tenantOf(bearerToken(req.headers.authorization), tokens);
+    if (tenant === undefined) {
+      limiter.failed(address);
       log.warn({ peer }, 'refused a connection: missing or wrong token');
       socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmissing or wrong token\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, deps, peer);
+      const session = new Session(ws, deps, peer, tenant);
       alive.set(ws, true);
-      log.info({ peer }, 'client connected');
+      log.info({ peer, tenant }, 'client connected');
       ws.on('pong', () => alive.set(ws, true));
       ws.on('message', (data, isBinary) => session.onFrame(data as Buffer, isBinary));
       ws.on('error', (err) => log.warn({ peer, err: err.message }, 'connection error'));
@@ -112,7 +137,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const url = `ws://${hostForUrl}:${port}`;
+  const url = `${opts.tls ? 'wss' : 'ws'}://${hostForUrl}:${port}`;
   log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length }, 'agent listening');
 
   return {

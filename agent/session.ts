@@ -50,6 +50,9 @@ interface Upload {
   failed?: string;
 }
 
+/** Bytes waiting to be sent to one client beyond which it is dropped as too slow. */
+const MAX_BUFFERED = 16 * 1024 * 1024;
+
 /** How often upload progress is reported, at most. */
 const UPLOAD_REPORT_MS = 200;
 
@@ -59,7 +62,11 @@ export class Session {
   private readonly following = new Map<string, () => void>();
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly ws: WebSocket, private readonly deps: SessionDeps, private readonly peer: string) {}
+  /** `tenant`: whose token opened the connection; it sees and touches that tenant's runs only. */
+  constructor(
+    private readonly ws: WebSocket, private readonly deps: SessionDeps, private readonly peer: string,
+    private readonly tenant = 'default',
+  ) {}
 
   /** Frames are handled one at a time, in order: a binary chunk must not overtake the request before it. */
   onFrame(data: Buffer, isBinary: boolean): void {
@@ -76,7 +83,15 @@ export class Session {
   }
 
   private send(msg: AgentMessage): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // A client that reads slower than its runs print would make the agent hold the difference: past a bound it
+    // is dropped instead (it can attach again from the last sequence number it saw).
+    if (this.ws.bufferedAmount > MAX_BUFFERED) {
+      this.deps.log.warn({ peer: this.peer, buffered: this.ws.bufferedAmount }, 'dropped a client that reads too slowly');
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(JSON.stringify(msg));
   }
 
   private async handle(data: Buffer, isBinary: boolean): Promise<void> {
@@ -120,7 +135,9 @@ export class Session {
         return this.follow(run, msg.afterSeq);
       }
       case 'run.list':
-        return this.send({ type: 'runs', inReplyTo: msg.id, runs: this.deps.runs.list().map((r) => r.summary()) });
+        return this.send({
+          type: 'runs', inReplyTo: msg.id, runs: this.deps.runs.list().filter((r) => r.tenant === this.tenant).map((r) => r.summary()),
+        });
       case 'outputs.get':
         return this.sendOutputs(msg.id, this.findRun(msg.runId));
     }
@@ -141,7 +158,8 @@ export class Session {
 
   private findRun(runId: string): Run {
     const run = this.deps.runs.get(runId);
-    if (!run) throw new RequestError('not_found', `no run ${runId} on this agent`);
+    // Another tenant's run gets the very answer a run that does not exist gets: its existence is not told.
+    if (!run || run.tenant !== this.tenant) throw new RequestError('not_found', `no run ${runId} on this agent`);
     return run;
   }
 
@@ -158,7 +176,7 @@ export class Session {
         'Leave large files out with .dockerignore.');
     }
     await this.deps.engine.ping();
-    const run = await this.deps.runs.create(spec);
+    const run = await this.deps.runs.create(spec, this.tenant);
     const upload = !run.warmImage;
     if (upload) {
       const path = this.deps.runs.uploadPath(run);

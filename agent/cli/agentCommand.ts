@@ -1,7 +1,8 @@
 /** `bytenite agent`: serve runs to clients over an authenticated WebSocket until SIGINT/SIGTERM. */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadOrCreateToken, readTokenFile } from '../auth/tokens';
+import { loadOrCreateToken, readTokenFile, readTokenTable } from '../auth/tokens';
 import { DEFAULT_PORT, startAgent } from '../server';
 import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
@@ -14,8 +15,11 @@ Prints "listening ws://HOST:PORT" on stdout once ready; logs (JSON) go to stderr
 Options:
   --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for a remote agent)
   --port P            port (default ${DEFAULT_PORT}; 0 picks a free one)
-  --token-file FILE   the token clients must present (created with a fresh token if missing;
-                      default DATA_DIR/token)
+  --token-file FILE   the tokens clients must present: \`TENANT TOKEN\` a line, or a bare token for
+                      the default tenant; each tenant sees only its own runs (created with a fresh
+                      token if missing; default DATA_DIR/token)
+  --tls-cert FILE     serve wss:// with this certificate (PEM; with --tls-key)
+  --tls-key FILE      the certificate's private key (PEM)
   --data-dir DIR      uploads, outputs and the token (default ~/.local/share/bytenite)
   --prices FILE       JSON that overrides the default prices
   --no-network        run containers with no network
@@ -28,6 +32,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: String(DEFAULT_PORT) },
       'token-file': { type: 'string' }, 'data-dir': { type: 'string' }, prices: { type: 'string' },
       'no-network': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
     },
   });
   if (values.help) {
@@ -39,13 +44,18 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const dataDir = path.resolve(values['data-dir'] ?? defaultDataDir());
   const tokenFile = path.resolve(values['token-file'] ?? path.join(dataDir, 'token'));
   const log = createLogger();
-  const { token, created } = await loadOrCreateToken(tokenFile).catch(async (err) => {
+  if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) throw new Error('--tls-cert and --tls-key go together');
+  const { created } = await loadOrCreateToken(tokenFile).catch(async (err) => {
     // An unreadable token file is the operator's to fix; say which file and why.
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { token: await readTokenFile(tokenFile), created: false };
     throw new Error(`cannot use token file ${tokenFile}: ${(err as Error).message}`);
   });
+  const tokens = await readTokenTable(tokenFile);
+  const tls = values['tls-cert']
+    ? { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']!) }
+    : undefined;
   const agent = await startAgent({
-    host: values.host!, port, token, dataDir, log, pricesFile: values.prices, network: !values['no-network'],
+    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'],
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

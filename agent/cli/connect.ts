@@ -3,6 +3,7 @@
  * $BYTENITE_TOKEN), or, by default, an agent embedded in this process on the local Docker Engine, reached
  * over a real loopback WebSocket so that both paths run the same protocol code.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AgentClient } from '../client/agentClient';
 import { generateToken, readTokenFile } from '../auth/tokens';
@@ -14,6 +15,8 @@ import { defaultDataDir } from './paths';
 export interface ConnectFlags {
   agent?: string;
   'token-file'?: string;
+  /** CA certificate(s) (PEM) that sign a `wss://` agent's certificate, for self-signed set-ups. */
+  'ca-file'?: string;
   'data-dir'?: string;
 }
 
@@ -28,7 +31,8 @@ export async function connect(flags: ConnectFlags): Promise<Connection> {
   if (flags.agent) {
     const token = flags['token-file'] ? await readTokenFile(flags['token-file']) : process.env.BYTENITE_TOKEN;
     if (!token) throw new Error('--agent needs a token: pass --token-file FILE or set BYTENITE_TOKEN');
-    const client = await AgentClient.connect(flags.agent, { token, clientName });
+    const ca = flags['ca-file'] ? await readFile(flags['ca-file']) : undefined;
+    const client = await AgentClient.connect(flags.agent, { token, ca, clientName });
     return { client, embedded: false, close: async () => client.close() };
   }
   const token = generateToken();

@@ -7,7 +7,7 @@ export async function hardwareCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      json: { type: 'boolean', default: false }, agent: { type: 'string' }, 'token-file': { type: 'string' },
+      json: { type: 'boolean', default: false }, agent: { type: 'string' }, 'token-file': { type: 'string' }, 'ca-file': { type: 'string' },
       'data-dir': { type: 'string' },
     },
   });

@@ -8,7 +8,7 @@ const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware
 
 Usage:
   bytenite run [DOCKERFILE] [options] [-- COMMAND...]   build and run (see bytenite run --help)
-  bytenite hardware [--json] [--agent URL --token-file FILE]   what an agent offers, with prices
+  bytenite hardware [--json] [--agent URL --token-file FILE [--ca-file FILE]]   what an agent offers, with prices
   bytenite agent [options]                              serve runs to clients (see bytenite agent --help)
   bytenite --version
 `;

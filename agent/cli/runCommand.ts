@@ -34,6 +34,7 @@ Options:
   --out DIR            where output files come back (default: ./bytenite-out/RUN_ID)
   --agent URL          a remote agent, ws:// or wss://
   --token-file FILE    the agent's token (or set BYTENITE_TOKEN)
+  --ca-file FILE       CA certificate (PEM) to verify a wss:// agent's self-signed certificate
   --data-dir DIR       data folder of the embedded agent
   --json               print the run's protocol events on stdout, one JSON object a line
 `;
@@ -86,6 +87,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       env: { type: 'string', multiple: true }, 'env-file': { type: 'string', multiple: true },
       'secret-env': { type: 'string', multiple: true }, 'build-arg': { type: 'string', multiple: true },
       timeout: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
+      'ca-file': { type: 'string' },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -131,7 +133,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   let conn;
   try {
-    conn = await connect({ agent: values.agent, 'token-file': values['token-file'], 'data-dir': values['data-dir'] });
+    conn = await connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] });
   } catch (err) {
     reporter.error((err as Error).message);
     return EXIT_NOT_RUN;

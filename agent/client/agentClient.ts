@@ -61,7 +61,9 @@ export class AgentClient {
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res) => {
-        const why = res.statusCode === 401 ? 'the agent refused the token (401): check --token-file or the token you set' : `HTTP ${res.statusCode}`;
+        const why = res.statusCode === 401 ? 'the agent refused the token (401): check --token-file or the token you set'
+          : res.statusCode === 429 ? `too many failed authentications from this address (429): retry in ${res.headers['retry-after'] ?? 'a few'} s`
+          : `HTTP ${res.statusCode}`;
         reject(new AgentError('connection', `cannot connect to ${url}: ${why}`));
         ws.terminate();
       });

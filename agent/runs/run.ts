@@ -14,6 +14,8 @@ const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
 
 export class Run {
   readonly createdAt = new Date();
+  /** The tenant whose token created the run: only that tenant can see or touch it. */
+  tenant = 'default';
   state: RunState = 'queued';
   final?: FinalEvent;
   private readonly events: RunEvent[] = [];

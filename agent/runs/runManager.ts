@@ -3,7 +3,7 @@
  * with limits, stream logs, stats and cost, stop on cancel or timeout, collect outputs, and always remove
  * the container, whichever way the run ends.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -12,6 +12,7 @@ import { BuildError, Engine, EngineUnavailableError, RunningContainer } from '..
 import { CapacityQueue } from './capacityQueue';
 import { Run } from './run';
 import { costOf } from '../cost/cost';
+import { SecretRedactor } from './secretRedactor';
 
 export interface RunManagerOptions {
   dataDir: string;
@@ -54,9 +55,10 @@ export class RunManager {
   }
 
   /** Registers a run and starts its lifecycle; a warm run needs no context. */
-  async create(spec: RunSpec): Promise<Run> {
-    const warmImage = await this.engine.findImage(spec.contextDigest);
+  async create(spec: RunSpec, tenant = 'default'): Promise<Run> {
+    const warmImage = await this.engine.findImage(tenantDigest(spec.contextDigest, tenant));
     const run = new Run(`r-${randomBytes(8).toString('hex')}`, spec, warmImage);
+    run.tenant = tenant;
     this.runs.set(run.id, run);
     this.log.info({ runId: run.id, name: spec.name, hardware: spec.hardware, warm: Boolean(warmImage) }, 'run created');
     void this.execute(run);
@@ -102,6 +104,7 @@ export class RunManager {
       start, steps, cachedSteps, phases, outputs: { files: 0, bytes: 0 }, ...over,
     });
     const aborted = () => signal.aborted;
+    const secrets = new SecretRedactor(run.spec.env, run.spec.secretEnv);
     // Emitted only after the container is gone, so a client that sees it can rely on the cleanup.
     let final: FinalEvent | undefined;
 
@@ -119,7 +122,8 @@ export class RunManager {
         tarPath = await abortable(uploaded!, signal);
         const b0 = Date.now();
         const built = await abortable(this.engine.build({
-          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest: run.spec.contextDigest,
+          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs,
+          digest: tenantDigest(run.spec.contextDigest, run.tenant),
           onStep: (s) => run.emit({ kind: 'building', ...s }),
           onLog: (data) => run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data }),
         }), signal);
@@ -150,7 +154,8 @@ export class RunManager {
         {
           onOutput: (stream, data) => {
             markRunning();
-            run.emit({ kind: 'log', stream, time: new Date().toISOString(), data });
+            const text = secrets.push(stream, data);
+            if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text });
           },
           onStats: (s) => run.emit({ kind: 'stats', ...s }),
         },
@@ -178,6 +183,11 @@ export class RunManager {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
       }
+      // The output has ended: what was held back as a possible start of a secret is plain text after all.
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const rest = secrets.flush(stream);
+        if (rest) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: rest });
+      }
       // Docker's times have nanoseconds but Date keeps milliseconds: a process that ran for 0.4 ms still ran,
       // and rounds up to one billing increment.
       const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
@@ -196,7 +206,7 @@ export class RunManager {
       } else if (aborted()) {
         final = { kind: 'cancelled', ...fields };
       } else if (exit.error && exit.exitCode !== 0 && !exit.oomKilled) {
-        final = { kind: 'failed', ...fields, code: 'engine', message: exit.error };
+        final = { kind: 'failed', ...fields, code: 'engine', message: secrets.redact(exit.error) };
       } else {
         final = { kind: 'exited', ...fields };
       }
@@ -207,8 +217,9 @@ export class RunManager {
         const e = err as Error;
         const code = e instanceof BuildError ? 'build' : e instanceof EngineUnavailableError ? 'engine'
           : e.name === 'BadContextError' || e.name === 'UploadError' ? 'upload' : 'engine';
-        this.log.warn({ runId: run.id, code, err: e.message }, 'run failed');
-        final = { kind: 'failed', ...base(), code, message: e.message };
+        const message = secrets.redact(e.message);
+        this.log.warn({ runId: run.id, code, err: message }, 'run failed');
+        final = { kind: 'failed', ...base(), code, message };
       }
     } finally {
       if (container) {
@@ -226,6 +237,14 @@ export class RunManager {
     await mkdir(path.join(this.opts.dataDir, 'uploads'), { recursive: true });
     await mkdir(path.join(this.opts.dataDir, 'runs'), { recursive: true });
   }
+}
+
+/**
+ * The digest an image is labelled with: the context digest scoped by tenant, so a tenant can neither reuse
+ * nor detect (by a warm start) an image built from another tenant's context.
+ */
+export function tenantDigest(contextDigest: string, tenant: string): string {
+  return createHash('sha256').update(`bytenite-tenant\n${tenant}\n${contextDigest}`).digest('hex');
 }
 
 /** Rejects with the signal's reason as soon as it aborts, whatever the promise is doing. */
