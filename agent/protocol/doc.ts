@@ -75,8 +75,14 @@ export function renderProtocolDoc(): string {
 
 Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one WebSocket.
 
-- **Connect** to \`ws://HOST:PORT\` (or \`wss://\`) with the header \`Authorization: Bearer <token>\`. A missing or wrong
-  token gets HTTP 401 before the WebSocket opens.
+- **Connect** to \`ws://HOST:PORT\` (or \`wss://\` when the agent has a certificate) with the header
+  \`Authorization: Bearer <token>\`. A missing or wrong token gets HTTP 401 before the WebSocket opens; after
+  repeated failures from one address, every attempt from it gets HTTP 429 with \`Retry-After\` for a while.
+- **Tenants.** The token names the tenant. A connection lists, follows, cancels and downloads its own tenant's
+  runs only: another tenant's run id gets \`not_found\`, the same answer as an id that does not exist. Warm starts
+  reuse only images the same tenant built.
+- **Slow readers.** A connection that leaves more than 16 MiB of events unread is closed; attach again with the
+  last \`seq\` seen. A connection that does not answer pings is closed after two heartbeat intervals.
 - **Text frames** carry one JSON message each, at most ${MAX_TEXT_FRAME} bytes. **Binary frames** carry context bytes
   (client → agent) and output archives (agent → client), in chunks of ${CHUNK_SIZE} bytes. No frame may exceed
   ${MAX_FRAME} bytes: the agent closes a connection that sends one (close code 1009).
