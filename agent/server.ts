@@ -54,9 +54,12 @@ const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cos
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
-  const engine = opts.engine ?? new DockerEngine();
+  const engine: Engine = opts.engine ?? new DockerEngine();
   const pricing = await loadPricing(opts.pricesFile);
-  const catalog = buildCatalog(await readHost(), pricing.prices, pricing.reference);
+  // A cluster engine offers its nodes' hardware, not this machine's.
+  const offered = engine.hardware ? await engine.hardware() : { host: await readHost() };
+  const catalog = buildCatalog(offered.host, pricing.prices, pricing.reference);
+  if (offered.nodes) catalog.nodes = offered.nodes;
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadOrCreateToken, readTokenFile, readTokenTable } from '../auth/tokens';
 import { DEFAULT_PORT, startAgent } from '../server';
+import { swarmEngineFromFlags } from './swarmFlags';
 import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
 
@@ -23,6 +24,12 @@ Options:
   --data-dir DIR      uploads, outputs and the token (default ~/.local/share/bytenite)
   --prices FILE       JSON that overrides the default prices
   --no-network        run containers with no network
+  --engine E          docker (default: containers on this machine's engine) or swarm (services on
+                      the Swarm whose manager DOCKER_HOST names)
+  --registry H:P      with --engine swarm: the registry the agent pushes images to and every node
+                      pulls them from (listed under --insecure-registry on each engine if plain HTTP)
+  --node-engine URL   with --engine swarm, repeatable: a node's own engine (unix:///... or
+                      tcp://host:port); tasks on it report stats and the OOM flag, and their outputs come back
 `;
 
 export async function agentCommand(argv: string[]): Promise<number> {
@@ -33,6 +40,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'token-file': { type: 'string' }, 'data-dir': { type: 'string' }, prices: { type: 'string' },
       'no-network': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+      engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
+      'node-engine': { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -54,8 +63,9 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const tls = values['tls-cert']
     ? { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']!) }
     : undefined;
+  const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
   const agent = await startAgent({
-    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'],
+    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

@@ -3,12 +3,20 @@
  * limits. The agent's run lifecycle only talks to this interface, so a multi-node engine (Swarm) can be
  * added beside the single-machine Docker one.
  */
-import type { HardwareRequest } from '../protocol';
+import type { Catalog, HardwareRequest } from '../protocol';
 
 export class EngineUnavailableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'EngineUnavailableError';
+  }
+}
+
+/** No part of the engine could ever hold the hardware a run asks for (a cluster whose nodes are all smaller). */
+export class HardwareUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HardwareUnavailableError';
   }
 }
 
@@ -53,11 +61,15 @@ export interface ContainerSpec {
   outputDir: string;
   pidsLimit: number;
   network: boolean;
+  /** Aborts a start that waits (an engine that queues work itself, like Swarm, may wait long). */
+  signal?: AbortSignal;
 }
 
 export interface ContainerHandlers {
   onOutput(stream: 'stdout' | 'stderr', text: string): void;
   onStats(stats: { cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }): void;
+  /** The engine holds the run back until it has room (Swarm: a pending task), saying why in its own words. */
+  onQueued?(reason: string): void;
 }
 
 export interface ExitInfo {
@@ -88,8 +100,21 @@ export interface RunningContainer {
   remove(): Promise<void>;
 }
 
+/** What an engine that spans several machines offers: `host` is what one run can get, `nodes` the machines. */
+export interface EngineHardware {
+  host: Catalog['host'];
+  nodes?: NonNullable<Catalog['nodes']>;
+}
+
 export interface Engine {
   readonly name: string;
+  /**
+   * True when the engine places and queues runs itself (Swarm): the agent then admits every run at once
+   * instead of queueing by its own host's capacity, and reports the engine's waiting (`onQueued`).
+   */
+  readonly schedules?: boolean;
+  /** The hardware to offer, when it is not this machine's (a cluster's nodes). */
+  hardware?(): Promise<EngineHardware>;
   /** Throws EngineUnavailableError with a message that says how to get an engine running. */
   ping(): Promise<void>;
   /** The image already built from this context digest, if the engine still has it. */

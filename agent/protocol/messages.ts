@@ -84,8 +84,10 @@ const finalFields = {
 
 /** One event of a run. Every event the agent sends carries the run id and a sequence number. */
 export const RunEvent = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('queued'), position: z.number().int().min(1).describe('1 = next to start.') })
-    .describe('Waiting for free capacity on the agent.'),
+  z.strictObject({
+    kind: z.literal('queued'), position: z.number().int().min(1).describe('1 = next to start.'),
+    reason: z.string().optional().describe('Why, in the engine\'s words, when the engine itself holds the run back (e.g. Swarm: no suitable node).'),
+  }).describe('Waiting for free capacity on the agent (or, on a cluster, for a node with room).'),
   z.strictObject({ kind: z.literal('uploading'), bytesDone: nonNegInt, bytesTotal: nonNegInt })
     .describe('Context bytes received so far.'),
   z.strictObject({
@@ -150,6 +152,12 @@ export const Catalog = z.strictObject({
   cpuOptions: z.array(z.number().positive()).describe('vCPU counts a run may ask for.'),
   memoryOptionsMiB: z.array(nonNegInt).describe('Memory sizes a run may ask for (any value up to the largest is accepted).'),
   gpuOptions: z.array(z.strictObject({ type: z.string(), name: z.string(), counts: z.array(z.number().int().positive()) })),
+  nodes: z.array(z.strictObject({
+    id: z.string(), name: z.string().describe('Host name.'), role: z.enum(['manager', 'worker']),
+    state: z.string().describe('`ready`, `down`...'), availability: z.string().describe('`active`, `pause` or `drain`.'),
+    address: z.string(), cpus: z.number().nonnegative(), memoryMiB: nonNegInt,
+    gpus: z.array(z.strictObject({ type: z.string(), count: z.number().int().positive() })),
+  })).optional().describe('The machines of a cluster engine (Swarm); `host` is then what one run can get on the largest.'),
   prices: Prices,
   reference: z.array(ReferenceRate),
 }).describe('What the agent can run and what it costs.');

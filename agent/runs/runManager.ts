@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec } from '../protocol';
-import { BuildError, Engine, EngineUnavailableError, RunningContainer } from '../engine/engine';
+import { BuildError, Engine, EngineUnavailableError, HardwareUnavailableError, RunningContainer } from '../engine/engine';
 import { CapacityQueue } from './capacityQueue';
 import { Run } from './run';
 import { costOf } from '../cost/cost';
@@ -114,7 +114,8 @@ export class RunManager {
         phases.uploadMs = Date.now() - t0;
         return p;
       });
-      release = await this.capacity.acquire(run.hardware, (position) => run.emit({ kind: 'queued', position }), signal);
+      // An engine that schedules itself (Swarm) queues the run there, and says so through onQueued.
+      if (!this.engine.schedules) release = await this.capacity.acquire(run.hardware, (position) => run.emit({ kind: 'queued', position }), signal);
       phases.queuedMs = Date.now() - t0;
 
       let image = run.warmImage;
@@ -148,7 +149,7 @@ export class RunManager {
       container = await this.engine.start(
         {
           runId: run.id, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
-          network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir,
+          network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
           env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env },
         },
         {
@@ -158,6 +159,7 @@ export class RunManager {
             if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text });
           },
           onStats: (s) => run.emit({ kind: 'stats', ...s }),
+          onQueued: (reason) => run.emit({ kind: 'queued', position: 1, reason }),
         },
       );
       markRunning();
@@ -215,7 +217,7 @@ export class RunManager {
         final = { kind: 'cancelled', ...base() };
       } else {
         const e = err as Error;
-        const code = e instanceof BuildError ? 'build' : e instanceof EngineUnavailableError ? 'engine'
+        const code = e instanceof BuildError ? 'build' : e instanceof EngineUnavailableError ? 'engine' : e instanceof HardwareUnavailableError ? 'hardware'
           : e.name === 'BadContextError' || e.name === 'UploadError' ? 'upload' : 'engine';
         const message = secrets.redact(e.message);
         this.log.warn({ runId: run.id, code, err: message }, 'run failed');

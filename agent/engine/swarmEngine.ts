@@ -1,0 +1,616 @@
+/**
+ * The cluster engine: a Docker Engine that is a Swarm manager. A run becomes a one-task Swarm service that
+ * runs once (restart condition none, created detached), with reservations and limits from the hardware and
+ * GPUs as generic resources; Swarm picks the node, and a task it cannot place yet is reported as queued
+ * with Swarm's own reason. Images are built on the manager, pushed to the agent's registry and named by
+ * digest, so every node runs the very image that was built.
+ *
+ * Logs come from the task log API of the manager (`GET /tasks/{id}/logs`), not from the task's container on
+ * its node: it works for a task on any node with nothing but the manager's API, keeps stdout and stderr
+ * apart (the same multiplexed frames as a container's log), and carries the frames in the order of the
+ * container's log file on its node (checked: the same frames, the same order as `docker logs` there), with
+ * the engine's timestamps, so the cursor of the single-machine engine works unchanged. Its follow stream
+ * never ends when the task does, so the end is taken from the task's state and the tail is read once more
+ * without follow, after the last frame already delivered.
+ *
+ * What only the node itself knows (CPU and memory stats, the OOM flag, exact start and finish times, the
+ * output folder) is read from the task's container when the agent can reach that node's engine: always the
+ * manager's own node, and any node given in `nodeEngines`. Elsewhere stats are not reported, OOM is not known
+ * (an OOM kill shows as exit 137), times come from the task's states, and outputs stay on the node.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import Docker from 'dockerode';
+import * as tar from 'tar';
+import type { Catalog, HardwareRequest } from '../protocol';
+import {
+  BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineHardware, EngineUnavailableError,
+  ExitInfo, HardwareUnavailableError, LABELS, OutputArchive, RunningContainer,
+} from './engine';
+import { DockerEngine } from './dockerEngine';
+import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
+import { statsSample } from './dockerStats';
+import type { LogCursor } from '../store/runJournal';
+import { reservedMiB } from '../hardware/catalog';
+
+const MiB = 1024 * 1024;
+const REPO = 'bytenite-ctx';
+/** Task states after which the task's container no longer runs. */
+const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
+/** Task states before the container starts: the task waits for a node, an image or its start. */
+const WAITING = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
+/** A node in one of these states no longer reports to the manager: its tasks' outcome is unknown. */
+const LOST = new Set(['down', 'unknown', 'disconnected']);
+/** How long the manager may fail to answer before a run is given up as lost with it. */
+const MANAGER_GRACE_MS = 15_000;
+
+export interface SwarmEngineOptions {
+  /** The manager's engine (default: DOCKER_HOST or the local socket). */
+  docker?: Docker;
+  /** HOST:PORT of the registry the agent pushes to and every node pulls from. */
+  registry: string;
+  /** Engines of other nodes the agent can reach: stats, OOM flag and outputs of their tasks come from there. */
+  nodeEngines?: Docker[];
+  /** How often a task's state is read (ms). */
+  pollMs?: number;
+}
+
+interface Task {
+  ID: string;
+  NodeID?: string;
+  DesiredState?: string;
+  Status: {
+    Timestamp: string; State: string; Message?: string; Err?: string;
+    ContainerStatus?: { ContainerID?: string; ExitCode?: number };
+  };
+}
+
+interface SwarmNode {
+  ID: string;
+  Spec: { Role: string; Availability: string };
+  Description: {
+    Hostname: string;
+    Resources: { NanoCPUs: number; MemoryBytes: number; GenericResources?: GenericResource[] };
+  };
+  Status: { State: string; Addr?: string; Message?: string };
+  ManagerStatus?: { Leader?: boolean; Addr?: string };
+}
+
+type GenericResource = { DiscreteResourceSpec?: { Kind: string; Value: number }; NamedResourceSpec?: { Kind: string; Value: string } };
+
+/** A generic resource kind that names a GPU type: `gpu-h100` offers (and asks for) h100 GPUs. */
+const GPU_KIND = /^gpu-([a-z0-9][a-z0-9._-]*)$/i;
+export const gpuKind = (type: string) => `gpu-${type}`;
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+function messageOf(err: unknown): string {
+  return (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class SwarmEngine implements Engine {
+  readonly name = 'swarm';
+  /** Swarm places and queues tasks itself: the agent admits every run at once and reports Swarm's waiting. */
+  readonly schedules = true;
+  private readonly docker: Docker;
+  private readonly builder: DockerEngine;
+  private readonly registry: string;
+  private readonly pollMs: number;
+  /** Node id to an engine the agent can reach on that node (filled on first use). */
+  private nodeDockers?: Promise<Map<string, Docker>>;
+
+  constructor(private readonly opts: SwarmEngineOptions) {
+    this.docker = opts.docker ?? new Docker();
+    this.builder = new DockerEngine(this.docker);
+    this.registry = opts.registry;
+    this.pollMs = opts.pollMs ?? 250;
+  }
+
+  private where(): string {
+    const m = this.docker.modem as { socketPath?: string; host?: string; port?: number };
+    return m.socketPath ? `unix://${m.socketPath}` : `${m.host}:${m.port}`;
+  }
+
+  async ping(): Promise<void> {
+    await this.builder.ping();
+    const info = (await this.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+    if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
+      throw new EngineUnavailableError(
+        `the Docker Engine at ${this.where()} is not a Swarm manager (swarm state: ${info.Swarm?.LocalNodeState || 'inactive'}). ` +
+          'Point DOCKER_HOST at a manager of the cluster, or start the agent without --engine swarm to run on this machine.',
+      );
+    }
+  }
+
+  /** The image built from this digest, if it is still on the manager and in the registry. */
+  async findImage(digest: string): Promise<string | undefined> {
+    const images = await this.docker.listImages({ filters: { label: [`${LABELS.digest}=${digest}`] } });
+    const pushed = images.find((i) => (i.RepoDigests ?? []).some((d) => d.startsWith(`${this.registry}/${REPO}@`)));
+    return pushed?.Id;
+  }
+
+  /** Builds on the manager (as the single-machine engine does), then pushes to the registry. */
+  async build(req: BuildRequest): Promise<BuildResult> {
+    const built = await this.builder.build(req);
+    await this.push(built.imageId, req.digest);
+    return built;
+  }
+
+  private async push(imageId: string, digest: string): Promise<string> {
+    const tag = digest.slice(0, 32);
+    await this.docker.getImage(imageId).tag({ repo: `${this.registry}/${REPO}`, tag });
+    const stream = await this.docker.getImage(`${this.registry}/${REPO}:${tag}`).push({ authconfig: {} } as object);
+    let failure: string | undefined;
+    let pushed: string | undefined;
+    await new Promise<void>((resolve, reject) =>
+      this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()), (item: {
+        error?: string; aux?: { Digest?: string };
+      }) => {
+        if (item.error) failure = item.error;
+        if (item.aux?.Digest) pushed = item.aux.Digest;
+      }),
+    ).catch((err) => { failure ??= (err as Error).message; });
+    if (failure || !pushed) {
+      throw new EngineUnavailableError(
+        `could not push the image to the registry ${this.registry}: ${failure ?? 'no digest came back'}. ` +
+          'Check that the registry runs and that the manager\'s engine trusts it (--insecure-registry for plain HTTP).',
+      );
+    }
+    return `${this.registry}/${REPO}@${pushed}`;
+  }
+
+  /** The registry reference, by digest, of an image on the manager; pushes it first if it never was. */
+  private async imageRef(image: string): Promise<string> {
+    const info = await this.docker.getImage(image).inspect();
+    const ref = (info.RepoDigests ?? []).find((d) => d.startsWith(`${this.registry}/${REPO}@`));
+    if (ref) return ref;
+    return this.push(info.Id, info.Config?.Labels?.[LABELS.digest] ?? info.Id.replace(/^sha256:/, ''));
+  }
+
+  async start(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer> {
+    const ref = await this.imageRef(spec.image);
+    const nodes = await this.nodes();
+    const refusal = refuse(nodes, spec.hardware);
+    if (refusal) throw new HardwareUnavailableError(refusal);
+    const service = await this.docker.createService(this.serviceSpec(spec, ref) as unknown as Docker.CreateServiceOptions);
+    try {
+      const task = await this.untilStarted(service.id, handlers, spec.signal);
+      return await this.supervise(service.id, task, spec.outputDir, handlers);
+    } catch (err) {
+      await this.removeService(service.id).catch(() => {});
+      throw err;
+    }
+  }
+
+  private serviceSpec(spec: ContainerSpec, image: string): object {
+    const hw = spec.hardware;
+    const labels = { [LABELS.managed]: '1', [LABELS.run]: spec.runId, [LABELS.agent]: spec.agentId };
+    const resources = {
+      NanoCPUs: Math.round(hw.cpus * 1e9),
+      MemoryBytes: hw.memoryMiB * MiB,
+    };
+    return {
+      Name: `bytenite-${spec.runId}`,
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: image,
+          Args: spec.command,
+          Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+          Labels: labels,
+          // An anonymous volume: the program can write there whatever its image holds, the folder outlives
+          // the exit so outputs can be copied, and it goes with the container when the service is removed.
+          Mounts: [{ Type: 'volume', Target: spec.outputDir }],
+          CapabilityDrop: ['CAP_NET_RAW', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SYS_CHROOT'],
+          StopGracePeriod: 10e9,
+        },
+        Resources: {
+          Reservations: {
+            ...resources,
+            GenericResources: hw.gpu ? [{ DiscreteResourceSpec: { Kind: gpuKind(hw.gpu.type), Value: hw.gpu.count } }] : undefined,
+          },
+          Limits: { ...resources, Pids: spec.pidsLimit },
+        },
+        RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+        Networks: spec.network ? undefined : [{ Target: 'none' }],
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    };
+  }
+
+  /** Waits until the service's task runs (or already ended); reports Swarm's reason while it waits. */
+  private async untilStarted(serviceId: string, handlers: ContainerHandlers, signal?: AbortSignal): Promise<Task> {
+    let lastReason: string | undefined;
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      const task = await this.taskOf(serviceId);
+      if (task) {
+        const s = task.Status;
+        if (s.State === 'running' || (TERMINAL.has(s.State) && s.ContainerStatus?.ContainerID)) return task;
+        if (s.State === 'rejected' || (TERMINAL.has(s.State))) {
+          const node = task.NodeID ? await this.nodeName(task.NodeID) : 'no node';
+          throw new Error(`the Swarm could not start the task on ${node}: ${s.Err || s.Message || s.State}`);
+        }
+        if (s.State === 'pending' && s.Err && s.Err !== lastReason) {
+          lastReason = s.Err;
+          handlers.onQueued?.(`Swarm: ${s.Err}`);
+        }
+        if (task.NodeID && WAITING.has(s.State) && s.State !== 'pending') {
+          const lost = await this.lostNode(task.NodeID);
+          if (lost) throw new Error(`lost ${lost} before the task started; run it again`);
+        }
+      }
+      await sleep(this.pollMs);
+    }
+  }
+
+  private async taskOf(serviceId: string): Promise<Task | undefined> {
+    const tasks = (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Task[];
+    // One replica with restart condition none: one task (newest first if Swarm ever made another).
+    return tasks.sort((a, b) => Date.parse(b.Status.Timestamp) - Date.parse(a.Status.Timestamp))[0];
+  }
+
+  /** Follows a started task: its log, its stats where the node can be reached, its end. */
+  private async supervise(serviceId: string, first: Task, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer> {
+    const taskId = first.ID;
+    const nodeId = first.NodeID ?? '';
+    const containerId = first.Status.ContainerStatus?.ContainerID;
+    const local = containerId ? (await this.nodeDockerMap()).get(nodeId) : undefined;
+    const container = local && containerId ? local.getContainer(containerId) : undefined;
+    const startedAt = new Date(first.Status.State === 'running' ? first.Status.Timestamp : Date.now());
+    let last = cursor;
+    const emit = (stream: 'stdout' | 'stderr', text: string, c: LogCursor) => {
+      last = c;
+      handlers.onOutput(stream, text, c);
+    };
+    const task = this.docker.getTask(taskId) as unknown as { logs(o: object): Promise<NodeJS.ReadableStream | Buffer> };
+    const logOpts = (after?: LogCursor) => ({ stdout: true, stderr: true, timestamps: true, ...(after ? { since: sinceParam(after) } : {}) });
+    const live = (await task.logs({ ...logOpts(cursor), follow: true })) as NodeJS.ReadableStream & { destroy(): void };
+    const reader = new DockerLogReader(emit, cursor);
+    // The live stream and the tail read at the end overlap, and a follow that starts while the task runs can
+    // repeat frames: each stream's frames are kept once, by their (per stream, ordered) timestamps.
+    const frames = new FrameDeduper();
+    live.on('data', (c: Buffer) => reader.push(frames.filter(c)));
+    live.on('error', () => {});
+    const stopStats = container ? followStats(container, handlers) : () => {};
+
+    const exited = (async (): Promise<ExitInfo> => {
+      let end: Task | undefined;
+      let failingSince: number | undefined;
+      try {
+        for (;;) {
+          try {
+            const t = await this.taskOf(serviceId);
+            failingSince = undefined;
+            if (t && TERMINAL.has(t.Status.State)) {
+              end = t;
+              break;
+            }
+            const lost = await this.lostNode(nodeId);
+            if (lost) {
+              throw new Error(
+                `lost ${lost} while the task was running: the Swarm manager no longer hears from it, so the ` +
+                  'task\'s outcome, its remaining logs and its outputs are unknown. Check that node, then run it again.',
+              );
+            }
+          } catch (err) {
+            if (statusOf(err) !== undefined || !isConnectionError(err)) throw err;
+            failingSince ??= Date.now();
+            if (Date.now() - failingSince > MANAGER_GRACE_MS) {
+              throw new EngineUnavailableError(
+                `lost the Swarm manager at ${this.where()} while the run was running (${messageOf(err)}). ` +
+                  'Its outcome is unknown; check the manager, then run it again.',
+              );
+            }
+          }
+          await sleep(this.pollMs);
+        }
+        // The live stream does not end with the task: give it a moment, then read what it had not brought.
+        await sleep(200);
+        live.destroy();
+        const tail = await task.logs(logOpts(last && { time: new Date(Date.parse(last.time) - 2000).toISOString(), count: 0 }));
+        reader.push(frames.filter(Buffer.isBuffer(tail) ? tail : await readAll(tail)));
+        reader.end();
+      } finally {
+        stopStats();
+        live.destroy();
+      }
+      const s = end.Status;
+      const lost = await this.lostNode(nodeId).catch(() => undefined);
+      if (lost || s.ContainerStatus?.ExitCode === undefined) {
+        throw new Error(
+          `${lost ? `lost ${lost}` : `the task on ${await this.nodeName(nodeId)} ended without an exit code`} ` +
+            `(task state ${s.State}${s.Err ? `: ${s.Err}` : ''}): the task's outcome, its remaining logs and its outputs are unknown. ` +
+            'Check that node, then run it again.',
+        );
+      }
+      const exitCode = s.ContainerStatus.ExitCode;
+      const error = s.State === 'rejected' || (s.State === 'failed' && !s.Err?.startsWith('task: non-zero exit')) ? s.Err : undefined;
+      if (container) {
+        const info = await container.inspect().catch(() => undefined);
+        if (info) {
+          return {
+            exitCode: info.State.ExitCode ?? exitCode, oomKilled: Boolean(info.State.OOMKilled),
+            startedAt: new Date(info.State.StartedAt), finishedAt: new Date(info.State.FinishedAt),
+            error: error || info.State.Error || undefined,
+          };
+        }
+      }
+      return { exitCode, oomKilled: false, startedAt, finishedAt: new Date(s.Timestamp), error };
+    })();
+    exited.catch(() => {});
+    return {
+      id: serviceId,
+      startedAt,
+      exited,
+      stop: () => this.scaleToZero(serviceId),
+      saveOutputs: (tarPath) => (container ? saveOutputs(container, outputDir, tarPath) : Promise.resolve(undefined)),
+      remove: () => this.removeService(serviceId),
+    };
+  }
+
+  /** Stops the task (SIGTERM, then SIGKILL after the service's grace period) and keeps its container for its outputs. */
+  private async scaleToZero(serviceId: string): Promise<void> {
+    try {
+      const service = this.docker.getService(serviceId);
+      const info = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+      await service.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: 0 } } });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+  }
+
+  private async removeService(serviceId: string): Promise<void> {
+    await this.docker.getService(serviceId).remove().catch((err) => {
+      if (statusOf(err) !== 404) throw err;
+    });
+  }
+
+  async reattach(serviceId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer> {
+    const task = await this.untilStarted(serviceId, handlers);
+    return this.supervise(serviceId, task, outputDir, handlers, cursor);
+  }
+
+  async containerEnv(serviceId: string): Promise<Record<string, string>> {
+    const info = (await this.docker.getService(serviceId).inspect()) as { Spec: { TaskTemplate: { ContainerSpec: { Env?: string[] } } } };
+    const env: Record<string, string> = {};
+    for (const kv of info.Spec.TaskTemplate.ContainerSpec.Env ?? []) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    return env;
+  }
+
+  async listOwn(agentId: string): Promise<Array<{ id: string; runId: string; running: boolean }>> {
+    const services = await this.docker.listServices({ filters: { label: [`${LABELS.agent}=${agentId}`] } });
+    return Promise.all(services.map(async (s) => {
+      const task = await this.taskOf(s.ID!);
+      return { id: s.ID!, runId: s.Spec?.Labels?.[LABELS.run] ?? '', running: Boolean(task && !TERMINAL.has(task.Status.State)) };
+    }));
+  }
+
+  async removeLeftovers(agentId: string, keep: ReadonlySet<string>): Promise<number> {
+    const services = await this.docker.listServices({ filters: { label: [`${LABELS.agent}=${agentId}`] } });
+    let removed = 0;
+    for (const s of services) {
+      if (keep.has(s.Spec?.Labels?.[LABELS.run] ?? '')) continue;
+      await this.removeService(s.ID!);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** The cluster as the catalog shows it: every node, and as `host` what one task can get on the largest. */
+  async hardware(): Promise<EngineHardware> {
+    const nodes = await this.nodes();
+    const usable = nodes.filter(schedulable);
+    if (usable.length === 0) throw new EngineUnavailableError(`the Swarm at ${this.where()} has no node that is ready and active`);
+    const sizes = usable.map(nodeSize);
+    const largest = sizes.reduce((a, b) => (b.cpus > a.cpus || (b.cpus === a.cpus && b.memoryMiB > a.memoryMiB) ? b : a));
+    const gpus: Catalog['host']['gpus'] = [];
+    // The GPU choices are those of the node with the most of each type: one task runs on one node.
+    const byType = new Map<string, number>();
+    for (const s of sizes) for (const [type, n] of Object.entries(s.gpus)) byType.set(type, Math.max(byType.get(type) ?? 0, n));
+    for (const [type, n] of byType) for (let i = 0; i < n; i++) gpus.push({ index: gpus.length, type, name: `${type} (Swarm generic resource ${gpuKind(type)})`, memoryMiB: 0 });
+    return {
+      host: { cpus: largest.cpus, memoryMiB: largest.memoryMiB, gpus },
+      nodes: nodes.map((n) => {
+        const s = nodeSize(n);
+        return {
+          id: n.ID, name: n.Description.Hostname, role: n.Spec.Role === 'manager' ? 'manager' as const : 'worker' as const,
+          state: n.Status.State, availability: n.Spec.Availability, address: n.Status.Addr ?? '',
+          cpus: s.cpus, memoryMiB: s.memoryMiB, gpus: Object.entries(s.gpus).map(([type, count]) => ({ type, count })),
+        };
+      }),
+    };
+  }
+
+  private async nodes(): Promise<SwarmNode[]> {
+    return (await this.docker.listNodes()) as SwarmNode[];
+  }
+
+  private async nodeName(nodeId: string): Promise<string> {
+    try {
+      const n = (await this.docker.getNode(nodeId).inspect()) as SwarmNode;
+      return `node ${n.Description.Hostname} (${n.ID.slice(0, 12)}, ${n.Status.Addr ?? 'no address'})`;
+    } catch {
+      return `node ${nodeId.slice(0, 12)}`;
+    }
+  }
+
+  /** A description of the node if the manager considers it gone, else undefined. */
+  private async lostNode(nodeId: string): Promise<string | undefined> {
+    if (!nodeId) return undefined;
+    let n: SwarmNode;
+    try {
+      n = (await this.docker.getNode(nodeId).inspect()) as SwarmNode;
+    } catch (err) {
+      if (statusOf(err) === 404) return `node ${nodeId.slice(0, 12)} (it left the Swarm)`;
+      throw err;
+    }
+    if (!LOST.has(n.Status.State)) return undefined;
+    return `node ${n.Description.Hostname} (${n.ID.slice(0, 12)}, ${n.Status.Addr ?? 'no address'}; state ${n.Status.State}` +
+      `${n.Status.Message ? `: ${n.Status.Message}` : ''})`;
+  }
+
+  private nodeDockerMap(): Promise<Map<string, Docker>> {
+    this.nodeDockers ??= (async () => {
+      const map = new Map<string, Docker>();
+      for (const d of [this.docker, ...(this.opts.nodeEngines ?? [])]) {
+        try {
+          const info = (await d.info()) as { Swarm?: { NodeID?: string } };
+          if (info.Swarm?.NodeID) map.set(info.Swarm.NodeID, d);
+        } catch {
+          /* a node engine that does not answer: its tasks run without stats and outputs */
+        }
+      }
+      return map;
+    })();
+    return this.nodeDockers;
+  }
+}
+
+function schedulable(n: SwarmNode): boolean {
+  return n.Status.State === 'ready' && n.Spec.Availability === 'active';
+}
+
+function nodeSize(n: SwarmNode): { cpus: number; memoryMiB: number; gpus: Record<string, number> } {
+  const gpus: Record<string, number> = {};
+  for (const g of n.Description.Resources.GenericResources ?? []) {
+    const kind = g.DiscreteResourceSpec?.Kind ?? g.NamedResourceSpec?.Kind ?? '';
+    const m = GPU_KIND.exec(kind);
+    if (!m) continue;
+    const type = m[1].toLowerCase();
+    gpus[type] = (gpus[type] ?? 0) + (g.DiscreteResourceSpec ? g.DiscreteResourceSpec.Value : 1);
+  }
+  return { cpus: n.Description.Resources.NanoCPUs / 1e9, memoryMiB: Math.floor(n.Description.Resources.MemoryBytes / MiB), gpus };
+}
+
+/**
+ * Why no node of the cluster could ever hold this request, or undefined when one could (it may still have
+ * to wait for that node to have room: Swarm then keeps the task pending and says why).
+ */
+export function refuse(nodes: SwarmNode[], hw: HardwareRequest): string | undefined {
+  const usable = nodes.filter(schedulable);
+  if (usable.length === 0) return 'the Swarm has no node that is ready and active';
+  const fits = usable.some((n) => {
+    const s = nodeSize(n);
+    const gpuOk = !hw.gpu || (s.gpus[hw.gpu.type] ?? 0) >= hw.gpu.count;
+    return s.cpus + 1e-9 >= hw.cpus && s.memoryMiB - reservedMiB(s.memoryMiB) >= hw.memoryMiB && gpuOk;
+  });
+  if (fits) return undefined;
+  const sizes = usable.map((n) => {
+    const s = nodeSize(n);
+    const g = Object.entries(s.gpus).map(([t, c]) => `, ${c}x ${t}`).join('');
+    return `${n.Description.Hostname} ${s.cpus} vCPUs, ${Math.floor(s.memoryMiB - reservedMiB(s.memoryMiB))} MiB usable${g}`;
+  });
+  const gpu = hw.gpu ? `, ${hw.gpu.count}x ${hw.gpu.type}` : '';
+  return `no node of the Swarm can hold ${hw.cpus} vCPUs, ${hw.memoryMiB} MiB${gpu} (nodes: ${sizes.join('; ')}); ask for less`;
+}
+
+/** Drops the frames of a multiplexed, timestamped log stream that were already passed on for their stream. */
+class FrameDeduper {
+  private pending = Buffer.alloc(0);
+  private readonly last: Record<number, { time: string; payload: Buffer } | undefined> = {};
+
+  filter(chunk: Buffer): Buffer {
+    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const kept: Buffer[] = [];
+    let offset = 0;
+    while (buf.length - offset >= 8) {
+      const size = buf.readUInt32BE(offset + 4);
+      if (buf.length - offset < 8 + size) break;
+      const frame = buf.subarray(offset, offset + 8 + size);
+      offset += 8 + size;
+      const payload = frame.subarray(8);
+      const space = payload.indexOf(0x20);
+      const time = space > 0 ? payload.subarray(0, space).toString('latin1') : '';
+      const prev = this.last[frame[0]];
+      if (prev && time) {
+        const older = timestampNanos(time) < timestampNanos(prev.time);
+        if (older || (time === prev.time && payload.equals(prev.payload))) continue;
+      }
+      if (time) this.last[frame[0]] = { time, payload: Buffer.from(payload) };
+      kept.push(frame);
+    }
+    this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
+    return Buffer.concat(kept);
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT';
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return Buffer.concat(chunks);
+}
+
+function followStats(container: Docker.Container, handlers: ContainerHandlers): () => void {
+  let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+  let stopped = false;
+  let previous: Parameters<typeof statsSample>[0] | undefined;
+  let buf = '';
+  container.stats({ stream: true }).then((s) => {
+    stream = s as typeof stream;
+    if (stopped) return stream!.destroy?.();
+    s.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const sample = JSON.parse(line);
+          // The first sample has no previous reading, so its CPU figure means nothing: skip it.
+          if (previous) handlers.onStats(statsSample(previous, sample));
+          previous = sample;
+        } catch {
+          /* a torn line from a closing stream */
+        }
+      }
+    });
+    s.on('error', () => {});
+  }, () => {});
+  return () => {
+    stopped = true;
+    stream?.destroy?.();
+  };
+}
+
+async function saveOutputs(container: Docker.Container, dir: string, tarPath: string): Promise<OutputArchive | undefined> {
+  let archive: NodeJS.ReadableStream;
+  try {
+    archive = await container.getArchive({ path: dir });
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+  await mkdir(path.dirname(tarPath), { recursive: true });
+  await pipeline(archive, createWriteStream(tarPath));
+  let files = 0;
+  let bytes = 0;
+  await tar.t({
+    file: tarPath,
+    onReadEntry: (e) => {
+      if (e.type === 'File' || e.type === 'OldFile') {
+        files++;
+        bytes += e.size ?? 0;
+      }
+    },
+  });
+  if (files === 0) {
+    await rm(tarPath, { force: true });
+    return undefined;
+  }
+  return { tarPath, files, bytes };
+}

@@ -1,0 +1,202 @@
+// The Swarm engine on a real two-node Swarm built on this machine (test/agent/swarmCluster.ts), through the
+// real `bytenite agent --engine swarm` and the real CLI. Nothing is skipped: if the cluster cannot be built,
+// the test fails and says why.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { CLI, ROOT, cleanup, jsonEvents, makeContext, runCli, tmpDir } from './helpers';
+import { startSwarmCluster, SwarmCluster } from './swarmCluster';
+import type { Catalog, RunEvent } from '../../agent/protocol';
+
+let cluster: SwarmCluster;
+let agent: ChildProcess;
+let url = '';
+let tokenFile = '';
+const dirs: string[] = [];
+let agentLog = '';
+const clis: ChildProcess[] = [];
+
+before(async () => {
+  cluster = await startSwarmCluster({ workerGpu: 'gpu-h100=1' });
+  console.log(`# Swarm test cluster (2 engines, registry, swarm init + join) ready in ${cluster.setupMs} ms`);
+  const data = tmpDir('bytenite-swarm-agent-');
+  dirs.push(data);
+  tokenFile = path.join(data, 'token');
+  agent = spawn(process.execPath, [CLI, 'agent', '--engine', 'swarm', '--registry', cluster.registry,
+    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', data], {
+    cwd: ROOT, env: { ...process.env, DOCKER_HOST: `unix://${cluster.managerSocket}`, BYTENITE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  agent.stderr!.on('data', (d) => (agentLog += d));
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    agent.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (ws:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${agentLog.slice(-2000)}`)));
+  });
+});
+
+after(async () => {
+  for (const c of clis) if (c.exitCode === null) c.kill('SIGKILL');
+  if (agent && agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    // The agent cancels what still runs; it must not keep the cluster (and CI) waiting.
+    const gone = await Promise.race([new Promise((r) => agent.once('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 20_000))]);
+    if (!gone) agent.kill('SIGKILL');
+  }
+  try {
+    if (cluster) {
+      // Every service the agent made is gone before the cluster goes.
+      const left = await cluster.manager.listServices({ filters: { label: ['io.bytenite.managed=1'] } }).catch(() => []);
+      assert.equal(left.length, 0, `services left behind: ${left.map((s) => s.Spec?.Name).join(', ')}`);
+    }
+  } finally {
+    cleanup(...dirs);
+    await cluster?.stop();
+  }
+});
+
+function ctx(files: Record<string, string> = {}, extra = ''): string {
+  const d = makeContext(files, extra, { uniq: true });
+  dirs.push(d);
+  return d;
+}
+
+const agentArgs = () => ['--agent', url, '--token-file', tokenFile];
+
+/** Which node's engine holds a container of this run (polled while it runs). */
+async function nodeOf(runId: string): Promise<string | undefined> {
+  for (const [name, d] of [['manager', cluster.manager], ['worker', cluster.worker]] as const) {
+    const list = await d.listContainers({ all: true, filters: { label: [`io.bytenite.run=${runId}`] } }).catch(() => []);
+    if (list.length) return name;
+  }
+  return undefined;
+}
+
+/** Starts the CLI with --json and hands back its events as they come. */
+function startCli(args: string[]) {
+  const child = spawn(process.execPath, [CLI, 'run', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  clis.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })));
+  const events = () => jsonEvents(stdout.split('\n').slice(0, -1).join('\n') + '\n');
+  const waitFor = async (pred: (e: { runId: string; event: RunEvent }) => boolean, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = events().find(pred);
+      if (hit) return hit;
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`not seen; stderr: ${stderr.slice(-1500)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  return { child, done, events, waitFor };
+}
+
+test('the catalog shows both nodes of the Swarm, and what one task can get', async () => {
+  const r = await runCli(['hardware', '--json', ...agentArgs()]);
+  assert.equal(r.code, 0, r.stderr);
+  const catalog = JSON.parse(r.stdout) as Catalog;
+  assert.equal(catalog.nodes?.length, 2, r.stdout);
+  assert.deepEqual(catalog.nodes!.map((n) => n.role).sort(), ['manager', 'worker']);
+  assert.ok(catalog.nodes!.every((n) => n.state === 'ready' && n.cpus > 0 && n.memoryMiB > 0));
+  assert.deepEqual(catalog.nodes!.find((n) => n.id === cluster.workerNodeId)?.gpus, [{ type: 'h100', count: 1 }]);
+  assert.deepEqual(catalog.gpuOptions.map((g) => [g.type, g.counts]), [['h100', [1]]]);
+});
+
+test('a run on the Swarm: logs apart and in order, exit code, cost, outputs, first line timed against one machine', async () => {
+  const dir = ctx();
+  const script = 'echo out1; echo err1 >&2; i=1; while [ $i -le 200 ]; do echo "line $i"; i=$((i+1)); done; ' +
+    'echo result > $BYTENITE_OUTPUT_DIR/result.txt; exit 3';
+  const out = tmpDir('bytenite-swarm-out-');
+  dirs.push(out);
+  const r = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '--out', out, '--json', '--', 'sh', '-c', script]);
+  assert.equal(r.code, 3, r.stderr + agentLog.slice(-2000));
+  const events = jsonEvents(r.stdout).map((e) => e.event);
+  const text = (s: string) => events.filter((e): e is Extract<RunEvent, { kind: 'log' }> => e.kind === 'log' && e.stream === s).map((e) => e.data).join('');
+  assert.equal(text('stdout'), 'out1\n' + Array.from({ length: 200 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
+  assert.equal(text('stderr'), 'err1\n');
+  const final = events.at(-1)!;
+  assert.equal(final.kind, 'exited');
+  if (final.kind !== 'exited') return;
+  assert.equal(final.exitCode, 3);
+  assert.ok(final.durationMs > 0 && final.cost.total > 0, JSON.stringify(final));
+  assert.equal(final.outputs.files, 1, JSON.stringify(final));
+  const files = readdirSync(out, { recursive: true }).map(String);
+  assert.ok(files.some((f) => f.endsWith('result.txt')), files.join(', '));
+
+  // Time to the first log line of a warm run: the cluster, then this machine's own engine (embedded agent).
+  const firstLine = async (extra: string[]) => {
+    const t0 = Date.now();
+    const c = startCli([path.join(dir, 'Dockerfile'), '--memory', '64m', ...extra, '--', 'sh', '-c', 'echo first']);
+    await c.waitFor((e) => e.event.kind === 'log' && e.event.stream === 'stdout');
+    const ms = Date.now() - t0;
+    const res = await c.done;
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(c.events().find((e) => e.event.kind === 'starting')?.event.kind === 'starting' ? (c.events().find((e) => e.event.kind === 'starting')!.event as { start: string }).start : '', 'warm');
+    return ms;
+  };
+  await runCli(['run', path.join(dir, 'Dockerfile'), '--memory', '64m', '--', 'true']); // build it on this machine too
+  const swarmMs = [await firstLine(agentArgs()), await firstLine(agentArgs())];
+  const localMs = [await firstLine([]), await firstLine([])];
+  console.log(`# time to first log line, warm, CLI start to line: Swarm ${swarmMs.join(', ')} ms; this machine ${localMs.join(', ')} ms`);
+});
+
+test('four runs at once spread over both nodes; a GPU run waits for the only GPU, queued with Swarm\'s reason', async () => {
+  const dir = ctx();
+  const runs = Array.from({ length: 4 }, () => startCli([path.join(dir, 'Dockerfile'), ...agentArgs(), '--cpus', '0.5', '--memory', '64m', '--', 'sh', '-c', 'sleep 3; echo done']));
+  const nodes = new Set<string>();
+  const ids = await Promise.all(runs.map(async (r) => (await r.waitFor((e) => e.event.kind === 'running')).runId));
+  for (let i = 0; i < 20 && nodes.size < 2; i++) {
+    for (const id of ids) {
+      const n = await nodeOf(id);
+      if (n) nodes.add(n);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const r of runs) assert.equal((await r.done).code, 0);
+  assert.deepEqual([...nodes].sort(), ['manager', 'worker'], 'Swarm spread the runs over both nodes');
+
+  const holder = startCli([path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:1', '--memory', '64m', '--', 'sh', '-c', 'sleep 4; echo gpu $DOCKER_RESOURCE_GPU_H100']);
+  const held = await holder.waitFor((e) => e.event.kind === 'running');
+  assert.equal(await nodeOf(held.runId), 'worker', 'the GPU run went to the node that has the GPU');
+  const waiter = startCli([path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:1', '--memory', '64m', '--', 'echo', 'second']);
+  const queued = await waiter.waitFor((e) => e.event.kind === 'queued');
+  assert.match((queued.event as { reason?: string }).reason ?? '', /Swarm: .*(no suitable node|insufficient)/i);
+  const [a, b] = await Promise.all([holder.done, waiter.done]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /second/);
+
+  const refused = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:2']);
+  assert.equal(refused.code, 125);
+  assert.match(refused.stderr, /h100/);
+});
+
+test('losing the worker during a run is reported plainly on that run; nothing hangs', async () => {
+  const dir = ctx();
+  const t0 = Date.now();
+  const run = startCli([path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:1', '--memory', '64m', '--', 'sh', '-c', 'echo started; sleep 120']);
+  const started = await run.waitFor((e) => e.event.kind === 'log' && e.event.stream === 'stdout');
+  assert.equal(await nodeOf(started.runId), 'worker');
+  const s0 = Date.now();
+  await cluster.stopWorker();
+  const res = await run.done;
+  const reportedMs = Date.now() - s0;
+  console.log(`# worker stopped: the run was reported ${reportedMs} ms later (run took ${Date.now() - t0} ms in all)`);
+  assert.equal(res.code, 125, res.stderr);
+  const final = jsonEvents(res.stdout).at(-1)!.event;
+  assert.equal(final.kind, 'failed');
+  if (final.kind !== 'failed') return;
+  assert.equal(final.code, 'engine');
+  assert.match(final.message, /lost node .*state down.*outcome.*unknown/);
+  assert.ok(reportedMs < 30_000, `reported after ${reportedMs} ms`);
+});
