@@ -20,6 +20,11 @@ export class DockerfileIndex implements vscode.Disposable {
       watcher, deletes,
       watcher.onDidCreate((uri) => this.add(uri)),
       deletes.onDidDelete((uri) => this.remove(uri)),
+      // Edits made through VS Code (explorer, refactorings, extensions) are reported at once, without
+      // waiting for the file watcher, which can lag under load.
+      vscode.workspace.onDidCreateFiles(() => void this.rescan()),
+      vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((f) => this.remove(f))),
+      vscode.workspace.onDidRenameFiles(() => void this.rescan()),
       vscode.workspace.onDidChangeWorkspaceFolders(() => void this.rescan()),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('files.exclude') || e.affectsConfiguration('search.exclude')) void this.rescan();

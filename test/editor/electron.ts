@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bytenite-electron-'));
   const ws = path.join(tmp, 'workspace');
   fs.cpSync(path.join(REPO, 'test/editor/fixture/workspace'), ws, { recursive: true });
-  for (const d of ['.', 'labelled', 'slow']) fs.copyFileSync('/bin/busybox', path.join(ws, d, 'busybox'));
+  for (const d of ['.', 'labelled', 'slow', 'many']) fs.copyFileSync('/bin/busybox', path.join(ws, d, 'busybox'));
   try {
     await runTests({
       version,

@@ -69,10 +69,14 @@ describe('ByteNite extension', () => {
 
   it('finds Dockerfiles by name, keeps the list current, and honours search.exclude', async () => {
     const has = async (p: string) => (await api.dockerfiles()).includes(p);
-    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'slow/Dockerfile']);
+    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'many/Dockerfile', 'slow/Dockerfile']);
     const extra = workspaceUri('extra', 'app.Dockerfile');
     await vscode.workspace.fs.writeFile(extra, Buffer.from('FROM scratch\n'));
-    await until('a new Dockerfile to be found', async () => (await has('extra/app.Dockerfile')) || undefined, 20_000);
+    await until('a new Dockerfile to be found', async () => (await has('extra/app.Dockerfile')) || undefined, 45_000)
+      .catch(async (err) => {
+        const direct = await vscode.workspace.findFiles('**/*.Dockerfile');
+        throw new Error(`${err.message}; index: ${await api.dockerfiles()}; findFiles: ${direct.map((u) => u.path)}`);
+      });
     const search = vscode.workspace.getConfiguration('search');
     await search.update('exclude', { '**/slow': true }, vscode.ConfigurationTarget.Workspace);
     try {
@@ -155,6 +159,13 @@ describe('ByteNite extension', () => {
     assert.ok(final.cost.billedMs >= 1000 && final.cost.total > 0, `cost ${JSON.stringify(final.cost)}`);
     await until('the run panel tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
       .find((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('labelled/Dockerfile')), 20_000);
+  });
+
+  it('receives every one of 100,000 log lines', async () => {
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('many', 'Dockerfile'));
+    const run = await until('the final event', () => (api.run(runId)?.final ? api.run(runId) : undefined), 150_000);
+    const lines = run.logs.join('').split('\n').filter(Boolean);
+    assert.equal(lines.length, 100_001, `got ${lines.length} lines, last: ${lines[lines.length - 1]}`);
   });
 
   it('shows phase, elapsed time, cost and Stop in the CodeLens while running, and Stop Run cancels', async () => {
