@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for ByteNite: a Docker Engine (started if none answers), Debian's static
 # busybox (the base of the examples and test images, since no image registry is needed), the npm
-# packages and the build. With --editor-tests it also installs what the VS Code tests need.
+# packages and the build. With --tests it also installs what the whole test suite needs (Chromium, code-server, a registry).
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,11 @@ need_apt=()
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 command -v openssl >/dev/null || need_apt+=(openssl)   # the TLS tests make their own certificates
+if [ "${1:-}" = "--tests" ]; then
+  # The Swarm tests build a two-node cluster with a registry of their own (started by the test, not as a service).
+  command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+  command -v ip >/dev/null || need_apt+=(iproute2)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -33,7 +38,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run --silent build >/dev/null
 
-if [ "${1:-}" = "--editor-tests" ]; then
+if [ "${1:-}" = "--tests" ]; then
   bash scripts/install-editor-tools.sh
 fi
 echo "setup: ready"
