@@ -4,6 +4,8 @@ import * as vscode from 'vscode';
 export interface RemoteAgentConfig {
   name: string;
   url: string;
+  /** PEM file of the CA that signed a `wss://` agent's self-signed certificate. */
+  caFile?: string;
 }
 
 /** Name of the built-in agent the extension starts itself. */

@@ -91,7 +91,7 @@ export class AgentConnection implements vscode.Disposable {
     try {
       const ep = await this.endpoint();
       const { AgentClient } = await import('../../agent/client/agentClient');
-      const client = await AgentClient.connect(ep.url, { token: ep.token, clientName: 'bytenite-vscode/0.1.0', timeoutMs: 10_000 });
+      const client = await AgentClient.connect(ep.url, { token: ep.token, ca: ep.ca, clientName: 'bytenite-vscode/0.1.0', timeoutMs: 10_000 });
       if (this.disposed) {
         client.close();
         throw new Error('connection closed');

@@ -2,6 +2,7 @@
  * The agents the extension knows (the built-in local one plus the remote ones in settings), which one is
  * selected, and one connection per agent, created on first use.
  */
+import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
 import { affects, config, LOCAL_AGENT } from '../config';
 import type { Log } from '../log';
@@ -89,7 +90,15 @@ export class AgentManager implements vscode.Disposable {
     if (!remote) throw new NeedsUserAction(`no agent named "${name}" in the setting bytenite.agents.remote`);
     const token = await this.tokens.get(name);
     if (!token) throw new NeedsUserAction(`no token for agent "${name}": run "ByteNite: Set Agent Token"`);
-    return { url: remote.url, token };
+    let ca: Buffer | undefined;
+    if (remote.caFile) {
+      try {
+        ca = await fs.readFile(remote.caFile);
+      } catch (err) {
+        throw new NeedsUserAction(`cannot read caFile ${remote.caFile} of agent "${name}": ${(err as Error).message}`);
+      }
+    }
+    return { url: remote.url, token, ca };
   }
 
   async startLocal(): Promise<void> {

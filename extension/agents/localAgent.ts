@@ -14,6 +14,8 @@ import { pingDocker } from './dockerCheck';
 export interface Endpoint {
   url: string;
   token: string;
+  /** Extra CA certificate(s) for a `wss://` agent with a self-signed certificate. */
+  ca?: Buffer;
 }
 
 export class LocalAgentError extends Error {}

@@ -41,8 +41,10 @@ export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposab
       return;
     }
     const title = this.title(runId);
+    // Runs open beside the editor, and later runs join the column the earlier run panels are in.
+    const column = [...this.panels.values()].map((p) => p.panel.viewColumn).find((c) => c !== undefined) ?? vscode.ViewColumn.Beside;
     const panel = vscode.window.createWebviewPanel(
-      RUN_PANEL_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      RUN_PANEL_VIEW_TYPE, title, { viewColumn: column, preserveFocus },
       { enableScripts: true, enableFindWidget: true, retainContextWhenHidden: false, localResourceRoots: webviewRoots(this.extensionUri) },
     );
     this.attach(panel, runId);
