@@ -13,6 +13,8 @@ import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLi
 import { Engine } from './engine/engine';
 import { DockerEngine } from './engine/dockerEngine';
 import { RunManager } from './runs/runManager';
+import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal';
+import { claimIdentity } from './store/agentIdentity';
 import { Session } from './session';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
@@ -40,6 +42,8 @@ export interface AgentOptions {
   /** Give containers a network (default true); false runs them with none. */
   network?: boolean;
   heartbeatMs?: number;
+  /** Size cap and rotation of the run journal (see agent/store/runJournal.ts). */
+  journal?: Partial<JournalOptions>;
 }
 
 export interface AgentServer {
@@ -60,14 +64,20 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const offered = engine.hardware ? await engine.hardware() : { host: await readHost() };
   const catalog = buildCatalog(offered.host, pricing.prices, pricing.reference);
   if (offered.nodes) catalog.nodes = offered.nodes;
+  const identity = claimIdentity(opts.dataDir);
+  if (!identity.owner) log.warn({ dataDir: opts.dataDir }, 'another agent holds this data folder: runs it left unfinished stay its own');
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,
     pidsLimit: opts.pidsLimit ?? 1024,
     network: opts.network ?? true,
     outputDir: '/bytenite/out',
+    agentId: identity.id, owner: identity.owner,
+    journal: new RunJournal(path.join(opts.dataDir, 'runs'), { ...DEFAULT_JOURNAL, ...opts.journal }),
   }, log);
   await runs.ensureDirs();
+  // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
+  runs.restore();
   const deps = {
     runs, engine, catalog, log, capabilities: CAPABILITIES,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
@@ -148,6 +158,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();
+      identity.release();
       for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
       wss.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,6 +2,7 @@
 import { AGENT_VERSION } from '../protocol';
 import { agentCommand, AGENT_HELP } from './agentCommand';
 import { hardwareCommand } from './hardwareCommand';
+import { attachCommand, ATTACH_HELP } from './attachCommand';
 import { EXIT_NOT_RUN, RUN_HELP, runCommand, UsageError } from './runCommand';
 
 const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware, with live logs, warm starts and cost.
@@ -9,6 +10,7 @@ const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware
 Usage:
   bytenite run [DOCKERFILE] [options] [-- COMMAND...]   build and run (see bytenite run --help)
   bytenite hardware [--json] [--agent URL --token-file FILE [--ca-file FILE]]   what an agent offers, with prices
+  bytenite attach RUN [--json] [--agent URL --token-file FILE]   follow a run: replay, then live
   bytenite agent [options]                              serve runs to clients (see bytenite agent --help)
   bytenite --version
 `;
@@ -19,6 +21,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': return runCommand(rest);
     case 'agent': return agentCommand(rest);
     case 'hardware': return hardwareCommand(rest);
+    case 'attach': return attachCommand(rest);
     case '--version': case '-v':
       process.stdout.write(`${AGENT_VERSION}\n`);
       return 0;
@@ -38,7 +41,7 @@ main(process.argv.slice(2)).then(
   (err: Error) => {
     const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`bytenite: ${err.message}\n`);
-    if (usage) process.stderr.write(`\n${process.argv[2] === 'agent' ? AGENT_HELP : RUN_HELP}`);
+    if (usage) process.stderr.write(`\n${process.argv[2] === 'agent' ? AGENT_HELP : process.argv[2] === 'attach' ? ATTACH_HELP : RUN_HELP}`);
     process.exitCode = usage ? 2 : EXIT_NOT_RUN;
   },
 );

@@ -13,11 +13,14 @@ import {
   BuildError, BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineUnavailableError,
   ExitInfo, LABELS, OutputArchive, RunningContainer,
 } from './engine';
-import { DockerStreamDemuxer } from './dockerStream';
+import { DockerLogReader, sinceParam } from './dockerLogStream';
+import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
 import { statsSample } from './dockerStats';
 
 const MiB = 1024 * 1024;
+
+type WaitResult = { StatusCode: number; Error?: { Message?: string } };
 
 /** Docker answers 404 for a container that is already gone and 304 for one already stopped: both are fine here. */
 function ignoreGone(err: unknown): void {
@@ -91,7 +94,7 @@ export class DockerEngine implements Engine {
       Image: spec.image,
       Cmd: spec.command,
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABELS.managed]: '1', [LABELS.run]: spec.runId },
+      Labels: { [LABELS.managed]: '1', [LABELS.run]: spec.runId, [LABELS.agent]: spec.agentId },
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
@@ -113,42 +116,11 @@ export class DockerEngine implements Engine {
     try {
       // Create the output folder first so the program can simply write to it, whatever its image holds.
       await container.putArchive(await this.skeleton(spec.outputDir), { path: '/' });
-      const attach = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
-      const demux = new DockerStreamDemuxer(handlers.onOutput);
-      const outputDone = new Promise<void>((resolve) => {
-        attach.on('data', (c: Buffer) => demux.push(c));
-        attach.on('end', resolve);
-        attach.on('close', resolve);
-        attach.on('error', () => resolve());
-      }).then(() => demux.end());
       // `next-exit` must be asked before start: a plain wait made before start returns at once.
-      const waited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number; Error?: { Message?: string } }>;
+      const waited = container.wait({ condition: 'next-exit' }) as Promise<WaitResult>;
       waited.catch(() => {});
       await container.start();
-      const startedAt = new Date();
-      const stopStats = this.followStats(container, handlers);
-      const exited = (async (): Promise<ExitInfo> => {
-        const result = await waited;
-        await Promise.race([outputDone, new Promise((r) => setTimeout(r, 2000))]);
-        stopStats();
-        const info = await container.inspect();
-        return {
-          exitCode: result.StatusCode,
-          oomKilled: Boolean(info.State.OOMKilled),
-          startedAt: new Date(info.State.StartedAt),
-          finishedAt: new Date(info.State.FinishedAt),
-          error: result.Error?.Message || info.State.Error || undefined,
-        };
-      })();
-      exited.catch(() => {});
-      return {
-        id: container.id,
-        startedAt,
-        exited,
-        stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
-        saveOutputs: (tarPath) => this.saveOutputs(container, spec.outputDir, tarPath),
-        remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
-      };
+      return this.supervise(container, spec.outputDir, handlers, waited, new Date());
     } catch (err) {
       await container.remove({ force: true, v: true }).catch(() => {});
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
@@ -157,8 +129,110 @@ export class DockerEngine implements Engine {
     }
   }
 
-  async removeLeftovers(keep: ReadonlySet<string>): Promise<number> {
-    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=1`] } });
+  async reattach(containerId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer> {
+    const container = this.docker.getContainer(containerId);
+    const info = await container.inspect();
+    const waited = container.wait({ condition: 'not-running' }) as Promise<WaitResult>;
+    waited.catch(() => {});
+    return this.supervise(container, outputDir, handlers, waited, new Date(info.State.StartedAt), cursor);
+  }
+
+  async containerEnv(containerId: string): Promise<Record<string, string>> {
+    const info = await this.docker.getContainer(containerId).inspect();
+    const env: Record<string, string> = {};
+    for (const kv of info.Config.Env ?? []) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    return env;
+  }
+
+  async listOwn(agentId: string): Promise<Array<{ id: string; runId: string; running: boolean }>> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${agentId}`] } });
+    return list.map((c) => ({ id: c.Id, runId: c.Labels[LABELS.run] ?? '', running: c.State === 'running' }));
+  }
+
+  /**
+   * Follows a started container: its log (from the engine's log file, with timestamps, so that a restarted
+   * agent can continue exactly where it stopped), its stats, and its exit.
+   */
+  private async supervise(
+    container: Docker.Container, outputDir: string, handlers: ContainerHandlers, waited: Promise<WaitResult>,
+    startedAt: Date, cursor?: LogCursor,
+  ): Promise<RunningContainer> {
+    const logs = (await container.logs({
+      follow: true, stdout: true, stderr: true, timestamps: true,
+      ...(cursor ? { since: sinceParam(cursor) as unknown as number } : {}),
+    })) as unknown as NodeJS.ReadableStream;
+    const reader = new DockerLogReader((stream, text, c) => handlers.onOutput(stream, text, c), cursor);
+    const outputDone = new Promise<void>((resolve) => {
+      logs.on('data', (c: Buffer) => reader.push(c));
+      logs.on('end', resolve);
+      logs.on('close', resolve);
+      logs.on('error', () => resolve());
+    }).then(() => reader.end());
+    const stopStats = this.followStats(container, handlers);
+    const exited = (async (): Promise<ExitInfo> => {
+      let result: WaitResult;
+      let info: Docker.ContainerInspectInfo;
+      let settled = false;
+      // A wait whose connection the engine drops (the engine went away) may never settle: once the log
+      // stream has ended, ask the engine directly; an engine that does not answer is an engine gone.
+      const polled = outputDone.then(async (): Promise<WaitResult> => {
+        for (;;) {
+          await new Promise((r) => setTimeout(r, 1000));
+          if (settled) return new Promise<never>(() => {});
+          const state = (await container.inspect()).State;
+          if (!state.Running) return { StatusCode: state.ExitCode };
+        }
+      });
+      polled.catch(() => {});
+      try {
+        result = await Promise.race([waited, polled]).finally(() => (settled = true));
+        // The log is read from the engine's log file, which can lag a chatty container: let it finish (the
+        // stream ends by itself once the file is read to the end), within reason.
+        await Promise.race([outputDone, new Promise((r) => setTimeout(r, 120_000).unref())]);
+        // A following log stream can end as the container stops, before the engine has written the last
+        // (partial) line: read once more after the cursor, which drops whatever was already taken.
+        const at = reader.position;
+        const tail = (await container.logs({
+          follow: false, stdout: true, stderr: true, timestamps: true, ...(at ? { since: sinceParam(at) as unknown as number } : {}),
+        })) as unknown as Buffer;
+        const rest = new DockerLogReader((stream, text, c) => handlers.onOutput(stream, text, c), at);
+        rest.push(Buffer.isBuffer(tail) ? tail : Buffer.from(tail));
+        rest.end();
+        info = await container.inspect();
+      } catch (err) {
+        throw new EngineUnavailableError(
+          `lost the Docker Engine at ${this.where()} while the run was running (${(err as Error).message}). ` +
+            'Its outcome is unknown; check the engine (`systemctl status docker`), then run it again.',
+        );
+      } finally {
+        stopStats();
+        (logs as { destroy?: () => void }).destroy?.();
+      }
+      return {
+        exitCode: result.StatusCode ?? info.State.ExitCode,
+        oomKilled: Boolean(info.State.OOMKilled),
+        startedAt: new Date(info.State.StartedAt),
+        finishedAt: new Date(info.State.FinishedAt),
+        error: result.Error?.Message || info.State.Error || undefined,
+      };
+    })();
+    exited.catch(() => {});
+    return {
+      id: container.id,
+      startedAt,
+      exited,
+      stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
+      saveOutputs: (tarPath) => this.saveOutputs(container, outputDir, tarPath),
+      remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
+    };
+  }
+
+  async removeLeftovers(agentId: string, keep: ReadonlySet<string>): Promise<number> {
+    // Only this agent's containers: another agent on the same engine keeps its own.
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${agentId}`] } });
     let removed = 0;
     for (const c of list) {
       if (keep.has(c.Labels[LABELS.run] ?? '')) continue;

@@ -4,6 +4,7 @@
  * added beside the single-machine Docker one.
  */
 import type { Catalog, HardwareRequest } from '../protocol';
+import type { LogCursor } from '../store/runJournal';
 
 export class EngineUnavailableError extends Error {
   constructor(message: string) {
@@ -53,6 +54,8 @@ export interface BuildResult {
 
 export interface ContainerSpec {
   runId: string;
+  /** The agent that owns the container (label io.bytenite.agent). */
+  agentId: string;
   image: string;
   env: Record<string, string>;
   command?: string[];
@@ -66,7 +69,8 @@ export interface ContainerSpec {
 }
 
 export interface ContainerHandlers {
-  onOutput(stream: 'stdout' | 'stderr', text: string): void;
+  /** `cursor` says where the log stream stands after this text: give it back to `reattach` to continue there. */
+  onOutput(stream: 'stdout' | 'stderr', text: string, cursor?: LogCursor): void;
   onStats(stats: { cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }): void;
   /** The engine holds the run back until it has room (Swarm: a pending task), saying why in its own words. */
   onQueued?(reason: string): void;
@@ -122,8 +126,17 @@ export interface Engine {
   build(req: BuildRequest): Promise<BuildResult>;
   /** Creates, attaches to and starts a container; resolves once it is running. */
   start(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer>;
+  /**
+   * Follows a container this agent started before it restarted: its logs continue after `cursor` (none
+   * repeated, none skipped); `exited` resolves at once if it already stopped.
+   */
+  reattach(containerId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer>;
+  /** A container's environment (to hide a recovered run's secret values, which the journal never holds). */
+  containerEnv(containerId: string): Promise<Record<string, string>>;
+  /** This agent's containers, by run id, with whether each is still running. */
+  listOwn(agentId: string): Promise<Array<{ id: string; runId: string; running: boolean }>>;
   /** Removes containers this agent labelled that no run owns any more; returns how many. */
-  removeLeftovers(keep: ReadonlySet<string>): Promise<number>;
+  removeLeftovers(agentId: string, keep: ReadonlySet<string>): Promise<number>;
 }
 
 /** Label keys on every image and container the agent makes, so they can be found again after a crash. */
@@ -131,4 +144,5 @@ export const LABELS = {
   run: 'io.bytenite.run',
   digest: 'io.bytenite.digest',
   managed: 'io.bytenite.managed',
+  agent: 'io.bytenite.agent',
 } as const;

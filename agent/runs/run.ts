@@ -3,29 +3,53 @@
  * subscribing; a late or returning client replays the events after the last sequence number it saw.
  */
 import { FinalEvent, HardwareRequest, RunEvent, RunSpec, RunSummary, isFinal } from '../protocol';
+import type { JournalEntry, LogCursor } from '../store/runJournal';
 
 export type RunState = RunSummary['state'];
 export type Subscriber = (seq: number, event: RunEvent) => void;
 
-const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
+export const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
   queued: 'queued', uploading: 'uploading', building: 'building', starting: 'starting', running: 'running',
   exited: 'exited', failed: 'failed', cancelled: 'cancelled',
 };
 
+/** Where a run's events are kept when the agent journals them (the events then live on disk, not in memory). */
+export interface EventStore {
+  append(entry: JournalEntry): void;
+  read(afterSeq: number): JournalEntry[];
+  close(): void;
+}
+
+export interface RunOptions {
+  store?: EventStore;
+  createdAt?: Date;
+  /** A run read back from the journal: where it stood. */
+  restored?: { lastSeq: number; state: RunState; final?: FinalEvent };
+}
+
 export class Run {
-  readonly createdAt = new Date();
+  readonly createdAt: Date;
   /** The tenant whose token created the run: only that tenant can see or touch it. */
   tenant = 'default';
   state: RunState = 'queued';
   final?: FinalEvent;
   private readonly events: RunEvent[] = [];
+  private seq = 0;
+  private readonly store?: EventStore;
   private readonly subscribers = new Set<Subscriber>();
   readonly abort = new AbortController();
   /** Set by the connection that uploads the context; the lifecycle awaits it on a cold start. */
   context?: { promise: Promise<string>; resolve(tarPath: string): void; reject(err: Error): void };
 
-  constructor(readonly id: string, readonly spec: RunSpec, readonly warmImage: string | undefined) {
-    if (!warmImage) {
+  constructor(readonly id: string, readonly spec: RunSpec, readonly warmImage: string | undefined, opts: RunOptions = {}) {
+    this.createdAt = opts.createdAt ?? new Date();
+    this.store = opts.store;
+    if (opts.restored) {
+      this.seq = opts.restored.lastSeq;
+      this.state = opts.restored.state;
+      this.final = opts.restored.final;
+    }
+    if (!warmImage && !opts.restored) {
       let resolve!: (p: string) => void;
       let reject!: (e: Error) => void;
       const promise = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
@@ -39,7 +63,7 @@ export class Run {
   }
 
   get lastSeq(): number {
-    return this.events.length;
+    return this.seq;
   }
 
   get done(): boolean {
@@ -47,20 +71,36 @@ export class Run {
   }
 
   /** Appends an event (sequence numbers are 1, 2, 3... with no gaps) and hands it to every follower. */
-  emit(event: RunEvent): void {
+  emit(event: RunEvent, cursor?: LogCursor): void {
     if (this.final) return; // nothing after the final event
-    this.events.push(event);
-    const seq = this.events.length;
+    const seq = ++this.seq;
+    // Journaled before anyone sees it: a client never holds an event that a restarted agent would not have.
+    if (this.store) this.store.append(cursor ? { seq, event, at: Date.now(), cursor } : { seq, event, at: Date.now() });
+    else this.events.push(event);
     this.state = STATE_OF[event.kind] ?? this.state;
-    if (isFinal(event)) this.final = event;
+    if (isFinal(event)) {
+      this.final = event;
+      this.store?.close();
+    }
     for (const s of this.subscribers) s(seq, event);
   }
 
   /** Replays the events after `afterSeq` to `subscriber`, then keeps it informed. Returns the unsubscribe. */
   follow(afterSeq: number, subscriber: Subscriber): () => void {
-    for (let i = afterSeq; i < this.events.length; i++) subscriber(i + 1, this.events[i]);
+    if (this.store && afterSeq < this.seq) {
+      // Read synchronously: no event can be emitted between the replay and the subscription.
+      for (const e of this.store.read(afterSeq)) if (e.seq <= this.seq) subscriber(e.seq, e.event);
+    } else if (!this.store) {
+      for (let i = afterSeq; i < this.events.length; i++) subscriber(i + 1, this.events[i]);
+    }
+    if (this.final) return () => {};
     this.subscribers.add(subscriber);
     return () => this.subscribers.delete(subscriber);
+  }
+
+  /** The journal entries after `afterSeq` (empty when the run is not journaled). */
+  entries(afterSeq = 0): JournalEntry[] {
+    return this.store?.read(afterSeq) ?? [];
   }
 
   summary(): RunSummary {

@@ -7,11 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec } from '../protocol';
+import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent } from '../protocol';
 import { BuildError, Engine, EngineUnavailableError, HardwareUnavailableError, RunningContainer } from '../engine/engine';
 import { CapacityQueue } from './capacityQueue';
-import { Run } from './run';
+import { EventStore, Run, RunState, STATE_OF } from './run';
 import { costOf } from '../cost/cost';
+import { JournalEntry, LogCursor, RunJournal, RunRecord, readEntries } from '../store/runJournal';
 import { SecretRedactor } from './secretRedactor';
 
 export interface RunManagerOptions {
@@ -21,6 +22,11 @@ export interface RunManagerOptions {
   pidsLimit: number;
   network: boolean;
   outputDir: string;
+  /** This agent's id: every container it makes carries it (label io.bytenite.agent). */
+  agentId: string;
+  /** Whether this agent owns the data folder, and so recovers the journal's unfinished runs. */
+  owner: boolean;
+  journal: RunJournal;
 }
 
 export interface Pricing {
@@ -29,10 +35,28 @@ export interface Pricing {
 }
 
 type FinalFields = Omit<FinalEvent, 'kind' | 'code' | 'message'>;
+type Phases = FinalFields['phases'];
+
+/** What the supervision of a running container needs to know to write the final event. */
+interface Watch {
+  phases: Phases;
+  base(over?: Partial<FinalFields>): FinalFields;
+  /** When the run times out (ms since the epoch), if it has a timeout. */
+  deadline?: number;
+  /** The output has ended: what the secret redactor held back as a possible start of a secret is plain text after all. */
+  flush?: SecretRedactor;
+}
+
+/** How often a container whose removal failed (engine away) is tried again. */
+const REAP_MS = 3000;
 
 export class RunManager {
   private readonly runs = new Map<string, Run>();
   private readonly capacity: CapacityQueue;
+  /** Containers that could not be removed (the engine was away): removed once it answers again. */
+  private reapPending = false;
+  private readonly reaper: NodeJS.Timeout;
+  private recovering?: Promise<void>;
 
   constructor(
     private readonly engine: Engine,
@@ -44,6 +68,12 @@ export class RunManager {
     const gpus: Record<string, number> = {};
     for (const g of catalog.host.gpus) gpus[g.type] = (gpus[g.type] ?? 0) + 1;
     this.capacity = new CapacityQueue({ cpus: catalog.host.cpus, memoryMiB: catalog.host.memoryMiB, gpus });
+    this.reaper = setInterval(() => void this.reap(), REAP_MS);
+    this.reaper.unref();
+  }
+
+  get agentId(): string {
+    return this.opts.agentId;
   }
 
   get(runId: string): Run | undefined {
@@ -57,7 +87,11 @@ export class RunManager {
   /** Registers a run and starts its lifecycle; a warm run needs no context. */
   async create(spec: RunSpec, tenant = 'default'): Promise<Run> {
     const warmImage = await this.engine.findImage(tenantDigest(spec.contextDigest, tenant));
-    const run = new Run(`r-${randomBytes(8).toString('hex')}`, spec, warmImage);
+    const id = `r-${randomBytes(8).toString('hex')}`;
+    const createdAt = new Date();
+    // Journaled (secret values left out) before anyone hears of it: a restarted agent knows every run it accepted.
+    const store = this.opts.journal.open({ id, agentId: this.opts.agentId, tenant, createdAt: createdAt.toISOString(), spec, warmImage });
+    const run = new Run(id, spec, warmImage, { store, createdAt });
     run.tenant = tenant;
     this.runs.set(run.id, run);
     this.log.info({ runId: run.id, name: spec.name, hardware: spec.hardware, warm: Boolean(warmImage) }, 'run created');
@@ -81,6 +115,9 @@ export class RunManager {
 
   /** Cancels every run and waits until each has ended and cleaned up. */
   async shutdown(): Promise<void> {
+    clearInterval(this.reaper);
+    this.shuttingDown = true;
+    await this.recovering;
     const pending = [...this.runs.values()].filter((r) => !r.done);
     for (const r of pending) this.cancel(r);
     await Promise.all(pending.map((r) => new Promise<void>((resolve) => {
@@ -148,15 +185,16 @@ export class RunManager {
       };
       container = await this.engine.start(
         {
-          runId: run.id, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
+          runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
           network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
           env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env },
         },
         {
-          onOutput: (stream, data) => {
+          onOutput: (stream, data, cursor) => {
             markRunning();
             const text = secrets.push(stream, data);
-            if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text });
+            // The cursor goes with the text: held-back text is not past the cursor, so a restart re-reads it.
+            if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text }, cursor);
           },
           onStats: (s) => run.emit({ kind: 'stats', ...s }),
           onQueued: (reason) => run.emit({ kind: 'queued', position: 1, reason }),
@@ -164,54 +202,15 @@ export class RunManager {
       );
       markRunning();
 
-      const running = container;
-      const ticker = setInterval(() => {
-        const ms = Date.now() - running.startedAt.getTime();
-        const c = costOf(run.hardware, ms, this.pricing.prices, []);
-        run.emit({ kind: 'cost', total: c.total, billedMs: c.billedMs, currency: 'USD' });
-      }, 1000);
-      let timedOut = false;
-      const timer = run.spec.timeoutMs
-        ? setTimeout(() => { timedOut = true; void running.stop(this.opts.stopGraceSeconds); }, run.spec.timeoutMs)
-        : undefined;
-      const onAbort = () => void running.stop(this.opts.stopGraceSeconds);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (aborted()) onAbort(); // cancelled while the container was starting
-      let exit;
-      try {
-        exit = await container.exited;
-      } finally {
-        clearInterval(ticker);
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      }
+      final = await this.watch(run, container, {
+        phases, base, deadline: run.spec.timeoutMs ? container.startedAt.getTime() + run.spec.timeoutMs : undefined, flush: secrets,
+      });
       // The output has ended: what was held back as a possible start of a secret is plain text after all.
       for (const stream of ['stdout', 'stderr'] as const) {
         const rest = secrets.flush(stream);
         if (rest) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: rest });
       }
-      // Docker's times have nanoseconds but Date keeps milliseconds: a process that ran for 0.4 ms still ran,
-      // and rounds up to one billing increment.
-      const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
-      phases.runMs = durationMs;
-      const saved = await container.saveOutputs(this.outputsPath(run)).catch((err) => {
-        this.log.warn({ runId: run.id, err: (err as Error).message }, 'could not copy outputs');
-        return undefined;
-      });
-      const fields = base({
-        exitCode: exit.exitCode, oomKilled: exit.oomKilled, durationMs,
-        cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference),
-        outputs: saved ? { files: saved.files, bytes: saved.bytes } : { files: 0, bytes: 0 },
-      });
-      if (timedOut) {
-        final = { kind: 'failed', ...fields, code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
-      } else if (aborted()) {
-        final = { kind: 'cancelled', ...fields };
-      } else if (exit.error && exit.exitCode !== 0 && !exit.oomKilled) {
-        final = { kind: 'failed', ...fields, code: 'engine', message: secrets.redact(exit.error) };
-      } else {
-        final = { kind: 'exited', ...fields };
-      }
+      if (final.kind === 'failed') final = { ...final, message: secrets.redact(final.message) };
     } catch (err) {
       if (aborted()) {
         final = { kind: 'cancelled', ...base() };
@@ -224,14 +223,236 @@ export class RunManager {
         final = { kind: 'failed', ...base(), code, message };
       }
     } finally {
-      if (container) {
-        await container.remove().catch((err) => this.log.error({ runId: run.id, err: (err as Error).message }, 'could not remove container'));
-      }
+      if (container) await this.removeContainer(run, container);
       if (tarPath) await rm(tarPath, { force: true });
       run.context?.reject(new Error('run ended'));
       release?.();
-      run.emit(final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
+      this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
       this.log.info({ runId: run.id, state: run.state, ms: Date.now() - t0 }, 'run ended');
+    }
+  }
+
+  /** Follows a running container to its exit (or its stop on cancel or timeout) and says how the run ended. */
+  private async watch(run: Run, running: RunningContainer, w: Watch): Promise<FinalEvent> {
+    const signal = run.abort.signal;
+    const ticker = setInterval(() => {
+      const ms = Date.now() - running.startedAt.getTime();
+      const c = costOf(run.hardware, ms, this.pricing.prices, []);
+      run.emit({ kind: 'cost', total: c.total, billedMs: c.billedMs, currency: 'USD' });
+    }, 1000);
+    let timedOut = false;
+    const timer = w.deadline !== undefined
+      ? setTimeout(() => { timedOut = true; void running.stop(this.opts.stopGraceSeconds); }, Math.max(0, w.deadline - Date.now()))
+      : undefined;
+    const onAbort = () => void running.stop(this.opts.stopGraceSeconds);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort(); // cancelled while the container was starting
+    let exit;
+    try {
+      exit = await running.exited;
+    } finally {
+      clearInterval(ticker);
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = w.flush?.flush(stream);
+      if (rest) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: rest });
+    }
+    // Docker's times have nanoseconds but Date keeps milliseconds: a process that ran for 0.4 ms still ran,
+    // and rounds up to one billing increment.
+    const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
+    w.phases.runMs = durationMs;
+    const saved = await running.saveOutputs(this.outputsPath(run)).catch((err) => {
+      this.log.warn({ runId: run.id, err: (err as Error).message }, 'could not copy outputs');
+      return undefined;
+    });
+    const fields = w.base({
+      exitCode: exit.exitCode, oomKilled: exit.oomKilled, durationMs,
+      cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference),
+      outputs: saved ? { files: saved.files, bytes: saved.bytes } : { files: 0, bytes: 0 },
+    });
+    if (timedOut) return { kind: 'failed', ...fields, code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
+    if (signal.aborted) return { kind: 'cancelled', ...fields };
+    if (exit.error && exit.exitCode !== 0 && !exit.oomKilled) return { kind: 'failed', ...fields, code: 'engine', message: exit.error };
+    return { kind: 'exited', ...fields };
+  }
+
+  private async removeContainer(run: Run, container: RunningContainer): Promise<void> {
+    await container.remove().catch((err) => {
+      // Most likely the engine is away: the reaper removes it once the engine answers again.
+      this.reapPending = true;
+      this.log.error({ runId: run.id, err: (err as Error).message }, 'could not remove container; will retry');
+    });
+  }
+
+  /** Emits the final event, records it, and keeps the journal within its cap. */
+  private end(run: Run, final: FinalEvent): void {
+    run.emit(final);
+    this.opts.journal.finish(this.record(run));
+    this.prune();
+  }
+
+  private record(run: Run): RunRecord {
+    return {
+      id: run.id, agentId: this.opts.agentId, tenant: run.tenant, createdAt: run.createdAt.toISOString(), spec: run.spec,
+      warmImage: run.warmImage, lastSeq: run.lastSeq, final: run.final,
+    };
+  }
+
+  private prune(): void {
+    const done = [...this.runs.values()].filter((r) => r.done).map((r) => r.id);
+    const live = new Set([...this.runs.values()].filter((r) => !r.done).map((r) => r.id));
+    for (const id of this.opts.journal.prune(done, live)) this.runs.delete(id);
+  }
+
+  private async reap(): Promise<void> {
+    if (!this.reapPending) return;
+    try {
+      const live = new Set([...this.runs.values()].filter((r) => !r.done).map((r) => r.id));
+      const n = await this.engine.removeLeftovers(this.opts.agentId, live);
+      this.reapPending = false;
+      if (n) this.log.info({ removed: n }, 'removed containers left while the engine was away');
+    } catch {
+      /* still away: next time */
+    }
+  }
+
+  /**
+   * Reads the journal back: finished runs are listed as they ended; the unfinished ones of this agent are
+   * taken up again. A container still running is followed from where its log stopped; one that exited
+   * while the agent was down gets its exit recorded; a run that never got a container failed with the
+   * agent. Containers of this agent that no run owns are removed.
+   */
+  restore(): void {
+    const unfinished: Array<{ run: Run; entries: JournalEntry[] }> = [];
+    for (const { record, entries } of this.opts.journal.load()) {
+      const dir = this.opts.journal.dirOf(record.id);
+      if (!entries) {
+        const store: EventStore = { append: () => {}, read: (after) => readEntries(dir).filter((e) => e.seq > after), close: () => {} };
+        const done = new Run(record.id, record.spec, record.warmImage, {
+          store, createdAt: new Date(record.createdAt),
+          restored: { lastSeq: record.lastSeq ?? 0, state: record.final!.kind, final: record.final },
+        });
+        done.tenant = record.tenant ?? 'default';
+        this.runs.set(record.id, done);
+        continue;
+      }
+      let state: RunState = 'queued';
+      for (const e of entries) state = STATE_OF[e.event.kind] ?? state;
+      const run = new Run(record.id, record.spec, record.warmImage, {
+        store: this.opts.journal.reopen(record.id), createdAt: new Date(record.createdAt),
+        restored: { lastSeq: entries.at(-1)?.seq ?? 0, state },
+      });
+      run.tenant = record.tenant ?? 'default';
+      this.runs.set(run.id, run);
+      if (record.agentId === this.opts.agentId && this.opts.owner) unfinished.push({ run, entries });
+      else if (this.opts.owner) unfinished.push({ run, entries: [] }); // another (gone) agent's: see recoverAll
+    }
+    this.prune();
+    if (!this.opts.owner) return;
+    this.recovering = this.recoverAll(unfinished);
+  }
+
+  private async recoverAll(unfinished: Array<{ run: Run; entries: JournalEntry[] }>): Promise<void> {
+    // The engine may be away as the agent starts: keep trying, the runs stay as recorded meanwhile.
+    let own: Awaited<ReturnType<Engine['listOwn']>> | undefined;
+    for (let delay = 500; !own; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        own = await this.engine.listOwn(this.opts.agentId);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'cannot reach the engine to recover runs; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.shuttingDown) return;
+      }
+    }
+    const byRun = new Map(own.map((c) => [c.runId, c]));
+    const keep = new Set<string>();
+    const jobs: Promise<void>[] = [];
+    for (const { run, entries } of unfinished) {
+      const c = byRun.get(run.id);
+      if (c && entries.length > 0) {
+        keep.add(run.id);
+        jobs.push(this.recover(run, entries, c.id));
+      } else {
+        const lost = run.state === 'starting' || run.state === 'running';
+        this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');
+        this.end(run, {
+          kind: 'failed', ...this.lostFields(run, entries), code: lost ? 'engine' : 'internal',
+          message: lost
+            ? 'the agent restarted and this run\'s container was gone (removed while the agent was down): its outcome is unknown; run it again'
+            : `the agent restarted while the run was ${run.state}; what it had received did not survive: run it again`,
+        });
+      }
+    }
+    const removed = await this.engine.removeLeftovers(this.opts.agentId, keep).catch(() => 0);
+    if (removed) this.log.info({ removed }, 'removed leftover containers');
+    this.log.info({ recovered: keep.size, failed: unfinished.length - keep.size }, 'journal recovered');
+    await Promise.all(jobs);
+  }
+
+  private shuttingDown = false;
+
+  private lostFields(run: Run, entries: JournalEntry[]): FinalFields {
+    const starting = findEvent(entries, 'starting');
+    return {
+      exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference),
+      start: starting?.event.start ?? (run.warmImage ? 'warm' : 'cold'), steps: starting?.event.steps ?? 0,
+      cachedSteps: starting?.event.cachedSteps ?? 0,
+      phases: { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 0, runMs: 0 }, outputs: { files: 0, bytes: 0 },
+    };
+  }
+
+  /** Takes up a run whose container outlived the agent before it: logs continue after the last one recorded. */
+  private async recover(run: Run, entries: JournalEntry[], containerId: string): Promise<void> {
+    const starting = findEvent(entries, 'starting');
+    const running = entries.find((e) => e.event.kind === 'running');
+    let cursor: LogCursor | undefined;
+    for (const e of entries) if (e.cursor) cursor = e.cursor;
+    const t0 = run.createdAt.getTime();
+    const phases: Phases = {
+      queuedMs: 0, uploadMs: 0,
+      buildMs: starting && starting.event.start === 'cold' ? Math.max(0, starting.at - t0) : 0,
+      startMs: starting && running ? Math.max(0, running.at - starting.at) : 0, runMs: 0,
+    };
+    const base = (over: Partial<FinalFields> = {}): FinalFields => ({ ...this.lostFields(run, entries), phases, ...over });
+    let release: (() => void) | undefined;
+    let container: RunningContainer | undefined;
+    let final: FinalEvent | undefined;
+    try {
+      if (!this.engine.schedules) release = await this.capacity.acquire(run.hardware, () => {}, new AbortController().signal);
+      let runningEmitted = Boolean(running);
+      // The journal never held the secret values; the container's own environment does.
+      const secrets = new SecretRedactor(await this.engine.containerEnv(containerId), run.spec.secretEnv ?? []);
+      container = await this.engine.reattach(containerId, run.spec.env?.BYTENITE_OUTPUT_DIR || this.opts.outputDir, {
+        onOutput: (stream, data, c) => {
+          if (!runningEmitted) {
+            runningEmitted = true;
+            run.emit({ kind: 'running', startedAt: new Date().toISOString() });
+          }
+          const text = secrets.push(stream, data);
+          if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text }, c);
+        },
+        onStats: (st) => run.emit({ kind: 'stats', ...st }),
+      }, cursor);
+      if (!runningEmitted) {
+        runningEmitted = true;
+        run.emit({ kind: 'running', startedAt: container.startedAt.toISOString() });
+      }
+      this.log.info({ runId: run.id, container: containerId, afterLog: cursor?.time }, 'reattached to a run');
+      const startedAt = running ? Date.parse((running.event as Extract<RunEvent, { kind: 'running' }>).startedAt) : container.startedAt.getTime();
+      final = await this.watch(run, container, {
+        phases, base, deadline: run.spec.timeoutMs ? startedAt + run.spec.timeoutMs : undefined, flush: secrets,
+      });
+    } catch (err) {
+      if (run.abort.signal.aborted) final = { kind: 'cancelled', ...base() };
+      else final = { kind: 'failed', ...base(), code: 'engine', message: (err as Error).message };
+    } finally {
+      if (container) await this.removeContainer(run, container);
+      else this.reapPending = true;
+      release?.();
+      this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
+      this.log.info({ runId: run.id, state: run.state }, 'recovered run ended');
     }
   }
 
@@ -247,6 +468,13 @@ export class RunManager {
  */
 export function tenantDigest(contextDigest: string, tenant: string): string {
   return createHash('sha256').update(`bytenite-tenant\n${tenant}\n${contextDigest}`).digest('hex');
+}
+
+function findEvent<K extends RunEvent['kind']>(entries: JournalEntry[], kind: K): (JournalEntry & { event: Extract<RunEvent, { kind: K }> }) | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    if (entries[i].event.kind === kind) return entries[i] as JournalEntry & { event: Extract<RunEvent, { kind: K }> };
+  }
+  return undefined;
 }
 
 /** Rejects with the signal's reason as soon as it aborts, whatever the promise is doing. */

@@ -1,0 +1,122 @@
+/**
+ * `bytenite attach RUN`: follow a run from the terminal, as `bytenite run` shows it: every event from the
+ * first (replayed from the agent's journal), then live, until the run ends. A dropped connection to a remote
+ * agent is reopened with backoff and resumed after the last event seen: no gap, no duplicate. Ctrl-C
+ * leaves the run going. Exits with the run's exit code, like `bytenite run`.
+ */
+import { parseArgs } from 'node:util';
+import { FinalEvent, isFinal } from '../protocol';
+import { AgentError } from '../client/agentClient';
+import { connect, Connection } from './connect';
+import { RunReporter } from './runReporter';
+import { EXIT_NOT_RUN, UsageError } from './runCommand';
+
+export const ATTACH_HELP = `Usage: bytenite attach RUN [options]
+
+Follows run RUN (an id like r-0123abcd...): replays what it printed so far, then follows it live until it
+ends, and exits with its exit code. Ctrl-C stops following; the run goes on.
+
+Options:
+  --agent URL          a remote agent, ws:// or wss:// (default: the local agent's data folder)
+  --token-file FILE    the agent's token (or set BYTENITE_TOKEN)
+  --ca-file FILE       CA certificate (PEM) of a wss:// agent with a self-signed certificate
+  --data-dir DIR       data folder of the embedded agent
+  --json               print the run's protocol events on stdout, one JSON object a line
+`;
+
+/** Waits between reconnection attempts: 0.25 s doubling to 5 s, for up to about two minutes. */
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 5000];
+const GIVE_UP_MS = 120_000;
+
+export async function attachCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      agent: { type: 'string' }, 'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'data-dir': { type: 'string' },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(ATTACH_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1 || !/^r-[a-z0-9]{6,40}$/.test(positionals[0])) {
+    throw new UsageError(`give one run id, like r-0123456789abcdef${positionals.length ? ` (got ${positionals.join(' ')})` : ''}`);
+  }
+  const runId = positionals[0];
+  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr });
+  const flags = { agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] };
+
+  let lastSeq = 0;
+  let conn: Connection | undefined;
+  const onSigint = () => {
+    reporter.note(`stopped following ${runId}; it goes on (bytenite attach ${runId} to follow it again)`);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    let lostSince = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        conn = await connect(flags);
+      } catch (err) {
+        if (!conn && attempt === 0) throw err; // never reached it: say so at once
+        if (!flags.agent || Date.now() - lostSince > GIVE_UP_MS) throw err;
+        await sleep(BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]);
+        continue;
+      }
+      const outcome = await follow(conn, runId, lastSeq, (seq, e) => {
+        lastSeq = seq;
+        reporter.event(runId, seq, e);
+      });
+      if (outcome.final) return exitCodeOf(outcome.final);
+      await conn.close().catch(() => {});
+      // Only a remote agent can come back; an embedded one went with this process's connection.
+      if (!flags.agent) throw new Error(outcome.lost);
+      if (!lostSince) lostSince = Date.now();
+      if (!values.json) reporter.note(`lost the agent (${outcome.lost}); reconnecting`);
+      attempt = 0;
+      await sleep(BACKOFF_MS[0]);
+    }
+  } catch (err) {
+    const notFound = err instanceof AgentError && err.code === 'not_found';
+    reporter.error(notFound ? `no run ${runId} on this agent (bytenite run lists its run id when it starts)` : (err as Error).message);
+    return EXIT_NOT_RUN;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await conn?.close().catch(() => {});
+  }
+}
+
+/** Follows on one connection: resolves with the final event, or with why the connection was lost. */
+function follow(
+  conn: Connection, runId: string, afterSeq: number, onEvent: (seq: number, e: Parameters<Parameters<Connection['client']['attach']>[2]>[1]) => void,
+): Promise<{ final?: FinalEvent; lost: string }> {
+  return new Promise((resolve, reject) => {
+    let seen = afterSeq;
+    const offClose = conn.client.onClosed((reason) => resolve({ lost: reason }));
+    conn.client.attach(runId, afterSeq, (seq, e) => {
+      if (seq <= seen) return; // never twice, whatever the agent sends
+      seen = seq;
+      onEvent(seq, e);
+      if (isFinal(e)) {
+        offClose();
+        resolve({ final: e, lost: '' });
+      }
+    }).catch((err) => {
+      offClose();
+      if (err instanceof AgentError && err.code === 'connection') resolve({ lost: err.message });
+      else reject(err);
+    });
+  });
+}
+
+function exitCodeOf(final: FinalEvent): number {
+  if (final.kind === 'failed' && final.exitCode === null) return EXIT_NOT_RUN;
+  return final.exitCode ?? EXIT_NOT_RUN;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

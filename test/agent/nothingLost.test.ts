@@ -1,0 +1,371 @@
+// Nothing lost: a run's events survive dropped connections, an agent SIGKILLed mid-run (a real agent
+// process, started again on the same data folder), and a Docker Engine that goes away and comes back.
+// Each test makes the fault happen for real and checks every numbered line arrived once, in order.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { AgentClient } from '../../agent/client/agentClient';
+import { startRun } from '../../agent/client/startRun';
+import { DockerEngine } from '../../agent/engine/dockerEngine';
+import { FinalEvent, RunEvent, isFinal } from '../../agent/protocol';
+import { CLI, cleanup, containersOf, docker, jsonEvents, makeContext, runCli, startTestAgent, tmpDir } from './helpers';
+
+const dirs: string[] = [];
+after(() => cleanup(...dirs));
+const HW = { cpus: 0.5, memoryMiB: 64 };
+const ctxDir = makeContext();
+dirs.push(ctxDir);
+
+/** A shell loop printing `line 1`..`line N`, one every `sleep` seconds. */
+function numbered(n: number, sleep: string, exit = 0): string[] {
+  return ['sh', '-c', `i=1; while [ $i -le ${n} ]; do echo "line $i"; i=$((i+1)); sleep ${sleep}; done; exit ${exit}`];
+}
+
+/** Everything one client saw of a run, checked for gaps and duplicates as it arrives. */
+class Seen {
+  seqs: number[] = [];
+  stdout = '';
+  final?: FinalEvent;
+  add(seq: number, e: RunEvent): void {
+    this.seqs.push(seq);
+    if (e.kind === 'log' && e.stream === 'stdout') this.stdout += e.data;
+    if (isFinal(e)) this.final = e;
+  }
+  get last(): number {
+    return this.seqs.at(-1) ?? 0;
+  }
+  lines(): number {
+    return this.stdout.split('\n').filter((l) => l.startsWith('line ')).length;
+  }
+  check(n: number): void {
+    assert.deepEqual(this.seqs, this.seqs.map((_, i) => i + 1), 'sequence numbers 1, 2, 3... with no gap and no duplicate');
+    assert.equal(this.stdout, Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join(''), 'every line once, in order');
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Follows a run over connections that can be cut: each attach resumes after the last seq seen. */
+async function attachUntil(url: string, token: string, runId: string, seen: Seen, stopWhen: () => boolean): Promise<AgentClient> {
+  const client = await AgentClient.connect(url, { token });
+  await client.attach(runId, seen.last, (seq, e) => seen.add(seq, e));
+  await until(() => stopWhen() || seen.final !== undefined, 60_000, 'events');
+  return client;
+}
+
+test('detach and resume: cutting the connection 5 times loses and repeats nothing', async () => {
+  const agent = await startTestAgent();
+  dirs.push(agent.dataDir);
+  try {
+    const seen = new Seen();
+    const first = await AgentClient.connect(agent.url, { token: agent.token });
+    const run = await startRun(first, {
+      contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(300, '0.01'),
+      onEvent: (seq, e) => seen.add(seq, e),
+    });
+    await until(() => seen.lines() >= 20, 30_000, 'first lines');
+    first.close();
+    let cuts = 1;
+    while (!seen.final) {
+      const target = seen.lines() + 40;
+      const c = await attachUntil(agent.url, agent.token, run.runId, seen, () => seen.lines() >= target);
+      if (!seen.final) cuts++;
+      c.close();
+    }
+    assert.ok(cuts >= 5, `cut ${cuts} times`);
+    seen.check(300);
+    assert.equal(seen.final?.kind, 'exited');
+  } finally {
+    await agent.close();
+  }
+});
+
+test('past runs and their events are read back from the journal after the agent restarts', async () => {
+  const first = await startTestAgent();
+  dirs.push(first.dataDir);
+  const client = await AgentClient.connect(first.url, { token: first.token });
+  const events: Array<{ seq: number; event: RunEvent }> = [];
+  const run = await startRun(client, {
+    contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW,
+    command: numbered(5, '0'), env: { VISIBLE: 'v', HIDDEN: 'hush-value-42' }, secretEnv: ['HIDDEN'],
+    onEvent: (seq, event) => events.push({ seq, event }),
+  });
+  await run.done;
+  client.close();
+  await first.close();
+  assert.doesNotMatch(readFileSync(path.join(first.dataDir, 'runs', run.runId, 'run.json'), 'utf8'), /hush-value-42/, 'no secret value on disk');
+
+  const second = await startTestAgent({ dataDir: first.dataDir });
+  try {
+    const c2 = await AgentClient.connect(second.url, { token: second.token });
+    const listed = (await c2.list()).find((r) => r.runId === run.runId);
+    assert.equal(listed?.state, 'exited');
+    assert.equal(listed?.lastSeq, events.length);
+    assert.equal(listed?.final?.kind, 'exited');
+    const replay: Array<{ seq: number; event: RunEvent }> = [];
+    await c2.attach(run.runId, 0, (seq, event) => replay.push({ seq, event }));
+    await until(() => replay.length === events.length, 5000, 'replay');
+    assert.deepEqual(replay, events);
+    const tail: number[] = [];
+    await c2.attach(run.runId, events.length - 2, (seq) => tail.push(seq));
+    await until(() => tail.length === 2, 5000, 'tail');
+    assert.deepEqual(tail, [events.length - 1, events.length]);
+    c2.close();
+  } finally {
+    await second.close();
+  }
+});
+
+test('the journal keeps to its size cap: the oldest finished runs go first', async () => {
+  const agent = await startTestAgent({ journal: { maxBytes: 6000, segmentBytes: 4000 } });
+  dirs.push(agent.dataDir);
+  try {
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await startRun(client, {
+        contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(40, '0'), onEvent: () => {},
+      });
+      await r.done;
+      ids.push(r.runId);
+    }
+    const listed = (await client.list()).map((r) => r.runId);
+    assert.ok(listed.includes(ids[3]), 'the newest run is kept');
+    assert.ok(!listed.includes(ids[0]), 'the oldest run was pruned');
+    client.close();
+  } finally {
+    await agent.close();
+  }
+});
+
+// ---- a real agent process, SIGKILLed and started again ----
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+interface AgentProcess {
+  url: string;
+  child: ChildProcess;
+}
+
+async function spawnAgent(dataDir: string, tokenFile: string, port: number, env: Record<string, string> = {}): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [CLI, 'agent', '--port', String(port), '--data-dir', dataDir, '--token-file', tokenFile], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...env },
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (ws:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`agent exited ${code}: ${err}`)));
+  });
+  return { url, child };
+}
+
+function sigkill(p: AgentProcess): Promise<void> {
+  return new Promise((resolve) => {
+    p.child.once('exit', () => resolve());
+    p.child.kill('SIGKILL');
+  });
+}
+
+test('SIGKILL the agent 3 times mid-run: it reattaches, the logs continue with no gap and no duplicate', async () => {
+  const dataDir = tmpDir('bytenite-kill-');
+  dirs.push(dataDir);
+  const tokenFile = path.join(dataDir, 'token');
+  writeFileSync(tokenFile, 'kill-test-token-0123456789abcdef\n', { mode: 0o600 });
+  const token = 'kill-test-token-0123456789abcdef';
+  const port = await freePort();
+  let agent = await spawnAgent(dataDir, tokenFile, port);
+  try {
+    const seen = new Seen();
+    const c = await AgentClient.connect(agent.url, { token });
+    const run = await startRun(c, {
+      contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(250, '0.02', 3),
+      onEvent: (seq, e) => seen.add(seq, e),
+    });
+    // A second run that ends while the agent is down: its exit (and its last output) is recorded on restart.
+    const shortSeen = new Seen();
+    const short = await startRun(c, {
+      contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW,
+      command: ['sh', '-c', 'echo "line 1"; sleep 1; echo "line 2"; exit 4'], onEvent: (seq, e) => shortSeen.add(seq, e),
+    });
+    // A leftover of this agent (no run of its own) and a container of another agent on the same engine.
+    const agentId = readFileSync(path.join(dataDir, 'agent-id'), 'utf8').trim();
+    const image = (await docker.listImages({ filters: { label: ['io.bytenite.managed=1'] } }))[0].Id;
+    const leftover = await docker.createContainer({ Image: image, Cmd: ['true'], Labels: { 'io.bytenite.managed': '1', 'io.bytenite.agent': agentId, 'io.bytenite.run': 'r-leftover000' } });
+    const foreign = await docker.createContainer({ Image: image, Cmd: ['true'], Labels: { 'io.bytenite.managed': '1', 'io.bytenite.agent': 'a-someoneelse00', 'io.bytenite.run': 'r-foreign0000' } });
+    try {
+      await until(() => seen.lines() >= 15, 30_000, 'first lines');
+      let restarts = 0;
+      for (; restarts < 3; restarts++) {
+        await sigkill(agent);
+        await new Promise((r) => setTimeout(r, restarts === 0 ? 1500 : 600)); // the container goes on printing
+        agent = await spawnAgent(dataDir, tokenFile, port);
+        const target = seen.lines() + 30;
+        const again = await attachUntil(agent.url, token, run.runId, seen, () => seen.lines() >= target);
+        again.close();
+        if (seen.final) break;
+      }
+      assert.equal(restarts, 3, 'the run outlived 3 restarts');
+      const last = await attachUntil(agent.url, token, run.runId, seen, () => false);
+      seen.check(250);
+      assert.equal(seen.final?.kind, 'exited');
+      assert.equal(seen.final?.exitCode, 3);
+
+      const sc = await attachUntil(agent.url, token, short.runId, shortSeen, () => false);
+      assert.equal(shortSeen.final?.kind, 'exited', 'the exit that happened while the agent was down is recorded');
+      assert.equal(shortSeen.final?.exitCode, 4);
+      shortSeen.check(2);
+      sc.close();
+
+      await until(async () => (await containersOf(run.runId)) + (await containersOf(short.runId)) === 0, 10_000, 'runs\' containers removed');
+      await assert.rejects(leftover.inspect(), /no such container/i, 'this agent\'s leftover is removed');
+      assert.ok(await foreign.inspect(), 'another agent\'s container is left alone');
+      const runs = await last.list();
+      assert.ok(runs.every((r) => r.state !== 'running'), 'no run stays running');
+      last.close();
+    } finally {
+      await foreign.remove({ force: true }).catch(() => {});
+      await leftover.remove({ force: true }).catch(() => {});
+    }
+    c.close();
+  } finally {
+    agent.child.kill('SIGKILL');
+  }
+});
+
+test('bytenite attach follows a run from the terminal through an agent restart, like bytenite run', async () => {
+  const dataDir = tmpDir('bytenite-attach-');
+  dirs.push(dataDir);
+  const tokenFile = path.join(dataDir, 'token');
+  const token = 'attach-test-token-0123456789abcd';
+  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  const port = await freePort();
+  let agent = await spawnAgent(dataDir, tokenFile, port);
+  try {
+    const c = await AgentClient.connect(agent.url, { token });
+    let lines = 0;
+    const run = await startRun(c, {
+      contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(150, '0.02', 5),
+      onEvent: (_s, e) => { if (e.kind === 'log') lines++; },
+    });
+    await until(() => lines >= 10, 30_000, 'first lines');
+    c.close();
+    const following = runCli(['attach', run.runId, '--agent', agent.url, '--token-file', tokenFile]);
+    await new Promise((r) => setTimeout(r, 800));
+    await sigkill(agent);
+    await new Promise((r) => setTimeout(r, 500));
+    agent = await spawnAgent(dataDir, tokenFile, port);
+    const r = await following;
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.stdout, Array.from({ length: 150 }, (_, i) => `line ${i + 1}\n`).join(''));
+    assert.match(r.stderr, /reconnecting/);
+    assert.match(r.stderr, /exited 5/);
+
+    const json = await runCli(['attach', run.runId, '--json', '--agent', agent.url, '--token-file', tokenFile]);
+    assert.equal(json.code, 5, json.stderr);
+    const evs = jsonEvents(json.stdout);
+    assert.deepEqual(evs.map((e) => e.seq), evs.map((_, i) => i + 1));
+    assert.equal(evs.at(-1)?.event.kind, 'exited');
+
+    const missing = await runCli(['attach', 'r-doesnotexist00', '--agent', agent.url, '--token-file', tokenFile]);
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /no run r-doesnotexist00/);
+  } finally {
+    agent.child.kill('SIGKILL');
+  }
+});
+
+// ---- the Docker Engine going away ----
+
+/** A unix socket that forwards to the real engine, and that the test can cut and restore. */
+class EngineProxy {
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  constructor(readonly socketPath: string) {}
+
+  async open(): Promise<void> {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect('/var/run/docker.sock');
+      this.sockets.add(client).add(upstream);
+      const drop = () => { client.destroy(); upstream.destroy(); this.sockets.delete(client); this.sockets.delete(upstream); };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => this.server!.listen(this.socketPath, () => r()));
+  }
+
+  async cut(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    for (const sock of this.sockets) sock.destroy();
+    this.sockets.clear();
+    await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
+  }
+}
+
+test('the engine going away fails runs with a clear reason; the agent serves again when it returns', async () => {
+  const dir = tmpDir('bytenite-proxy-');
+  dirs.push(dir);
+  const proxy = new EngineProxy(path.join(dir, 'docker.sock'));
+  await proxy.open();
+  const agent = await startTestAgent({ engine: new DockerEngine(new Docker({ socketPath: proxy.socketPath })) });
+  dirs.push(agent.dataDir);
+  try {
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    for (let round = 1; round <= 2; round++) {
+      const seen = new Seen();
+      const run = await startRun(client, {
+        contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(2000, '0.02'),
+        onEvent: (seq, e) => seen.add(seq, e),
+      });
+      await until(() => seen.lines() >= 5, 30_000, `first lines (${seen.stdout.length} chars, ${seen.seqs.length} events)`);
+      await proxy.cut();
+      const final = await run.done;
+      assert.equal(final.kind, 'failed');
+      assert.equal(final.kind === 'failed' && final.code, 'engine');
+      assert.match(final.kind === 'failed' ? final.message : '', /lost the Docker Engine/);
+      // Still serving, and saying why a new run cannot start.
+      await assert.rejects(startRun(client, {
+        contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, onEvent: () => {},
+      }), /No Docker Engine answers|no Docker Engine answers/i);
+      assert.ok((await client.list()).some((r) => r.runId === run.runId && r.state === 'failed'));
+
+      await proxy.open();
+      // The container it could not remove while the engine was away is removed once it is back.
+      await until(async () => (await containersOf(run.runId)) === 0, 15_000, 'the failed run\'s container removed');
+      const good = new Seen();
+      const ok = await startRun(client, {
+        contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(3, '0'),
+        onEvent: (seq, e) => good.add(seq, e),
+      });
+      assert.equal((await ok.done).kind, 'exited', `round ${round}: serves again`);
+      good.check(3);
+    }
+    client.close();
+  } finally {
+    await agent.close();
+    await proxy.cut();
+  }
+});
