@@ -21,8 +21,12 @@ async function webviewWithText(selector: string, text: RegExp, timeoutMs: number
   const end = Date.now() + timeoutMs;
   for (;;) {
     for (const outer of await page.locator('iframe.webview.ready').elementHandles()) {
-      const frame = await (await (await outer.contentFrame())?.$('#active-frame'))?.contentFrame();
-      if (frame && (await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
+      try {
+        const frame = await (await (await outer.contentFrame())?.$('#active-frame'))?.contentFrame();
+        if (frame && (await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
+      } catch {
+        // a webview that was replaced while we looked (its frame detached): look again
+      }
     }
     if (Date.now() > end) throw new Error(`no webview where ${selector} matches ${text} within ${timeoutMs} ms`);
     await page.waitForTimeout(250);
@@ -34,10 +38,12 @@ async function webviewWith(selector: string, timeoutMs = 60_000): Promise<Frame>
   const end = Date.now() + timeoutMs;
   for (;;) {
     for (const outer of await page.locator('iframe.webview.ready').elementHandles()) {
-      const outerFrame = await outer.contentFrame();
-      const inner = await outerFrame?.$('#active-frame');
-      const frame = await inner?.contentFrame();
-      if (frame && (await frame.$(selector))) return frame;
+      try {
+        const frame = await (await (await outer.contentFrame())?.$('#active-frame'))?.contentFrame();
+        if (frame && (await frame.$(selector))) return frame;
+      } catch {
+        // a webview that was replaced while we looked (its frame detached): look again
+      }
     }
     if (Date.now() > end) throw new Error(`no webview with ${selector} within ${timeoutMs} ms`);
     await page.waitForTimeout(250);
