@@ -5,11 +5,14 @@
 import * as vscode from 'vscode';
 import { DOCKERFILE_GLOB, isDockerfileName } from './patterns';
 
+const STALE_MS = 3000;
+
 export class DockerfileIndex implements vscode.Disposable {
   private readonly files = new Map<string, vscode.Uri>();
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [this.changed];
   private scanning?: Promise<void>;
+  private scannedAt = 0;
   readonly onDidChange = this.changed.event;
 
   constructor() {
@@ -32,9 +35,13 @@ export class DockerfileIndex implements vscode.Disposable {
     );
   }
 
-  /** All Dockerfiles, sorted by path; waits for the first scan. */
+  /**
+   * All Dockerfiles, sorted by path. A list older than a few seconds is refreshed first: under load the
+   * file watcher was seen to miss a create (code-server 4.100), and a picker must not offer a stale list.
+   */
   async list(): Promise<vscode.Uri[]> {
-    await (this.scanning ??= this.scan());
+    if (!this.scanning || Date.now() - this.scannedAt > STALE_MS) this.scanning = this.scan();
+    await this.scanning;
     return [...this.files.values()].sort((a, b) => a.path.localeCompare(b.path));
   }
 
@@ -44,11 +51,14 @@ export class DockerfileIndex implements vscode.Disposable {
   }
 
   private async scan(): Promise<void> {
+    this.scannedAt = Date.now();
     const exclude = excludeGlob();
     const found = await vscode.workspace.findFiles(DOCKERFILE_GLOB, exclude);
+    const before = [...this.files.keys()].sort().join('\n');
     this.files.clear();
     for (const uri of found) if (isDockerfileName(uri.path)) this.files.set(uri.toString(), uri);
-    this.changed.fire();
+    // Only a real change is announced: views re-read the list on it, which may rescan.
+    if ([...this.files.keys()].sort().join('\n') !== before) this.changed.fire();
   }
 
   private add(uri: vscode.Uri): void {
