@@ -175,6 +175,8 @@ async function uiSuite(tmp: string, vsix: string): Promise<void> {
 
 async function main(): Promise<number> {
   fs.mkdirSync(RESULTS, { recursive: true });
+  // Screenshots of failures from an earlier run would mislead: start without them.
+  for (const f of fs.readdirSync(RESULTS)) if (f.startsWith('failed-')) fs.rmSync(path.join(RESULTS, f));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bytenite-editor-'));
   try {
     const vsix = await buildAndPackage();
