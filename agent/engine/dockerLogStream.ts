@@ -7,7 +7,7 @@
  * Adjacent frames of the same stream that arrive together are joined into one text, as in the attach path.
  */
 import { StringDecoder } from 'node:string_decoder';
-import type { LogCursor } from '../store/runJournal';
+import type { TimeCursor as LogCursor } from '../store/runJournal';
 import type { StreamName } from './dockerStream';
 
 export class DockerLogReader {

@@ -14,12 +14,22 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { FinalEvent, RunEvent, RunSpec, isFinal } from '../protocol';
+import type { ByteCursor } from '../engine/dockerStream';
 
-/** Where a container's log stream stood: Docker's timestamp of the last frame taken, and how many frames had it. */
-export interface LogCursor {
+/**
+ * Where a container's log stream stood, so that a restarted agent continues exactly there. The Docker
+ * engine streams through attach and counts the bytes of each stream it delivered; Swarm reads task logs,
+ * whose cursor is the engine's timestamp of the last frame taken and how many frames had it.
+ */
+export type LogCursor = ByteCursor | TimeCursor;
+export type { ByteCursor };
+
+export interface TimeCursor {
   time: string;
   count: number;
 }
+
+export const isTimeCursor = (c: LogCursor | undefined): c is TimeCursor => c !== undefined && 'time' in c;
 
 export interface JournalEntry {
   seq: number;

@@ -26,6 +26,16 @@ test('logs arrive complete and in order, stdout and stderr apart; the exit code 
   assert.match(r.stderr, /exited 7/);
 });
 
+test('a burst of 200,000 lines from a container that exits at once arrives whole', async () => {
+  const dir = ctx();
+  const r = await runCli(['run', path.join(dir, 'Dockerfile'), '--memory', '64m', '--', 'sh', '-c', "seq 1 200000 | sed 's/^/line /'"]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.length, 200001, 'every line and the final newline');
+  assert.equal(lines[0], 'line 1');
+  assert.equal(lines[199999], 'line 200000');
+});
+
 test('a second identical run is warm: no upload, no build', async () => {
   const dir = ctx({ 'app.sh': 'echo warm-test\n' }, 'COPY app.sh /app.sh\nCMD ["sh", "/app.sh"]\n', { uniq: true });
   const first = await runCli(['run', path.join(dir, 'Dockerfile'), '--memory', '64m', '--json']);

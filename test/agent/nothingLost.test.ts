@@ -127,7 +127,9 @@ test('past runs and their events are read back from the journal after the agent 
 });
 
 test('the journal keeps to its size cap: the oldest finished runs go first', async () => {
-  const agent = await startTestAgent({ journal: { maxBytes: 6000, segmentBytes: 4000 } });
+  // One such run journals about 7 KB (record, ~40 log events with their cursors, stats, cost): the cap holds
+  // one or two of them, never all four.
+  const agent = await startTestAgent({ journal: { maxBytes: 14_000, segmentBytes: 4000 } });
   dirs.push(agent.dataDir);
   try {
     const client = await AgentClient.connect(agent.url, { token: agent.token });
