@@ -9,7 +9,7 @@ import { FinalEvent, isFinal } from '../protocol';
 import { AgentError } from '../client/agentClient';
 import { connect, Connection } from './connect';
 import { RunReporter } from './runReporter';
-import { EXIT_NOT_RUN, UsageError } from './runCommand';
+import { EXIT_NOT_RUN, UsageError, parseCount } from './runCommand';
 
 export const ATTACH_HELP = `Usage: bytenite attach RUN [options]
 
@@ -21,6 +21,7 @@ Options:
   --token-file FILE    the agent's token (or set BYTENITE_TOKEN)
   --ca-file FILE       CA certificate (PEM) of a wss:// agent with a self-signed certificate
   --data-dir DIR       data folder of the embedded agent
+  --task K             of a fan-out run (--parallel), show only task K's output
   --json               print the run's protocol events on stdout, one JSON object a line
 `;
 
@@ -34,7 +35,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       agent: { type: 'string' }, 'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'data-dir': { type: 'string' },
-      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      task: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -45,7 +46,8 @@ export async function attachCommand(argv: string[]): Promise<number> {
     throw new UsageError(`give one run id, like r-0123456789abcdef${positionals.length ? ` (got ${positionals.join(' ')})` : ''}`);
   }
   const runId = positionals[0];
-  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr });
+  const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, 255);
+  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
   const flags = { agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] };
 
   let lastSeq = 0;

@@ -31,6 +31,10 @@ Options:
   --secret-env K[=V]   like --env, but the value is never logged or echoed
   --build-arg K=V      build argument (repeatable)
   --timeout DURATION   stop the run after this long, e.g. 30s, 10m
+  --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
+                       (0..N-1) and BYTENITE_TASK_COUNT; logs labelled [task N], outputs in task-N/,
+                       exit code the first non-zero task exit code (by index), cost summed over tasks
+  --task K             with --parallel: show only task K's output (the run is the same)
   --out DIR            where output files come back (default: ./bytenite-out/RUN_ID)
   --agent URL          a remote agent, ws:// or wss://
   --token-file FILE    the agent's token (or set BYTENITE_TOKEN)
@@ -76,6 +80,15 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
   return env;
 }
 
+/** A whole number flag between `min` and `max` (`--parallel 4`, `--task 0`). */
+export function parseCount(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) {
+    throw new UsageError(`${flag} ${text}: give a whole number from ${min} to ${max}${flag === '--task' ? ' (a task index of the run\'s --parallel tasks)' : ''}`);
+  }
+  return n;
+}
+
 export async function runCommand(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
@@ -86,7 +99,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       context: { type: 'string' }, cpus: { type: 'string' }, memory: { type: 'string' }, gpu: { type: 'string' },
       env: { type: 'string', multiple: true }, 'env-file': { type: 'string', multiple: true },
       'secret-env': { type: 'string', multiple: true }, 'build-arg': { type: 'string', multiple: true },
-      timeout: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
+      timeout: { type: 'string' }, parallel: { type: 'string' }, task: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
       'ca-file': { type: 'string' },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
@@ -127,8 +140,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     buildArgs[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const timeoutMs = values.timeout ? asUsage(() => parseDuration(values.timeout!)) : undefined;
+  const parallel = values.parallel === undefined ? 1 : parseCount(values.parallel, '--parallel', 1, 256);
+  const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, parallel - 1);
 
-  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr });
+  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
   for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);
 
   let conn;
@@ -153,7 +168,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     const started = await startRun(client, {
-      contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs,
+      contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel,
       name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
       onEvent: (seq, e, id) => reporter.event(id, seq, e),
     });

@@ -12,6 +12,8 @@ export interface ReporterOptions {
   tty: boolean;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** Show only this task's logs and stats of a fan-out run (`--task K`). */
+  task?: number;
 }
 
 export function formatMs(ms: number): string {
@@ -41,11 +43,20 @@ export function summaryLine(e: FinalEvent): string {
     `start ${formatMs(p.startMs)}`, `run ${formatMs(p.runMs)}`,
   ].filter(Boolean).join(', ');
   const cached = e.start === 'cold' && e.steps ? `, ${e.cachedSteps}/${e.steps} steps cached` : '';
-  return `${what} · ${e.start} start${cached} · ${formatMs(e.durationMs)} · ${formatUsd(e.cost.total)} · ${phases}`;
+  const tasks = e.tasks ? ` · ${e.tasks.length} tasks: ${e.tasks.map(taskSummary).join('; ')}` : '';
+  return `${what} · ${e.start} start${cached} · ${formatMs(e.durationMs)} · ${formatUsd(e.cost.total)} · ${phases}${tasks}`;
+}
+
+/** `task 2 exit 3, 1.20 s, $0.000123` (or why it did not run). */
+function taskSummary(t: NonNullable<FinalEvent['tasks']>[number]): string {
+  const exit = t.exitCode === null ? 'did not run' : `exit ${t.exitCode}${t.oomKilled ? ' (OOM-killed)' : ''}`;
+  return `task ${t.index} ${exit}, ${formatMs(t.durationMs)}, ${formatUsd(t.cost.total)}`;
 }
 
 export class RunReporter {
   private progressShown = false;
+  /** Per task and stream of a fan-out run: the start of a line not yet ended, held so tasks' lines never mix. */
+  private readonly partial = new Map<string, { task: number; stream: string; text: string }>();
 
   constructor(private readonly o: ReporterOptions) {}
 
@@ -62,12 +73,14 @@ export class RunReporter {
 
   event(runId: string, seq: number, e: RunEvent): void {
     if (this.o.json) {
+      if ('task' in e && this.hidden(e.task)) return;
       this.o.stdout.write(JSON.stringify({ type: 'event', runId, seq, event: e }) + '\n');
       return;
     }
     switch (e.kind) {
       case 'queued':
-        return this.note(`queued: position ${e.position}, waiting for free capacity`);
+        if (this.hidden(e.task)) return;
+        return this.note(`${e.task === undefined ? '' : `task ${e.task} `}queued: ${e.reason ?? `position ${e.position}, waiting for free capacity`}`);
       case 'uploading':
         return this.progress(`uploading context ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}`, e.bytesDone === e.bytesTotal);
       case 'building':
@@ -77,23 +90,57 @@ export class RunReporter {
           ? 'warm start: image already built from this context, no upload, no build'
           : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache`);
       case 'running':
-        return this.note('running');
-      case 'log':
+        if (this.hidden(e.task)) return;
+        return this.note(e.task === undefined ? 'running' : `task ${e.task} running`);
+      case 'log': {
+        if (this.hidden(e.task)) return;
         this.clearProgress();
-        if (e.stream === 'stdout') this.o.stdout.write(e.data);
-        else if (e.stream === 'stderr') this.o.stderr.write(e.data);
-        else if (this.o.tty) this.o.stderr.write(`\x1b[2m${e.data}\x1b[0m`);
-        else this.o.stderr.write(e.data);
+        const data = this.labelled(e.task, e.stream, e.data);
+        if (e.stream === 'stdout') this.o.stdout.write(data);
+        else if (e.stream === 'stderr') this.o.stderr.write(data);
+        else if (this.o.tty) this.o.stderr.write(`\x1b[2m${data}\x1b[0m`);
+        else this.o.stderr.write(data);
         return;
+      }
       case 'stats':
       case 'cost':
         return;
       case 'exited':
       case 'failed':
       case 'cancelled':
+        this.flushPartial();
         if (e.kind === 'failed') this.error(e.message);
         return this.note(summaryLine(e));
     }
+  }
+
+  /** With `--task K`, the other tasks' events are not shown (events of the whole run always are). */
+  private hidden(task: number | undefined): boolean {
+    return this.o.task !== undefined && task !== undefined && task !== this.o.task;
+  }
+
+  /**
+   * Prefixes each line of a fan-out task's output with `[task N] ` and prints whole lines only (the rest
+   * waits for its end), so lines of different tasks never run into each other. A run of one task, or one
+   * task shown alone (`--task`), prints its output untouched.
+   */
+  private labelled(task: number | undefined, stream: string, data: string): string {
+    if (task === undefined || this.o.task !== undefined) return data;
+    const key = `${task}:${stream}`;
+    const text = (this.partial.get(key)?.text ?? '') + data;
+    const cut = text.lastIndexOf('\n') + 1;
+    if (cut < text.length) this.partial.set(key, { task, stream, text: text.slice(cut) });
+    else this.partial.delete(key);
+    return text.slice(0, cut).split(/(?<=\n)/).filter(Boolean).map((line) => `[task ${task}] ${line}`).join('');
+  }
+
+  /** The run ended: lines that never got their end are printed as they are. */
+  private flushPartial(): void {
+    for (const { task, stream, text } of this.partial.values()) {
+      const out = stream === 'stdout' ? this.o.stdout : this.o.stderr;
+      out.write(`[task ${task}] ${text}\n`);
+    }
+    this.partial.clear();
   }
 
   private progress(text: string, final: boolean): void {

@@ -19,6 +19,8 @@ export interface StartRunOptions {
   command?: string[];
   timeoutMs?: number;
   name?: string;
+  /** Fan-out: this many tasks of the same image (default 1). */
+  parallel?: number;
   onEvent: EventListener;
 }
 
@@ -44,6 +46,7 @@ export async function startRun(client: AgentClient, opts: StartRunOptions): Prom
         dockerfile, contextDigest: pack.digest, contextBytes: pack.bytes, buildArgs,
         env: opts.env ?? {}, secretEnv: opts.secretEnv ?? [], command: opts.command,
         hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name,
+        ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
       },
       pack.tarPath,
       (seq: number, event: RunEvent, runId: string) => {

@@ -54,6 +54,8 @@ export interface BuildResult {
 
 export interface ContainerSpec {
   runId: string;
+  /** The task index of a fan-out run (label io.bytenite.task); absent when the run has one task. */
+  task?: number;
   /** The agent that owns the container (label io.bytenite.agent). */
   agentId: string;
   image: string;
@@ -145,4 +147,13 @@ export const LABELS = {
   digest: 'io.bytenite.digest',
   managed: 'io.bytenite.managed',
   agent: 'io.bytenite.agent',
+  task: 'io.bytenite.task',
 } as const;
+
+/** The labels of a run's container (or service): its run, its agent and, on a fan-out run, its task. */
+export function containerLabels(spec: Pick<ContainerSpec, 'runId' | 'agentId' | 'task'>): Record<string, string> {
+  return {
+    [LABELS.managed]: '1', [LABELS.run]: spec.runId, [LABELS.agent]: spec.agentId,
+    ...(spec.task !== undefined ? { [LABELS.task]: String(spec.task) } : {}),
+  };
+}

@@ -27,12 +27,12 @@ import * as tar from 'tar';
 import type { Catalog, HardwareRequest } from '../protocol';
 import {
   BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineHardware, EngineUnavailableError,
-  ExitInfo, HardwareUnavailableError, LABELS, OutputArchive, RunningContainer,
+  ExitInfo, HardwareUnavailableError, LABELS, OutputArchive, RunningContainer, containerLabels,
 } from './engine';
 import { DockerEngine } from './dockerEngine';
 import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
 import { statsSample } from './dockerStats';
-import type { LogCursor } from '../store/runJournal';
+import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
 import { reservedMiB } from '../hardware/catalog';
 
 const MiB = 1024 * 1024;
@@ -165,8 +165,20 @@ export class SwarmEngine implements Engine {
     return `${this.registry}/${REPO}@${pushed}`;
   }
 
+  /** Pushes in progress by image: the tasks of a fan-out run start together and push the image once. */
+  private readonly pushing = new Map<string, Promise<string>>();
+
   /** The registry reference, by digest, of an image on the manager; pushes it first if it never was. */
-  private async imageRef(image: string): Promise<string> {
+  private imageRef(image: string): Promise<string> {
+    let ref = this.pushing.get(image);
+    if (!ref) {
+      ref = this.resolveRef(image).finally(() => this.pushing.delete(image));
+      this.pushing.set(image, ref);
+    }
+    return ref;
+  }
+
+  private async resolveRef(image: string): Promise<string> {
     const info = await this.docker.getImage(image).inspect();
     const ref = (info.RepoDigests ?? []).find((d) => d.startsWith(`${this.registry}/${REPO}@`));
     if (ref) return ref;
@@ -190,13 +202,14 @@ export class SwarmEngine implements Engine {
 
   private serviceSpec(spec: ContainerSpec, image: string): object {
     const hw = spec.hardware;
-    const labels = { [LABELS.managed]: '1', [LABELS.run]: spec.runId, [LABELS.agent]: spec.agentId };
+    const labels = containerLabels(spec);
     const resources = {
       NanoCPUs: Math.round(hw.cpus * 1e9),
       MemoryBytes: hw.memoryMiB * MiB,
     };
     return {
-      Name: `bytenite-${spec.runId}`,
+      // A fan-out run is one service per task: each keeps its own task log, exit code and stop.
+      Name: spec.task === undefined ? `bytenite-${spec.runId}` : `bytenite-${spec.runId}-t${spec.task}`,
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
@@ -257,7 +270,7 @@ export class SwarmEngine implements Engine {
   }
 
   /** Follows a started task: its log, its stats where the node can be reached, its end. */
-  private async supervise(serviceId: string, first: Task, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer> {
+  private async supervise(serviceId: string, first: Task, outputDir: string, handlers: ContainerHandlers, cursor?: TimeCursor): Promise<RunningContainer> {
     const taskId = first.ID;
     const nodeId = first.NodeID ?? '';
     const containerId = first.Status.ContainerStatus?.ContainerID;
@@ -265,12 +278,12 @@ export class SwarmEngine implements Engine {
     const container = local && containerId ? local.getContainer(containerId) : undefined;
     const startedAt = new Date(first.Status.State === 'running' ? first.Status.Timestamp : Date.now());
     let last = cursor;
-    const emit = (stream: 'stdout' | 'stderr', text: string, c: LogCursor) => {
+    const emit = (stream: 'stdout' | 'stderr', text: string, c: TimeCursor) => {
       last = c;
       handlers.onOutput(stream, text, c);
     };
     const task = this.docker.getTask(taskId) as unknown as { logs(o: object): Promise<NodeJS.ReadableStream | Buffer> };
-    const logOpts = (after?: LogCursor) => ({ stdout: true, stderr: true, timestamps: true, ...(after ? { since: sinceParam(after) } : {}) });
+    const logOpts = (after?: TimeCursor) => ({ stdout: true, stderr: true, timestamps: true, ...(after ? { since: sinceParam(after) } : {}) });
     const live = (await task.logs({ ...logOpts(cursor), follow: true })) as NodeJS.ReadableStream & { destroy(): void };
     const reader = new DockerLogReader(emit, cursor);
     // The live stream and the tail read at the end overlap, and a follow that starts while the task runs can
@@ -374,7 +387,8 @@ export class SwarmEngine implements Engine {
 
   async reattach(serviceId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer> {
     const task = await this.untilStarted(serviceId, handlers);
-    return this.supervise(serviceId, task, outputDir, handlers, cursor);
+    // Task logs are read by timestamp; a cursor of another kind cannot come from this engine.
+    return this.supervise(serviceId, task, outputDir, handlers, isTimeCursor(cursor) ? cursor : undefined);
   }
 
   async containerEnv(serviceId: string): Promise<Record<string, string>> {

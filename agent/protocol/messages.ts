@@ -39,6 +39,8 @@ export const RunSpec = z.strictObject({
   hardware: HardwareRequest,
   timeoutMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional().describe('Stop the run (SIGTERM, then SIGKILL) after this long running.'),
   name: z.string().max(256).optional().describe('Display name, e.g. the Dockerfile\'s path in the workspace.'),
+  parallel: z.number().int().min(1).max(256).optional()
+    .describe('Fan-out: run this many tasks of the same image (one build); each gets BYTENITE_TASK_INDEX (0..N-1) and BYTENITE_TASK_COUNT. Default 1.'),
 }).describe('What to build and run.');
 export type RunSpec = z.infer<typeof RunSpec>;
 export type RunSpecInput = z.input<typeof RunSpec>;
@@ -67,6 +69,20 @@ export const CostBreakdown = z.strictObject({
 }).describe('Cost of a run.');
 export type CostBreakdown = z.infer<typeof CostBreakdown>;
 
+/** Which task of a fan-out run (`spec.parallel` > 1) an event is about; absent on a run of one task. */
+const task = nonNegInt.optional().describe('Task index (0..N-1) of a fan-out run; absent when the run has one task.');
+
+/** How one task of a fan-out run ended. */
+export const TaskResult = z.strictObject({
+  index: nonNegInt,
+  exitCode: z.number().int().nullable().describe('The task\'s exit code; null when it never ran or its outcome is unknown.'),
+  oomKilled: z.boolean(),
+  durationMs: nonNegInt.describe('The task\'s own run time.'),
+  cost: CostBreakdown.describe('The task\'s cost, for its own running time.'),
+  error: z.string().optional().describe('Why the task could not complete, when it could not.'),
+}).describe('How one task of a fan-out run ended.');
+export type TaskResult = z.infer<typeof TaskResult>;
+
 /** What every final event carries. */
 const finalFields = {
   exitCode: z.number().int().nullable().describe('The container\'s exit code; null when it never ran.'),
@@ -78,6 +94,10 @@ const finalFields = {
   cachedSteps: nonNegInt.describe('Build steps that came from the engine\'s cache.'),
   phases: Phases,
   outputs: z.strictObject({ files: nonNegInt, bytes: nonNegInt }).describe('Files the run left under BYTENITE_OUTPUT_DIR; fetch them with `outputs.get`.'),
+  tasks: z.array(TaskResult).optional().describe(
+    'Fan-out runs only, one per task by index. The run\'s `exitCode` is then the first non-zero task exit code (by index) or 0, ' +
+      '`cost` the sum of the tasks\' costs, `durationMs` from the first task\'s start to the last one\'s end, and the outputs archive holds `task-N/` folders.',
+  ),
 };
 
 // ---------------------------------------------------------------- run events
@@ -85,7 +105,7 @@ const finalFields = {
 /** One event of a run. Every event the agent sends carries the run id and a sequence number. */
 export const RunEvent = z.discriminatedUnion('kind', [
   z.strictObject({
-    kind: z.literal('queued'), position: z.number().int().min(1).describe('1 = next to start.'),
+    kind: z.literal('queued'), task, position: z.number().int().min(1).describe('1 = next to start.'),
     reason: z.string().optional().describe('Why, in the engine\'s words, when the engine itself holds the run back (e.g. Swarm: no suitable node).'),
   }).describe('Waiting for free capacity on the agent (or, on a cluster, for a node with room).'),
   z.strictObject({ kind: z.literal('uploading'), bytesDone: nonNegInt, bytesTotal: nonNegInt })
@@ -96,18 +116,18 @@ export const RunEvent = z.discriminatedUnion('kind', [
   }).describe('A build step started (or was taken from cache).'),
   z.strictObject({ kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt })
     .describe('The image is ready; the container is being created. Says warm or cold.'),
-  z.strictObject({ kind: z.literal('running'), startedAt: z.string().describe('ISO time the container started.') })
+  z.strictObject({ kind: z.literal('running'), task, startedAt: z.string().describe('ISO time the container started.') })
     .describe('The container\'s process is running.'),
   z.strictObject({
-    kind: z.literal('log'), stream: z.enum(['stdout', 'stderr', 'build']),
+    kind: z.literal('log'), task, stream: z.enum(['stdout', 'stderr', 'build']),
     time: z.string().describe('ISO time the agent received the bytes.'), data: z.string().describe('UTF-8 text; may hold several lines or part of one.'),
   }).describe('Output of the container (stdout/stderr) or of the build.'),
   z.strictObject({
-    kind: z.literal('stats'), cpuPercent: z.number().nonnegative().describe('100 = one full vCPU.'),
+    kind: z.literal('stats'), task, cpuPercent: z.number().nonnegative().describe('100 = one full vCPU.'),
     memoryBytes: nonNegInt, memoryLimitBytes: nonNegInt, pids: nonNegInt,
   }).describe('Resource use, about once a second while running.'),
   z.strictObject({ kind: z.literal('cost'), total: z.number().nonnegative(), billedMs: nonNegInt, currency: z.literal('USD') })
-    .describe('Cost accrued so far, at least once a second while running.'),
+    .describe('Cost accrued so far, at least once a second while running (of all tasks together, on a fan-out run).'),
   z.strictObject({ kind: z.literal('exited'), ...finalFields })
     .describe('Final: the container ran and exited (any exit code).'),
   z.strictObject({

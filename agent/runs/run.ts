@@ -77,7 +77,8 @@ export class Run {
     // Journaled before anyone sees it: a client never holds an event that a restarted agent would not have.
     if (this.store) this.store.append(cursor ? { seq, event, at: Date.now(), cursor } : { seq, event, at: Date.now() });
     else this.events.push(event);
-    this.state = STATE_OF[event.kind] ?? this.state;
+    // A fan-out run is running while any task runs: a later task waiting for room does not make it queued again.
+    if (!(event.kind === 'queued' && event.task !== undefined && this.state === 'running')) this.state = STATE_OF[event.kind] ?? this.state;
     if (isFinal(event)) {
       this.final = event;
       this.store?.close();

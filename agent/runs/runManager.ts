@@ -7,8 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent } from '../protocol';
-import { BuildError, Engine, EngineUnavailableError, HardwareUnavailableError, RunningContainer } from '../engine/engine';
+import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent, TaskResult } from '../protocol';
+import { BuildError, Engine, EngineUnavailableError, HardwareUnavailableError, OutputArchive, RunningContainer } from '../engine/engine';
+import { fanOutExitCode, mergeTaskOutputs, sumCosts } from './fanOut';
 import { CapacityQueue } from './capacityQueue';
 import { EventStore, Run, RunState, STATE_OF } from './run';
 import { costOf } from '../cost/cost';
@@ -45,6 +46,15 @@ interface Watch {
   deadline?: number;
   /** The output has ended: what the secret redactor held back as a possible start of a secret is plain text after all. */
   flush?: SecretRedactor;
+}
+
+/** How one task of a fan-out run went. */
+interface TaskOutcome {
+  result: TaskResult;
+  startedAt?: number;
+  finishedAt?: number;
+  outputs?: OutputArchive;
+  failure?: { code: Extract<FinalEvent, { kind: 'failed' }>['code']; message: string };
 }
 
 /** How often a container whose removal failed (engine away) is tried again. */
@@ -174,6 +184,13 @@ export class RunManager {
       if (aborted()) throw signal.reason;
 
       run.emit({ kind: 'starting', start, image, steps, cachedSteps });
+      if ((run.spec.parallel ?? 1) > 1) {
+        // Task 0 takes the room the run was admitted with; the other tasks are admitted one by one.
+        const slot = release;
+        release = undefined;
+        final = await this.fanOut(run, image, slot, phases, base);
+        return;
+      }
       const s0 = Date.now();
       // Output can arrive before the engine's answer to start: `running` must still come first.
       let isRunning = false;
@@ -187,7 +204,7 @@ export class RunManager {
         {
           runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
           network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
-          env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env },
+          env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
         },
         {
           onOutput: (stream, data, cursor) => {
@@ -276,6 +293,156 @@ export class RunManager {
     if (signal.aborted) return { kind: 'cancelled', ...fields };
     if (exit.error && exit.exitCode !== 0 && !exit.oomKilled) return { kind: 'failed', ...fields, code: 'engine', message: exit.error };
     return { kind: 'exited', ...fields };
+  }
+
+  /**
+   * Runs the N tasks of a fan-out run from one image, each admitted by capacity like a run of its own,
+   * and adds up how they went: exit code, cost (each task charged for its own running time), outputs.
+   */
+  private async fanOut(run: Run, image: string, slot: (() => void) | undefined, phases: Phases, base: Watch['base']): Promise<FinalEvent> {
+    const count = run.spec.parallel ?? 1;
+    const live = new Map<number, number>();
+    const ended: TaskResult[] = [];
+    const zero = costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference);
+    const ticker = setInterval(() => {
+      if (live.size === 0 && ended.length === 0) return;
+      const now = Date.now();
+      const c = sumCosts([...ended.map((t) => t.cost), ...[...live.values()].map((t) => costOf(run.hardware, now - t, this.pricing.prices, []))], zero);
+      run.emit({ kind: 'cost', total: c.total, billedMs: c.billedMs, currency: 'USD' });
+    }, 1000);
+    const s0 = Date.now();
+    let outcomes: TaskOutcome[];
+    try {
+      outcomes = await Promise.all(Array.from({ length: count }, (_, i) => this.runTask(run, image, i, count, i === 0 ? slot : undefined, {
+        started: (t) => {
+          live.set(i, t);
+          if (live.size === 1 && ended.length === 0) phases.startMs = Date.now() - s0;
+        },
+        ended: (r) => {
+          live.delete(i);
+          ended.push(r);
+        },
+      })));
+    } finally {
+      clearInterval(ticker);
+    }
+    const tasks = outcomes.map((o) => o.result);
+    const ran = outcomes.filter((o) => o.startedAt !== undefined && o.finishedAt !== undefined);
+    const durationMs = ran.length ? Math.max(1, Math.max(...ran.map((o) => o.finishedAt!)) - Math.min(...ran.map((o) => o.startedAt!))) : 0;
+    phases.runMs = durationMs;
+    const archives = new Map(outcomes.flatMap((o) => (o.outputs ? [[o.result.index, o.outputs] as const] : [])));
+    const outputs = await mergeTaskOutputs(archives, this.outputsPath(run)).catch((err) => {
+      this.log.warn({ runId: run.id, err: (err as Error).message }, 'could not merge the tasks\' outputs');
+      return { files: 0, bytes: 0 };
+    });
+    const fields = base({
+      exitCode: fanOutExitCode(tasks), oomKilled: tasks.some((t) => t.oomKilled), durationMs,
+      cost: sumCosts(tasks.map((t) => t.cost), zero), outputs, tasks,
+    });
+    if (run.abort.signal.aborted) return { kind: 'cancelled', ...fields };
+    const failed = outcomes.filter((o) => o.failure);
+    if (failed.length > 0) {
+      const first = failed[0];
+      const more = failed.length > 1 ? ` (${failed.length - 1} more task(s) failed too: ${failed.slice(1).map((o) => o.result.index).join(', ')})` : '';
+      return { kind: 'failed', ...fields, code: first.failure!.code, message: `task ${first.result.index}: ${first.failure!.message}${more}` };
+    }
+    return { kind: 'exited', ...fields };
+  }
+
+  /** One task of a fan-out run: admitted, started, followed to its exit, its outputs kept, its container removed. */
+  private async runTask(
+    run: Run, image: string, index: number, count: number, slot: (() => void) | undefined,
+    on: { started(at: number): void; ended(r: TaskResult): void },
+  ): Promise<TaskOutcome> {
+    const signal = run.abort.signal;
+    const secrets = new SecretRedactor(run.spec.env, run.spec.secretEnv);
+    const outcome: TaskOutcome = {
+      result: { index, exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference) },
+    };
+    const flush = () => {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const rest = secrets.flush(stream);
+        if (rest) run.emit({ kind: 'log', task: index, stream, time: new Date().toISOString(), data: rest });
+      }
+    };
+    let release = slot;
+    let container: RunningContainer | undefined;
+    let timedOut = false;
+    try {
+      if (!release && !this.engine.schedules) {
+        release = await this.capacity.acquire(run.hardware, (position) => run.emit({ kind: 'queued', task: index, position }), signal);
+      }
+      if (signal.aborted) throw signal.reason;
+      let isRunning = false;
+      const markRunning = () => {
+        if (isRunning) return;
+        isRunning = true;
+        run.emit({ kind: 'running', task: index, startedAt: new Date().toISOString() });
+      };
+      container = await this.engine.start(
+        {
+          runId: run.id, task: index, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware,
+          pidsLimit: this.opts.pidsLimit, network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+          env: {
+            BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env,
+            BYTENITE_TASK_INDEX: String(index), BYTENITE_TASK_COUNT: String(count),
+          },
+        },
+        {
+          onOutput: (stream, data) => {
+            markRunning();
+            const text = secrets.push(stream, data);
+            if (text) run.emit({ kind: 'log', task: index, stream, time: new Date().toISOString(), data: text });
+          },
+          onStats: (st) => run.emit({ kind: 'stats', task: index, ...st }),
+          onQueued: (reason) => run.emit({ kind: 'queued', task: index, position: 1, reason }),
+        },
+      );
+      markRunning();
+      const running = container;
+      on.started(running.startedAt.getTime());
+      const timer = run.spec.timeoutMs !== undefined
+        ? setTimeout(() => { timedOut = true; void running.stop(this.opts.stopGraceSeconds).catch(() => {}); }, run.spec.timeoutMs)
+        : undefined;
+      const onAbort = () => void running.stop(this.opts.stopGraceSeconds).catch(() => {});
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      let exit;
+      try {
+        exit = await running.exited;
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      }
+      flush();
+      const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
+      outcome.startedAt = exit.startedAt.getTime();
+      outcome.finishedAt = outcome.startedAt + durationMs;
+      outcome.result = {
+        index, exitCode: exit.exitCode, oomKilled: exit.oomKilled, durationMs,
+        cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference),
+      };
+      outcome.outputs = await running.saveOutputs(path.join(this.opts.dataDir, 'runs', run.id, `task-${index}.tar`)).catch((err) => {
+        this.log.warn({ runId: run.id, task: index, err: (err as Error).message }, 'could not copy a task\'s outputs');
+        return undefined;
+      });
+      if (timedOut) outcome.failure = { code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
+      else if (!signal.aborted && exit.error && exit.exitCode !== 0 && !exit.oomKilled) outcome.failure = { code: 'engine', message: secrets.redact(exit.error) };
+    } catch (err) {
+      if (!signal.aborted) {
+        const e = err as Error;
+        const code = e instanceof HardwareUnavailableError ? 'hardware' : 'engine';
+        outcome.failure = { code, message: secrets.redact(e.message) };
+        this.log.warn({ runId: run.id, task: index, code, err: outcome.failure.message }, 'task failed');
+      }
+    } finally {
+      flush();
+      if (container) await this.removeContainer(run, container);
+      release?.();
+    }
+    if (outcome.failure) outcome.result.error = outcome.failure.message;
+    on.ended(outcome.result);
+    return outcome;
   }
 
   private async removeContainer(run: Run, container: RunningContainer): Promise<void> {
@@ -371,7 +538,8 @@ export class RunManager {
     const jobs: Promise<void>[] = [];
     for (const { run, entries } of unfinished) {
       const c = byRun.get(run.id);
-      if (c && entries.length > 0) {
+      const fanOut = (run.spec.parallel ?? 1) > 1;
+      if (c && entries.length > 0 && !fanOut) {
         keep.add(run.id);
         jobs.push(this.recover(run, entries, c.id));
       } else {
@@ -379,7 +547,9 @@ export class RunManager {
         this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');
         this.end(run, {
           kind: 'failed', ...this.lostFields(run, entries), code: lost ? 'engine' : 'internal',
-          message: lost
+          message: fanOut && lost
+            ? 'the agent restarted during this fan-out run: its tasks are not taken up again after a restart (their containers were removed); run it again'
+            : lost
             ? 'the agent restarted and this run\'s container was gone (removed while the agent was down): its outcome is unknown; run it again'
             : `the agent restarted while the run was ${run.state}; what it had received did not survive: run it again`,
         });
@@ -439,7 +609,7 @@ export class RunManager {
         runningEmitted = true;
         run.emit({ kind: 'running', startedAt: container.startedAt.toISOString() });
       }
-      this.log.info({ runId: run.id, container: containerId, afterLog: cursor?.time }, 'reattached to a run');
+      this.log.info({ runId: run.id, container: containerId, afterLog: cursor }, 'reattached to a run');
       const startedAt = running ? Date.parse((running.event as Extract<RunEvent, { kind: 'running' }>).startedAt) : container.startedAt.getTime();
       final = await this.watch(run, container, {
         phases, base, deadline: run.spec.timeoutMs ? startedAt + run.spec.timeoutMs : undefined, flush: secrets,

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, cleanup, jsonEvents, makeContext, runCli, tmpDir } from './helpers';
 import { startSwarmCluster, SwarmCluster } from './swarmCluster';
@@ -179,6 +179,54 @@ test('four runs at once spread over both nodes; a GPU run waits for the only GPU
   const refused = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:2']);
   assert.equal(refused.code, 125);
   assert.match(refused.stderr, /h100/);
+});
+
+test('a 4-task fan-out spreads over both nodes; every task\'s logs and outputs come back; the cost adds up', async () => {
+  const dir = ctx();
+  const out = tmpDir('bytenite-swarm-fanout-');
+  dirs.push(out);
+  const script = 'i=1; while [ $i -le 20 ]; do echo "t$BYTENITE_TASK_INDEX/$BYTENITE_TASK_COUNT line $i"; i=$((i+1)); done; ' +
+    'echo "result $BYTENITE_TASK_INDEX" > $BYTENITE_OUTPUT_DIR/r.txt; sleep 3; [ $BYTENITE_TASK_INDEX -eq 2 ] && exit 4; exit 0';
+  const run = startCli([path.join(dir, 'Dockerfile'), ...agentArgs(), '--parallel', '4', '--cpus', '0.5', '--memory', '64m', '--out', out, '--', 'sh', '-c', script]);
+  const { runId } = await run.waitFor((e) => e.event.kind === 'running');
+  // Where each task's container is, while they run (label io.bytenite.task).
+  const placed = new Map<string, string>();
+  for (let i = 0; i < 30 && placed.size < 4; i++) {
+    for (const [name, d] of [['manager', cluster.manager], ['worker', cluster.worker]] as const) {
+      const list = await d.listContainers({ all: true, filters: { label: [`io.bytenite.run=${runId}`] } }).catch(() => []);
+      for (const c of list) placed.set(c.Labels['io.bytenite.task'], name);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const res = await run.done;
+  assert.equal(res.code, 4, res.stderr + agentLog.slice(-2000));
+  assert.deepEqual([...placed.keys()].sort(), ['0', '1', '2', '3'], 'every task had a container');
+  assert.deepEqual([...new Set(placed.values())].sort(), ['manager', 'worker'], 'Swarm placed the tasks on both nodes');
+  const events = run.events().map((e) => e.event);
+  for (let t = 0; t < 4; t++) {
+    const text = events.filter((e): e is Extract<RunEvent, { kind: 'log' }> => e.kind === 'log' && e.task === t && e.stream === 'stdout').map((e) => e.data).join('');
+    assert.equal(text, Array.from({ length: 20 }, (_, i) => `t${t}/4 line ${i + 1}\n`).join(''), `task ${t}'s logs (on the ${placed.get(String(t))})`);
+    // The worker's outputs come back through its engine (--node-engine), the manager's through the manager.
+    assert.equal(readFileSync(path.join(out, `task-${t}`, 'r.txt'), 'utf8'), `result ${t}\n`, `task ${t}'s output (on the ${placed.get(String(t))})`);
+  }
+  const final = events.at(-1)!;
+  assert.equal(final.kind, 'exited', JSON.stringify(final));
+  if (final.kind !== 'exited') return;
+  assert.deepEqual(final.tasks!.map((t) => t.exitCode), [0, 0, 4, 0]);
+  assert.ok(final.tasks!.every((t) => t.durationMs >= 3000 && t.cost.total > 0), JSON.stringify(final.tasks));
+  const sum = final.tasks!.reduce((a, t) => a + t.cost.total, 0);
+  assert.ok(Math.abs(final.cost.total - sum) < 1e-12, `run cost ${final.cost.total} = sum of the tasks' ${sum}`);
+
+  // Wall time of a warm fan-out against one task of the same work, CLI start to exit (for the README).
+  const time = async (extra: string[]) => {
+    const t0 = Date.now();
+    const r = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), ...extra, '--cpus', '0.5', '--memory', '64m', '--', 'sh', '-c', 'sleep 3']);
+    assert.equal(r.code, 0, r.stderr);
+    return Date.now() - t0;
+  };
+  const one = await time([]);
+  const four = await time(['--parallel', '4']);
+  console.log(`# Swarm, warm, 'sleep 3' per task, 0.5 vCPU each, CLI start to exit: 1 task ${one} ms; 4 tasks ${four} ms`);
 });
 
 test('losing the worker during a run is reported plainly on that run; nothing hangs', async () => {
