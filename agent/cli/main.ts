@@ -2,6 +2,7 @@
 import { AGENT_VERSION } from '../protocol';
 import { agentCommand, AGENT_HELP } from './agentCommand';
 import { hardwareCommand } from './hardwareCommand';
+import { runsCommand } from './runsCommand';
 import { attachCommand, ATTACH_HELP } from './attachCommand';
 import { EXIT_NOT_RUN, RUN_HELP, runCommand, UsageError } from './runCommand';
 
@@ -11,6 +12,7 @@ Usage:
   bytenite run [DOCKERFILE] [options] [-- COMMAND...]   build and run (see bytenite run --help)
   bytenite hardware [--json] [--agent URL --token-file FILE [--ca-file FILE]]   what an agent offers, with prices
   bytenite attach RUN [--json] [--agent URL --token-file FILE]   follow a run: replay, then live
+  bytenite runs [--json] [--agent URL --token-file FILE]   the runs an agent knows, past ones too, newest first
   bytenite agent [options]                              serve runs to clients (see bytenite agent --help)
   bytenite --version
 `;
@@ -22,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
     case 'agent': return agentCommand(rest);
     case 'hardware': return hardwareCommand(rest);
     case 'attach': return attachCommand(rest);
+    case 'runs': return runsCommand(rest);
     case '--version': case '-v':
       process.stdout.write(`${AGENT_VERSION}\n`);
       return 0;

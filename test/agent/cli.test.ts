@@ -139,6 +139,15 @@ test('the CLI reaches a separate agent with --agent and --token-file, and a wron
     const ok = await runCli(['run', path.join(dir, 'Dockerfile'), '--memory', '64m', '--agent', agent.url, '--token-file', tokenFile, '--', 'echo', 'remote-ok']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout, 'remote-ok\n');
+    // The finished run is listed, with its outcome, by `bytenite runs`.
+    const runs = await runCli(['runs', '--json', '--agent', agent.url, '--token-file', tokenFile]);
+    assert.equal(runs.code, 0, runs.stderr);
+    const listed = runs.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].state, 'exited');
+    assert.equal(listed[0].final.exitCode, 0);
+    const plain = await runCli(['runs', '--agent', agent.url, '--token-file', tokenFile]);
+    assert.match(plain.stdout, new RegExp(`^${listed[0].runId}  .* exited 0 +(warm|cold) · `));
     writeFileSync(tokenFile, 'wrong\n');
     const denied = await runCli(['run', path.join(dir, 'Dockerfile'), '--agent', agent.url, '--token-file', tokenFile]);
     assert.equal(denied.code, 125);
