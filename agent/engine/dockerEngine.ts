@@ -2,21 +2,20 @@
  * The single-machine engine: one Docker Engine reached through its API with dockerode. Every container
  * and image it makes is labelled (LABELS) so that it can be found again and cleaned up after a crash.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { chmod, mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import * as tar from 'tar';
 import {
   BuildError, BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineUnavailableError,
-  ExitInfo, LABELS, OutputArchive, RunningContainer, containerLabels,
+  ExitInfo, LABELS, RunningContainer, containerLabels,
 } from './engine';
 import { DockerStreamDemuxer, type ByteCursor } from './dockerStream';
 import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
-import { statsSample } from './dockerStats';
+import { followStats, saveOutputs } from './containerIo';
 
 const MiB = 1024 * 1024;
 
@@ -176,7 +175,7 @@ export class DockerEngine implements Engine {
       logs.on('close', resolve);
       logs.on('error', () => resolve());
     }).then(() => reader.end());
-    const stopStats = this.followStats(container, handlers);
+    const stopStats = followStats(container, handlers);
     const exited = (async (): Promise<ExitInfo> => {
       let result: WaitResult;
       let info: Docker.ContainerInspectInfo;
@@ -229,7 +228,7 @@ export class DockerEngine implements Engine {
       startedAt,
       exited,
       stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
-      saveOutputs: (tarPath) => this.saveOutputs(container, outputDir, tarPath),
+      saveOutputs: (tarPath) => saveOutputs(container, outputDir, tarPath),
       remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
     };
   }
@@ -244,67 +243,6 @@ export class DockerEngine implements Engine {
       removed++;
     }
     return removed;
-  }
-
-  private followStats(container: Docker.Container, handlers: ContainerHandlers): () => void {
-    let stream: NodeJS.ReadableStream & { destroy?: () => void } | undefined;
-    let stopped = false;
-    let previous: Parameters<typeof statsSample>[0] | undefined;
-    let buf = '';
-    container.stats({ stream: true }).then((s) => {
-      stream = s as typeof stream;
-      if (stopped) return stream!.destroy?.();
-      s.on('data', (chunk: Buffer) => {
-        buf += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (!line.trim()) continue;
-          try {
-            const sample = JSON.parse(line);
-            // The first sample has no previous reading, so its CPU figure means nothing: skip it.
-            if (previous) handlers.onStats(statsSample(previous, sample));
-            previous = sample;
-          } catch {
-            /* a torn line from a closing stream */
-          }
-        }
-      });
-      s.on('error', () => {});
-    }, () => {});
-    return () => {
-      stopped = true;
-      stream?.destroy?.();
-    };
-  }
-
-  private async saveOutputs(container: Docker.Container, dir: string, tarPath: string): Promise<OutputArchive | undefined> {
-    let archive: NodeJS.ReadableStream;
-    try {
-      archive = await container.getArchive({ path: dir });
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw err;
-    }
-    await mkdir(path.dirname(tarPath), { recursive: true });
-    await pipeline(archive, createWriteStream(tarPath));
-    let files = 0;
-    let bytes = 0;
-    await tar.t({
-      file: tarPath,
-      onReadEntry: (e) => {
-        if (e.type === 'File' || e.type === 'OldFile') {
-          files++;
-          bytes += e.size ?? 0;
-        }
-      },
-    });
-    if (files === 0) {
-      await rm(tarPath, { force: true });
-      return undefined;
-    }
-    return { tarPath, files, bytes };
   }
 
   /** A tar holding just the (world-writable) output folder, made once per folder path. */

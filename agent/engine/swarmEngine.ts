@@ -18,20 +18,15 @@
  * manager's own node, and any node given in `nodeEngines`. Elsewhere stats are not reported, OOM is not known
  * (an OOM kill shows as exit 137), times come from the task's states, and outputs stay on the node.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
-import * as tar from 'tar';
 import type { Catalog, HardwareRequest } from '../protocol';
 import {
   BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineHardware, EngineUnavailableError,
-  ExitInfo, HardwareUnavailableError, LABELS, OutputArchive, RunningContainer, containerLabels,
+  ExitInfo, HardwareUnavailableError, LABELS, RunningContainer, containerLabels,
 } from './engine';
 import { DockerEngine } from './dockerEngine';
 import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
-import { statsSample } from './dockerStats';
+import { followStats, saveOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
 import { reservedMiB } from '../hardware/catalog';
 
@@ -567,64 +562,4 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
   return Buffer.concat(chunks);
-}
-
-function followStats(container: Docker.Container, handlers: ContainerHandlers): () => void {
-  let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
-  let stopped = false;
-  let previous: Parameters<typeof statsSample>[0] | undefined;
-  let buf = '';
-  container.stats({ stream: true }).then((s) => {
-    stream = s as typeof stream;
-    if (stopped) return stream!.destroy?.();
-    s.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const sample = JSON.parse(line);
-          // The first sample has no previous reading, so its CPU figure means nothing: skip it.
-          if (previous) handlers.onStats(statsSample(previous, sample));
-          previous = sample;
-        } catch {
-          /* a torn line from a closing stream */
-        }
-      }
-    });
-    s.on('error', () => {});
-  }, () => {});
-  return () => {
-    stopped = true;
-    stream?.destroy?.();
-  };
-}
-
-async function saveOutputs(container: Docker.Container, dir: string, tarPath: string): Promise<OutputArchive | undefined> {
-  let archive: NodeJS.ReadableStream;
-  try {
-    archive = await container.getArchive({ path: dir });
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
-  await mkdir(path.dirname(tarPath), { recursive: true });
-  await pipeline(archive, createWriteStream(tarPath));
-  let files = 0;
-  let bytes = 0;
-  await tar.t({
-    file: tarPath,
-    onReadEntry: (e) => {
-      if (e.type === 'File' || e.type === 'OldFile') {
-        files++;
-        bytes += e.size ?? 0;
-      }
-    },
-  });
-  if (files === 0) {
-    await rm(tarPath, { force: true });
-    return undefined;
-  }
-  return { tarPath, files, bytes };
 }
