@@ -22,7 +22,7 @@ export class CapacityQueue {
   private free: Capacity;
   private readonly waiting: Waiter[] = [];
 
-  constructor(private readonly total: Capacity) {
+  constructor(total: Capacity) {
     this.free = { cpus: total.cpus, memoryMiB: total.memoryMiB, gpus: { ...total.gpus } };
   }
 
