@@ -11,6 +11,7 @@ import { DockerfileIndex } from './dockerfiles/dockerfileIndex';
 import { DockerfileCodeLensProvider } from './dockerfiles/dockerfileCodeLens';
 import { HardwareChoices } from './hardware/hardwareChoices';
 import { createLog, type Log } from './log';
+import { AgentRunHistory } from './runs/agentRunHistory';
 import { Runner } from './runs/runner';
 import { RunStore } from './runs/runStore';
 import { AgentTokens } from './secrets';
@@ -52,6 +53,7 @@ export class Ctx {
     this.choices = own(new HardwareChoices(ext.workspaceState));
     this.store = own(new RunStore(ext.workspaceState, path.join((ext.storageUri ?? ext.globalStorageUri).fsPath, 'runs')));
     this.runner = own(new Runner(this.agents, this.store, this.log));
+    own(new AgentRunHistory(this.agents, this.store, this.log));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
     this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store));
     this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store));

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './context';
 import type { Catalog } from '../agent/protocol';
+import type { RunRowView } from '../webview/protocol';
 import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
 
 /** What activate returns: read by the extension-host tests, not a public API. */
@@ -17,6 +18,10 @@ export interface ByteNiteApi {
   dockerfiles(): Promise<string[]>;
   /** Pid of the local agent process, when it runs. */
   localAgentPid(): number | undefined;
+  /** The run rows the sidebar shows. */
+  runRows(): Promise<RunRowView[]>;
+  /** Forgets the extension's own run history (agents keep theirs). */
+  forgetRuns(): Promise<void>;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -58,6 +63,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     agentState: () => ctx.agents.selected().state.kind,
     dockerfiles: async () => (await ctx.dockerfiles.list()).map((u) => vscode.workspace.asRelativePath(u, false)),
     localAgentPid: () => ctx.local.pid,
+    runRows: async () => (await ctx.sidebar.state()).runs,
+    forgetRuns: () => ctx.store.clear(),
   };
 }
 

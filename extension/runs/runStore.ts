@@ -23,6 +23,11 @@ export interface HistoryEntry {
   hardware: Run['hardware'];
 }
 
+/** Newest first, at most MAX_HISTORY. */
+function sortCap(entries: HistoryEntry[]): HistoryEntry[] {
+  return entries.sort((a, b) => Date.parse(b.row.createdAt) - Date.parse(a.row.createdAt)).slice(0, MAX_HISTORY);
+}
+
 export class RunStore implements vscode.Disposable {
   private readonly live = new Map<string, Run>();
   private history: HistoryEntry[];
@@ -86,6 +91,30 @@ export class RunStore implements vscode.Disposable {
     return this.history.map((h) => this.live.get(h.info.runId)?.row() ?? h.row);
   }
 
+  /**
+   * Adds the runs (from an agent's list) that the history lacks, keeping it newest first and capped;
+   * returns how many were added. Entries already known are left alone: the extension's copy is at least as fresh.
+   */
+  merge(entries: HistoryEntry[]): number {
+    const known = new Set(this.history.map((h) => h.info.runId));
+    const fresh = entries.filter((e) => !known.has(e.info.runId) && !this.live.has(e.info.runId));
+    if (!fresh.length) return 0;
+    this.history = sortCap([...this.history, ...fresh]);
+    void this.state.update(KEY, this.history);
+    this.changed.fire(undefined);
+    return fresh.length;
+  }
+
+  /** Forgets every run, live or remembered, and their saved events (the extension's copy only: agents keep theirs). */
+  async clear(): Promise<void> {
+    for (const r of this.live.values()) r.dispose();
+    this.live.clear();
+    this.history = [];
+    await this.state.update(KEY, this.history);
+    if (this.eventsDir) await fs.rm(this.eventsDir, { recursive: true, force: true });
+    this.changed.fire(undefined);
+  }
+
   /** The events of a finished run, as saved when it ended; undefined when they were not kept. */
   async loadEvents(runId: string): Promise<SeqEvent[] | undefined> {
     if (!this.eventsDir) return undefined;
@@ -115,7 +144,7 @@ export class RunStore implements vscode.Disposable {
       info: run.info, dockerfile: run.dockerfile.toString(), row: run.row(), final: run.final, hardware: run.hardware,
     };
     const rest = this.history.filter((h) => h.info.runId !== run.runId);
-    this.history = [entry, ...rest].sort((a, b) => Date.parse(b.row.createdAt) - Date.parse(a.row.createdAt)).slice(0, MAX_HISTORY);
+    this.history = sortCap([entry, ...rest]);
     void this.state.update(KEY, this.history);
   }
 

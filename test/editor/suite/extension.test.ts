@@ -39,6 +39,8 @@ async function lensTitles(uri: vscode.Uri): Promise<string[]> {
 describe('ByteNite extension', () => {
   let api: ByteNiteApi;
   let ext: vscode.Extension<ByteNiteApi>;
+  /** The labelled run, finished; the agent's journal keeps it. */
+  let labelledRunId: string | undefined;
 
   before(async () => {
     ext = vscode.extensions.getExtension<ByteNiteApi>(EXTENSION_ID)!;
@@ -144,6 +146,7 @@ describe('ByteNite extension', () => {
     const t0 = Date.now();
     const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
     assert.match(runId ?? '', /^r-/, 'the command returns the run id');
+    labelledRunId = runId;
     const run = await until('the final event', () => {
       const r = api.run(runId);
       return r?.final ? r : undefined;
@@ -201,5 +204,32 @@ describe('ByteNite extension', () => {
     assert.equal(api.localAgentPid(), undefined);
     await vscode.commands.executeCommand('bytenite.startLocalAgent');
     assert.equal(api.agentState(), 'connected');
+  });
+
+  it('lists the agent\'s past runs after a reconnect, and replays one from the agent when opened', async () => {
+    assert.ok(labelledRunId, 'the labelled run ran');
+    const id = labelledRunId!;
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await api.forgetRuns();
+    assert.deepEqual(await api.runRows(), []);
+    assert.equal(api.run(id), undefined);
+    // A restarted agent on the same data folder: the extension hears of past runs only from its journal.
+    await vscode.commands.executeCommand('bytenite.stopLocalAgent');
+    await vscode.commands.executeCommand('bytenite.startLocalAgent');
+    const rows = await until('the run from the agent\'s list', async () => {
+      const r = await api.runRows();
+      return r.some((x) => x.runId === id) ? r : undefined;
+    }, 30_000);
+    const row = rows.find((x) => x.runId === id)!;
+    assert.equal(row.state, 'exited');
+    assert.equal(row.exitCode, 0);
+    assert.ok(row.start, 'the start kind');
+    assert.ok((row.costUsd ?? 0) > 0 && (row.durationMs ?? 0) >= 1000, JSON.stringify(row));
+    const times = rows.map((r) => Date.parse(r.createdAt));
+    assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+    await vscode.commands.executeCommand('bytenite.openRun', id);
+    const run = await until('the replayed final event', () => (api.run(id)?.final ? api.run(id) : undefined), 30_000);
+    assert.match(run.logs.join(''), /labelled run says hi/);
+    assert.equal(run.costUsd, row.costUsd);
   });
 });
