@@ -213,7 +213,8 @@ test('a 4-task fan-out spreads over both nodes; every task\'s logs and outputs c
   assert.equal(final.kind, 'exited', JSON.stringify(final));
   if (final.kind !== 'exited') return;
   assert.deepEqual(final.tasks!.map((t) => t.exitCode), [0, 0, 4, 0]);
-  assert.ok(final.tasks!.every((t) => t.durationMs >= 3000 && t.cost.total > 0), JSON.stringify(final.tasks));
+  // Each task slept 3 s; Swarm's task times come from the node and can read a few ms short of it.
+  assert.ok(final.tasks!.every((t) => t.durationMs >= 2900 && t.cost.total > 0), JSON.stringify(final.tasks));
   const sum = final.tasks!.reduce((a, t) => a + t.cost.total, 0);
   assert.ok(Math.abs(final.cost.total - sum) < 1e-12, `run cost ${final.cost.total} = sum of the tasks' ${sum}`);
 
