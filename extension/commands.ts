@@ -186,7 +186,8 @@ async function offerDockerignore(dockerfile: vscode.Uri, outDir: vscode.Uri): Pr
 }
 
 async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest): Promise<string | undefined> {
-  const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware));
+  const parallel = ctx.choices.parallel(uri);
+  const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware, parallel));
   ctx.panels.open(run.runId, true);
   return run.runId;
 }
@@ -225,13 +226,15 @@ async function hardwareFor(ctx: Ctx, uri: vscode.Uri, askIfDefault: boolean): Pr
 
 async function chooseHardware(ctx: Ctx, uri: vscode.Uri): Promise<HardwareRequest | undefined> {
   const conn = ctx.agents.selected();
-  await ctx.progress(`ByteNite: connecting to ${conn.name}`, () => conn.get());
+  const client = await ctx.progress(`ByteNite: connecting to ${conn.name}`, () => conn.get());
   const catalog = conn.catalog!;
   const doc = await vscode.workspace.openTextDocument(uri);
   const current = fitToCatalog(catalog, ctx.choices.resolve(uri, doc.getText()).hardware);
-  const picked = await pickHardware(catalog, current, `Hardware for ${vscode.workspace.asRelativePath(uri, false)} on ${conn.name}`);
+  // The fan-out step only where the agent can run it.
+  const parallel = client.hello.capabilities.includes('fan-out') ? ctx.choices.parallel(uri) : undefined;
+  const picked = await pickHardware(catalog, current, `Hardware for ${vscode.workspace.asRelativePath(uri, false)} on ${conn.name}`, parallel);
   if (!picked) return undefined;
-  await ctx.choices.remember(uri, picked);
-  ctx.log.info(`hardware for ${uri.fsPath}: ${formatHardware(picked)}`);
-  return picked;
+  await ctx.choices.remember(uri, picked.hardware, parallel === undefined ? undefined : picked.parallel);
+  ctx.log.info(`hardware for ${uri.fsPath}: ${formatHardware(picked.hardware)}${picked.parallel > 1 ? ` × ${picked.parallel} tasks` : ''}`);
+  return picked.hardware;
 }

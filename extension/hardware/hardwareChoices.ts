@@ -8,6 +8,8 @@ import { applyLabels, hasHardwareLabels, readHardwareLabels } from '../dockerfil
 import { DEFAULT_HARDWARE } from './pricing';
 
 const KEY = 'bytenite.hardwareChoices';
+// Kept beside the hardware, not in it: the hardware map holds protocol `HardwareRequest`s as sent.
+const PARALLEL_KEY = 'bytenite.parallelChoices';
 
 export class HardwareChoices {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
@@ -35,7 +37,15 @@ export class HardwareChoices {
     };
   }
 
-  async remember(dockerfile: vscode.Uri, hw: HardwareRequest): Promise<void> {
+  /** How many parallel tasks (fan-out) the user chose for this Dockerfile; 1 when none. */
+  parallel(dockerfile: vscode.Uri): number {
+    return this.state.get<Record<string, number>>(PARALLEL_KEY, {})[dockerfile.toString()] ?? 1;
+  }
+
+  async remember(dockerfile: vscode.Uri, hw: HardwareRequest, parallel?: number): Promise<void> {
+    if (parallel !== undefined) {
+      await this.state.update(PARALLEL_KEY, { ...this.state.get<Record<string, number>>(PARALLEL_KEY, {}), [dockerfile.toString()]: parallel });
+    }
     await this.state.update(KEY, { ...this.all(), [dockerfile.toString()]: hw });
     this.changed.fire(dockerfile);
   }

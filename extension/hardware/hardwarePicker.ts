@@ -1,6 +1,7 @@
 /**
  * The hardware picker: one quick pick in steps (vCPUs, memory, GPU, then a summary with the estimate per
- * hour), every item built from the selected agent's live catalog and priced with it.
+ * hour), every item built from the selected agent's live catalog and priced with it. On an agent that
+ * offers `fan-out`, a last step picks how many parallel tasks of the image a run starts.
  */
 import * as vscode from 'vscode';
 import type { Catalog, HardwareRequest } from '../../agent/protocol';
@@ -75,12 +76,34 @@ export function gpuItems(catalog: Catalog): Item<GpuValue>[] {
   return items;
 }
 
-/** Runs the picker; resolves with the chosen hardware, or undefined when the user dismissed it. */
-export async function pickHardware(catalog: Catalog, current: HardwareRequest, title: string): Promise<HardwareRequest | undefined> {
+/** The fan-out step's items: how many tasks of the image a run starts. */
+export const PARALLEL_OPTIONS: readonly number[] = [1, 2, 4, 8];
+export function parallelItems(): Item<number>[] {
+  return PARALLEL_OPTIONS.map((n) => ({
+    label: n === 1 ? '1 task' : `${n} parallel tasks`, description: n === 1 ? 'no fan-out' : `each task billed for its own run time`, value: n,
+  }));
+}
+
+/** What the picker resolves with: the hardware, and the number of parallel tasks (1 without fan-out). */
+export interface HardwarePick {
+  hardware: HardwareRequest;
+  parallel: number;
+}
+
+/**
+ * Runs the picker; resolves with the choice, or undefined when the user dismissed it. `parallel` is the
+ * current fan-out choice, or undefined when the agent does not offer fan-out (then there is no such step).
+ */
+export async function pickHardware(
+  catalog: Catalog, current: HardwareRequest, title: string, parallel?: number,
+): Promise<HardwarePick | undefined> {
   const p = catalog.prices;
   const hasGpu = catalog.gpuOptions.some((g) => g.counts.length > 0);
-  const steps = hasGpu ? 4 : 3;
+  const fanOut = parallel !== undefined;
+  const steps = (hasGpu ? 4 : 3) + (fanOut ? 1 : 0);
+  const summaryStep = hasGpu ? 4 : 3;
   let hw: HardwareRequest = { ...current };
+  let tasks = parallel ?? 1;
   let at = 1;
   for (;;) {
     if (at === 1) {
@@ -105,15 +128,26 @@ export async function pickHardware(catalog: Catalog, current: HardwareRequest, t
       if (r === BACK) { at = 2; continue; }
       hw = r ? { ...hw, gpu: r } : { cpus: hw.cpus, memoryMiB: hw.memoryMiB };
       at = 4;
-    } else {
+    } else if (at === 4) {
       const rate = pricePerHour(p, hw);
       const items: Item<'ok'>[] = [
         { label: `$(check) Use ${formatHardware(hw)}`, description: `estimate ${formatRate(rate)}`, value: 'ok' },
       ];
-      const r = await step({ title, stepNo: steps, steps, placeholder: `Estimate: ${formatRate(rate)} while running`, items });
+      const r = await step({ title, stepNo: summaryStep, steps, placeholder: `Estimate: ${formatRate(rate)} while running`, items });
       if (r === undefined) return undefined;
       if (r === BACK) { at = hasGpu ? 3 : 2; continue; }
-      return hw;
+      if (!fanOut) return { hardware: hw, parallel: 1 };
+      at = 5;
+    } else {
+      const items = parallelItems();
+      const r = await step({
+        title, stepNo: steps, steps, placeholder: `Parallel tasks (each at ${formatRate(pricePerHour(p, hw))} while it runs)`,
+        items, active: items.find((i) => i.value === tasks),
+      });
+      if (r === undefined) return undefined;
+      if (r === BACK) { at = 4; continue; }
+      tasks = r;
+      return { hardware: hw, parallel: tasks };
     }
   }
 }

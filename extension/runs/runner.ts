@@ -27,8 +27,11 @@ export class Runner implements vscode.Disposable {
     private readonly log: Log,
   ) {}
 
-  /** Starts a run of `dockerfile` on the selected agent; resolves once the agent accepted it. */
-  async start(dockerfile: vscode.Uri, hardware: HardwareRequest): Promise<Run> {
+  /**
+   * Starts a run of `dockerfile` on the selected agent; resolves once the agent accepted it. `parallel` > 1
+   * fans out into that many tasks, on an agent that offers `fan-out` (elsewhere the run has one task).
+   */
+  async start(dockerfile: vscode.Uri, hardware: HardwareRequest, parallel = 1): Promise<Run> {
     if (!vscode.workspace.isTrusted) throw new Error('Runs are disabled in an untrusted workspace: trust the folder to run Dockerfiles.');
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === dockerfile.toString());
     if (doc?.isDirty) await doc.save();
@@ -40,11 +43,13 @@ export class Runner implements vscode.Disposable {
     const rate = conn.catalog ? pricePerHour(conn.catalog.prices, hardware) : undefined;
     let run: Run | undefined;
     const early: [number, RunEvent][] = [];
-    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)} (context ${contextDir})`);
+    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)}${parallel > 1 ? ` × ${parallel} tasks` : ''} (context ${contextDir})`);
     // Loaded on first run: packing the context pulls in tar and .dockerignore handling.
     const { startRun } = await import('../../agent/client/startRun');
+    const tasks = parallel > 1 && client.hello.capabilities.includes('fan-out') ? parallel : 1;
+    if (tasks !== parallel) this.log.warn(`agent "${conn.name}" does not offer fan-out: running ${rel} as one task, not ${parallel}`);
     const started = await startRun(client, {
-      contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel,
+      contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks,
       onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
     });
     run = new Run(

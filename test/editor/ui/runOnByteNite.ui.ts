@@ -99,6 +99,11 @@ describe('Run on ByteNite in the workbench', function () {
     await use.first().waitFor();
     await shot('picker.png');
     await use.first().click();
+    // The local agent offers fan-out: the last step asks how many parallel tasks; keep one.
+    const one = rows.filter({ hasText: /^1 task/ });
+    await one.first().waitFor();
+    await shot('picker-parallel.png');
+    await one.first().click();
   });
 
   it('shows a line the container printed, then the final cost, in the run panel', async () => {
