@@ -38,20 +38,27 @@ export interface CostBreakdown {
   reference: { name: string; total: number }[];
 }
 
+/** How one task of a fan-out run ended (agent `TaskResult`). */
+export interface TaskResult {
+  index: number; exitCode: number | null; oomKilled: boolean; durationMs: number; cost: CostBreakdown; error?: string;
+}
+
 interface FinalFields {
   exitCode: number | null; oomKilled: boolean; durationMs: number; cost: CostBreakdown; start: StartKind;
   steps: number; cachedSteps: number; phases: Phases; outputs: { files: number; bytes: number };
+  /** Fan-out runs only: one per task, by index. */
+  tasks?: TaskResult[];
 }
 
 /** One event of a run (agent `RunEvent`), relayed unchanged. */
 export type RunEvent =
-  | { kind: 'queued'; position: number }
+  | { kind: 'queued'; task?: number; position: number }
   | { kind: 'uploading'; bytesDone: number; bytesTotal: number }
   | { kind: 'building'; step: number; steps: number; instruction: string; cached: boolean }
   | { kind: 'starting'; start: StartKind; image: string; cachedSteps: number; steps: number }
-  | { kind: 'running'; startedAt: string }
-  | { kind: 'log'; stream: LogStream; time: string; data: string }
-  | { kind: 'stats'; cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }
+  | { kind: 'running'; task?: number; startedAt: string }
+  | { kind: 'log'; task?: number; stream: LogStream; time: string; data: string }
+  | { kind: 'stats'; task?: number; cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }
   | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
   | ({ kind: 'exited' } & FinalFields)
   | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal'; message: string } & FinalFields)

@@ -52,7 +52,8 @@ export class Run {
     const e: SeqEvent = { seq, at, event: event as SeqEvent['event'] };
     this.events.push(e);
     switch (event.kind) {
-      case 'queued': this.state = 'queued'; break;
+      // One task of a fan-out run queued again does not take a run that already started back to queued.
+      case 'queued': if (event.task === undefined || this.state === 'queued') this.state = 'queued'; break;
       case 'uploading': this.state = 'uploading'; break;
       case 'building': this.state = 'building'; break;
       case 'starting': this.state = 'starting'; break;

@@ -11,7 +11,7 @@ import { LineStore } from '../components/lineStore';
 import { LogView } from '../components/logView';
 import { StatsChart } from '../components/statsChart';
 import { vscodeApi } from '../components/vscodeApi';
-import type { FromPanel, PanelSavedState, RunInfo, SeqEvent, ToPanel } from '../protocol';
+import type { FromPanel, LogStream, PanelSavedState, RunInfo, SeqEvent, ToPanel } from '../protocol';
 import { TickerDisplay, tickerCost } from './costTicker';
 import { ExitView, StartKindView } from './outcomeView';
 import { phaseRows } from './phaseRows';
@@ -21,6 +21,8 @@ import { RunHeader } from './runHeader';
 import { type RunModel, applyEvent, newRunModel, setFinal } from './runModel';
 import { exitText, startKindText } from './runOutcome';
 import { makeSavedState, readSavedState } from './savedState';
+import { TaskLabeller, TaskStores } from './taskLog';
+import { type TaskFilter, TaskFilterSelect, TasksTable } from './tasksView';
 
 const SLICE_MS = 12;
 const SAVE_EVERY_MS = 1000;
@@ -58,6 +60,13 @@ export class PanelApp {
   /** True when the panel's restored lines are incomplete: an `init` that precedes a replay starts over. */
   private resetOnInit: boolean;
   private lastTime = { text: '', ms: 0 };
+  // Fan-out: `store` holds every task's lines, labelled; the filter shows one task's own store instead.
+  // The per-task stores are not saved: after a restore they fill again only from a replay.
+  private labeller = new TaskLabeller();
+  private taskStores = new TaskStores();
+  private taskFilter: TaskFilter = 'all';
+  private readonly taskSelect = new TaskFilterSelect();
+  private readonly tasksTable = new TasksTable();
 
   constructor(root: HTMLElement) {
     const restored = readSavedState(this.api.getState());
@@ -72,6 +81,10 @@ export class PanelApp {
     this.log = new LogView(this.store, restored?.ui);
     this.log.onUiChange = () => this.scheduleSave();
     this.log.onCopy = (text, lines) => this.post({ type: 'copy', text, lines });
+    this.taskSelect.onChange = (f) => {
+      this.taskFilter = f;
+      this.log.setStore(f === 'all' ? this.store : this.taskStores.get(f));
+    };
     this.actions = new RunActions({
       stop: () => {
         this.stopping = true;
@@ -87,6 +100,8 @@ export class PanelApp {
       this.header.el,
       this.banner,
       h('div', { class: 'cards' }, this.phases.el, this.cost.el, this.chart.el),
+      this.tasksTable.el,
+      this.taskSelect.el,
       this.log.el,
     );
     this.log.mount();
@@ -144,6 +159,9 @@ export class PanelApp {
   private reset(runId: string): void {
     this.model = newRunModel(runId);
     this.store = new LineStore();
+    this.labeller = new TaskLabeller();
+    this.taskStores = new TaskStores();
+    this.taskFilter = 'all';
     this.log.setStore(this.store);
     this.queue = [];
     this.queuePos = 0;
@@ -166,7 +184,8 @@ export class PanelApp {
         if (r === 'log' && se.event.kind === 'log') {
           const e = se.event;
           if (e.time !== this.lastTime.text) this.lastTime = { text: e.time, ms: Date.parse(e.time) || se.at };
-          this.log.append(e.stream, e.data, this.lastTime.ms);
+          if (e.task === undefined) this.log.append(e.stream, e.data, this.lastTime.ms);
+          else this.appendTask(e.task, e.stream, e.data, this.lastTime.ms);
         } else if (r === 'changed' && this.model.final) {
           final = true;
         }
@@ -183,6 +202,15 @@ export class PanelApp {
       this.pumpScheduled = true;
       this.yieldChannel.port2.postMessage(null);
     }
+  }
+
+  /** A fan-out task's chunk: labelled into "All tasks", as is into its own store; the shown one via the view. */
+  private appendTask(task: number, stream: LogStream, data: string, time: number): void {
+    const labelled = this.labeller.label(task, stream, data);
+    if (this.taskFilter === 'all') this.log.append(stream, labelled, time);
+    else this.store.append(stream, labelled, time);
+    if (this.taskFilter === task) this.log.append(stream, data, time);
+    else this.taskStores.get(task).append(stream, data, time);
   }
 
   private scheduleUi(): void {
@@ -205,6 +233,8 @@ export class PanelApp {
     if (m.final) this.cost.showFinal(m.final.cost);
     else this.cost.showLive(this.ticker.next(tickerCost(m, now, this.run?.hourlyUsd), false), m.cost?.billedMs);
     this.chart.update(m.stats);
+    this.taskSelect.update(m.taskCount ?? 0);
+    this.tasksTable.update(m.final);
     this.actions.update({ known: m.runId !== '', finished: !!m.final, stopping: this.stopping, outputs: m.final?.outputs, outputsAvailable: this.outputsAvailable });
   }
 

@@ -33,6 +33,8 @@ export interface RunModel {
   cost?: { total: number; billedMs: number; at: number; ratePerMs?: number };
   stats: StatsSeries;
   final?: FinalEvent;
+  /** Tasks of a fan-out run seen so far (highest `task` index + 1); absent on a run of one task. */
+  taskCount?: number;
 }
 
 export function newRunModel(runId: string): RunModel {
@@ -54,15 +56,18 @@ export type Applied = 'duplicate' | 'log' | 'changed';
 export function applyEvent(m: RunModel, { seq, at, event: e }: SeqEvent): Applied {
   if (seq <= m.seq) return 'duplicate';
   m.seq = seq;
+  if ('task' in e && e.task !== undefined && e.task + 1 > (m.taskCount ?? 0)) m.taskCount = e.task + 1;
   if (e.kind === 'log') return 'log';
   const phase = PHASE_OF[e.kind];
   if (phase && m.phaseAt[phase] === undefined) m.phaseAt[phase] = at;
   // A late non-final event (e.g. the last stats) does not take a finished run back to running.
+  // Nor does one task of a fan-out run being queued take a run that already started back to queued.
   const state = STATE_OF[e.kind];
-  if (state && !m.final) m.state = state;
+  const taskQueued = e.kind === 'queued' && e.task !== undefined && m.state !== 'queued';
+  if (state && !m.final && !taskQueued) m.state = state;
   switch (e.kind) {
     case 'queued':
-      m.queuePosition = e.position;
+      if (!taskQueued) m.queuePosition = e.position;
       break;
     case 'uploading':
       m.upload = { bytesDone: e.bytesDone, bytesTotal: e.bytesTotal };
@@ -94,6 +99,7 @@ export function applyEvent(m: RunModel, { seq, at, event: e }: SeqEvent): Applie
 /** The final event, from the events or from a `summary` (a run whose events are gone). */
 export function setFinal(m: RunModel, f: FinalEvent): void {
   m.final = f;
+  if (f.tasks && f.tasks.length > (m.taskCount ?? 0)) m.taskCount = f.tasks.length;
   m.state = f.kind;
   m.start ??= { kind: f.start, image: '', cachedSteps: f.cachedSteps, steps: f.steps };
 }
