@@ -224,7 +224,8 @@ describe('ByteNite extension', () => {
     assert.equal(row.state, 'exited');
     assert.equal(row.exitCode, 0);
     assert.ok(row.start, 'the start kind');
-    assert.ok((row.costUsd ?? 0) > 0 && (row.durationMs ?? 0) >= 1000, JSON.stringify(row));
+    // The run slept 1 s; the engine's clock can read it a few ms short (994 ms seen).
+    assert.ok((row.costUsd ?? 0) > 0 && (row.durationMs ?? 0) >= 900, JSON.stringify(row));
     const times = rows.map((r) => Date.parse(r.createdAt));
     assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
     await vscode.commands.executeCommand('bytenite.openRun', id);
