@@ -11,7 +11,13 @@ export interface ByteNiteApi {
   activationMs: number;
   catalog(): Promise<Catalog>;
   pickerLabels(): Promise<{ cpus: string[]; memory: string[]; gpu: string[] }>;
-  run(runId: string): { state: string; final?: unknown; logs: string[]; costUsd: number } | undefined;
+  run(runId: string): {
+    state: string; final?: unknown; logs: string[]; costUsd: number;
+    /** The log events, with the task of a fan-out run. */
+    logEvents: { task?: number; stream: string; data: string }[];
+  } | undefined;
+  /** Remembers the number of parallel tasks for a Dockerfile, as the hardware picker's last step does. */
+  setParallel(dockerfile: vscode.Uri, parallel: number): Promise<void>;
   /** The selected agent's connection state (`connected`, `retrying`, `failed`...). */
   agentState(): string;
   /** Workspace-relative paths of the Dockerfiles found. */
@@ -57,14 +63,15 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     run(runId) {
       const r = ctx.store.get(runId);
       if (!r) return undefined;
-      const logs = r.events.flatMap((e) => (e.event.kind === 'log' ? [e.event.data] : []));
-      return { state: r.state, final: r.final, logs, costUsd: r.costUsd };
+      const logEvents = r.events.flatMap((e) => (e.event.kind === 'log' ? [{ task: e.event.task, stream: e.event.stream, data: e.event.data }] : []));
+      return { state: r.state, final: r.final, logs: logEvents.map((e) => e.data), logEvents, costUsd: r.costUsd };
     },
     agentState: () => ctx.agents.selected().state.kind,
     dockerfiles: async () => (await ctx.dockerfiles.list()).map((u) => vscode.workspace.asRelativePath(u, false)),
     localAgentPid: () => ctx.local.pid,
     runRows: async () => (await ctx.sidebar.state()).runs,
     forgetRuns: () => ctx.store.clear(),
+    setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
   };
 }
 

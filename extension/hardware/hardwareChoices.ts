@@ -43,11 +43,13 @@ export class HardwareChoices {
   }
 
   async remember(dockerfile: vscode.Uri, hw: HardwareRequest, parallel?: number): Promise<void> {
-    if (parallel !== undefined) {
-      await this.state.update(PARALLEL_KEY, { ...this.state.get<Record<string, number>>(PARALLEL_KEY, {}), [dockerfile.toString()]: parallel });
-    }
+    if (parallel !== undefined) await this.rememberParallel(dockerfile, parallel);
     await this.state.update(KEY, { ...this.all(), [dockerfile.toString()]: hw });
     this.changed.fire(dockerfile);
+  }
+
+  async rememberParallel(dockerfile: vscode.Uri, parallel: number): Promise<void> {
+    await this.state.update(PARALLEL_KEY, { ...this.state.get<Record<string, number>>(PARALLEL_KEY, {}), [dockerfile.toString()]: parallel });
   }
 
   dispose(): void {

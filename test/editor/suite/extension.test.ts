@@ -164,6 +164,26 @@ describe('ByteNite extension', () => {
       .find((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('labelled/Dockerfile')), 20_000);
   });
 
+  it('fans a run out into 2 tasks: each task\'s log lines arrive with its index, and the final has 2 tasks', async () => {
+    const uri = workspaceUri('labelled', 'Dockerfile');
+    await api.setParallel(uri, 2);
+    try {
+      const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+      assert.match(runId ?? '', /^r-/);
+      const run = await until('the final event', () => (api.run(runId)?.final ? api.run(runId) : undefined), 150_000);
+      const final = run.final as { kind: string; exitCode: number; tasks?: { index: number; exitCode: number | null }[] };
+      assert.equal(final.kind, 'exited');
+      assert.deepEqual(final.tasks?.map((t) => [t.index, t.exitCode]), [[0, 0], [1, 0]]);
+      for (const task of [0, 1]) {
+        const text = run.logEvents.filter((e) => e.task === task).map((e) => e.data).join('');
+        assert.match(text, /labelled run says hi/, `task ${task}'s log: ${JSON.stringify(text)}`);
+      }
+      assert.ok(run.logEvents.every((e) => e.task === 0 || e.task === 1 || e.stream === 'build'), 'every container line names its task');
+    } finally {
+      await api.setParallel(uri, 1);
+    }
+  });
+
   it('receives every one of 100,000 log lines', async () => {
     const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('many', 'Dockerfile'));
     const run = await until('the final event', () => (api.run(runId)?.final ? api.run(runId) : undefined), 150_000);
