@@ -8,10 +8,10 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { TimeCursor as LogCursor } from '../store/runJournal';
-import type { StreamName } from './dockerStream';
+import { FrameSplitter, type StreamName } from './dockerStream';
 
 export class DockerLogReader {
-  private pending = Buffer.alloc(0);
+  private readonly frames = new FrameSplitter();
   private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
   private cursor?: LogCursor;
   private readonly after?: { nanos: bigint; time: string; count: number };
@@ -30,37 +30,29 @@ export class DockerLogReader {
   }
 
   push(chunk: Buffer): void {
-    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let run: { stream: StreamName; text: string } | undefined;
-    let offset = 0;
-    while (buf.length - offset >= 8) {
-      const size = buf.readUInt32BE(offset + 4);
-      if (buf.length - offset < 8 + size) break;
-      const stream: StreamName = buf[offset] === 2 ? 'stderr' : 'stdout';
-      const payload = buf.subarray(offset + 8, offset + 8 + size);
-      offset += 8 + size;
+    this.frames.push(chunk, (stream, payload) => {
       const space = payload.indexOf(0x20);
-      if (space <= 0) continue;
+      if (space <= 0) return;
       const time = payload.subarray(0, space).toString('latin1');
       if (this.after) {
         const nanos = timestampNanos(time);
-        if (nanos < this.after.nanos) continue;
+        if (nanos < this.after.nanos) return;
         if (nanos === this.after.nanos && this.skipped < this.after.count) {
           this.skipped++;
-          continue;
+          return;
         }
       }
       this.cursor = this.cursor && this.cursor.time === time ? { time, count: this.cursor.count + 1 } : { time, count: 1 };
       const text = this.decoders[stream].write(payload.subarray(space + 1));
-      if (!text) continue;
+      if (!text) return;
       if (run && run.stream === stream) run.text += text;
       else {
         if (run) this.emit(run.stream, run.text, this.cursor);
         run = { stream, text };
       }
-    }
+    });
     if (run) this.emit(run.stream, run.text, this.cursor!);
-    this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
   }
 
   /** Flushes a trailing partial UTF-8 sequence at the end of the stream. */

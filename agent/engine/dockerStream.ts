@@ -18,8 +18,30 @@ export interface ByteCursor {
   stderr: number;
 }
 
-export class DockerStreamDemuxer {
+/**
+ * Holds the bytes of the multiplexed stream until whole frames are there, and hands out each whole frame.
+ * Shared by the attach demuxer below and the timestamped log reader (dockerLogStream.ts).
+ */
+export class FrameSplitter {
   private pending = Buffer.alloc(0);
+
+  push(chunk: Buffer, onFrame: (stream: StreamName, payload: Buffer) => void): void {
+    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let offset = 0;
+    while (buf.length - offset >= 8) {
+      const size = buf.readUInt32BE(offset + 4);
+      if (buf.length - offset < 8 + size) break;
+      const stream: StreamName = buf[offset] === 2 ? 'stderr' : 'stdout';
+      const payload = buf.subarray(offset + 8, offset + 8 + size);
+      offset += 8 + size;
+      onFrame(stream, payload);
+    }
+    this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
+  }
+}
+
+export class DockerStreamDemuxer {
+  private readonly frames = new FrameSplitter();
   private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
   private readonly consumed: ByteCursor = { stdout: 0, stderr: 0 };
   private readonly skip: ByteCursor;
@@ -34,33 +56,26 @@ export class DockerStreamDemuxer {
   }
 
   push(chunk: Buffer): void {
-    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let run: { stream: StreamName; text: string } | undefined;
-    let offset = 0;
-    while (buf.length - offset >= 8) {
-      const size = buf.readUInt32BE(offset + 4);
-      if (buf.length - offset < 8 + size) break;
-      const stream: StreamName = buf[offset] === 2 ? 'stderr' : 'stdout';
-      let payload = buf.subarray(offset + 8, offset + 8 + size);
-      offset += 8 + size;
+    this.frames.push(chunk, (stream, frame) => {
       // Emit the other stream's text before counting this frame, so each position says exactly what was given.
       if (run && run.stream !== stream) {
         this.emit(run.stream, run.text, this.position);
         run = undefined;
       }
-      this.consumed[stream] += payload.length;
+      this.consumed[stream] += frame.length;
+      let payload = frame;
       if (this.skip[stream] > 0) {
         const n = Math.min(this.skip[stream], payload.length);
         this.skip[stream] -= n;
         payload = payload.subarray(n);
       }
       const text = payload.length ? this.decoders[stream].write(payload) : '';
-      if (!text) continue;
+      if (!text) return;
       if (run) run.text += text;
       else run = { stream, text };
-    }
+    });
     if (run) this.emit(run.stream, run.text, this.position);
-    this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
   }
 
   /** Flushes a trailing partial UTF-8 sequence at the end of the stream. */
