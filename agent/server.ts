@@ -44,6 +44,8 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** Size cap and rotation of the run journal (see agent/store/runJournal.ts). */
   journal?: Partial<JournalOptions>;
+  /** Most containers the Docker engine keeps started ahead of time for hot starts (default 4; 0: none). */
+  hotPool?: number;
 }
 
 export interface AgentServer {
@@ -58,7 +60,7 @@ const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cos
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
-  const engine: Engine = opts.engine ?? new DockerEngine();
+  const engine: Engine = opts.engine ?? new DockerEngine(undefined, { hotPool: opts.hotPool });
   const pricing = await loadPricing(opts.pricesFile);
   // A cluster engine offers its nodes' hardware, not this machine's.
   const offered = engine.hardware ? await engine.hardware() : { host: await readHost() };

@@ -220,10 +220,12 @@ export interface AgentProcess {
 }
 
 /** `bytenite agent --port 0` as its own process, the way a remote agent runs. */
-export async function startAgentProcess(dataDir: string, extraEnv: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<AgentProcess> {
+export async function startAgentProcess(
+  dataDir: string, extraEnv: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], agentArgs: string[] = [],
+): Promise<AgentProcess> {
   const tokenFile = path.join(dataDir, 'token');
   mkdirSync(dataDir, { recursive: true });
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'agent', '--port', '0', '--data-dir', dataDir, '--token-file', tokenFile], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'agent', '--port', '0', '--data-dir', dataDir, '--token-file', tokenFile, ...agentArgs], {
     stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...extraEnv },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -25,7 +25,7 @@
 
 // ---------------------------------------------------------------- agent shapes (copied, type-only)
 
-export type StartKind = 'warm' | 'cold';
+export type StartKind = 'hot' | 'warm' | 'cold';
 export type LogStream = 'stdout' | 'stderr' | 'build';
 export type RunState = 'queued' | 'uploading' | 'building' | 'starting' | 'running' | 'exited' | 'failed' | 'cancelled';
 

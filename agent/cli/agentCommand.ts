@@ -24,6 +24,8 @@ Options:
   --data-dir DIR      uploads, outputs and the token (default ~/.local/share/bytenite)
   --prices FILE       JSON that overrides the default prices
   --no-network        run containers with no network
+  --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
+                      they start hot (default 4; 0: none; needs a static busybox, see README)
   --engine E          docker (default: containers on this machine's engine) or swarm (services on
                       the Swarm whose manager DOCKER_HOST names)
   --registry H:P      with --engine swarm: the registry the agent pushes images to and every node
@@ -42,12 +44,15 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
       'node-engine': { type: 'string', multiple: true },
+      'hot-pool': { type: 'string', default: '4' },
     },
   });
   if (values.help) {
     process.stdout.write(AGENT_HELP);
     return 0;
   }
+  const hotPool = Number(values['hot-pool']);
+  if (!Number.isInteger(hotPool) || hotPool < 0 || hotPool > 64) throw new Error(`--hot-pool ${values['hot-pool']}: a whole number from 0 to 64`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: not a port number`);
   const dataDir = path.resolve(values['data-dir'] ?? defaultDataDir());
@@ -65,7 +70,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     : undefined;
   const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
   const agent = await startAgent({
-    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
+    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine, hotPool,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

@@ -2,8 +2,10 @@
  * The single-machine engine: one Docker Engine reached through its API with dockerode. Every container
  * and image it makes is labelled (LABELS) so that it can be found again and cleaned up after a crash.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -16,10 +18,37 @@ import { DockerStreamDemuxer, type ByteCursor } from './dockerStream';
 import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
 import { followStats, saveOutputs } from './containerIo';
+import { HotPool, PoolEntry } from './hotPool';
+import { SHIM_DIR, findStaticBusybox, goLine, shimEntrypoint } from './hotShim';
 
 const MiB = 1024 * 1024;
 
 type WaitResult = { StatusCode: number; Error?: { Message?: string } };
+
+export interface DockerEngineOptions {
+  /** Most containers kept started ahead of time for hot starts (0: none). */
+  hotPool?: number;
+  /** How long such a container waits for a run before it is removed. */
+  hotIdleMs?: number;
+}
+
+/** A container started ahead of time, its shim waiting on stdin for the run's go line. */
+interface HotEntry extends PoolEntry {
+  container: Docker.Container;
+  attached: Duplex;
+  waited: Promise<WaitResult>;
+}
+
+/** Defaults: a handful of waiting containers is cheap (a shell each, no CPU) and covers the runs being iterated on. */
+const HOT_POOL_MAX = 4;
+const HOT_IDLE_MS = 10 * 60_000;
+
+/** The name a hot container takes once a run claims it: its labels were set before the run existed. */
+function hotName(spec: Pick<ContainerSpec, 'runId' | 'task'>): string {
+  return `bytenite-${spec.runId}${spec.task !== undefined ? `-t${spec.task}` : ''}`;
+}
+
+const HOT_NAME = /^\/?bytenite-(r-[0-9a-f]+)(?:-t\d+)?$/;
 
 /** Docker answers 404 for a container that is already gone and 304 for one already stopped: both are fine here. */
 function ignoreGone(err: unknown): void {
@@ -31,9 +60,21 @@ export class DockerEngine implements Engine {
   readonly name = 'docker';
   private readonly docker: Docker;
   private readonly skeletons = new Map<string, Buffer>();
+  private readonly pool: HotPool<ContainerSpec, HotEntry>;
+  /** A static busybox to copy into hot containers; without one there are no hot starts. */
+  private readonly shim: Buffer | undefined;
+  /** Image id → its entrypoint and command, which a hot container's shim execs. */
+  private readonly imageCommands = new Map<string, string[]>();
 
-  constructor(docker?: Docker) {
+  constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.docker = docker ?? new Docker();
+    const max = opts.hotPool ?? HOT_POOL_MAX;
+    this.shim = max > 0 ? findStaticBusybox() : undefined;
+    this.pool = new HotPool<ContainerSpec, HotEntry>({
+      max: this.shim ? max : 0,
+      idleMs: opts.hotIdleMs ?? HOT_IDLE_MS,
+      make: (spec) => this.makeHot(spec),
+    });
   }
 
   private where(): string {
@@ -86,13 +127,106 @@ export class DockerEngine implements Engine {
     return { imageId, steps: state.steps, cachedSteps: state.cachedSteps };
   }
 
+  hotReady(spec: ContainerSpec): boolean {
+    const key = this.hotKey(spec);
+    return key !== undefined && this.pool.ready(key) > 0;
+  }
+
+  expect(spec: ContainerSpec): void {
+    const key = this.hotKey(spec);
+    if (key !== undefined) this.pool.more(key, spec);
+  }
+
   async start(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer> {
+    const key = this.hotKey(spec);
+    // Taken before any await: hotReady() just said whether there is one, and the run was told so.
+    const hot = key !== undefined ? this.pool.take(key) : undefined;
+    try {
+      return hot ? this.goHot(hot, spec, handlers) : await this.startFresh(spec, handlers);
+    } finally {
+      // The next run like this one starts hot; the pool makes it after this start, one at a time.
+      if (key !== undefined) this.pool.want(key, spec);
+    }
+  }
+
+  /**
+   * What makes two runs' containers interchangeable: all they are created with. The run id is not part
+   * of it (the go line brings it); a run that sets its own BYTENITE_RUN_ID, or takes GPUs (a waiting
+   * container would pin them), gets no hot container.
+   */
+  private hotKey(spec: ContainerSpec): string | undefined {
+    if (!this.pool.enabled || spec.hardware.gpu || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
+    const env = Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const what = [spec.agentId, spec.image, spec.command ?? null, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.outputDir, spec.task ?? null];
+    return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+  }
+
+  /** The argv a container of `image` runs: docker's rule, a given command replaces CMD and keeps ENTRYPOINT. */
+  private async commandOf(image: string, command: string[] | undefined): Promise<string[]> {
+    let own = this.imageCommands.get(image);
+    if (!own) {
+      const cfg = (await this.docker.getImage(image).inspect()).Config;
+      own = [...(cfg.Entrypoint ?? []), '\0', ...(cfg.Cmd ?? [])];
+      this.imageCommands.set(image, own);
+    }
+    const cut = own.indexOf('\0');
+    return [...own.slice(0, cut), ...(command ?? own.slice(cut + 1))];
+  }
+
+  /** A container for `spec`, started with the shim waiting for its go line, attached, its exit awaited. */
+  private async makeHot(spec: ContainerSpec): Promise<HotEntry> {
+    const argv = await this.commandOf(spec.image, spec.command);
+    if (argv.length === 0) throw new Error('the image has no command to run');
+    const env = Object.fromEntries(Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID'));
+    const container = await this.docker.createContainer({
+      ...this.createOptions(spec, env),
+      Entrypoint: shimEntrypoint(argv),
+      Cmd: [],
+      Labels: { [LABELS.managed]: '1', [LABELS.agent]: spec.agentId, [LABELS.hot]: '1' },
+      AttachStdin: true,
+      OpenStdin: true,
+      StdinOnce: false,
+    });
+    // Never throws: an engine that is away leaves the container to the leftover sweep of the next start.
+    const discard = () => container.remove({ force: true, v: true }).then(() => undefined, () => undefined);
+    try {
+      await container.putArchive(await this.skeleton(spec.outputDir, true), { path: '/' });
+      const attached = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+      attached.on('error', () => {}); // an engine gone: alive() turns false and the wait settles
+      const waited = container.wait({ condition: 'next-exit' }) as Promise<WaitResult>;
+      let settled = false;
+      waited.then(() => (settled = true), () => (settled = true));
+      await container.start();
+      return {
+        container, attached, waited,
+        alive: () => !settled && !attached.destroyed,
+        discard: () => {
+          attached.destroy();
+          return discard();
+        },
+      };
+    } catch (err) {
+      await discard();
+      throw err;
+    }
+  }
+
+  /** Gives a hot container its run: the go line, then it is followed like any started container. */
+  private goHot(hot: HotEntry, spec: ContainerSpec, handlers: ContainerHandlers): RunningContainer {
+    const goAt = new Date();
+    hot.attached.write(goLine(spec.runId));
+    // The name ties the container to its run for a restarted agent (labels cannot change after create).
+    hot.container.rename({ name: hotName(spec) }).catch(() => {});
+    return this.supervise(hot.container, spec.outputDir, handlers, hot.waited, goAt, { stream: hot.attached, live: true }, goAt);
+  }
+
+  private createOptions(spec: ContainerSpec, env: Record<string, string>): Docker.ContainerCreateOptions {
     const hw = spec.hardware;
     const memory = hw.memoryMiB * MiB;
-    const container = await this.docker.createContainer({
+    return {
       Image: spec.image,
       Cmd: spec.command,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: containerLabels(spec),
       AttachStdout: true,
       AttachStderr: true,
@@ -111,10 +245,15 @@ export class DockerEngine implements Engine {
         Mounts: [],
         DeviceRequests: hw.gpu ? [{ Driver: 'nvidia', Count: hw.gpu.count, Capabilities: [['gpu']] }] : undefined,
       },
-    });
+    };
+  }
+
+  private async startFresh(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer> {
+    const hw = spec.hardware;
+    const container = await this.docker.createContainer(this.createOptions(spec, spec.env));
     try {
       // Create the output folder first so the program can simply write to it, whatever its image holds.
-      await container.putArchive(await this.skeleton(spec.outputDir), { path: '/' });
+      await container.putArchive(await this.skeleton(spec.outputDir, false), { path: '/' });
       // Attach before start so no output is missed. Attach, not the log API: following the log file is
       // about five times slower here (1M lines: 16 s against 3.3 s) and can end before its last line.
       const attached = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
@@ -131,7 +270,7 @@ export class DockerEngine implements Engine {
     }
   }
 
-  async reattach(containerId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer> {
+  async reattach(containerId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor, startedAt?: Date): Promise<RunningContainer> {
     const container = this.docker.getContainer(containerId);
     const info = await container.inspect();
     const waited = container.wait({ condition: 'not-running' }) as Promise<WaitResult>;
@@ -140,7 +279,8 @@ export class DockerEngine implements Engine {
     // was delivered before the restart. (A timestamp cursor cannot come from this engine.)
     const skip = cursor && !('time' in cursor) ? cursor : undefined;
     const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
-    return this.supervise(container, outputDir, handlers, waited, new Date(info.State.StartedAt), { stream, live: false, skip });
+    // A hot container started long before its run: the run's own start comes from the journal.
+    return this.supervise(container, outputDir, handlers, waited, startedAt ?? new Date(info.State.StartedAt), { stream, live: false, skip }, startedAt);
   }
 
   async containerEnv(containerId: string): Promise<Record<string, string>> {
@@ -155,7 +295,7 @@ export class DockerEngine implements Engine {
 
   async listOwn(agentId: string): Promise<Array<{ id: string; runId: string; running: boolean }>> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${agentId}`] } });
-    return list.map((c) => ({ id: c.Id, runId: c.Labels[LABELS.run] ?? '', running: c.State === 'running' }));
+    return list.map((c) => ({ id: c.Id, runId: runOf(c), running: c.State === 'running' }));
   }
 
   /**
@@ -163,10 +303,12 @@ export class DockerEngine implements Engine {
    * log file of one it reattaches to after a restart), its stats, and its exit. Each piece of output goes
    * with the byte position it reaches, which a restarted agent gives back to `reattach`.
    */
-  private async supervise(
+  private supervise(
     container: Docker.Container, outputDir: string, handlers: ContainerHandlers, waited: Promise<WaitResult>,
     startedAt: Date, source: { stream: NodeJS.ReadableStream; live: boolean; skip?: ByteCursor },
-  ): Promise<RunningContainer> {
+    /** When the run began, if not when the container did (a hot container is started before its run). */
+    goAt?: Date,
+  ): RunningContainer {
     const logs = source.stream;
     const reader = new DockerStreamDemuxer((stream, text, c) => handlers.onOutput(stream, text, c), source.skip);
     const outputDone = new Promise<void>((resolve) => {
@@ -217,7 +359,7 @@ export class DockerEngine implements Engine {
       return {
         exitCode: result.StatusCode ?? info.State.ExitCode,
         oomKilled: Boolean(info.State.OOMKilled),
-        startedAt: new Date(info.State.StartedAt),
+        startedAt: goAt ?? new Date(info.State.StartedAt),
         finishedAt: new Date(info.State.FinishedAt),
         error: result.Error?.Message || info.State.Error || undefined,
       };
@@ -238,16 +380,22 @@ export class DockerEngine implements Engine {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${agentId}`] } });
     let removed = 0;
     for (const c of list) {
-      if (keep.has(c.Labels[LABELS.run] ?? '')) continue;
+      if (keep.has(runOf(c))) continue;
+      if (this.pool.holds((e) => e.container.id === c.Id)) continue; // waiting for a run, not left over
       await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone);
       removed++;
     }
     return removed;
   }
 
-  /** A tar holding just the (world-writable) output folder, made once per folder path. */
-  private async skeleton(outputDir: string): Promise<Buffer> {
-    const cached = this.skeletons.get(outputDir);
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** A tar holding the (world-writable) output folder and, for a hot container, the shim; made once each. */
+  private async skeleton(outputDir: string, withShim: boolean): Promise<Buffer> {
+    const id = `${withShim ? 'hot' : 'plain'}:${outputDir}`;
+    const cached = this.skeletons.get(id);
     if (cached) return cached;
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'bytenite-skel-'));
     try {
@@ -258,13 +406,32 @@ export class DockerEngine implements Engine {
       for (let p = path.join(top, rel), leaf = true; p !== top; p = path.dirname(p), leaf = false) {
         await chmod(p, leaf ? 0o777 : 0o755);
       }
+      const entries = [rel.split('/')[0]];
+      if (withShim && this.shim) {
+        await mkdir(path.join(top, SHIM_DIR), { mode: 0o755 });
+        await chmod(path.join(top, SHIM_DIR), 0o755);
+        await writeFile(path.join(top, SHIM_DIR, 'busybox'), this.shim, { mode: 0o755 });
+        await chmod(path.join(top, SHIM_DIR, 'busybox'), 0o755);
+        if (!entries.includes(SHIM_DIR)) entries.push(SHIM_DIR);
+      }
       const file = path.join(tmp, 'skel.tar');
-      await tar.c({ cwd: top, file, portable: true }, [rel.split('/')[0]]);
+      await tar.c({ cwd: top, file, portable: true }, entries);
       const buf = await readFile(file);
-      this.skeletons.set(outputDir, buf);
+      this.skeletons.set(id, buf);
       return buf;
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
   }
+}
+
+/** The run a container belongs to: its label, or for a hot container the name it took when a run claimed it. */
+function runOf(c: Docker.ContainerInfo): string {
+  const label = c.Labels[LABELS.run];
+  if (label) return label;
+  for (const n of c.Names ?? []) {
+    const m = HOT_NAME.exec(n);
+    if (m) return m[1];
+  }
+  return '';
 }

@@ -126,13 +126,22 @@ export interface Engine {
   /** The image already built from this context digest, if the engine still has it. */
   findImage(digest: string): Promise<string | undefined>;
   build(req: BuildRequest): Promise<BuildResult>;
-  /** Creates, attaches to and starts a container; resolves once it is running. */
+  /** Creates, attaches to and starts a container (or gives a hot one its run); resolves once it is running. */
   start(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer>;
+  /**
+   * Whether `start` with this spec, called next and without awaiting in between, will take a container
+   * started ahead of time (a hot start). Engines without such a pool leave it out.
+   */
+  hotReady?(spec: ContainerSpec): boolean;
+  /** A run with this spec waits for capacity: a container for it may be made ahead while it waits. */
+  expect?(spec: ContainerSpec): void;
+  /** Lets go of what the engine holds for future runs (hot containers). */
+  close?(): Promise<void>;
   /**
    * Follows a container this agent started before it restarted: its logs continue after `cursor` (none
    * repeated, none skipped); `exited` resolves at once if it already stopped.
    */
-  reattach(containerId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor): Promise<RunningContainer>;
+  reattach(containerId: string, outputDir: string, handlers: ContainerHandlers, cursor?: LogCursor, startedAt?: Date): Promise<RunningContainer>;
   /** A container's environment (to hide a recovered run's secret values, which the journal never holds). */
   containerEnv(containerId: string): Promise<Record<string, string>>;
   /** This agent's containers, by run id, with whether each is still running. */
@@ -148,6 +157,8 @@ export const LABELS = {
   managed: 'io.bytenite.managed',
   agent: 'io.bytenite.agent',
   task: 'io.bytenite.task',
+  /** A container started ahead of time, waiting for a run (a hot start). */
+  hot: 'io.bytenite.hot',
 } as const;
 
 /** The labels of a run's container (or service): its run, its agent and, on a fan-out run, its task. */

@@ -45,7 +45,9 @@ export const RunSpec = z.strictObject({
 export type RunSpec = z.infer<typeof RunSpec>;
 export type RunSpecInput = z.input<typeof RunSpec>;
 
-export const StartKind = z.enum(['warm', 'cold']).describe('`warm`: an image built from the same digest was reused, no upload, no build. `cold`: uploaded and built.');
+export const StartKind = z.enum(['hot', 'warm', 'cold']).describe(
+  '`hot`: warm, and the container itself was started ahead of time and only waited for this run. ' +
+  '`warm`: an image built from the same digest was reused, no upload, no build. `cold`: uploaded and built.');
 export type StartKind = z.infer<typeof StartKind>;
 
 export const Phases = z.strictObject({

@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent, TaskResult } from '../protocol';
-import { BuildError, Engine, EngineUnavailableError, HardwareUnavailableError, OutputArchive, RunningContainer } from '../engine/engine';
+import { BuildError, ContainerSpec, Engine, EngineUnavailableError, HardwareUnavailableError, OutputArchive, RunningContainer } from '../engine/engine';
 import { fanOutExitCode, mergeTaskOutputs, sumCosts } from './fanOut';
 import { CapacityQueue } from './capacityQueue';
 import { EventStore, Run, RunState, STATE_OF } from './run';
@@ -46,6 +46,8 @@ interface Watch {
   deadline?: number;
   /** The output has ended: what the secret redactor held back as a possible start of a secret is plain text after all. */
   flush?: SecretRedactor;
+  /** Called as soon as the container has stopped, before its outputs are copied. */
+  exited?(): void;
 }
 
 /** How one task of a fan-out run went. */
@@ -134,13 +136,14 @@ export class RunManager {
       if (r.done) return resolve();
       const off = r.follow(r.lastSeq, () => { if (r.done) { off(); resolve(); } });
     })));
+    await this.engine.close?.();
   }
 
   private async execute(run: Run): Promise<void> {
     const t0 = Date.now();
     const phases = { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 0, runMs: 0 };
     const signal = run.abort.signal;
-    let start: 'warm' | 'cold' = run.warmImage ? 'warm' : 'cold';
+    let start: FinalEvent['start'] = run.warmImage ? 'warm' : 'cold';
     let steps = 0;
     let cachedSteps = 0;
     let release: (() => void) | undefined;
@@ -162,7 +165,21 @@ export class RunManager {
         return p;
       });
       // An engine that schedules itself (Swarm) queues the run there, and says so through onQueued.
-      if (!this.engine.schedules) release = await this.capacity.acquire(run.hardware, (position) => run.emit({ kind: 'queued', position }), signal);
+      const single = (run.spec.parallel ?? 1) === 1;
+      const specFor = (image: string): ContainerSpec => ({
+        runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
+        network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+        env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
+      });
+      let expected = false;
+      if (!this.engine.schedules) {
+        release = await this.capacity.acquire(run.hardware, (position) => {
+          run.emit({ kind: 'queued', position });
+          // A warm run that has to wait can have its container made meanwhile, and start hot when admitted.
+          if (!expected && single && run.warmImage) this.engine.expect?.(specFor(run.warmImage));
+          expected = true;
+        }, signal);
+      }
       phases.queuedMs = Date.now() - t0;
 
       let image = run.warmImage;
@@ -183,14 +200,18 @@ export class RunManager {
       }
       if (aborted()) throw signal.reason;
 
-      run.emit({ kind: 'starting', start, image, steps, cachedSteps });
       if ((run.spec.parallel ?? 1) > 1) {
+        run.emit({ kind: 'starting', start, image, steps, cachedSteps });
         // Task 0 takes the room the run was admitted with; the other tasks are admitted one by one.
         const slot = release;
         release = undefined;
         final = await this.fanOut(run, image, slot, phases, base);
         return;
       }
+      const spec = specFor(image);
+      // Nothing is awaited between this question and start(): the container it promises is still there.
+      if (start === 'warm' && this.engine.hotReady?.(spec)) start = 'hot';
+      run.emit({ kind: 'starting', start, image, steps, cachedSteps });
       const s0 = Date.now();
       // Output can arrive before the engine's answer to start: `running` must still come first.
       let isRunning = false;
@@ -201,11 +222,7 @@ export class RunManager {
         run.emit({ kind: 'running', startedAt: new Date().toISOString() });
       };
       container = await this.engine.start(
-        {
-          runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
-          network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
-          env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
-        },
+        spec,
         {
           onOutput: (stream, data, cursor) => {
             markRunning();
@@ -221,6 +238,11 @@ export class RunManager {
 
       final = await this.watch(run, container, {
         phases, base, deadline: run.spec.timeoutMs ? container.startedAt.getTime() + run.spec.timeoutMs : undefined, flush: secrets,
+        // An exited container holds no CPU or memory: the next run need not wait for outputs and removal.
+        exited: () => {
+          release?.();
+          release = undefined;
+        },
       });
       // The output has ended: what was held back as a possible start of a secret is plain text after all.
       for (const stream of ['stdout', 'stderr'] as const) {
@@ -271,6 +293,7 @@ export class RunManager {
       clearInterval(ticker);
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
+      w.exited?.();
     }
     for (const stream of ['stdout', 'stderr'] as const) {
       const rest = w.flush?.flush(stream);
@@ -413,6 +436,8 @@ export class RunManager {
       } finally {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        release?.();
+        release = undefined;
       }
       flush();
       const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
@@ -594,6 +619,7 @@ export class RunManager {
       let runningEmitted = Boolean(running);
       // The journal never held the secret values; the container's own environment does.
       const secrets = new SecretRedactor(await this.engine.containerEnv(containerId), run.spec.secretEnv ?? []);
+      const startedAt = running ? new Date((running.event as Extract<RunEvent, { kind: 'running' }>).startedAt) : undefined;
       container = await this.engine.reattach(containerId, run.spec.env?.BYTENITE_OUTPUT_DIR || this.opts.outputDir, {
         onOutput: (stream, data, c) => {
           if (!runningEmitted) {
@@ -604,15 +630,14 @@ export class RunManager {
           if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text }, c);
         },
         onStats: (st) => run.emit({ kind: 'stats', ...st }),
-      }, cursor);
+      }, cursor, startedAt);
       if (!runningEmitted) {
         runningEmitted = true;
         run.emit({ kind: 'running', startedAt: container.startedAt.toISOString() });
       }
       this.log.info({ runId: run.id, container: containerId, afterLog: cursor }, 'reattached to a run');
-      const startedAt = running ? Date.parse((running.event as Extract<RunEvent, { kind: 'running' }>).startedAt) : container.startedAt.getTime();
       final = await this.watch(run, container, {
-        phases, base, deadline: run.spec.timeoutMs ? startedAt + run.spec.timeoutMs : undefined, flush: secrets,
+        phases, base, deadline: run.spec.timeoutMs ? (startedAt ?? container.startedAt).getTime() + run.spec.timeoutMs : undefined, flush: secrets,
       });
     } catch (err) {
       if (run.abort.signal.aborted) final = { kind: 'cancelled', ...base() };

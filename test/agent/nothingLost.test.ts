@@ -129,7 +129,8 @@ test('past runs and their events are read back from the journal after the agent 
 test('the journal keeps to its size cap: the oldest finished runs go first', async () => {
   // One such run journals about 7 KB (record, ~40 log events with their cursors, stats, cost): the cap holds
   // one or two of them, never all four.
-  const agent = await startTestAgent({ journal: { maxBytes: 14_000, segmentBytes: 4000 } });
+  // No hot pool: a hot run ends sooner, with fewer stats events, and would journal less than the cap assumes.
+  const agent = await startTestAgent({ journal: { maxBytes: 14_000, segmentBytes: 4000 }, hotPool: 0 });
   dirs.push(agent.dataDir);
   try {
     const client = await AgentClient.connect(agent.url, { token: agent.token });
@@ -293,6 +294,53 @@ test('bytenite attach follows a run from the terminal through an agent restart, 
     const missing = await runCli(['attach', 'r-doesnotexist00', '--agent', agent.url, '--token-file', tokenFile]);
     assert.equal(missing.code, 125);
     assert.match(missing.stderr, /no run r-doesnotexist00/);
+  } finally {
+    agent.child.kill('SIGKILL');
+  }
+});
+
+test('a hot run survives an agent SIGKILL: taken up again by its name, every line once, billed from its own start', async () => {
+  const dataDir = tmpDir('bytenite-hotkill-');
+  dirs.push(dataDir);
+  const tokenFile = path.join(dataDir, 'token');
+  const token = 'hotkill-test-token-0123456789abc';
+  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  const port = await freePort();
+  let agent = await spawnAgent(dataDir, tokenFile, port);
+  try {
+    const agentId = readFileSync(path.join(dataDir, 'agent-id'), 'utf8').trim();
+    const command = numbered(60, '0.05', 5);
+    const c = await AgentClient.connect(agent.url, { token });
+    const first = await startRun(c, { contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command, onEvent: () => {} });
+    await first.done;
+    const hot = async () => (await docker.listContainers({ filters: { label: [`io.bytenite.agent=${agentId}`, 'io.bytenite.hot=1'] } })).length;
+    await until(async () => (await hot()) === 1, 30_000, 'a container started ahead');
+    // The container waits a while: a run billed from the container's own start would show it.
+    await new Promise((r) => setTimeout(r, 3000));
+    const seen = new Seen();
+    let start = '';
+    const t0 = Date.now();
+    const run = await startRun(c, {
+      contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command,
+      onEvent: (seq, e) => {
+        seen.add(seq, e);
+        if (e.kind === 'starting') start = e.start;
+      },
+    });
+    await until(() => seen.lines() >= 10, 30_000, 'first lines');
+    assert.equal(start, 'hot');
+    c.close();
+    await sigkill(agent);
+    await new Promise((r) => setTimeout(r, 500));
+    agent = await spawnAgent(dataDir, tokenFile, port);
+    const last = await attachUntil(agent.url, token, run.runId, seen, () => false);
+    const observedMs = Date.now() - t0;
+    seen.check(60);
+    assert.equal(seen.final?.kind, 'exited');
+    assert.equal(seen.final?.exitCode, 5);
+    assert.ok(seen.final!.durationMs < observedMs, `billed ${seen.final!.durationMs} ms of a run seen for ${observedMs} ms`);
+    last.close();
+    await until(async () => (await docker.listContainers({ all: true, filters: { name: [run.runId] } })).length === 0, 10_000, 'the hot run\'s container removed');
   } finally {
     agent.child.kill('SIGKILL');
   }

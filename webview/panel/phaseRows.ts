@@ -67,7 +67,7 @@ export function phaseRows(m: RunModel, now: number): PhaseRow[] {
         rows.push({ phase: p, label: LABELS[p], status: f.kind === 'exited' && f.exitCode === 0 ? 'done' : 'failed', detail: exitDetail(f) });
         continue;
       }
-      const warmSkip = f.start === 'warm' && (p === 'upload' || p === 'build');
+      const warmSkip = f.start !== 'cold' && (p === 'upload' || p === 'build');
       let status: PhaseStatus;
       if (reachedEnd) status = 'pending';
       else if (p === failedAt) status = 'failed';
@@ -75,7 +75,7 @@ export function phaseRows(m: RunModel, now: number): PhaseRow[] {
       else if (ms[p] > 0 || m.phaseAt[p] !== undefined) status = 'done';
       else status = p === 'queued' ? 'done' : 'skipped';
       if (p === failedAt) reachedEnd = true;
-      const row: PhaseRow = { phase: p, label: LABELS[p], status, detail: warmSkip ? 'warm: not needed' : detailOf(p, m) };
+      const row: PhaseRow = { phase: p, label: LABELS[p], status, detail: warmSkip ? `${f.start}: not needed` : detailOf(p, m) };
       if (status === 'done' || status === 'failed') row.ms = ms[p];
       rows.push(row);
     }
@@ -94,7 +94,7 @@ export function phaseRows(m: RunModel, now: number): PhaseRow[] {
       row.ms = Math.max(0, (next ?? now) - began);
     } else if (next !== undefined) {
       row.status = 'skipped';
-      if (m.start?.kind === 'warm' && (p === 'upload' || p === 'build')) row.detail = 'warm: not needed';
+      if (m.start && m.start.kind !== 'cold' && (p === 'upload' || p === 'build')) row.detail = `${m.start.kind}: not needed`;
     }
     if (p === 'exit' && row.status === 'active') row.status = 'done';
     rows.push(row);

@@ -8,6 +8,9 @@ export interface StartKindText {
 }
 
 export function startKindText(kind: StartKind, steps: number, cachedSteps: number): StartKindText {
+  if (kind === 'hot') {
+    return { kind, reason: 'The image was reused and its container had been started ahead of time: it only waited for this run.' };
+  }
   if (kind === 'warm') {
     return { kind, reason: 'An image built from the same files, Dockerfile and build args was reused: no upload, no build.' };
   }

@@ -1,0 +1,127 @@
+/**
+ * Containers made ahead of time, by key (what a run would ask for: image, command, environment, limits),
+ * so that a run like a recent one starts without waiting for create + attach + start ("hot" start).
+ * The pool is small and forgets: an idle container is discarded after `idleMs`, the oldest first when
+ * the pool is full, and a key whose containers cannot be made is not tried again.
+ */
+
+export interface PoolEntry {
+  /** False once the container has died or its streams ended: it cannot take a run any more. */
+  alive(): boolean;
+  discard(): Promise<void>;
+}
+
+export interface HotPoolOptions<S, E extends PoolEntry> {
+  /** Most idle containers in all (0 turns the pool off). */
+  max: number;
+  /** How long an idle container is kept. */
+  idleMs: number;
+  make(spec: S): Promise<E>;
+  onError?(err: Error, key: string): void;
+}
+
+interface Idle<E> {
+  key: string;
+  entry: E;
+  timer: NodeJS.Timeout;
+}
+
+/** After this many failed makes in a row a key is given up on (an image whose command cannot run). */
+const MAX_FAILURES = 2;
+
+export class HotPool<S, E extends PoolEntry> {
+  /** Idle containers, oldest first. */
+  private idle: Idle<E>[] = [];
+  private readonly failures = new Map<string, number>();
+  /** Keys being filled, with how many containers each still wants. */
+  private readonly wanted = new Map<string, { spec: S; n: number }>();
+  /** Makes run one at a time: the engine serves runs too, and a burst of creates would slow them down. */
+  private filling = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly opts: HotPoolOptions<S, E>) {}
+
+  get enabled(): boolean {
+    return this.opts.max > 0 && !this.closed;
+  }
+
+  /** How many idle containers are ready for `key`. */
+  ready(key: string): number {
+    return this.idle.filter((i) => i.key === key && i.entry.alive()).length;
+  }
+
+  /** Whether `entry` is held by the pool (idle): such a container belongs to no run yet. */
+  holds(match: (entry: E) => boolean): boolean {
+    return this.idle.some((i) => match(i.entry));
+  }
+
+  /** Takes an idle, living container for `key` out of the pool; the caller owns it from then on. */
+  take(key: string): E | undefined {
+    for (let i = 0; i < this.idle.length; i++) {
+      const it = this.idle[i];
+      if (it.key !== key) continue;
+      this.idle.splice(i, 1);
+      clearTimeout(it.timer);
+      if (it.entry.alive()) return it.entry;
+      void it.entry.discard();
+      i--;
+    }
+    return undefined;
+  }
+
+  /** Asks for one more container for `key` than are ready or being made, within the pool's size. */
+  more(key: string, spec: S): void {
+    this.want(key, spec, this.ready(key) + (this.wanted.get(key)?.n ?? 0) + 1);
+  }
+
+  /** Asks for `n` idle containers for `key` (made in the background, one at a time). */
+  want(key: string, spec: S, n = 1): void {
+    if (!this.enabled || (this.failures.get(key) ?? 0) >= MAX_FAILURES) return;
+    const missing = Math.min(n, this.opts.max) - this.ready(key) - (this.wanted.get(key)?.n ?? 0);
+    if (missing <= 0) return;
+    const w = this.wanted.get(key);
+    if (w) w.n += missing;
+    else this.wanted.set(key, { spec, n: missing });
+    for (let i = 0; i < missing; i++) this.filling = this.filling.then(() => this.fillOne(key));
+  }
+
+  private async fillOne(key: string): Promise<void> {
+    const w = this.wanted.get(key);
+    if (!w) return;
+    if (--w.n <= 0) this.wanted.delete(key);
+    if (!this.enabled || (this.failures.get(key) ?? 0) >= MAX_FAILURES) return;
+    let entry: E;
+    try {
+      entry = await this.opts.make(w.spec);
+    } catch (err) {
+      this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+      this.opts.onError?.(err as Error, key);
+      return;
+    }
+    this.failures.delete(key);
+    if (!this.enabled) return void entry.discard();
+    const it: Idle<E> = { key, entry, timer: setTimeout(() => this.expire(it), this.opts.idleMs) };
+    it.timer.unref();
+    this.idle.push(it);
+    while (this.idle.length > this.opts.max) this.expire(this.idle[0]);
+  }
+
+  private expire(it: Idle<E>): void {
+    const i = this.idle.indexOf(it);
+    if (i < 0) return;
+    this.idle.splice(i, 1);
+    clearTimeout(it.timer);
+    void it.entry.discard();
+  }
+
+  /** Discards every idle container and makes no more; waits for a make in progress to finish. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wanted.clear();
+    await this.filling;
+    const all = this.idle;
+    this.idle = [];
+    for (const it of all) clearTimeout(it.timer);
+    await Promise.all(all.map((it) => it.entry.discard()));
+  }
+}
