@@ -2,18 +2,55 @@
 // external) and the webviews (browser). Entries whose source does not exist yet are skipped.
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', legalComments: 'none' };
 
+/**
+ * The CLI's client bundle leaves the agent out: loadAgentSide()'s import of ./agentSide becomes a require of
+ * the agent bundle beside it, read only by `bytenite agent` and the embedded agent.
+ */
+const agentSideApart = {
+  name: 'agent-side-apart',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/agentSide$/ }, (args) =>
+      path.basename(args.importer) === 'loadAgentSide.ts' ? { path: './bytenite-agent.js', external: true } : undefined);
+  },
+};
+
+/**
+ * zod re-exports every locale it has (z.locales: 360 KiB, a third of the client bundle) and uses only English,
+ * which its schemas import on their own; we never pick another. Each CLI start parsed them for nothing.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${path.sep}node_modules${path.sep}zod${path.sep}`)
+        ? { path: path.join(path.dirname(args.importer), '../locales/en.js'), namespace: 'zod-locales' } : undefined);
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`, resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
 const targets = [
   {
-    // The `bytenite` CLI and the agent it embeds. ssh2's optional native helper is not needed for a local socket.
+    // The `bytenite` CLI as a client: run, attach, runs, hardware. What it loads is on the path of every run.
     entryPoints: { bytenite: 'agent/cli/main.ts' },
     platform: 'node', target: 'node20', format: 'cjs', outdir: 'dist',
-    external: ['cpu-features', '*.node'],
+    plugins: [agentSideApart, zodEnglishOnly],
+    // import() of the agent bundle as a plain require: it is CommonJS, and Node's ESM loader would only add work.
+    supported: { 'dynamic-import': false },
+  },
+  {
+    // The agent the CLI serves or embeds. ssh2's optional native helper is not needed for a local socket.
+    entryPoints: { 'bytenite-agent': 'agent/cli/agentSide.ts' },
+    platform: 'node', target: 'node20', format: 'cjs', outdir: 'dist',
+    external: ['cpu-features', '*.node'], plugins: [zodEnglishOnly],
   },
   {
     entryPoints: { extension: 'extension/main.ts' },
@@ -44,6 +81,16 @@ if (!watch) {
   for (const r of results) {
     for (const [file, info] of Object.entries(r.metafile.outputs)) {
       if (!file.endsWith('.map')) console.log(`${file}  ${(info.bytes / 1024).toFixed(0)} KiB`);
+      if (file === 'dist/bytenite.js') checkClientOnly(info.inputs);
     }
+  }
+}
+
+/** A static import of agent code from a client module would silently put it back on every run's path. */
+function checkClientOnly(inputs) {
+  const agentOnly = Object.keys(inputs).filter((f) => /node_modules\/(dockerode|docker-modem|pino)\/|^agent\/(server|session)\.ts$/.test(f));
+  if (agentOnly.length) {
+    console.error(`dist/bytenite.js must stay a client; it now includes ${agentOnly.slice(0, 3).join(', ')}: import agent code through loadAgentSide()`);
+    process.exitCode = 1;
   }
 }

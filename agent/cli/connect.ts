@@ -6,10 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AgentClient } from '../client/agentClient';
-import { generateToken, readTokenFile } from '../auth/tokens';
-import { AGENT_VERSION } from '../protocol';
-import { startAgent } from '../server';
-import { createLogger } from '../log';
+import { readTokenFile } from '../auth/tokens';
+import { AGENT_VERSION } from '../protocol/version';
+import { loadAgentSide } from './loadAgentSide';
 import { defaultDataDir } from './paths';
 
 export interface ConnectFlags {
@@ -35,15 +34,10 @@ export async function connect(flags: ConnectFlags): Promise<Connection> {
     const client = await AgentClient.connect(flags.agent, { token, ca, clientName });
     return { client, embedded: false, close: async () => client.close() };
   }
-  const token = generateToken();
-  const agent = await startAgent({
-    host: '127.0.0.1', port: 0, token,
-    dataDir: path.resolve(flags['data-dir'] ?? defaultDataDir()),
-    // The embedded agent speaks up only for problems: the user is watching their run, not the agent.
-    log: createLogger(process.env.BYTENITE_LOG_LEVEL ?? 'warn'),
-  });
+  const { startEmbeddedAgent } = await loadAgentSide();
+  const agent = await startEmbeddedAgent(path.resolve(flags['data-dir'] ?? defaultDataDir()));
   try {
-    const client = await AgentClient.connect(agent.url, { token, clientName });
+    const client = await AgentClient.connect(agent.url, { token: agent.token, clientName });
     return {
       client, embedded: true,
       async close() {

@@ -15,6 +15,7 @@ import { startRun } from '../client/startRun';
 import { parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
 import { connect } from './connect';
 import { RunReporter } from './runReporter';
+import { trace } from './trace';
 
 export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
 
@@ -90,6 +91,7 @@ export function parseCount(text: string, flag: string, min: number, max: number)
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
+  trace('loaded');
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
   const { values, positionals } = parseArgs({
@@ -153,6 +155,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     reporter.error((err as Error).message);
     return EXIT_NOT_RUN;
   }
+  trace('connected');
   const { client } = conn;
   let runId = '';
   let interrupted = 0;
@@ -170,8 +173,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     const started = await startRun(client, {
       contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel,
       name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
-      onEvent: (seq, e, id) => reporter.event(id, seq, e),
+      onEvent: (seq, e, id) => {
+        if (e.kind === 'log') trace('first log');
+        reporter.event(id, seq, e);
+      },
     });
+    trace('accepted');
     runId = started.runId;
     const final = await started.done;
     if (final.outputs.files > 0) {

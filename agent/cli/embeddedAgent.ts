@@ -1,0 +1,23 @@
+/** The agent `bytenite run` starts inside its own process when no --agent is given. */
+import { generateToken } from '../auth/tokens';
+import { startAgent } from '../server';
+import { createLogger } from '../log';
+
+export interface EmbeddedAgent {
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/** Listens on a free loopback port with a fresh token, so only this process can use it. */
+export async function startEmbeddedAgent(dataDir: string): Promise<EmbeddedAgent> {
+  const token = generateToken();
+  const agent = await startAgent({
+    host: '127.0.0.1', port: 0, token, dataDir,
+    // It ends with its one run: a container started ahead of time would only be made to be removed.
+    hotPool: 0,
+    // The embedded agent speaks up only for problems: the user is watching their run, not the agent.
+    log: createLogger(process.env.BYTENITE_LOG_LEVEL ?? 'warn'),
+  });
+  return { url: agent.url, token, close: () => agent.close() };
+}
