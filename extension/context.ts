@@ -14,6 +14,7 @@ import { createLog, type Log } from './log';
 import { AgentRunHistory } from './runs/agentRunHistory';
 import { Runner } from './runs/runner';
 import { RunStore } from './runs/runStore';
+import { traceRuns } from './runs/runTrace';
 import { AgentTokens } from './secrets';
 import { AgentStatusBar } from './statusBar';
 import { RUN_PANEL_VIEW_TYPE, RunPanels, type PanelActions } from './views/runPanel';
@@ -54,6 +55,7 @@ export class Ctx {
     this.store = own(new RunStore(ext.workspaceState, path.join((ext.storageUri ?? ext.globalStorageUri).fsPath, 'runs')));
     this.runner = own(new Runner(this.agents, this.store, this.log));
     own(new AgentRunHistory(this.agents, this.store, this.log));
+    own(traceRuns(this.store));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
     this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store));
     this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store));

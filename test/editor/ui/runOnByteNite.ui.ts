@@ -7,7 +7,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BrowserContext, Frame, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import * as shared from '../workbench';
 
 const ctx = (globalThis as Record<string, unknown>).__bytenite_ui as {
   browser: BrowserContext; url: string; results: string; workspace: string; remote: { url: string; token: string };
@@ -16,39 +17,8 @@ const ctx = (globalThis as Record<string, unknown>).__bytenite_ui as {
 let page: Page;
 const shot = (name: string) => page.screenshot({ path: path.join(ctx.results, name) });
 
-/** The inner document of the webview where `selector` has text matching `text`. */
-async function webviewWithText(selector: string, text: RegExp, timeoutMs: number): Promise<Frame> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    for (const outer of await page.locator('iframe.webview.ready').elementHandles()) {
-      try {
-        const frame = await (await (await outer.contentFrame())?.$('#active-frame'))?.contentFrame();
-        if (frame && (await frame.locator(selector, { hasText: text }).count()) > 0) return frame;
-      } catch {
-        // a webview that was replaced while we looked (its frame detached): look again
-      }
-    }
-    if (Date.now() > end) throw new Error(`no webview where ${selector} matches ${text} within ${timeoutMs} ms`);
-    await page.waitForTimeout(250);
-  }
-}
-
-/** The inner document of the webview whose page has `selector` (webviews are two iframes deep). */
-async function webviewWith(selector: string, timeoutMs = 60_000): Promise<Frame> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    for (const outer of await page.locator('iframe.webview.ready').elementHandles()) {
-      try {
-        const frame = await (await (await outer.contentFrame())?.$('#active-frame'))?.contentFrame();
-        if (frame && (await frame.$(selector))) return frame;
-      } catch {
-        // a webview that was replaced while we looked (its frame detached): look again
-      }
-    }
-    if (Date.now() > end) throw new Error(`no webview with ${selector} within ${timeoutMs} ms`);
-    await page.waitForTimeout(250);
-  }
-}
+const webviewWith = (selector: string, timeoutMs?: number) => shared.webviewWith(page, selector, timeoutMs);
+const webviewWithText = (selector: string, text: RegExp, timeoutMs: number) => shared.webviewWithText(page, selector, text, timeoutMs);
 
 describe('Run on ByteNite in the workbench', function () {
   before(async () => {
@@ -167,19 +137,11 @@ describe('Run on ByteNite in the workbench', function () {
   });
 
   it('reports its activation time in Developer: Show Running Extensions', async () => {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill('>Developer: Show Running Extensions');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Running Extensions' }).first().click();
-    const row = page.locator('.runtime-extensions-editor .monaco-list-row', { hasText: 'ByteNite' }).first();
-    await row.waitFor({ timeout: 30_000 });
-    const text = (await row.innerText()).replace(/\s+/g, ' ');
-    const ms = /(\d+)\s*ms/.exec(text);
+    const { text, ms } = await shared.activationTime(page);
     console.log(`      [activation] ${text}`);
     fs.writeFileSync(path.join(ctx.results, 'activation.txt'), `${text}\n`);
     await shot('running-extensions.png');
-    assert.ok(ms, `an activation time in: ${text}`);
+    assert.ok(ms !== undefined, `an activation time in: ${text}`);
   });
 
   it('adds a remote agent (token into secret storage) and switches to it', async () => {
