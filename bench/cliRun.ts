@@ -9,7 +9,7 @@ import { CLI } from './lib';
 export interface JsonRun {
   /** ms from spawn to the `starting` event: the image is ready (uploaded and built, or found warm). */
   startingMs: number;
-  start: 'warm' | 'cold';
+  start: 'hot' | 'warm' | 'cold';
   image: string;
   /** Largest `bytesDone` of the `uploading` events: context bytes that crossed the wire (0 when warm). */
   uploadedBytes: number;

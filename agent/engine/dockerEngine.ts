@@ -19,7 +19,7 @@ import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
 import { followStats, saveOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
-import { SHIM_DIR, findStaticBusybox, goLine, shimEntrypoint } from './hotShim';
+import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 
 const MiB = 1024 * 1024;
 
@@ -63,6 +63,8 @@ export class DockerEngine implements Engine {
   private readonly pool: HotPool<ContainerSpec, HotEntry>;
   /** A static busybox to copy into hot containers; without one there are no hot starts. */
   private readonly shim: Buffer | undefined;
+  /** Context digest (tenant-scoped) → the image built from it, as found or built by this agent. */
+  private readonly imagesByDigest = new Map<string, string>();
   /** Image id → its entrypoint and command, which a hot container's shim execs. */
   private readonly imageCommands = new Map<string, string[]>();
 
@@ -98,8 +100,21 @@ export class DockerEngine implements Engine {
   }
 
   async findImage(digest: string): Promise<string | undefined> {
+    // Listing by label scans every image on the engine (100+ ms with a few hundred); asking for one
+    // image by id takes a few. The map only saves the scan: the image is still checked to exist.
+    const known = this.imagesByDigest.get(digest);
+    if (known) {
+      const there = await this.docker.getImage(known).inspect().then(() => true, (err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return false;
+        throw err;
+      });
+      if (there) return known;
+      this.imagesByDigest.delete(digest);
+    }
     const images = await this.docker.listImages({ filters: { label: [`${LABELS.digest}=${digest}`] } });
-    return images[0]?.Id;
+    const id = images[0]?.Id;
+    if (id) this.imagesByDigest.set(digest, id);
+    return id;
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {
@@ -124,6 +139,7 @@ export class DockerEngine implements Engine {
     if (state.error) throw new BuildError(state.error.trim());
     const imageId = state.imageId ?? (await this.findImage(req.digest));
     if (!imageId) throw new BuildError('the build finished without producing an image');
+    this.imagesByDigest.set(req.digest, imageId);
     return { imageId, steps: state.steps, cachedSteps: state.cachedSteps };
   }
 
@@ -142,7 +158,12 @@ export class DockerEngine implements Engine {
     // Taken before any await: hotReady() just said whether there is one, and the run was told so.
     const hot = key !== undefined ? this.pool.take(key) : undefined;
     try {
-      return hot ? this.goHot(hot, spec, handlers) : await this.startFresh(spec, handlers);
+      if (hot) {
+        const argv = await this.commandOf(spec.image, spec.command);
+        if (argv.length > 0) return this.goHot(hot, spec, argv, handlers);
+        void hot.discard(); // no command: let the engine say so, as it would for any run
+      }
+      return await this.startFresh(spec, handlers);
     } finally {
       // The next run like this one starts hot; the pool makes it after this start, one at a time.
       if (key !== undefined) this.pool.want(key, spec);
@@ -150,14 +171,15 @@ export class DockerEngine implements Engine {
   }
 
   /**
-   * What makes two runs' containers interchangeable: all they are created with. The run id is not part
-   * of it (the go line brings it); a run that sets its own BYTENITE_RUN_ID, or takes GPUs (a waiting
-   * container would pin them), gets no hot container.
+   * What makes two runs' containers interchangeable: all they are created with. The run id and the
+   * command are not part of it (the go message brings them); the environment is, so that a restarted
+   * agent finds a run's secret values where it finds them for any run, in the container's config. A run
+   * that sets its own BYTENITE_RUN_ID, or takes GPUs (a waiting container would pin them), gets none.
    */
   private hotKey(spec: ContainerSpec): string | undefined {
     if (!this.pool.enabled || spec.hardware.gpu || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
     const env = Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const what = [spec.agentId, spec.image, spec.command ?? null, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.outputDir, spec.task ?? null];
+    const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.outputDir, spec.task ?? null];
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
   }
 
@@ -175,12 +197,11 @@ export class DockerEngine implements Engine {
 
   /** A container for `spec`, started with the shim waiting for its go line, attached, its exit awaited. */
   private async makeHot(spec: ContainerSpec): Promise<HotEntry> {
-    const argv = await this.commandOf(spec.image, spec.command);
-    if (argv.length === 0) throw new Error('the image has no command to run');
+    await this.commandOf(spec.image, undefined); // known when a run takes the container
     const env = Object.fromEntries(Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID'));
     const container = await this.docker.createContainer({
       ...this.createOptions(spec, env),
-      Entrypoint: shimEntrypoint(argv),
+      Entrypoint: shimEntrypoint(),
       Cmd: [],
       Labels: { [LABELS.managed]: '1', [LABELS.agent]: spec.agentId, [LABELS.hot]: '1' },
       AttachStdin: true,
@@ -212,9 +233,9 @@ export class DockerEngine implements Engine {
   }
 
   /** Gives a hot container its run: the go line, then it is followed like any started container. */
-  private goHot(hot: HotEntry, spec: ContainerSpec, handlers: ContainerHandlers): RunningContainer {
+  private goHot(hot: HotEntry, spec: ContainerSpec, argv: string[], handlers: ContainerHandlers): RunningContainer {
     const goAt = new Date();
-    hot.attached.write(goLine(spec.runId));
+    hot.attached.write(goMessage(spec.runId, argv));
     // The name ties the container to its run for a restarted agent (labels cannot change after create).
     hot.container.rename({ name: hotName(spec) }).catch(() => {});
     return this.supervise(hot.container, spec.outputDir, handlers, hot.waited, goAt, { stream: hot.attached, live: true }, goAt);

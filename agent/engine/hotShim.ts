@@ -1,9 +1,9 @@
 /**
  * The shim that lets a container be started before its run exists ("hot" start). The container's process
- * is a static busybox shell copied into the container, waiting on stdin; the run's go signal is one line,
- * the run id, after which the shell execs the image's own command (which becomes PID 1, with stdin from
- * /dev/null as under `docker run` without -i). Nothing of the shim is printed, so the log holds only
- * the program's output.
+ * is a static busybox shell copied into the container, waiting on stdin. The run's go message gives the
+ * run id and the argv to run (so runs that differ only by command share containers), after which the
+ * shell execs it: the program becomes PID 1, with stdin from /dev/null as under `docker run` without -i.
+ * Nothing of the shim is printed, so the log holds only the program's output.
  */
 import { closeSync, openSync, readSync, readFileSync } from 'node:fs';
 
@@ -19,19 +19,25 @@ export const SHIM_PATH = `/${SHIM_DIR}/busybox`;
 const SCRIPT = [
   'IFS= read -r BYTENITE_RUN_ID || exit 125',
   'export BYTENITE_RUN_ID',
+  'IFS= read -r n || exit 125',
+  'set --',
+  // Each argument on a line: `r` + the text, or `b` + base64 for one that holds a newline.
+  'while [ "$n" -gt 0 ]; do IFS= read -r a || exit 125; case $a in r*) a=${a#r};; ' +
+    `*) a=$(printf %s "\${a#b}" | ${SHIM_PATH} base64 -d; echo x); a=\${a%x};; esac; set -- "$@" "$a"; n=$((n-1)); done`,
   'c=$1; shift',
   'case $c in */*) ;; *) IFS=:; for d in $PATH; do if [ -f "$d/$c" ] && [ -x "$d/$c" ]; then c=$d/$c; break; fi; done; unset IFS;; esac',
   'exec "$c" "$@" </dev/null',
 ].join('\n');
 
-/** The entrypoint of a hot container that will run `argv` once told to go. */
-export function shimEntrypoint(argv: string[]): string[] {
-  return [SHIM_PATH, 'sh', '-c', SCRIPT, 'bytenite-hot', ...argv];
+/** The entrypoint of a hot container: the shim, waiting for its go message. */
+export function shimEntrypoint(): string[] {
+  return [SHIM_PATH, 'sh', '-c', SCRIPT, 'bytenite-hot'];
 }
 
-/** The go line for a run: read by the script's `read`. Run ids are [a-z0-9-], so no quoting is needed. */
-export function goLine(runId: string): string {
-  return `${runId}\n`;
+/** The go message for a run (run ids are [a-z0-9-]): what the script above reads. */
+export function goMessage(runId: string, argv: string[]): string {
+  const args = argv.map((a) => (a.includes('\n') ? `b${Buffer.from(a).toString('base64')}` : `r${a}`));
+  return [runId, String(argv.length), ...args].join('\n') + '\n';
 }
 
 /**

@@ -61,7 +61,7 @@ async function withAgent(fn: (agent: TestAgent, client: AgentClient) => Promise<
   }
 }
 
-test('the second run of a kind starts hot: same output, its own run id, exit code, env, stdin closed, billed from its go', async () => {
+test('the second run of a kind starts hot: same output, its own run id and command, exit code, env, stdin closed, billed from its go', async () => {
   // /usr/local/bin/echo shadows busybox's applet: a hot start must run the image's program, as docker would.
   const dir = makeContext({ 'echo.sh': '#!/bin/sh\necho "image-echo $BYTENITE_RUN_ID $GREETING $*"\ncat\nsleep 1\nexit 7\n' },
     'COPY echo.sh /usr/local/bin/echo\nRUN ["/bin/chmod", "755", "/usr/local/bin/echo"]\nENV PATH=/usr/local/bin:/bin\nENTRYPOINT ["echo"]\n', { uniq: true });
@@ -85,10 +85,13 @@ test('the second run of a kind starts hot: same output, its own run id, exit cod
     assert.ok(second.final.durationMs >= 1000 && second.final.durationMs < 2400, `billed ${second.final.durationMs} ms`);
     assert.equal(second.final.start, 'hot');
 
-    // Another command or environment is another kind of container: warm, not hot.
-    const other = await run(client, dir, ['c'], { GREETING: 'hi' });
-    assert.equal(other.start, 'warm');
-    assert.equal(other.out, `image-echo ${other.runId} hi c\n`);
+    // Another command takes the same kind of container: the go message carries it, newlines and all.
+    await until('the pool refilled', 30_000, async () => (await waiting(agentId)) === 1);
+    const other = await run(client, dir, ['two\nlines', 'x  y', ''], { GREETING: 'hi' });
+    assert.equal(other.start, 'hot');
+    assert.equal(other.out, `image-echo ${other.runId} hi two\nlines x  y \n`);
+    // Another environment is another kind of container: warm, not hot.
+    await until('the pool refilled', 30_000, async () => (await waiting(agentId)) === 1);
     const env = await run(client, dir, ['a', 'b'], { GREETING: 'hello' });
     assert.equal(env.start, 'warm');
     assert.equal(env.out, `image-echo ${env.runId} hello a b\n`);
