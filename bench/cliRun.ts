@@ -25,7 +25,7 @@ export function runJson(args: string[]): Promise<JsonRun> {
     let buf = '';
     let stderr = '';
     let startingMs = NaN;
-    let start: 'warm' | 'cold' | undefined;
+    let start: 'hot' | 'warm' | 'cold' | undefined;
     let image = '';
     let uploadedBytes = 0;
     let stdout = '';
