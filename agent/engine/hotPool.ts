@@ -17,6 +17,8 @@ export interface HotPoolOptions<S, E extends PoolEntry> {
   /** How long an idle container is kept. */
   idleMs: number;
   make(spec: S): Promise<E>;
+  /** Makes at once (default 2): enough to keep ahead of a queue, few enough to leave the engine to the runs. */
+  concurrency?: number;
   onError?(err: Error, key: string): void;
 }
 
@@ -33,10 +35,11 @@ export class HotPool<S, E extends PoolEntry> {
   /** Idle containers, oldest first. */
   private idle: Idle<E>[] = [];
   private readonly failures = new Map<string, number>();
-  /** Keys being filled, with how many containers each still wants. */
-  private readonly wanted = new Map<string, { spec: S; n: number }>();
-  /** Makes run one at a time: the engine serves runs too, and a burst of creates would slow them down. */
-  private filling = Promise.resolve();
+  /** Containers asked for and not yet being made, by key. */
+  private readonly pending = new Map<string, { spec: S; n: number }>();
+  /** Containers being made, by key. */
+  private readonly making = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
 
   constructor(private readonly opts: HotPoolOptions<S, E>) {}
@@ -69,30 +72,49 @@ export class HotPool<S, E extends PoolEntry> {
     return undefined;
   }
 
-  /** Asks for one more container for `key` than are ready or being made, within the pool's size. */
-  more(key: string, spec: S): void {
-    this.want(key, spec, this.ready(key) + (this.wanted.get(key)?.n ?? 0) + 1);
+  /** Ready, being made or asked for. */
+  private promised(key: string): number {
+    return this.ready(key) + (this.making.get(key) ?? 0) + (this.pending.get(key)?.n ?? 0);
   }
 
-  /** Asks for `n` idle containers for `key` (made in the background, one at a time). */
+  /** Asks for one more container for `key` than are ready, being made or asked for, within the pool's size. */
+  more(key: string, spec: S): void {
+    this.want(key, spec, this.promised(key) + 1);
+  }
+
+  /** Asks for `n` idle containers for `key`, made in the background. */
   want(key: string, spec: S, n = 1): void {
     if (!this.enabled || (this.failures.get(key) ?? 0) >= MAX_FAILURES) return;
-    const missing = Math.min(n, this.opts.max) - this.ready(key) - (this.wanted.get(key)?.n ?? 0);
+    const missing = Math.min(n, this.opts.max) - this.promised(key);
     if (missing <= 0) return;
-    const w = this.wanted.get(key);
-    if (w) w.n += missing;
-    else this.wanted.set(key, { spec, n: missing });
-    for (let i = 0; i < missing; i++) this.filling = this.filling.then(() => this.fillOne(key));
+    const p = this.pending.get(key);
+    if (p) p.n += missing;
+    else this.pending.set(key, { spec, n: missing });
+    this.pump();
   }
 
-  private async fillOne(key: string): Promise<void> {
-    const w = this.wanted.get(key);
-    if (!w) return;
-    if (--w.n <= 0) this.wanted.delete(key);
+  /** Starts makes while fewer than `concurrency` run: the engine serves runs too. */
+  private pump(): void {
+    while (this.inFlight.size < (this.opts.concurrency ?? 2)) {
+      const next = this.pending.entries().next();
+      if (next.done) return;
+      const [key, want] = next.value;
+      if (--want.n <= 0) this.pending.delete(key);
+      this.making.set(key, (this.making.get(key) ?? 0) + 1);
+      const job: Promise<void> = this.makeOne(key, want.spec).finally(() => {
+        this.making.set(key, (this.making.get(key) ?? 1) - 1);
+        this.inFlight.delete(job);
+        this.pump();
+      });
+      this.inFlight.add(job);
+    }
+  }
+
+  private async makeOne(key: string, spec: S): Promise<void> {
     if (!this.enabled || (this.failures.get(key) ?? 0) >= MAX_FAILURES) return;
     let entry: E;
     try {
-      entry = await this.opts.make(w.spec);
+      entry = await this.opts.make(spec);
     } catch (err) {
       this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
       this.opts.onError?.(err as Error, key);
@@ -114,11 +136,11 @@ export class HotPool<S, E extends PoolEntry> {
     void it.entry.discard();
   }
 
-  /** Discards every idle container and makes no more; waits for a make in progress to finish. */
+  /** Discards every idle container and makes no more; waits for the makes in progress to finish. */
   async close(): Promise<void> {
     this.closed = true;
-    this.wanted.clear();
-    await this.filling;
+    this.pending.clear();
+    await Promise.all([...this.inFlight]);
     const all = this.idle;
     this.idle = [];
     for (const it of all) clearTimeout(it.timer);
