@@ -15,6 +15,7 @@ import type { Engine } from './engine/engine';
 import { EngineUnavailableError } from './engine/engine';
 import type { RunManager } from './runs/runManager';
 import type { Run } from './runs/run';
+import { RunFeed } from './runs/runFeed';
 import type { Logger } from './log';
 import { checkHardware } from './hardware/catalog';
 import { checkContext, checkDockerfilePath } from './context/checkContext';
@@ -50,7 +51,7 @@ interface Upload {
   failed?: string;
 }
 
-/** Bytes waiting to be sent to one client beyond which it is dropped as too slow. */
+/** Bytes waiting to be sent to one client beyond which it is dropped as too slow (run events keep far below: RunFeed). */
 const MAX_BUFFERED = 16 * 1024 * 1024;
 
 /** How often upload progress is reported, at most. */
@@ -187,10 +188,19 @@ export class Session {
     this.follow(run, 0);
   }
 
+  /** Feeds the run's events after `afterSeq` at the pace this client reads (see RunFeed): never dropped for it. */
   private follow(run: Run, afterSeq: number): void {
     this.following.get(run.id)?.();
-    const off = run.follow(afterSeq, (seq, event) => this.send({ type: 'event', runId: run.id, seq, event }));
-    this.following.set(run.id, off);
+    const feed = new RunFeed(run, {
+      buffered: () => this.ws.bufferedAmount,
+      open: () => this.ws.readyState === this.ws.OPEN,
+      send: (seq, event, sent) => {
+        const msg: AgentMessage = { type: 'event', runId: run.id, seq, event };
+        if (sent) this.ws.send(JSON.stringify(msg), sent);
+        else this.ws.send(JSON.stringify(msg));
+      },
+    }, afterSeq);
+    this.following.set(run.id, () => feed.stop());
   }
 
   private async onBinary(chunk: Buffer): Promise<void> {

@@ -18,6 +18,10 @@ export interface EventStore {
   append(entry: JournalEntry): void;
   read(afterSeq: number): JournalEntry[];
   close(): void;
+  /** The entries after `afterSeq`, about `maxBytes` of them at most: a long run is replayed in batches. */
+  readAfter?(afterSeq: number, maxBytes: number): JournalEntry[];
+  /** Keeps the events after `holder.seq` stored while the holder still reads them; returns the release. */
+  hold?(holder: { seq: number }): () => void;
 }
 
 export interface RunOptions {
@@ -100,6 +104,31 @@ export class Run {
   }
 
   /** The journal entries after `afterSeq` (empty when the run is not journaled). */
+  /** Keeps `subscriber` informed of new events only (see `readAfter` for the earlier ones). Returns the unsubscribe. */
+  subscribe(subscriber: Subscriber): () => void {
+    if (this.final) return () => {};
+    this.subscribers.add(subscriber);
+    return () => this.subscribers.delete(subscriber);
+  }
+
+  /** Keeps the events after `holder.seq` (moved on by the holder as it reads) from being rotated out of the journal. */
+  hold(holder: { seq: number }): () => void {
+    return this.store?.hold?.(holder) ?? (() => {});
+  }
+
+  /**
+   * The events after `afterSeq`, oldest first, about `maxBytes` of them at most (at least one when there is
+   * one): a client that is behind is fed in batches, so that the agent never holds a long run in memory.
+   */
+  readAfter(afterSeq: number, maxBytes: number): Array<{ seq: number; event: RunEvent }> {
+    if (this.store?.readAfter) return this.store.readAfter(afterSeq, maxBytes).filter((e) => e.seq <= this.seq);
+    const all = this.store ? this.store.read(afterSeq).filter((e) => e.seq <= this.seq) : this.events.slice(afterSeq).map((event, i) => ({ seq: afterSeq + i + 1, event }));
+    let bytes = 0;
+    let n = 0;
+    while (n < all.length && bytes < maxBytes) bytes += eventBytes(all[n++].event);
+    return all.slice(0, n);
+  }
+
   entries(afterSeq = 0): JournalEntry[] {
     return this.store?.read(afterSeq) ?? [];
   }
@@ -110,4 +139,9 @@ export class Run {
       hardware: this.spec.hardware, lastSeq: this.lastSeq, final: this.final,
     };
   }
+}
+
+/** Roughly what an event weighs on the wire: its log text, plus a little for the rest. */
+function eventBytes(event: RunEvent): number {
+  return (event.kind === 'log' ? event.data.length : 0) + 100;
 }

@@ -13,7 +13,7 @@ import { fanOutExitCode, mergeTaskOutputs, sumCosts } from './fanOut';
 import { CapacityQueue } from './capacityQueue';
 import { EventStore, Run, RunState, STATE_OF } from './run';
 import { costOf } from '../cost/cost';
-import { JournalEntry, LogCursor, RunJournal, RunRecord, readEntries } from '../store/runJournal';
+import { JournalEntry, LogCursor, PastRunEvents, RunJournal, RunRecord } from '../store/runJournal';
 import { SecretRedactor } from './secretRedactor';
 
 export interface RunManagerOptions {
@@ -521,7 +521,7 @@ export class RunManager {
     for (const { record, entries } of this.opts.journal.load()) {
       const dir = this.opts.journal.dirOf(record.id);
       if (!entries) {
-        const store: EventStore = { append: () => {}, read: (after) => readEntries(dir).filter((e) => e.seq > after), close: () => {} };
+        const store: EventStore = new PastRunEvents(dir);
         const done = new Run(record.id, record.spec, record.warmImage, {
           store, createdAt: new Date(record.createdAt),
           restored: { lastSeq: record.lastSeq ?? 0, state: record.final!.kind, final: record.final },

@@ -11,7 +11,9 @@
  * keeps at most about twice that: the oldest events of a very chatty run go first), and the whole journal
  * is pruned oldest finished run first once it passes `maxBytes`.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { FinalEvent, RunEvent, RunSpec, isFinal } from '../protocol';
 import type { ByteCursor } from '../engine/dockerStream';
@@ -63,14 +65,145 @@ export const DEFAULT_JOURNAL: JournalOptions = { maxBytes: 512 * 1024 * 1024, se
 
 const REDACTED = '[redacted]';
 
+/** A run's event files, older first. */
+type Segment = 'events.1.jsonl' | 'events.jsonl';
+
+/** An entry starts at about every this many bytes of a segment in its index. */
+const INDEX_EVERY = 64 * 1024;
+/** Bytes read from a segment at a time when reading a batch. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Where entries start in one segment file, sparse (about one point per INDEX_EVERY bytes), so that reading
+ * after a sequence number starts near it instead of at the file's start. `to`: the offset up to which every
+ * line start has been seen, so points can only be added contiguously from there.
+ */
+interface SegmentIndex {
+  points: Array<{ seq: number; offset: number }>;
+  to: number;
+}
+
+/**
+ * Reads a run's events in batches of bounded size: a client that catches up with a long run is fed from
+ * the disk a batch at a time, never the whole run at once. Learns where entries start while it reads.
+ */
+export class RunEventReader {
+  protected readonly index: Record<Segment, SegmentIndex> = {
+    'events.1.jsonl': { points: [], to: 0 }, 'events.jsonl': { points: [], to: 0 },
+  };
+
+  constructor(protected readonly dir: string) {}
+
+  /** Every stored entry with seq > afterSeq, oldest first (the whole run: prefer `readAfter`). */
+  read(afterSeq: number): JournalEntry[] {
+    return readEntries(this.dir).filter((e) => e.seq > afterSeq);
+  }
+
+  /**
+   * The entries with seq > afterSeq, oldest first, stopping once about `maxBytes` of them are read (at
+   * least one entry when there is one).
+   */
+  readAfter(afterSeq: number, maxBytes: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    const current = this.startOf('events.jsonl', afterSeq);
+    // Not in the current segment's index: the entries may begin in the older one (or the index is not built yet).
+    const plan: Array<[Segment, number]> = current !== undefined
+      ? [['events.jsonl', current]]
+      : [['events.1.jsonl', this.startOf('events.1.jsonl', afterSeq) ?? 0], ['events.jsonl', 0]];
+    let bytes = 0;
+    for (const [segment, from] of plan) {
+      bytes = this.scan(segment, from, afterSeq, maxBytes, bytes, out);
+      if (bytes >= maxBytes) break;
+    }
+    return out;
+  }
+
+  /** Offset of the last indexed entry with seq <= afterSeq + 1 in `segment`, if there is one. */
+  private startOf(segment: Segment, afterSeq: number): number | undefined {
+    const { points } = this.index[segment];
+    let lo = 0;
+    let hi = points.length - 1;
+    let found: number | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (points[mid].seq <= afterSeq + 1) {
+        found = points[mid].offset;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** Reads `segment` from `from` into `out` (seq > afterSeq, ascending) until `maxBytes`; returns the bytes taken. */
+  protected scan(segment: Segment, from: number, afterSeq: number, maxBytes: number, bytes: number, out: JournalEntry[]): number {
+    let fd: number;
+    try {
+      fd = openSync(path.join(this.dir, segment), 'r');
+    } catch {
+      return bytes;
+    }
+    const idx = this.index[segment];
+    // Points may be learnt only while reading on from a place every line start before which is known.
+    const learning = from <= idx.to;
+    try {
+      let pos = from;
+      let rest = Buffer.alloc(0);
+      const chunk = Buffer.allocUnsafe(READ_CHUNK);
+      for (;;) {
+        const n = readSync(fd, chunk, 0, READ_CHUNK, pos + rest.length);
+        if (n === 0) break;
+        const buf = rest.length ? Buffer.concat([rest, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+        let start = 0;
+        for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+          const lineAt = pos + start;
+          const length = nl + 1 - start;
+          const e = parseEntry(buf.toString('utf8', start, nl));
+          start = nl + 1;
+          if (!e) continue;
+          if (learning && lineAt >= idx.to) {
+            const last = idx.points.at(-1);
+            if (!last || lineAt - last.offset >= INDEX_EVERY) idx.points.push({ seq: e.seq, offset: lineAt });
+            idx.to = pos + start;
+          }
+          if (e.seq <= afterSeq || (out.length && e.seq <= out[out.length - 1].seq)) continue;
+          out.push(e);
+          bytes += length;
+          if (bytes >= maxBytes) return bytes;
+        }
+        pos += start;
+        rest = Buffer.from(buf.subarray(start));
+        if (rest.length > 0 && n < READ_CHUNK) break; // a torn last line
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return bytes;
+  }
+}
+
+function parseEntry(line: string): JournalEntry | undefined {
+  if (!line) return undefined;
+  try {
+    const e = JSON.parse(line) as JournalEntry;
+    return typeof e.seq === 'number' && e.event ? e : undefined;
+  } catch {
+    return undefined; // torn line
+  }
+}
+
 /** The events of one run, on disk. */
-export class RunEventFile {
+export class RunEventFile extends RunEventReader {
   private fd: number;
   private bytes: number;
   /** Events a failed write could not store: kept here so that replay still has them. */
   private readonly unwritten: JournalEntry[] = [];
+  /** Readers that still need the events after their `seq` (clients catching up): see `hold`. */
+  private readonly holds = new Set<{ seq: number }>();
+  /** The seq of the current segment's first event (read from the file when it was reopened). */
+  private firstSeq?: number;
 
-  constructor(private readonly dir: string, private readonly segmentBytes: number) {
+  constructor(dir: string, private readonly segmentBytes: number) {
+    super(dir);
     const file = path.join(dir, 'events.jsonl');
     this.fd = openSync(file, 'a', 0o600);
     this.bytes = statSync(file).size;
@@ -79,18 +212,54 @@ export class RunEventFile {
   append(entry: JournalEntry): void {
     const line = JSON.stringify(entry) + '\n';
     try {
-      if (this.bytes > 0 && this.bytes + line.length > this.segmentBytes) this.rotate();
+      if (this.bytes > 0 && this.bytes + line.length > this.segmentBytes && !this.olderNeeded()) this.rotate();
+      const at = this.bytes;
+      if (at === 0) this.firstSeq = entry.seq;
       this.bytes += writeSync(this.fd, line);
+      const idx = this.index['events.jsonl'];
+      if (idx.to === at) {
+        const last = idx.points.at(-1);
+        if (!last || at - last.offset >= INDEX_EVERY) idx.points.push({ seq: entry.seq, offset: at });
+        idx.to = this.bytes;
+      }
     } catch {
       this.unwritten.push(entry);
     }
   }
 
+  /**
+   * Keeps the events after `holder.seq` (which the holder moves on as it reads) from being rotated away:
+   * a client that is behind reads them from here, so the older segment stays until no holder needs it.
+   * The run's events then pass the rotation size for a while. Returns the release.
+   */
+  hold(holder: { seq: number }): () => void {
+    this.holds.add(holder);
+    return () => this.holds.delete(holder);
+  }
+
+  /** Whether a holder still needs an event of the older segment, which a rotation would delete. */
+  private olderNeeded(): boolean {
+    if (this.holds.size === 0) return false;
+    if (this.firstSeq === undefined) {
+      const first: JournalEntry[] = [];
+      this.scan('events.jsonl', 0, -1, 1, 0, first);
+      this.firstSeq = first[0]?.seq ?? 0;
+    }
+    for (const h of this.holds) if (h.seq + 1 < this.firstSeq) return true;
+    return false;
+  }
+
   /** Every stored entry with seq > afterSeq, oldest first. */
-  read(afterSeq: number): JournalEntry[] {
-    const out = readEntries(this.dir).filter((e) => e.seq > afterSeq);
+  override read(afterSeq: number): JournalEntry[] {
+    const out = super.read(afterSeq);
     for (const e of this.unwritten) if (e.seq > afterSeq) out.push(e);
     return out;
+  }
+
+  override readAfter(afterSeq: number, maxBytes: number): JournalEntry[] {
+    // Events that could not be written are interleaved with the stored ones: the whole read places them.
+    if (this.unwritten.length) return this.read(afterSeq).slice(0, Math.max(1, Math.floor(maxBytes / 1024)));
+    return super.readAfter(afterSeq, maxBytes);
   }
 
   close(): void {
@@ -106,7 +275,15 @@ export class RunEventFile {
     renameSync(path.join(this.dir, 'events.jsonl'), path.join(this.dir, 'events.1.jsonl'));
     this.fd = openSync(path.join(this.dir, 'events.jsonl'), 'a', 0o600);
     this.bytes = 0;
+    this.index['events.1.jsonl'] = this.index['events.jsonl'];
+    this.index['events.jsonl'] = { points: [], to: 0 };
   }
+}
+
+/** A finished run's events, to replay them: nothing is appended any more. */
+export class PastRunEvents extends RunEventReader {
+  append(): void {}
+  close(): void {}
 }
 
 /** Reads a run's events, older segment first; a torn last line (a crash mid-write) is skipped. */
