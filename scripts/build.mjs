@@ -39,8 +39,13 @@ const zodEnglishOnly = {
 
 const targets = [
   {
+    // What `node dist/bytenite.js` runs: loads the bundles below with V8's code cache (agent/cli/bundleLoader.ts).
+    entryPoints: { bytenite: 'agent/cli/launcher.ts' },
+    platform: 'node', target: 'node20', format: 'cjs', outdir: 'dist',
+  },
+  {
     // The `bytenite` CLI as a client: run, attach, runs, hardware. What it loads is on the path of every run.
-    entryPoints: { bytenite: 'agent/cli/main.ts' },
+    entryPoints: { 'bytenite-cli': 'agent/cli/main.ts' },
     platform: 'node', target: 'node20', format: 'cjs', outdir: 'dist',
     plugins: [agentSideApart, zodEnglishOnly],
     // import() of the agent bundle as a plain require: it is CommonJS, and Node's ESM loader would only add work.
@@ -81,7 +86,7 @@ if (!watch) {
   for (const r of results) {
     for (const [file, info] of Object.entries(r.metafile.outputs)) {
       if (!file.endsWith('.map')) console.log(`${file}  ${(info.bytes / 1024).toFixed(0)} KiB`);
-      if (file === 'dist/bytenite.js') checkClientOnly(info.inputs);
+      if (file === 'dist/bytenite-cli.js') checkClientOnly(info.inputs);
     }
   }
 }
@@ -90,7 +95,7 @@ if (!watch) {
 function checkClientOnly(inputs) {
   const agentOnly = Object.keys(inputs).filter((f) => /node_modules\/(dockerode|docker-modem|pino)\/|^agent\/(server|session)\.ts$/.test(f));
   if (agentOnly.length) {
-    console.error(`dist/bytenite.js must stay a client; it now includes ${agentOnly.slice(0, 3).join(', ')}: import agent code through loadAgentSide()`);
+    console.error(`dist/bytenite-cli.js must stay a client; it now includes ${agentOnly.slice(0, 3).join(', ')}: import agent code through loadAgentSide()`);
     process.exitCode = 1;
   }
 }
