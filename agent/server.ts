@@ -15,6 +15,7 @@ import { DockerEngine } from './engine/dockerEngine';
 import { RunManager } from './runs/runManager';
 import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal';
 import { claimIdentity } from './store/agentIdentity';
+import { BlobStore, DEFAULT_STORE_BYTES } from './store/blobStore';
 import { Session } from './session';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
@@ -38,6 +39,8 @@ export interface AgentOptions {
   log?: Logger;
   stopGraceSeconds?: number;
   maxContextBytes?: number;
+  /** Bound of the store of context file contents (default 2 GiB); least recently used contents go first. */
+  contextStoreBytes?: number;
   pidsLimit?: number;
   /** Give containers a network (default true); false runs them with none. */
   network?: boolean;
@@ -56,7 +59,7 @@ export interface AgentServer {
 }
 
 export const DEFAULT_PORT = 7420;
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -80,8 +83,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
+  const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES,
+    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 

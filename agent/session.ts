@@ -1,6 +1,7 @@
 /**
  * One client connection: validates every frame against the protocol schema, answers requests, takes a
- * context upload as binary frames, and forwards the events of the runs the client follows. A bad frame
+ * context upload (a manifest and the contents the agent lacks, or a whole tar, as binary frames), and
+ * forwards the events of the runs the client follows. A bad frame
  * gets an error reply and the connection carries on; closing it detaches from runs without stopping them.
  */
 import { createReadStream, createWriteStream, WriteStream } from 'node:fs';
@@ -9,7 +10,7 @@ import { once } from 'node:events';
 import type WebSocket from 'ws';
 import {
   AgentMessage, AGENT_VERSION, Catalog, ClientMessage, ErrorCode, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS,
-  parseClientMessage, CHUNK_SIZE,
+  parseClientMessage, CHUNK_SIZE, isFinal,
 } from './protocol';
 import type { Engine } from './engine/engine';
 import { EngineUnavailableError } from './engine/engine';
@@ -19,6 +20,8 @@ import { RunFeed } from './runs/runFeed';
 import type { Logger } from './log';
 import { checkHardware } from './hardware/catalog';
 import { checkContext, checkDockerfilePath } from './context/checkContext';
+import { ManifestUpload } from './context/manifestUpload';
+import type { BlobStore } from './store/blobStore';
 
 export class UploadError extends Error {
   constructor(message: string) {
@@ -34,6 +37,8 @@ export interface SessionDeps {
   log: Logger;
   maxContextBytes: number;
   capabilities: string[];
+  /** The content store behind `context.manifest` uploads. */
+  blobs: BlobStore;
 }
 
 class RequestError extends Error {
@@ -44,11 +49,13 @@ class RequestError extends Error {
 
 interface Upload {
   run: Run;
-  path: string;
-  file: WriteStream;
+  /** Bytes received: the tar's, or the manifest's text and the contents. */
   bytes: number;
   lastReport: number;
   failed?: string;
+  /** A whole tar (clients that send no manifest), written to disk as it comes. */
+  tar?: { path: string; file: WriteStream };
+  manifest?: ManifestUpload;
 }
 
 /** Bytes waiting to be sent to one client beyond which it is dropped as too slow (run events keep far below: RunFeed). */
@@ -104,7 +111,7 @@ export class Session {
     }
     const msg = parsed.message;
     try {
-      await this.dispatch(msg);
+      await this.dispatch(msg, data.length);
     } catch (err) {
       if (err instanceof RequestError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
@@ -116,7 +123,7 @@ export class Session {
     }
   }
 
-  private async dispatch(msg: ClientMessage): Promise<void> {
+  private async dispatch(msg: ClientMessage, textBytes: number): Promise<void> {
     if (msg.type === 'hello') return this.hello(msg);
     if (!this.helloDone) throw new RequestError('hello_required', 'send `hello` with the protocol version first');
     switch (msg.type) {
@@ -124,6 +131,8 @@ export class Session {
         return this.send({ type: 'hardware', inReplyTo: msg.id, catalog: this.deps.catalog });
       case 'run.create':
         return this.createRun(msg);
+      case 'context.manifest':
+        return this.manifestPart(msg, textBytes);
       case 'upload.end':
         return this.endUpload(msg);
       case 'run.cancel': {
@@ -179,13 +188,42 @@ export class Session {
     await this.deps.engine.ping();
     const run = await this.deps.runs.create(spec, this.tenant);
     const upload = !run.warmImage;
-    if (upload) {
-      const path = this.deps.runs.uploadPath(run);
-      this.upload = { run, path, file: createWriteStream(path, { mode: 0o600 }), bytes: 0, lastReport: 0 };
-      this.upload.file.on('error', (err) => this.failUpload(`the agent could not store the context: ${err.message}`));
-    }
+    // Whether a manifest or a tar comes is known from the first thing the client sends next.
+    if (upload) this.upload = { run, bytes: 0, lastReport: 0 };
     this.send({ type: 'run.accepted', inReplyTo: msg.id, runId: run.id, upload });
     this.follow(run, 0);
+  }
+
+  /** One part of a manifest: answers with the contents of it the tenant's store lacks. */
+  private async manifestPart(msg: Extract<ClientMessage, { type: 'context.manifest' }>, textBytes: number): Promise<void> {
+    const up = this.upload;
+    if (!up || up.run.id !== msg.runId) throw new RequestError('bad_message', `no context upload in progress for ${msg.runId}`);
+    if (up.failed) throw new RequestError('bad_context', up.failed);
+    if (up.tar) throw new RequestError('bad_message', 'this upload already sends a tar: finish it with upload.end');
+    const spec = up.run.spec;
+    up.manifest ??= new ManifestUpload(this.deps.blobs, this.tenant, spec, this.deps.maxContextBytes);
+    let missing: string[];
+    try {
+      missing = up.manifest.addPart(msg.entries, msg.last, textBytes);
+    } catch (err) {
+      // The reply tells the client, which sends nothing more for this upload.
+      this.failUpload((err as Error).message);
+      this.upload = undefined;
+      throw new RequestError('bad_context', (err as Error).message);
+    }
+    up.bytes += textBytes;
+    this.reportUpload(up, msg.last);
+    this.send({ type: 'context.missing', inReplyTo: msg.id, runId: msg.runId, sha256s: missing });
+  }
+
+  /** Upload progress: bytes really received, against what is known to come (the whole once the manifest is in). */
+  private reportUpload(up: Upload, force = false): void {
+    const total = up.manifest ? up.manifest.manifestBytes + up.manifest.askedBytes : up.run.spec.contextBytes;
+    const now = Date.now();
+    if (force || now - up.lastReport >= UPLOAD_REPORT_MS || up.bytes === total) {
+      up.lastReport = now;
+      up.run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: Math.max(total, up.bytes) });
+    }
   }
 
   /** Feeds the run's events after `afterSeq` at the pace this client reads (see RunFeed): never dropped for it. */
@@ -211,18 +249,33 @@ export class Session {
     }
     if (up.failed) return; // the rest of a refused upload: drop it quietly, the client has been told
     up.bytes += chunk.length;
+    if (up.manifest) {
+      try {
+        await up.manifest.write(chunk);
+      } catch (err) {
+        this.failUpload((err as Error).message);
+        this.send({ type: 'error', code: 'bad_context', message: up.failed! });
+        return;
+      }
+      this.reportUpload(up);
+      return;
+    }
     const declared = up.run.spec.contextBytes;
     if (up.bytes > declared) {
       this.failUpload(`the context is larger than the ${declared} bytes declared in run.create`);
       this.send({ type: 'error', code: 'bad_context', message: up.failed! });
       return;
     }
-    if (!up.file.write(chunk)) await once(up.file, 'drain');
-    const now = Date.now();
-    if (now - up.lastReport >= UPLOAD_REPORT_MS || up.bytes === declared) {
-      up.lastReport = now;
-      up.run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: declared });
-    }
+    const tar = up.tar ?? this.openTar(up);
+    if (!tar.file.write(chunk)) await once(tar.file, 'drain');
+    this.reportUpload(up);
+  }
+
+  private openTar(up: Upload): NonNullable<Upload['tar']> {
+    const path = this.deps.runs.uploadPath(up.run);
+    up.tar = { path, file: createWriteStream(path, { mode: 0o600 }) };
+    up.tar.file.on('error', (err) => this.failUpload(`the agent could not store the context: ${err.message}`));
+    return up.tar;
   }
 
   private async endUpload(msg: Extract<ClientMessage, { type: 'upload.end' }>): Promise<void> {
@@ -230,13 +283,15 @@ export class Session {
     if (!up || up.run.id !== msg.runId) throw new RequestError('bad_message', `no context upload in progress for ${msg.runId}`);
     this.upload = undefined;
     if (up.failed) throw new RequestError('bad_context', up.failed);
-    up.file.end();
-    await once(up.file, 'close');
+    if (up.manifest) return this.endManifestUpload(msg, up, up.manifest);
+    const tar = up.tar ?? this.openTar(up);
+    tar.file.end();
+    await once(tar.file, 'close');
     if (up.bytes !== msg.bytes || up.bytes !== up.run.spec.contextBytes) {
       return this.rejectUpload(msg.id, up, `received ${up.bytes} context bytes; run.create declared ${up.run.spec.contextBytes} and upload.end ${msg.bytes}`);
     }
     try {
-      const checked = await checkContext(up.path, up.run.spec.dockerfile, up.run.spec.buildArgs);
+      const checked = await checkContext(tar.path, up.run.spec.dockerfile, up.run.spec.buildArgs);
       if (checked.digest !== up.run.spec.contextDigest) {
         return this.rejectUpload(msg.id, up, 'the context does not match the digest declared in run.create');
       }
@@ -244,13 +299,41 @@ export class Session {
       return this.rejectUpload(msg.id, up, (err as Error).message);
     }
     up.run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: up.bytes });
-    up.run.context!.resolve(up.path);
+    up.run.context!.resolve(tar.path);
+    this.send({ type: 'ok', inReplyTo: msg.id });
+  }
+
+  /** Every asked content is in the store: the build reads the tar assembled from it. */
+  private endManifestUpload(msg: Extract<ClientMessage, { type: 'upload.end' }>, up: Upload, manifest: ManifestUpload): void {
+    const contentBytes = manifest.receivedBytes;
+    try {
+      if (msg.bytes !== contentBytes) throw new Error(`received ${contentBytes} content bytes; upload.end says ${msg.bytes}`);
+      manifest.finish();
+    } catch (err) {
+      return this.rejectUpload(msg.id, up, (err as Error).message);
+    }
+    const run = up.run;
+    if (run.done) {
+      manifest.release();
+      return this.send({ type: 'ok', inReplyTo: msg.id });
+    }
+    // The contents stay pinned until the build has read them, or the run ends without building.
+    const off = run.follow(run.lastSeq, (_seq, event) => {
+      if (isFinal(event)) release();
+    });
+    const release = (): void => {
+      off();
+      manifest.release();
+    };
+    run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: up.bytes });
+    run.context!.resolve(() => manifest.open().once('close', release));
     this.send({ type: 'ok', inReplyTo: msg.id });
   }
 
   private rejectUpload(id: string, up: Upload, message: string): void {
     up.run.context!.reject(new UploadError(message));
-    void rm(up.path, { force: true });
+    if (up.tar) void rm(up.tar.path, { force: true });
+    up.manifest?.release();
     this.send({ type: 'error', inReplyTo: id, code: 'bad_context', message });
   }
 
@@ -258,8 +341,11 @@ export class Session {
     const up = this.upload;
     if (!up || up.failed) return;
     up.failed = message;
-    up.file.destroy();
-    void rm(up.path, { force: true });
+    if (up.tar) {
+      up.tar.file.destroy();
+      void rm(up.tar.path, { force: true });
+    }
+    up.manifest?.release();
     up.run.context!.reject(new UploadError(message));
     if (this.ws.readyState !== this.ws.OPEN) this.upload = undefined;
   }

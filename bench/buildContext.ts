@@ -4,7 +4,7 @@
  * (image ready); the bytes sent are the agent's own `uploading` count. Baseline: `docker build` of the same
  * context and Dockerfile, to its exit. Three cases, each alternating run by run:
  *   - first run: a fresh agent (nothing stored) and a context the engine has never built;
- *   - one 1 MiB file changed (a different one each time, for both sides);
+ *   - one 1 MiB file changed (a different one each time; both sides build each state);
  *   - nothing changed: ByteNite must start warm and send no context bytes.
  * Every ByteNite run then runs the image, which prints an md5 over every file in /ctx: it must match
  * the files on disk, so an image with missing or stale files fails the benchmark.
@@ -149,14 +149,15 @@ export async function benchBuildContext(): Promise<Result[]> {
       for (let i = 0; i <= PAIRS; i++) {
         ctx.changeOneFile();
         const a = await bytenite('cold');
-        ctx.changeOneFile();
+        // Both sides build the same state, one 1 MiB file away from what each built last (a second change here
+        // would make ByteNite's next run two files away from its last one).
         const b = await docker();
         log(`build context, 1 file changed: ${i ? `pair ${i}/${PAIRS}` : 'warm-up'}: ${a.startingMs.toFixed(0)} vs ${b.toFixed(0)} ms, ${a.uploadedBytes} B sent`);
         if (i) { xs.push(a.startingMs); ys.push(b); sent.push(a.uploadedBytes); }
       }
       results.push(comparison('2. build context: one 1 MiB file changed, run', xs, ys, { ratio: 0.5 }));
       results.push(figure('2. build context: one 1 MiB file changed, context bytes sent', 'bytes', sent, 2_000_000,
-        'the agent\'s `uploading` count'));
+        'the agent\'s `uploading` count: the manifest\'s text and the contents the agent lacked'));
     }
     // Nothing changed: ByteNite warm (no upload, no build) vs a fully cached docker build.
     {

@@ -7,6 +7,7 @@ import { DEFAULT_PORT, startAgent } from '../server';
 import { swarmEngineFromFlags } from './swarmFlags';
 import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
+import { parseMemory } from '../hardware/sizes';
 
 export const AGENT_HELP = `Usage: bytenite agent [options]
 
@@ -23,6 +24,8 @@ Options:
   --tls-key FILE      the certificate's private key (PEM)
   --data-dir DIR      uploads, outputs and the token (default ~/.local/share/bytenite)
   --prices FILE       JSON that overrides the default prices
+  --context-store SIZE  bound of the store of context file contents that spares re-uploads
+                      (default 2g; least recently used contents go first)
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
@@ -43,7 +46,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'no-network': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
-      'node-engine': { type: 'string', multiple: true },
+      'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
       'hot-pool': { type: 'string', default: '4' },
     },
   });
@@ -69,8 +72,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
     ? { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']!) }
     : undefined;
   const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
+  const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
   const agent = await startAgent({
-    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine, hotPool,
+    host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
+    contextStoreBytes, hotPool,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

@@ -4,12 +4,17 @@
  * context upload and the outputs download.
  */
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   AgentMessage, Catalog, ClientMessageInput, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
   parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION,
 } from '../protocol';
+import type { FileEntry } from '../context/listContext';
+import type { ListedContext } from '../context/packContext';
+import { manifestParts, toManifest } from '../context/manifest';
 
 export class AgentError extends Error {
   constructor(readonly code: ErrorCode | 'connection', message: string) {
@@ -143,12 +148,18 @@ export class AgentClient {
     };
   }
 
+  /** Whether the agent keeps a content store: it then takes a manifest and only the contents it lacks. */
+  get hasContextStore(): boolean {
+    return this.hello.capabilities.includes('context-store');
+  }
+
   /**
    * Creates a run. `listener` is registered before any event of the run can arrive. When the agent asks
-   * for the context (cold start), the tar at `contextTar` is streamed as binary frames.
+   * for the context (cold start), it gets the listed context as a manifest and then the file contents it
+   * asks for; or, given a tar path (an agent without a content store), the whole tar.
    */
   async createRun(
-    spec: RunSpecInput, contextTar: string, listener: EventListener,
+    spec: RunSpecInput, context: string | ListedContext, listener: EventListener,
   ): Promise<{ runId: string; uploaded: boolean }> {
     let off: (() => void) | undefined;
     const reply = await this.request({ type: 'run.create', spec }, (r) => {
@@ -157,7 +168,7 @@ export class AgentClient {
     if (reply.type !== 'run.accepted') throw new AgentError('internal', `unexpected reply: ${reply.type}`);
     if (reply.upload) {
       try {
-        const bytes = await this.sendFile(contextTar);
+        const bytes = typeof context === 'string' ? await this.sendFile(context) : await this.sendManifest(reply.runId, context);
         await this.request({ type: 'upload.end', runId: reply.runId, bytes });
       } catch (err) {
         off?.();
@@ -185,17 +196,79 @@ export class AgentClient {
     return { tar: await done, files };
   }
 
-  private async sendFile(path: string): Promise<number> {
+  private async sendFile(tarPath: string): Promise<number> {
     let bytes = 0;
-    for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_SIZE })) {
-      if (this.closedReason) throw new AgentError('connection', this.closedReason);
+    for await (const chunk of createReadStream(tarPath, { highWaterMark: CHUNK_SIZE })) {
       bytes += (chunk as Buffer).length;
       // Wait for each frame to be written: memory stays at one chunk however large the context.
-      await new Promise<void>((resolve, reject) =>
-        this.ws.send(chunk, { binary: true }, (err) => (err ? reject(new AgentError('connection', err.message)) : resolve())),
-      );
+      await this.sendBinary(chunk as Buffer);
     }
     return bytes;
+  }
+
+  /** Sends the manifest (all parts at once, in order), then the contents the agent asked for; returns their bytes. */
+  private async sendManifest(runId: string, context: ListedContext): Promise<number> {
+    const parts = manifestParts(toManifest(context.entries));
+    const replies = await Promise.all(parts.map((entries, i) => this.request({ type: 'context.manifest', runId, entries, last: i === parts.length - 1 })));
+    const bySha = new Map<string, FileEntry>();
+    for (const e of context.entries) if (e.type === 'file' && !bySha.has(e.sha256)) bySha.set(e.sha256, e);
+    const wanted: FileEntry[] = [];
+    for (const r of replies) {
+      if (r.type !== 'context.missing') throw new AgentError('internal', `unexpected reply to context.manifest: ${r.type}`);
+      for (const sha of r.sha256s) {
+        const e = bySha.get(sha);
+        if (!e) throw new AgentError('internal', `the agent asked for content ${sha}, which no file of the context has`);
+        wanted.push(e);
+      }
+    }
+    return this.sendContents(context.root, wanted);
+  }
+
+  /**
+   * The asked contents back to back, packed into frames of CHUNK_SIZE (many small files share one frame); the
+   * next frame is read while the last one is being sent.
+   */
+  private async sendContents(root: string, files: readonly FileEntry[]): Promise<number> {
+    let frame = Buffer.allocUnsafe(CHUNK_SIZE);
+    let used = 0;
+    let sent = 0;
+    let inFlight: Promise<void> = Promise.resolve();
+    const flush = async (): Promise<void> => {
+      await inFlight;
+      inFlight = this.sendBinary(frame.subarray(0, used));
+      inFlight.catch(() => {}); // awaited before the next frame and at the end
+      sent += used;
+      frame = Buffer.allocUnsafe(CHUNK_SIZE);
+      used = 0;
+    };
+    try {
+      for (const e of files) {
+        const fh = await open(path.join(root, e.path), 'r');
+        try {
+          let left = e.size;
+          while (left > 0) {
+            if (used === frame.length) await flush();
+            const { bytesRead } = await fh.read(frame, used, Math.min(frame.length - used, left), null);
+            if (bytesRead === 0) throw new Error(`${JSON.stringify(e.path)} changed while the build context was being sent: run again once your files are written.`);
+            used += bytesRead;
+            left -= bytesRead;
+          }
+        } finally {
+          await fh.close();
+        }
+      }
+      if (used > 0) await flush();
+    } finally {
+      await inFlight;
+    }
+    return sent;
+  }
+
+  private sendBinary(data: Buffer): Promise<void> {
+    if (this.closedReason) return Promise.reject(new AgentError('connection', this.closedReason));
+    return new Promise<void>((resolve, reject) =>
+      this.ws.send(data, { binary: true }, (err) => (err ? reject(new AgentError('connection', err.message)) : resolve())),
+    );
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {

@@ -1,11 +1,12 @@
 /**
- * Starts a run from a folder on this machine: packs the context (after .dockerignore), lets the agent
- * decide warm or cold from its digest, uploads only when asked, and resolves when the run's final event
- * arrives. The CLI and the extension both start runs through here.
+ * Starts a run from a folder on this machine: lists the context (after .dockerignore), lets the agent
+ * decide warm or cold from its digest, uploads only when asked (only the contents the agent lacks, when it
+ * keeps a content store), and resolves when the run's final event arrives. The CLI and the extension both
+ * start runs through here.
  */
 import path from 'node:path';
 import { AgentClient, EventListener } from './agentClient';
-import { packContext } from '../context/packContext';
+import { listForBuild, packContext } from '../context/packContext';
 import { FinalEvent, HardwareRequest, RunEvent, isFinal } from '../protocol';
 
 export interface StartRunOptions {
@@ -35,7 +36,8 @@ export async function startRun(client: AgentClient, opts: StartRunOptions): Prom
   const contextDir = path.resolve(opts.contextDir);
   const dockerfile = path.relative(contextDir, path.resolve(opts.dockerfile)).split(path.sep).join('/');
   const buildArgs = opts.buildArgs ?? {};
-  const pack = await packContext(contextDir, dockerfile, buildArgs);
+  // An agent without a content store takes the whole tar, written before the run is created (it declares its size).
+  const pack = client.hasContextStore ? await listForBuild(contextDir, dockerfile, buildArgs) : await packContext(contextDir, dockerfile, buildArgs);
   let lastSeq = 0;
   let settle!: { resolve(e: FinalEvent): void; reject(e: Error): void };
   const done = new Promise<FinalEvent>((resolve, reject) => (settle = { resolve, reject }));
@@ -48,7 +50,7 @@ export async function startRun(client: AgentClient, opts: StartRunOptions): Prom
         hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name,
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
       },
-      pack.tarPath,
+      'tarPath' in pack ? pack.tarPath : pack,
       (seq: number, event: RunEvent, runId: string) => {
         lastSeq = seq;
         opts.onEvent(seq, event, runId);
@@ -61,6 +63,6 @@ export async function startRun(client: AgentClient, opts: StartRunOptions): Prom
     offClose();
     throw err;
   } finally {
-    await pack.cleanup();
+    if ('cleanup' in pack) await pack.cleanup();
   }
 }

@@ -15,6 +15,8 @@ interface EntryBase {
   mode: number;
   /** Bytes of content; 0 for directories and symlinks. */
   size: number;
+  /** Modification time in whole seconds, when listed from disk: it travels to the image but is no part of the digest. */
+  mtime?: number;
 }
 export interface FileEntry extends EntryBase { type: 'file'; sha256: string }
 export interface DirEntry extends EntryBase { type: 'dir' }
@@ -124,14 +126,15 @@ async function walk(root: string, relDir: string, rules: Rules, out: { rel: stri
 
 async function toEntry(item: { rel: string; abs: string }, buf: Buffer): Promise<ContextEntry | undefined> {
   const st = await lstat(item.abs);
-  if (st.isDirectory()) return { type: 'dir', path: item.rel, mode: archiveMode(st.mode, true), size: 0 };
+  const mtime = Math.floor(st.mtimeMs / 1000);
+  if (st.isDirectory()) return { type: 'dir', path: item.rel, mode: archiveMode(st.mode, true), size: 0, mtime };
   if (st.isSymbolicLink()) {
-    return { type: 'symlink', path: item.rel, mode: archiveMode(st.mode, false), size: 0, linkTarget: await readlink(item.abs) };
+    return { type: 'symlink', path: item.rel, mode: archiveMode(st.mode, false), size: 0, linkTarget: await readlink(item.abs), mtime };
   }
   if (!st.isFile()) return undefined;
   const { sha256, size } = await hashFile(item.abs, buf);
   if (size !== st.size) throw new Error(`${item.rel} changed while it was being read; run again once it is written`);
-  return { type: 'file', path: item.rel, mode: archiveMode(st.mode, false), size, sha256 };
+  return { type: 'file', path: item.rel, mode: archiveMode(st.mode, false), size, sha256, mtime };
 }
 
 /** One streaming read per file through a buffer the worker reuses: no whole-file buffering. */

@@ -1,6 +1,7 @@
 /**
- * The client's side of the build context: list what `docker build` would send, digest it (the agent may
- * already have the image: a warm start, no upload), and write the archive to upload when it does not.
+ * The client's side of the build context: list what `docker build` would send and digest it (the agent may
+ * already have the image: a warm start, no upload). An agent with a content store then gets the listing as a
+ * manifest and only the contents it lacks; for an older agent, the whole archive is written to upload.
  */
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -10,6 +11,18 @@ import { Pack, type WriteEntry } from 'tar';
 import { checkDockerfilePath, checkEntries } from './checkContext';
 import { canonicalPath, contextDigest } from './digest';
 import { archiveMode, listContext, type ContextEntry } from './listContext';
+
+export interface ListedContext {
+  /** `RunSpec.contextDigest`. */
+  digest: string;
+  /** The context folder, absolute. */
+  root: string;
+  /** What is sent, sorted by path. */
+  entries: ContextEntry[];
+  /** Total size of the files: `RunSpec.contextBytes` of a manifest upload. */
+  bytes: number;
+  files: number;
+}
 
 export interface PackedContext {
   /** `RunSpec.contextDigest`. */
@@ -28,15 +41,7 @@ export interface PackedContext {
  * something the agent would refuse (a symlink that points out of it).
  */
 export async function packContext(contextDir: string, dockerfile: string, buildArgs: Record<string, string>): Promise<PackedContext> {
-  const root = path.resolve(contextDir);
-  const rel = await checkDockerfile(root, dockerfile);
-  const entries = await listContext(root, rel);
-  if (!entries.some((e) => e.path === rel && e.type === 'file')) {
-    throw new Error(`The Dockerfile ${JSON.stringify(rel)} would not be sent: a folder on its path is a symlink. Give its real path inside ${root}.`);
-  }
-  checkEntries(entries);
-  const digest = contextDigest(entries, rel, buildArgs);
-
+  const { root, entries, digest } = await listForBuild(contextDir, dockerfile, buildArgs);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bytenite-context-'));
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
   const tarPath = path.join(dir, 'context.tar');
@@ -48,6 +53,28 @@ export async function packContext(contextDir: string, dockerfile: string, buildA
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * Lists and digests `contextDir` for a build of `dockerfile` (relative to `contextDir`) with `buildArgs`, with
+ * the same checks as `packContext`, and writes nothing.
+ */
+export async function listForBuild(contextDir: string, dockerfile: string, buildArgs: Record<string, string>): Promise<ListedContext> {
+  const root = path.resolve(contextDir);
+  const rel = await checkDockerfile(root, dockerfile);
+  const entries = await listContext(root, rel);
+  if (!entries.some((e) => e.path === rel && e.type === 'file')) {
+    throw new Error(`The Dockerfile ${JSON.stringify(rel)} would not be sent: a folder on its path is a symlink. Give its real path inside ${root}.`);
+  }
+  checkEntries(entries);
+  let bytes = 0;
+  let files = 0;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    bytes += e.size;
+    files++;
+  }
+  return { digest: contextDigest(entries, rel, buildArgs), root, entries, bytes, files };
 }
 
 /** The Dockerfile's path, relative and `/`-separated, once it is known to name a file inside the context. */

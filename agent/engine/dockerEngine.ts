@@ -119,7 +119,8 @@ export class DockerEngine implements Engine {
 
   async build(req: BuildRequest): Promise<BuildResult> {
     const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest };
-    const stream = await this.docker.buildImage(createReadStream(req.contextTar) as unknown as NodeJS.ReadableStream, {
+    const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
+    const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
       dockerfile: req.dockerfile,
       buildargs: req.buildArgs,
       labels,

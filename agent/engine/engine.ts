@@ -36,8 +36,11 @@ export interface BuildStep {
   cached: boolean;
 }
 
+/** A build context tar: a file, or a function that opens it as a stream (assembled from the content store). */
+export type ContextTar = string | (() => NodeJS.ReadableStream);
+
 export interface BuildRequest {
-  contextTar: string;
+  contextTar: ContextTar;
   dockerfile: string;
   buildArgs: Record<string, string>;
   /** Content digest of the context; the image is labelled with it so a later run can start warm. */

@@ -94,10 +94,17 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
   sent \`run.attach\`). Each carries the \`runId\` and a \`seq\` that starts at 1 and grows by exactly one, so a
   client that reconnects can ask for the events after the last \`seq\` it saw, with no gap and no duplicate.
   Exactly one final event (\`exited\`, \`failed\` or \`cancelled\`) ends a run, sent after its container is removed.
-- **A run, cold:** \`run.create\` → \`run.accepted\` with \`upload: true\` → the client sends the context tar as
-  binary frames, then \`upload.end\` → \`ok\` → events (\`queued\`?, \`uploading\`, \`building\`…, \`starting\` (cold),
-  \`running\`, \`log\`/\`stats\`/\`cost\`…, final). The agent checks the tar (no entry may leave the context) and
-  recomputes its digest before building.
+- **A run, cold:** \`run.create\` → \`run.accepted\` with \`upload: true\` → the client sends the context's
+  manifest (\`context.manifest\` parts, each answered by \`context.missing\`: the file contents the agent lacks) →
+  the asked contents as binary frames, back to back in the order asked → \`upload.end\` → \`ok\` → events
+  (\`queued\`?, \`uploading\`, \`building\`…, \`starting\` (cold), \`running\`, \`log\`/\`stats\`/\`cost\`…, final). The
+  agent checks the manifest (no entry may leave the context), recomputes its digest, verifies each content's
+  SHA-256 as it arrives (a mismatch is a \`bad_context\` error naming the file, and the run fails), and builds
+  from a tar it assembles from its content store. The store is per tenant (a tenant is never told what another
+  one uploaded) and bounded (\`bytenite agent --context-store SIZE\`, default 2 GiB; least recently used
+  contents go first). Agents with a store say \`context-store\` in their hello capabilities.
+- **A run, cold, whole tar:** for clients without manifests, the same exchange with the whole context tar as the
+  binary frames instead of \`context.manifest\`; the agent checks the tar and recomputes its digest.
 - **A run, warm:** the agent already has an image built from \`spec.contextDigest\`: \`run.accepted\` says
   \`upload: false\`, and the events go straight to \`starting\` (warm).
 - **Outputs:** after the final event, \`outputs.get\` → \`outputs\` (size) → binary frames (a tar whose entries start

@@ -31,7 +31,7 @@ export type HardwareRequest = z.infer<typeof HardwareRequest>;
 export const RunSpec = z.strictObject({
   dockerfile: z.string().min(1).max(4096).describe('Path of the Dockerfile inside the context, `/`-separated, relative.'),
   contextDigest: sha256.describe('Content digest of the context after `.dockerignore`, with the Dockerfile path and build args (see agent/context/digest.ts).'),
-  contextBytes: nonNegInt.describe('Size of the context tar the client will send if asked.'),
+  contextBytes: nonNegInt.describe('Size of the context: the tar a client sends if asked, or with `context.manifest` the total size of its files.'),
   buildArgs: z.record(envName, z.string().max(65536)).default({}).describe('Build arguments (`--build-arg`).'),
   env: z.record(envName, z.string().max(1024 * 1024)).default({}).describe('Environment variables of the container.'),
   secretEnv: z.array(envName).max(1024).default([]).describe('Names in `env` whose values are secret: never logged, recorded or echoed.'),
@@ -111,7 +111,7 @@ export const RunEvent = z.discriminatedUnion('kind', [
     reason: z.string().optional().describe('Why, in the engine\'s words, when the engine itself holds the run back (e.g. Swarm: no suitable node).'),
   }).describe('Waiting for free capacity on the agent (or, on a cluster, for a node with room).'),
   z.strictObject({ kind: z.literal('uploading'), bytesDone: nonNegInt, bytesTotal: nonNegInt })
-    .describe('Context bytes received so far.'),
+    .describe('Context bytes received so far: the tar\'s, or the manifest\'s text and the contents the agent asked for.'),
   z.strictObject({
     kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
     instruction: z.string(), cached: z.boolean(),
@@ -185,6 +185,20 @@ export const Catalog = z.strictObject({
 }).describe('What the agent can run and what it costs.');
 export type Catalog = z.infer<typeof Catalog>;
 
+// ---------------------------------------------------------------- context manifest
+
+const entryPath = z.string().min(1).max(4096).describe('Relative, `/`-separated, no `.` or `..` segments, no trailing slash.');
+const mode = z.number().int().min(0).max(0o7777).describe('Permission bits as the build sees them.');
+const mtime = nonNegInt.optional().describe('Modification time, seconds since 1970; not part of the digest (default 0).');
+
+/** One entry of a build context, as the client lists it after `.dockerignore` (see agent/context/listContext.ts). */
+export const ManifestEntry = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('file'), path: entryPath, mode, size: nonNegInt, sha256, mtime }),
+  z.strictObject({ type: z.literal('dir'), path: entryPath, mode, mtime }),
+  z.strictObject({ type: z.literal('symlink'), path: entryPath, mode, linkTarget: z.string().min(1).max(4096), mtime }),
+]).describe('One entry of a build context: a file (by content digest), a folder or a symlink.');
+export type ManifestEntry = z.infer<typeof ManifestEntry>;
+
 // ---------------------------------------------------------------- client -> agent
 
 export const ClientMessage = z.discriminatedUnion('type', [
@@ -195,8 +209,13 @@ export const ClientMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('hardware.get'), id }).describe('Ask for the hardware catalog and prices.'),
   z.strictObject({ type: z.literal('run.create'), id, spec: RunSpec })
     .describe('Start a run. The reply says whether the agent needs the context (cold) or already has the image (warm).'),
+  z.strictObject({
+    type: z.literal('context.manifest'), id, runId,
+    entries: z.array(ManifestEntry).max(100_000).describe('The next entries, in the order they go in the archive.'),
+    last: z.boolean().describe('True on the last part: the agent then checks the whole manifest against `spec.contextDigest`.'),
+  }).describe('Instead of a tar, after `run.accepted` with `upload: true`: the context as a list of entries, in parts (each under the text-frame limit). Each part is answered by `context.missing`.'),
   z.strictObject({ type: z.literal('upload.end'), id, runId, bytes: nonNegInt })
-    .describe('The binary frames of the context for `runId` are all sent; `bytes` is their total.'),
+    .describe('The binary frames of the context for `runId` are all sent (the tar, or the missing file contents); `bytes` is their total.'),
   z.strictObject({ type: z.literal('run.cancel'), id, runId }).describe('Stop a run: SIGTERM, then SIGKILL after the grace period.'),
   z.strictObject({
     type: z.literal('run.attach'), id, runId,
@@ -234,6 +253,10 @@ export const AgentMessage = z.discriminatedUnion('type', [
     type: z.literal('run.accepted'), inReplyTo: z.string(), runId,
     upload: z.boolean().describe('True: send the context now as binary frames, then `upload.end`. False: warm, send nothing.'),
   }).describe('Reply to run.create; the run\'s events follow on this connection.'),
+  z.strictObject({
+    type: z.literal('context.missing'), inReplyTo: z.string(), runId,
+    sha256s: z.array(sha256).describe('Contents of this part the agent does not hold (each once, not asked before in this upload).'),
+  }).describe('Reply to context.manifest. After the last part, send the asked contents of all parts as binary frames, back to back in the order asked (any frame sizes), then `upload.end`.'),
   z.strictObject({ type: z.literal('ok'), inReplyTo: z.string() }).describe('A request succeeded and has nothing else to say.'),
   z.strictObject({ type: z.literal('runs'), inReplyTo: z.string(), runs: z.array(RunSummary) }).describe('Reply to run.list.'),
   z.strictObject({

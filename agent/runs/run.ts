@@ -4,6 +4,7 @@
  */
 import { FinalEvent, HardwareRequest, RunEvent, RunSpec, RunSummary, isFinal } from '../protocol';
 import type { JournalEntry, LogCursor } from '../store/runJournal';
+import type { ContextTar } from '../engine/engine';
 
 export type RunState = RunSummary['state'];
 export type Subscriber = (seq: number, event: RunEvent) => void;
@@ -43,7 +44,7 @@ export class Run {
   private readonly subscribers = new Set<Subscriber>();
   readonly abort = new AbortController();
   /** Set by the connection that uploads the context; the lifecycle awaits it on a cold start. */
-  context?: { promise: Promise<string>; resolve(tarPath: string): void; reject(err: Error): void };
+  context?: { promise: Promise<ContextTar>; resolve(tar: ContextTar): void; reject(err: Error): void };
 
   constructor(readonly id: string, readonly spec: RunSpec, readonly warmImage: string | undefined, opts: RunOptions = {}) {
     this.createdAt = opts.createdAt ?? new Date();
@@ -54,9 +55,9 @@ export class Run {
       this.final = opts.restored.final;
     }
     if (!warmImage && !opts.restored) {
-      let resolve!: (p: string) => void;
+      let resolve!: (p: ContextTar) => void;
       let reject!: (e: Error) => void;
-      const promise = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
+      const promise = new Promise<ContextTar>((res, rej) => ((resolve = res), (reject = rej)));
       promise.catch(() => {});
       this.context = { promise, resolve, reject };
     }

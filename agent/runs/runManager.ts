@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent, TaskResult } from '../protocol';
-import { BuildError, ContainerSpec, Engine, EngineUnavailableError, HardwareUnavailableError, OutputArchive, RunningContainer } from '../engine/engine';
+import { BuildError, ContainerSpec, ContextTar, Engine, EngineUnavailableError, HardwareUnavailableError, OutputArchive, RunningContainer } from '../engine/engine';
 import { fanOutExitCode, mergeTaskOutputs, sumCosts } from './fanOut';
 import { CapacityQueue } from './capacityQueue';
 import { EventStore, Run, RunState, STATE_OF } from './run';
@@ -148,7 +148,7 @@ export class RunManager {
     let cachedSteps = 0;
     let release: (() => void) | undefined;
     let container: RunningContainer | undefined;
-    let tarPath: string | undefined;
+    let tarPath: ContextTar | undefined;
     const base = (over: Partial<FinalFields> = {}): FinalFields => ({
       exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference),
       start, steps, cachedSteps, phases, outputs: { files: 0, bytes: 0 }, ...over,
@@ -196,7 +196,7 @@ export class RunManager {
         image = built.imageId;
         steps = built.steps;
         cachedSteps = built.cachedSteps;
-        await rm(tarPath, { force: true });
+        if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       }
       if (aborted()) throw signal.reason;
 
@@ -263,7 +263,7 @@ export class RunManager {
       }
     } finally {
       if (container) await this.removeContainer(run, container);
-      if (tarPath) await rm(tarPath, { force: true });
+      if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       run.context?.reject(new Error('run ended'));
       release?.();
       this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
