@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { lstat, open, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalPath, comparePaths } from './digest';
+import { HashCache } from './hashCache';
 
 interface EntryBase {
   /** Relative, `/`-separated, no `.` or `..` segments, no trailing slash. */
@@ -38,7 +39,9 @@ export async function listContext(contextDir: string, dockerfile: string): Promi
   const rules = await readDockerignore(root, dockerfile);
   const found: { rel: string; abs: string }[] = [];
   await walk(root, '', rules, found);
-  const entries = await mapLimit(found, HASH_CONCURRENCY, () => Buffer.allocUnsafe(READ_CHUNK), toEntry);
+  const hashes = await HashCache.open(root);
+  const entries = await mapLimit(found, HASH_CONCURRENCY, () => Buffer.allocUnsafe(READ_CHUNK), (item, buf) => toEntry(item, buf, hashes));
+  await hashes.save();
   return entries.filter((e): e is ContextEntry => e !== undefined).sort((a, b) => comparePaths(a.path, b.path));
 }
 
@@ -124,7 +127,7 @@ async function walk(root: string, relDir: string, rules: Rules, out: { rel: stri
   }
 }
 
-async function toEntry(item: { rel: string; abs: string }, buf: Buffer): Promise<ContextEntry | undefined> {
+async function toEntry(item: { rel: string; abs: string }, buf: Buffer, hashes: HashCache): Promise<ContextEntry | undefined> {
   const st = await lstat(item.abs);
   const mtime = Math.floor(st.mtimeMs / 1000);
   if (st.isDirectory()) return { type: 'dir', path: item.rel, mode: archiveMode(st.mode, true), size: 0, mtime };
@@ -132,8 +135,10 @@ async function toEntry(item: { rel: string; abs: string }, buf: Buffer): Promise
     return { type: 'symlink', path: item.rel, mode: archiveMode(st.mode, false), size: 0, linkTarget: await readlink(item.abs), mtime };
   }
   if (!st.isFile()) return undefined;
-  const { sha256, size } = await hashFile(item.abs, buf);
+  const known = hashes.lookup(item.rel, st);
+  const { sha256, size } = known ? { sha256: known, size: st.size } : await hashFile(item.abs, buf);
   if (size !== st.size) throw new Error(`${item.rel} changed while it was being read; run again once it is written`);
+  if (!known) hashes.remember(item.rel, st, sha256);
   return { type: 'file', path: item.rel, mode: archiveMode(st.mode, false), size, sha256, mtime };
 }
 
