@@ -81,8 +81,10 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
 - **Tenants.** The token names the tenant. A connection lists, follows, cancels and downloads its own tenant's
   runs only: another tenant's run id gets \`not_found\`, the same answer as an id that does not exist. Warm starts
   reuse only images the same tenant built.
-- **Slow readers.** A connection that leaves more than 16 MiB of events unread is closed; attach again with the
-  last \`seq\` seen. A connection that does not answer pings is closed after two heartbeat intervals.
+- **Slow readers.** A connection that reads slower than its runs print is not closed: once a few MiB of events
+  wait for it, the agent stops sending live events and feeds it the rest from the run's journal, in order and
+  at its pace, then live again; nothing is skipped. If a connection is lost anyway, attach again with the last
+  \`seq\` seen. A connection that does not answer pings is closed after two heartbeat intervals.
 - **Text frames** carry one JSON message each, at most ${MAX_TEXT_FRAME} bytes. **Binary frames** carry context bytes
   (client → agent) and output archives (agent → client), in chunks of ${CHUNK_SIZE} bytes. No frame may exceed
   ${MAX_FRAME} bytes: the agent closes a connection that sends one (close code 1009).
