@@ -4,9 +4,10 @@
  * parsing and compiling the bundle and the functions the last start ran, which is most of what a warm
  * `bytenite run` spends before it connects. The cache is written once, at the exit of a run that found none
  * (or one V8 refused: another Node, other flags), and named after the bundle's size and mtime, so a rebuilt
- * bundle gets a fresh one. Any trouble with the cache falls back to a plain compile: it only saves time.
+ * bundle gets a fresh one (and the old one is removed). Any trouble with the cache falls back to a plain compile: it only saves time.
  * BYTENITE_CODE_CACHE=0 turns it off.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -47,8 +48,9 @@ function cacheFile(file: string): string | undefined {
   try {
     const st = statSync(file);
     const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-    const name = path.basename(file, '.js');
-    return path.join(base, 'bytenite', 'code', `${name}-${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}-${process.arch}.bin`);
+    // Two installs (the extension's, a checkout's) each keep their own cache instead of replacing each other's.
+    const name = `${path.basename(file, '.js')}-${createHash('sha256').update(file).digest('hex').slice(0, 12)}`;
+    return path.join(base, 'bytenite', 'code', `${name}--${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}-${process.arch}.bin`);
   } catch {
     return undefined;
   }
@@ -67,7 +69,7 @@ function writeCache(cache: string, script: vm.Script): void {
   try {
     const dir = path.dirname(cache);
     mkdirSync(dir, { recursive: true });
-    const prefix = path.basename(cache).replace(/-\d+-\d+-.*$/, '-');
+    const prefix = path.basename(cache).replace(/--.*$/, '--');
     for (const old of readdirSync(dir)) if (old.startsWith(prefix) && old !== path.basename(cache)) rmSync(path.join(dir, old), { force: true });
     const tmp = `${cache}.${process.pid}.tmp`;
     writeFileSync(tmp, script.createCachedData());
