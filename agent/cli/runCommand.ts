@@ -148,9 +148,20 @@ export async function runCommand(argv: string[]): Promise<number> {
   const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
   for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);
 
+  const connecting = connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] });
+  // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
+  const starting = startRun(connecting.then((c) => c.client), {
+    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel,
+    name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
+    onEvent: (seq, e, id) => {
+      if (e.kind === 'log') trace('first log');
+      reporter.event(id, seq, e);
+    },
+  });
+  starting.catch(() => {}); // awaited below, once the connection is known to be open
   let conn;
   try {
-    conn = await connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] });
+    conn = await connecting;
   } catch (err) {
     reporter.error((err as Error).message);
     return EXIT_NOT_RUN;
@@ -170,14 +181,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    const started = await startRun(client, {
-      contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel,
-      name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
-      onEvent: (seq, e, id) => {
-        if (e.kind === 'log') trace('first log');
-        reporter.event(id, seq, e);
-      },
-    });
+    const started = await starting;
     trace('accepted');
     runId = started.runId;
     const final = await started.done;

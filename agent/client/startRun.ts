@@ -32,12 +32,19 @@ export interface StartedRun {
   lastSeq(): number;
 }
 
-export async function startRun(client: AgentClient, opts: StartRunOptions): Promise<StartedRun> {
+/**
+ * `connection` may still be opening: the context is listed and hashed meanwhile (it needs no agent), which takes
+ * the listing off a warm start's path where the connection is the slower of the two.
+ */
+export async function startRun(connection: AgentClient | Promise<AgentClient>, opts: StartRunOptions): Promise<StartedRun> {
   const contextDir = path.resolve(opts.contextDir);
   const dockerfile = path.relative(contextDir, path.resolve(opts.dockerfile)).split(path.sep).join('/');
   const buildArgs = opts.buildArgs ?? {};
+  const listing = listForBuild(contextDir, dockerfile, buildArgs);
+  listing.catch(() => {}); // awaited below, after the connection: a failure to connect is reported first
+  const client = await connection;
   // An agent without a content store takes the whole tar, written before the run is created (it declares its size).
-  const pack = client.hasContextStore ? await listForBuild(contextDir, dockerfile, buildArgs) : await packContext(contextDir, dockerfile, buildArgs);
+  const pack = client.hasContextStore ? await listing : await packContext(contextDir, dockerfile, buildArgs);
   let lastSeq = 0;
   let settle!: { resolve(e: FinalEvent): void; reject(e: Error): void };
   const done = new Promise<FinalEvent>((resolve, reject) => (settle = { resolve, reject }));

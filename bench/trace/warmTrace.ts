@@ -2,7 +2,7 @@
 // Where the time of a warm start goes. Part 1: `bytenite run --agent` as a child process, its own
 // BYTENITE_TRACE marks (ms since the process started: Node's start and the bundle's loading included) and
 // the first stdout byte as the parent sees it; with COMPARE_CLI=path/to/other/bytenite.js the two bundles
-// alternate run by run. Part 2: the same steps in this process (warm JIT): pack, connect + hello, run.create
+// alternate run by run. The agent runs with --hot-pool 0 unless TRACE_HOT_POOL=N. Part 2: the same steps in this process (warm JIT): pack, connect + hello, run.create
 // to each event.
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -41,7 +41,8 @@ function summary(label: string, runs: Map<string, number>[]): string {
     ensureBaseImage(tempDir());
     const work = tempDir();
     const ctx = makeContext(path.join(work, 'ctx'), 'CMD ["echo", "first-line"]\n');
-    const agent = await startAgentProcess(path.join(work, 'data'));
+    // As the warm benchmark runs it: no hot pool, so every run creates its container and the agent's share is steady.
+    const agent = await startAgentProcess(path.join(work, 'data'), {}, [], ['--hot-pool', process.env.TRACE_HOT_POOL ?? '0']);
     const args = ['run', path.join(ctx, 'Dockerfile'), ...agent.flags, '--memory', '256m'];
     spawnSync(process.execPath, [CLI, ...args]);
 
