@@ -232,10 +232,11 @@ export class Session {
     const feed = new RunFeed(run, {
       buffered: () => this.ws.bufferedAmount,
       open: () => this.ws.readyState === this.ws.OPEN,
-      send: (seq, event, sent) => {
-        const msg: AgentMessage = { type: 'event', runId: run.id, seq, event };
-        if (sent) this.ws.send(JSON.stringify(msg), sent);
-        else this.ws.send(JSON.stringify(msg));
+      send: (seq, event, json, sent) => {
+        // The same text as JSON.stringify({ type: 'event', runId, seq, event }), around the event's JSON made once.
+        const text = `{"type":"event","runId":${JSON.stringify(run.id)},"seq":${seq},"event":${json ?? JSON.stringify(event)}}`;
+        if (sent) this.ws.send(text, sent);
+        else this.ws.send(text);
       },
     }, afterSeq);
     this.following.set(run.id, () => feed.stop());

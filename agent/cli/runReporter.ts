@@ -2,8 +2,9 @@
  * What `bytenite run` prints: the container's stdout on stdout and its stderr on stderr, untouched; the
  * run's phases, warm or cold start and cost on stderr, prefixed so they stand apart from the program's
  * own output; upload and build progress redrawn in place on a terminal; one summary line at the end.
+ * Output is written once per tick of events (see `write`), not once per event.
  */
-import { FinalEvent, RunEvent } from '../protocol';
+import { FinalEvent, RunEvent, isFinal } from '../protocol';
 import { formatUsd } from '../cost/cost';
 
 export interface ReporterOptions {
@@ -53,8 +54,20 @@ function taskSummary(t: NonNullable<FinalEvent['tasks']>[number]): string {
   return `task ${t.index} ${exit}, ${formatMs(t.durationMs)}, ${formatUsd(t.cost.total)}`;
 }
 
+/** Output held for one write beyond which it is written at once rather than at the end of the tick. */
+const BATCH_BYTES = 256 * 1024;
+
 export class RunReporter {
   private progressShown = false;
+  /**
+   * Output not written yet, all for `pendingTo`: the events that arrive in one tick (one read from the
+   * agent's socket brings many) go out as one write instead of one each. Anything written to the other
+   * stream flushes it first, so the two keep their order.
+   */
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private pendingTo?: NodeJS.WritableStream;
+  private flushScheduled = false;
   /** Per task and stream of a fan-out run: the start of a line not yet ended, held so tasks' lines never mix. */
   private readonly partial = new Map<string, { task: number; stream: string; text: string }>();
 
@@ -63,18 +76,47 @@ export class RunReporter {
   /** Status lines (never the container's own output). */
   note(text: string): void {
     this.clearProgress();
-    this.o.stderr.write(this.o.tty ? `\x1b[2m▸ ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
+    this.write(this.o.stderr, this.o.tty ? `\x1b[2m▸ ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
+    this.flush();
   }
 
   error(text: string): void {
     this.clearProgress();
-    this.o.stderr.write(this.o.tty ? `\x1b[31mbytenite: ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
+    this.write(this.o.stderr, this.o.tty ? `\x1b[31mbytenite: ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
+    this.flush();
+  }
+
+  /** Writes out what is held (it is written at the end of the tick anyway). */
+  flush(): void {
+    if (!this.pendingTo) return;
+    const text = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
+    const to = this.pendingTo;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingTo = undefined;
+    to.write(text);
+  }
+
+  private write(to: NodeJS.WritableStream, text: string): void {
+    if (this.pendingTo !== to) this.flush();
+    this.pendingTo = to;
+    this.pending.push(text);
+    this.pendingBytes += text.length;
+    if (this.pendingBytes >= BATCH_BYTES) return this.flush();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
   }
 
   event(runId: string, seq: number, e: RunEvent): void {
     if (this.o.json) {
       if ('task' in e && this.hidden(e.task)) return;
-      this.o.stdout.write(JSON.stringify({ type: 'event', runId, seq, event: e }) + '\n');
+      this.write(this.o.stdout, JSON.stringify({ type: 'event', runId, seq, event: e }) + '\n');
+      if (isFinal(e)) this.flush();
       return;
     }
     switch (e.kind) {
@@ -96,10 +138,10 @@ export class RunReporter {
         if (this.hidden(e.task)) return;
         this.clearProgress();
         const data = this.labelled(e.task, e.stream, e.data);
-        if (e.stream === 'stdout') this.o.stdout.write(data);
-        else if (e.stream === 'stderr') this.o.stderr.write(data);
-        else if (this.o.tty) this.o.stderr.write(`\x1b[2m${data}\x1b[0m`);
-        else this.o.stderr.write(data);
+        if (e.stream === 'stdout') this.write(this.o.stdout, data);
+        else if (e.stream === 'stderr') this.write(this.o.stderr, data);
+        else if (this.o.tty) this.write(this.o.stderr, `\x1b[2m${data}\x1b[0m`);
+        else this.write(this.o.stderr, data);
         return;
       }
       case 'stats':
@@ -137,8 +179,7 @@ export class RunReporter {
   /** The run ended: lines that never got their end are printed as they are. */
   private flushPartial(): void {
     for (const { task, stream, text } of this.partial.values()) {
-      const out = stream === 'stdout' ? this.o.stdout : this.o.stderr;
-      out.write(`[task ${task}] ${text}\n`);
+      this.write(stream === 'stdout' ? this.o.stdout : this.o.stderr, `[task ${task}] ${text}\n`);
     }
     this.partial.clear();
   }
@@ -148,14 +189,15 @@ export class RunReporter {
       if (final) this.note(text);
       return;
     }
-    this.o.stderr.write(`\r\x1b[2K\x1b[2m▸ ${text}\x1b[0m`);
+    this.write(this.o.stderr, `\r\x1b[2K\x1b[2m▸ ${text}\x1b[0m`);
+    this.flush();
     this.progressShown = true;
     if (final) this.clearProgress(true);
   }
 
   private clearProgress(keep = false): void {
     if (!this.progressShown) return;
-    this.o.stderr.write(keep ? '\n' : '\r\x1b[2K');
+    this.write(this.o.stderr, keep ? '\n' : '\r\x1b[2K');
     this.progressShown = false;
   }
 }

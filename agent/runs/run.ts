@@ -7,7 +7,8 @@ import type { JournalEntry, LogCursor } from '../store/runJournal';
 import type { ContextTar } from '../engine/engine';
 
 export type RunState = RunSummary['state'];
-export type Subscriber = (seq: number, event: RunEvent) => void;
+/** `json`: the event as JSON, made once for the journal and every client (absent for events read back). */
+export type Subscriber = (seq: number, event: RunEvent, json?: string) => void;
 
 export const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
   queued: 'queued', uploading: 'uploading', building: 'building', starting: 'starting', running: 'running',
@@ -16,13 +17,14 @@ export const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
 
 /** Where a run's events are kept when the agent journals them (the events then live on disk, not in memory). */
 export interface EventStore {
-  append(entry: JournalEntry): void;
+  /** `eventJson`: JSON.stringify(entry.event), when the caller has it already. */
+  append(entry: JournalEntry, eventJson?: string): void;
   read(afterSeq: number): JournalEntry[];
-  close(): void;
   /** The entries after `afterSeq`, about `maxBytes` of them at most: a long run is replayed in batches. */
   readAfter?(afterSeq: number, maxBytes: number): JournalEntry[];
   /** Keeps the events after `holder.seq` stored while the holder still reads them; returns the release. */
   hold?(holder: { seq: number }): () => void;
+  close(): void;
 }
 
 export interface RunOptions {
@@ -80,7 +82,9 @@ export class Run {
     if (this.final) return; // nothing after the final event
     const seq = ++this.seq;
     // Journaled before anyone sees it: a client never holds an event that a restarted agent would not have.
-    if (this.store) this.store.append(cursor ? { seq, event, at: Date.now(), cursor } : { seq, event, at: Date.now() });
+    // Serialised once: the journal line and every client's message are built around the same text.
+    const json = JSON.stringify(event);
+    if (this.store) this.store.append(cursor ? { seq, event, at: Date.now(), cursor } : { seq, event, at: Date.now() }, json);
     else this.events.push(event);
     // A fan-out run is running while any task runs: a later task waiting for room does not make it queued again.
     if (!(event.kind === 'queued' && event.task !== undefined && this.state === 'running')) this.state = STATE_OF[event.kind] ?? this.state;
@@ -88,7 +92,7 @@ export class Run {
       this.final = event;
       this.store?.close();
     }
-    for (const s of this.subscribers) s(seq, event);
+    for (const s of this.subscribers) s(seq, event, json);
   }
 
   /** Replays the events after `afterSeq` to `subscriber`, then keeps it informed. Returns the unsubscribe. */
@@ -104,7 +108,6 @@ export class Run {
     return () => this.subscribers.delete(subscriber);
   }
 
-  /** The journal entries after `afterSeq` (empty when the run is not journaled). */
   /** Keeps `subscriber` informed of new events only (see `readAfter` for the earlier ones). Returns the unsubscribe. */
   subscribe(subscriber: Subscriber): () => void {
     if (this.final) return () => {};
@@ -130,6 +133,7 @@ export class Run {
     return all.slice(0, n);
   }
 
+  /** The journal entries after `afterSeq` (empty when the run is not journaled). */
   entries(afterSeq = 0): JournalEntry[] {
     return this.store?.read(afterSeq) ?? [];
   }

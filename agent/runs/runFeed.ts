@@ -15,8 +15,11 @@ export interface FeedSink {
   /** Bytes accepted for sending that have not left the process yet. */
   buffered(): number;
   open(): boolean;
-  /** Sends one event; `sent` is called once it has left the process (or with the error that stopped it). */
-  send(seq: number, event: RunEvent, sent?: (err?: Error) => void): void;
+  /**
+   * Sends one event (`json`: the event as JSON when there is one already); `sent` is called once it has left
+   * the process (or with the error that stopped it).
+   */
+  send(seq: number, event: RunEvent, json?: string, sent?: (err?: Error) => void): void;
 }
 
 /** Waiting bytes beyond which live events are no longer sent directly. */
@@ -38,7 +41,7 @@ export class RunFeed {
   ) {
     this.sent = { seq: afterSeq };
     this.release = run.hold(this.sent);
-    this.off = run.subscribe((seq, event) => this.onLive(seq, event));
+    this.off = run.subscribe((seq, event, json) => this.onLive(seq, event, json));
     this.catchUp();
   }
 
@@ -48,18 +51,18 @@ export class RunFeed {
     this.release();
   }
 
-  private onLive(seq: number, event: RunEvent): void {
+  private onLive(seq: number, event: RunEvent, json?: string): void {
     if (!this.live || this.stopped) return; // catching up: the journal has it
     if (!this.sink.open()) return this.stop();
     if (this.sink.buffered() <= this.highWater) {
       this.sent.seq = seq;
-      this.sink.send(seq, event);
+      this.sink.send(seq, event, json);
       return;
     }
     // Too much waits for this client: send this one, then nothing more until all of it has left.
     this.live = false;
     this.sent.seq = seq;
-    this.sink.send(seq, event, (err) => (err ? this.stop() : this.catchUp()));
+    this.sink.send(seq, event, json, (err) => (err ? this.stop() : this.catchUp()));
   }
 
   /** Sends the next batch from the journal; goes live when there is nothing left to catch up. */
@@ -78,6 +81,6 @@ export class RunFeed {
     }
     for (const e of batch.slice(0, -1)) this.sink.send(e.seq, e.event);
     this.sent.seq = last.seq;
-    this.sink.send(last.seq, last.event, (err) => (err ? this.stop() : this.catchUp()));
+    this.sink.send(last.seq, last.event, undefined, (err) => (err ? this.stop() : this.catchUp()));
   }
 }

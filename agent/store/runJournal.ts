@@ -181,6 +181,12 @@ export class RunEventReader {
   }
 }
 
+/** JSON.stringify(entry) + '\n', around the event's JSON made already (keys in the same order). */
+function entryLine(entry: JournalEntry, eventJson: string): string {
+  const cursor = entry.cursor === undefined ? '' : `,"cursor":${JSON.stringify(entry.cursor)}`;
+  return `{"seq":${entry.seq},"event":${eventJson},"at":${entry.at}${cursor}}\n`;
+}
+
 function parseEntry(line: string): JournalEntry | undefined {
   if (!line) return undefined;
   try {
@@ -209,8 +215,8 @@ export class RunEventFile extends RunEventReader {
     this.bytes = statSync(file).size;
   }
 
-  append(entry: JournalEntry): void {
-    const line = JSON.stringify(entry) + '\n';
+  append(entry: JournalEntry, eventJson?: string): void {
+    const line = eventJson === undefined ? JSON.stringify(entry) + '\n' : entryLine(entry, eventJson);
     try {
       if (this.bytes > 0 && this.bytes + line.length > this.segmentBytes && !this.olderNeeded()) this.rotate();
       const at = this.bytes;

@@ -1,5 +1,6 @@
 // Not part of `npm run bench`: a diagnostic for the bottleneck analysis (npx tsx bench/trace/<name>.ts).
-// CPU profiles of the agent and of the CLI during one 1M-line plain run; prints the top self-time functions.
+// CPU profiles of the agent and of the CLI during one 1M-line run (plain, or --json with TRACE_JSON=1); prints
+// the top self-time functions.
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -26,8 +27,9 @@ function top(file: string, n = 12): string {
     const cmd = ['sh', '-c', "seq 1 1000000 | sed 's/.*/line & abcdefghijklmnopqrstuvwxyz0123456789=/'"];
     spawnSync(process.execPath, [CLI, 'run', path.join(ctx, 'Dockerfile'), ...agent.flags, '--memory', '256m', '--', 'true']);
     const t = performance.now();
-    const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profC}`, CLI, 'run', path.join(ctx, 'Dockerfile'), ...agent.flags, '--memory', '256m', '--', ...cmd], { maxBuffer: 1 << 30 });
-    console.log(`plain run: ${(performance.now() - t).toFixed(0)} ms, ${r.stdout.length} bytes; agent peak ${agent.peakMiB().toFixed(0)} MiB; ${r.stderr.toString().trim().split('\n').pop()}`);
+    const json = process.env.TRACE_JSON === '1' ? ['--json'] : [];
+    const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profC}`, CLI, 'run', path.join(ctx, 'Dockerfile'), ...agent.flags, '--memory', '256m', ...json, '--', ...cmd], { maxBuffer: 1 << 30 });
+    console.log(`${json.length ? '--json' : 'plain'} run: ${(performance.now() - t).toFixed(0)} ms, ${r.stdout.length} bytes; agent peak ${agent.peakMiB().toFixed(0)} MiB; ${r.stderr.toString().trim().split('\n').pop()}`);
     await agent.stop();
     console.log('agent (whole life, incl. one tiny run):\n' + top(path.join(profA, readdirSync(profA)[0])));
     console.log('CLI:\n' + top(path.join(profC, readdirSync(profC)[0])));

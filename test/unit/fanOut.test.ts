@@ -38,6 +38,7 @@ test('the reporter labels every line of a task, whole lines only even when they 
     const r = new RunReporter({ json: false, tty: false, stdout, stderr: new PassThrough(), task: taskFilter });
     const log = (t: number, data: string): RunEvent => ({ kind: 'log', task: t, stream: 'stdout', time: '', data });
     for (const e of [log(0, 'a1\na'), log(1, 'b1\n'), log(0, '2\n'), log(1, 'b2\nb3\n')]) r.event('r-000000', 1, e);
+    r.flush(); // the reporter writes once per tick
     return () => text;
   };
   const all = show();
