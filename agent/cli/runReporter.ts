@@ -128,7 +128,9 @@ export class RunReporter {
       case 'building':
         return this.progress(`build step ${e.step}/${e.steps}${e.cached ? ' (cached)' : ''}: ${e.instruction}`, !this.o.tty);
       case 'starting':
-        return this.note(e.start === 'warm'
+        return this.note(e.start === 'hot'
+          ? 'hot start: image already built, container started ahead of time'
+          : e.start === 'warm'
           ? 'warm start: image already built from this context, no upload, no build'
           : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache`);
       case 'running':

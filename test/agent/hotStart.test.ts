@@ -3,12 +3,13 @@
 // Real agent, real Docker Engine.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AgentClient } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
 import { LABELS } from '../../agent/engine/engine';
 import type { FinalEvent } from '../../agent/protocol';
-import { cleanup, docker, makeContext, startTestAgent, TestAgent } from './helpers';
+import { cleanup, docker, makeContext, runCli, startTestAgent, TestAgent } from './helpers';
 
 const HW = { cpus: 0.5, memoryMiB: 64 };
 const dirs: string[] = [];
@@ -120,4 +121,22 @@ test('a hot run keeps its outputs and limits; closing the agent removes the cont
   });
   const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${agentId}`] } });
   assert.deepEqual(left.map((c) => c.Names), [], 'no container of the closed agent is left');
+});
+
+test('the CLI says a run started hot', async () => {
+  const dir = makeContext({}, 'CMD ["echo", "from-cli"]\n', { uniq: true });
+  dirs.push(dir);
+  await withAgent(async (agent) => {
+    const tokenFile = path.join(agent.dataDir, 'cli-token');
+    writeFileSync(tokenFile, agent.token + '\n', { mode: 0o600 });
+    const args = ['run', path.join(dir, 'Dockerfile'), '--cpus', '0.5', '--memory', '64m', '--agent', agent.url, '--token-file', tokenFile];
+    const first = await runCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    await until('a hot container', 30_000, async () => (await waiting(agent.runs.agentId)) === 1);
+    const second = await runCli(args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, 'from-cli\n');
+    assert.match(second.stderr, /hot start: image already built, container started ahead of time/);
+    assert.match(second.stderr, /exited 0 · hot start/);
+  });
 });
