@@ -26,6 +26,8 @@ export interface FeedSink {
 export const HIGH_WATER = 4 * 1024 * 1024;
 /** About how many bytes of events are read from the journal and sent at a time while catching up. */
 export const BATCH_BYTES = 1024 * 1024;
+/** How soon a feed looks again when the connection it shares with other feeds is full. */
+const RETRY_MS = 10;
 
 export class RunFeed {
   /** The last seq sent; the journal keeps what comes after it for this feed (Run.hold). */
@@ -69,6 +71,11 @@ export class RunFeed {
   private catchUp(): void {
     if (this.stopped) return;
     if (!this.sink.open()) return this.stop();
+    // Other runs followed on the same connection may have filled it meanwhile: wait for room.
+    if (this.sink.buffered() > this.highWater) {
+      setTimeout(() => this.catchUp(), RETRY_MS);
+      return;
+    }
     const batch = this.run.readAfter(this.sent.seq, this.batchBytes);
     const last = batch.at(-1);
     if (!last || last.seq >= this.run.lastSeq) {
