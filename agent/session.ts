@@ -214,6 +214,24 @@ export class Session {
     up.bytes += textBytes;
     this.reportUpload(up, msg.last);
     this.send({ type: 'context.missing', inReplyTo: msg.id, runId: msg.runId, sha256s: missing });
+    if (up.manifest.complete) this.buildWhileUploading(up.run, up.manifest);
+  }
+
+  /**
+   * The manifest checked out: the build may start now, on a tar assembled from the store that waits for each
+   * content still to come, so the engine takes in the context while the contents are still being uploaded.
+   */
+  private buildWhileUploading(run: Run, manifest: ManifestUpload): void {
+    if (run.done) return manifest.release('the run ended');
+    // The contents stay pinned until the build has read them, or the run ends.
+    const off = run.follow(run.lastSeq, (_seq, event) => {
+      if (isFinal(event)) release();
+    });
+    const release = (): void => {
+      off();
+      manifest.release('the run ended before its context was complete');
+    };
+    run.context!.resolve(() => manifest.open().once('close', release));
   }
 
   /** Upload progress: bytes really received, against what is known to come (the whole once the manifest is in). */
@@ -304,7 +322,7 @@ export class Session {
     this.send({ type: 'ok', inReplyTo: msg.id });
   }
 
-  /** Every asked content is in the store: the build reads the tar assembled from it. */
+  /** Every asked content is in the store (the build has been reading them since the manifest was complete). */
   private endManifestUpload(msg: Extract<ClientMessage, { type: 'upload.end' }>, up: Upload, manifest: ManifestUpload): void {
     const contentBytes = manifest.receivedBytes;
     try {
@@ -313,28 +331,14 @@ export class Session {
     } catch (err) {
       return this.rejectUpload(msg.id, up, (err as Error).message);
     }
-    const run = up.run;
-    if (run.done) {
-      manifest.release();
-      return this.send({ type: 'ok', inReplyTo: msg.id });
-    }
-    // The contents stay pinned until the build has read them, or the run ends without building.
-    const off = run.follow(run.lastSeq, (_seq, event) => {
-      if (isFinal(event)) release();
-    });
-    const release = (): void => {
-      off();
-      manifest.release();
-    };
-    run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: up.bytes });
-    run.context!.resolve(() => manifest.open().once('close', release));
+    up.run.emit({ kind: 'uploading', bytesDone: up.bytes, bytesTotal: up.bytes });
     this.send({ type: 'ok', inReplyTo: msg.id });
   }
 
   private rejectUpload(id: string, up: Upload, message: string): void {
     up.run.context!.reject(new UploadError(message));
     if (up.tar) void rm(up.tar.path, { force: true });
-    up.manifest?.release();
+    up.manifest?.release(message);
     this.send({ type: 'error', inReplyTo: id, code: 'bad_context', message });
   }
 
@@ -346,7 +350,7 @@ export class Session {
       up.tar.file.destroy();
       void rm(up.tar.path, { force: true });
     }
-    up.manifest?.release();
+    up.manifest?.release(message);
     up.run.context!.reject(new UploadError(message));
     if (this.ws.readyState !== this.ws.OPEN) this.upload = undefined;
   }

@@ -11,12 +11,20 @@ import type { ManifestEntry } from '../protocol';
 const BLOCK = 512;
 const READ_CHUNK = 1024 * 1024;
 
-/** A readable tar of `entries`, file contents read from `contentPath(sha256)` (which must stay there until the end). */
-export function assembleContext(entries: readonly ManifestEntry[], contentPath: (sha256: string) => string): Readable {
-  return Readable.from(tarChunks(entries, contentPath), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
+/**
+ * A readable tar of `entries`, file contents read from `contentPath(sha256)` (which must stay there until the
+ * end). `arrival(sha256)`, when it gives a promise, is awaited before that content is read: one still on its
+ * way; a rejection ends the stream with that error.
+ */
+export function assembleContext(
+  entries: readonly ManifestEntry[], contentPath: (sha256: string) => string, arrival: (sha256: string) => Promise<void> | undefined = () => undefined,
+): Readable {
+  return Readable.from(tarChunks(entries, contentPath, arrival), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
 }
 
-async function* tarChunks(entries: readonly ManifestEntry[], contentPath: (sha256: string) => string): AsyncGenerator<Buffer> {
+async function* tarChunks(
+  entries: readonly ManifestEntry[], contentPath: (sha256: string) => string, arrival: (sha256: string) => Promise<void> | undefined,
+): AsyncGenerator<Buffer> {
   // Small entries are gathered into one chunk: thousands of 512-byte pushes would cost more than the bytes.
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -38,6 +46,12 @@ async function* tarChunks(entries: readonly ManifestEntry[], contentPath: (sha25
       if (full) yield full;
     }
     if (e.type !== 'file' || e.size === 0) continue;
+    const coming = arrival(e.sha256);
+    if (coming) {
+      // What is gathered goes first: the engine can unpack it while this content arrives.
+      if (pendingBytes > 0) yield take();
+      await coming;
+    }
     const fh = await open(contentPath(e.sha256), 'r');
     try {
       let left = e.size;

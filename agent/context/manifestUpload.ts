@@ -1,8 +1,9 @@
 /**
  * One context upload by manifest, on the agent: takes the manifest part by part and says which contents the
  * tenant's store lacks, then takes those contents (back to back, in the order asked, cut into frames any way
- * the client likes) and stores each once its SHA-256 is verified. At the end it gives the context tar,
- * assembled from the store. Every content the manifest names stays pinned in the store until `release()`.
+ * the client likes) and stores each once its SHA-256 is verified. Once the manifest is complete it gives the
+ * context tar, assembled from the store as the contents arrive: the engine takes in the context while it is
+ * still being uploaded. Every content the manifest names stays pinned in the store until `release()`.
  */
 import type { Readable } from 'node:stream';
 import type { ManifestEntry } from '../protocol';
@@ -16,11 +17,18 @@ interface Wanted {
   size: number;
   /** A path with this content, to name in errors. */
   path: string;
+  /** Settles when the content is stored, or the upload failed. */
+  arrived: Promise<void>;
+  stored: boolean;
+  resolve(): void;
+  reject(err: Error): void;
 }
 
 export class ManifestUpload {
   private readonly entries: ManifestEntry[] = [];
   private readonly wanted: Wanted[] = [];
+  private readonly bySha = new Map<string, Wanted>();
+  private failure?: Error;
   private readonly asked = new Set<string>();
   private readonly releases: (() => void)[] = [];
   private next = 0;
@@ -49,19 +57,23 @@ export class ManifestUpload {
       throw new BadContextError(`the manifest lists more than ${MAX_MANIFEST_ENTRIES} entries: leave files out with .dockerignore.`);
     }
     this.manifestBytes += textBytes;
-    const shas: string[] = [];
     const missing: string[] = [];
     for (const e of entries) {
       this.entries.push(e);
       if (e.type !== 'file' || e.size === 0) continue;
-      shas.push(e.sha256);
       if (this.asked.has(e.sha256)) continue;
       this.asked.add(e.sha256);
       // Pinned before it is looked up, so it cannot be evicted between the answer and the build.
       this.releases.push(this.store.pin(this.tenant, [e.sha256]));
       if (this.store.has(this.tenant, e.sha256)) continue;
       missing.push(e.sha256);
-      this.wanted.push({ sha256: e.sha256, size: e.size, path: e.path });
+      let resolve!: () => void;
+      let reject!: (err: Error) => void;
+      const arrived = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      arrived.catch(() => {}); // the tar stream may never wait for it (a run cancelled before its build)
+      const w = { sha256: e.sha256, size: e.size, path: e.path, arrived, resolve, reject, stored: false };
+      this.wanted.push(w);
+      this.bySha.set(e.sha256, w);
       this.askedBytes += e.size;
     }
     if (last) {
@@ -74,22 +86,37 @@ export class ManifestUpload {
   /** Takes the next bytes of the asked contents; throws when they are more than asked or a content does not verify. */
   async write(chunk: Buffer): Promise<void> {
     if (!this.complete) throw new BadContextError('content bytes arrived before the last part of the manifest: send the whole manifest first');
+    try {
+      await this.take(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+  }
+
+  private async take(chunk: Buffer): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
       if (!this.writer) {
-        const w = this.wanted[this.next];
-        if (!w) throw new BadContextError(`more content bytes arrived than the ${this.askedBytes} asked for`);
-        this.writer = await this.store.receive(this.tenant, w.sha256, w.size, w.path);
+        const next = this.wanted[this.next];
+        if (!next) throw new BadContextError(`more content bytes arrived than the ${this.askedBytes} asked for`);
+        this.writer = await this.store.receive(this.tenant, next.sha256, next.size, next.path);
       }
-      const n = Math.min(this.writer.remaining, chunk.length - off);
-      await this.writer.write(chunk.subarray(off, off + n));
+      // Held locally: release() may drop this.writer while a write is awaited (its write then fails).
+      const writer = this.writer;
+      const n = Math.min(writer.remaining, chunk.length - off);
+      await writer.write(chunk.subarray(off, off + n));
       off += n;
       this.receivedBytes += n;
-      if (this.writer.remaining === 0) {
-        const done = this.writer;
-        this.writer = undefined;
+      if (writer.remaining === 0) {
+        if (this.writer === writer) this.writer = undefined;
         this.next++;
-        await done.finish();
+        await writer.finish();
+        const w = this.bySha.get(writer.sha256);
+        if (w) {
+          w.stored = true;
+          w.resolve();
+        }
       }
     }
   }
@@ -102,16 +129,33 @@ export class ManifestUpload {
     }
   }
 
-  /** The context tar, read from the store; the contents stay pinned until `release()`. */
+  /**
+   * The context tar, read from the store; a content still to come is waited for, and the stream fails (with a
+   * `BadContextError`, so the run fails as an upload) when the upload does. The contents stay pinned until
+   * `release()`.
+   */
   open(): Readable {
-    return assembleContext(this.entries, (sha) => this.store.path(this.tenant, sha));
+    return assembleContext(this.entries, (sha) => this.store.path(this.tenant, sha), (sha) => {
+      const w = this.bySha.get(sha);
+      return w && !w.stored ? w.arrived : undefined;
+    });
   }
 
-  /** Unpins the contents (they may be evicted from now on) and drops a content half received. */
-  release(): void {
+  /**
+   * Unpins the contents (they may be evicted from now on), drops a content half received, and fails what
+   * still waits for one, with `why`.
+   */
+  release(why = 'the upload ended before every content arrived'): void {
+    this.fail(new BadContextError(why));
     for (const r of this.releases.splice(0)) r();
     const w = this.writer;
     this.writer = undefined;
     void w?.abort();
+  }
+
+  /** Every content not yet stored will not come: whoever waits for one hears why. */
+  private fail(err: Error): void {
+    this.failure ??= err instanceof BadContextError ? err : new BadContextError(err.message);
+    for (const w of this.wanted) w.reject(this.failure);
   }
 }

@@ -102,9 +102,11 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
   (\`queued\`?, \`uploading\`, \`building\`…, \`starting\` (cold), \`running\`, \`log\`/\`stats\`/\`cost\`…, final). The
   agent checks the manifest (no entry may leave the context), recomputes its digest, verifies each content's
   SHA-256 as it arrives (a mismatch is a \`bad_context\` error naming the file, and the run fails), and builds
-  from a tar it assembles from its content store. The store is per tenant (a tenant is never told what another
-  one uploaded) and bounded (\`bytenite agent --context-store SIZE\`, default 2 GiB; least recently used
-  contents go first). Agents with a store say \`context-store\` in their hello capabilities.
+  from a tar it assembles from its content store: the build starts once the manifest checks out and reads each
+  content as it arrives (so a run's \`uploadMs\` covers the manifest; the contents' transfer is in \`buildMs\`).
+  The store is per tenant (a tenant is never told what another one uploaded) and bounded
+  (\`bytenite agent --context-store SIZE\`, default 2 GiB; least recently used contents go first). Agents with
+  a store say \`context-store\` in their hello capabilities.
 - **A run, cold, whole tar:** for clients without manifests, the same exchange with the whole context tar as the
   binary frames instead of \`context.manifest\`; the agent checks the tar and recomputes its digest.
 - **A run, warm:** the agent already has an image built from \`spec.contextDigest\`: \`run.accepted\` says

@@ -121,8 +121,11 @@ test('content that does not match its sha256 is refused with a clear error, and 
     const err = end as Extract<AgentMessage, { type: 'error' }>;
     assert.equal(err.code, 'bad_context');
     assert.match(err.message, /"note\.txt" does not match its sha256/);
+    // The build started on the manifest and was reading the contents as they came: it fails as the upload did.
     const final = await c.waitFor((m) => m.type === 'event' && m.runId === runId && m.event.kind === 'failed');
-    assert.equal(final.type === 'event' && final.event.kind === 'failed' ? final.event.code : '', 'upload');
+    const failed = final.type === 'event' && final.event.kind === 'failed' ? final.event : undefined;
+    assert.equal(failed?.code, 'upload');
+    assert.match(failed?.message ?? '', /"note\.txt" does not match its sha256/);
 
     // Nothing of the refused content was kept: the next run is asked for it again.
     const again = await manifestRun(c, dir, 'again');
@@ -132,6 +135,30 @@ test('content that does not match its sha256 is refused with a clear error, and 
     await c.reply('again-cancel');
   } finally {
     c.ws.close();
+    await agent.close();
+  }
+});
+
+test('a client that leaves halfway through the contents: the run fails as an upload, nothing is left waiting', async () => {
+  const agent = await startTestAgent();
+  dirs.push(agent.dataDir);
+  const dir = makeContext({ 'big.bin': randomBytes(3 << 20).toString('hex') }, 'COPY big.bin /big.bin\n', { uniq: true });
+  dirs.push(dir);
+  const c = await RawClient.ready(agent);
+  const { runId, missing, files } = await manifestRun(c, dir, 'gone');
+  const all = Buffer.concat(missing.map((sha) => readFileSync(path.join(dir, files.get(sha)!))));
+  c.ws.send(all.subarray(0, all.length >> 1), { binary: true });
+  await new Promise((r) => setTimeout(r, 200));
+  c.ws.close();
+  const again = await RawClient.ready(agent);
+  try {
+    again.send({ type: 'run.attach', id: 'att', runId, afterSeq: 0 });
+    const final = await again.waitFor((m) => m.type === 'event' && m.runId === runId && (m.event.kind === 'failed' || m.event.kind === 'exited'));
+    const failed = final.type === 'event' && final.event.kind === 'failed' ? final.event : undefined;
+    assert.equal(failed?.code, 'upload', JSON.stringify(final));
+    assert.match(failed?.message ?? '', /disconnected/);
+  } finally {
+    again.ws.close();
     await agent.close();
   }
 });
