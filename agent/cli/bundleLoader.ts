@@ -17,6 +17,7 @@ import vm from 'node:vm';
 /** The bundles that load each other by `require('./NAME')` (the client loads the agent on demand). */
 const BUNDLES = new Set(['bytenite-cli.js', 'bytenite-agent.js']);
 const loaded = new Map<string, { exports: unknown }>();
+const STALE_MS = 30 * 24 * 3600 * 1000;
 
 export function requireBundle(file: string): unknown {
   const known = loaded.get(file);
@@ -70,7 +71,13 @@ function writeCache(cache: string, script: vm.Script): void {
     const dir = path.dirname(cache);
     mkdirSync(dir, { recursive: true });
     const prefix = path.basename(cache).replace(/--.*$/, '--');
-    for (const old of readdirSync(dir)) if (old.startsWith(prefix) && old !== path.basename(cache)) rmSync(path.join(dir, old), { force: true });
+    for (const old of readdirSync(dir)) {
+      if (old === path.basename(cache)) continue;
+      // This bundle's earlier builds, and any cache written over a month ago (a removed checkout's, an
+      // old npx copy's: nothing else would remove them; one still in use is simply written again).
+      const file = path.join(dir, old);
+      if (old.startsWith(prefix) || Date.now() - statSync(file).mtimeMs > STALE_MS) rmSync(file, { force: true });
+    }
     const tmp = `${cache}.${process.pid}.tmp`;
     writeFileSync(tmp, script.createCachedData());
     renameSync(tmp, cache);

@@ -35,11 +35,13 @@ test('run, hardware and runs against a running agent need only the client bundle
     writeFileSync(tokenFile, agent.token);
     const flags = ['--agent', agent.url, '--token-file', tokenFile];
     const cli = path.join(bin, 'bytenite.js');
-    const run = await node([cli, 'run', path.join(ctx, 'Dockerfile'), ...flags]);
+    // The caches of this throwaway copy stay in its own folder.
+    const env = { XDG_CACHE_HOME: path.join(bin, 'cache') };
+    const run = await node([cli, 'run', path.join(ctx, 'Dockerfile'), ...flags], env);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'from the client bundle\n');
     for (const cmd of ['hardware', 'runs']) {
-      const r = await node([cli, cmd, '--json', ...flags]);
+      const r = await node([cli, cmd, '--json', ...flags], env);
       assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
     }
   } finally {
