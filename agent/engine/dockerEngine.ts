@@ -161,8 +161,11 @@ export class DockerEngine implements Engine {
     try {
       if (hot) {
         const argv = await this.commandOf(spec.image, spec.command);
-        if (argv.length > 0) return this.goHot(hot, spec, argv, handlers);
-        void hot.discard(); // no command: let the engine say so, as it would for any run
+        // The name ties the container to its run for a restarted agent (labels cannot change after create):
+        // given before the go, so that no run exists whose container a restart could not find.
+        const named = argv.length > 0 && (await hot.container.rename({ name: hotName(spec) }).then(() => true, () => false));
+        if (named) return this.goHot(hot, spec, argv, handlers);
+        void hot.discard(); // no command (let the engine say so, as for any run), or the engine refused the name
       }
       return await this.startFresh(spec, handlers);
     } finally {
@@ -236,12 +239,10 @@ export class DockerEngine implements Engine {
     }
   }
 
-  /** Gives a hot container its run: the go line, then it is followed like any started container. */
+  /** Gives a hot container its run: the go message, then it is followed like any started container. */
   private goHot(hot: HotEntry, spec: ContainerSpec, argv: string[], handlers: ContainerHandlers): RunningContainer {
     const goAt = new Date();
     hot.attached.write(goMessage(spec.runId, argv));
-    // The name ties the container to its run for a restarted agent (labels cannot change after create).
-    hot.container.rename({ name: hotName(spec) }).catch(() => {});
     return this.supervise(hot.container, spec.outputDir, handlers, hot.waited, goAt, { stream: hot.attached, live: true }, goAt);
   }
 

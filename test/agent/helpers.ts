@@ -163,10 +163,11 @@ export class RawClient {
   }
 }
 
-/** Containers, running or not, that carry a run's label. */
+/** Containers, running or not, of a run: those with its label, and a hot one it took (named after it). */
 export async function containersOf(runId: string): Promise<number> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`io.bytenite.run=${runId}`] } });
-  return list.length;
+  const labelled = await docker.listContainers({ all: true, filters: { label: [`io.bytenite.run=${runId}`] } });
+  const named = await docker.listContainers({ all: true, filters: { name: [`bytenite-${runId}`] } });
+  return new Set([...labelled, ...named].map((c) => c.Id)).size;
 }
 
 export function cleanup(...dirs: string[]): void {

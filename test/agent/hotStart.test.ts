@@ -28,7 +28,7 @@ async function run(client: AgentClient, dir: string, command?: string[], env: Re
   const r = await startRun(client, {
     contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, command, env,
     onEvent: (_s, e) => {
-      if (e.kind === 'log' && e.stream !== 'build') logs.push(e.data);
+      if (e.kind === 'log' && e.stream === 'stdout') logs.push(e.data);
       if (e.kind === 'starting') start = e.start;
     },
   });
@@ -104,7 +104,8 @@ test('the second run of a kind starts hot: same output, its own run id and comma
 });
 
 test('a hot run keeps its outputs and limits; closing the agent removes the containers still waiting', async () => {
-  const dir = makeContext({}, 'CMD ["sh", "-c", "echo out > $BYTENITE_OUTPUT_DIR/result.txt; cat /sys/fs/cgroup/pids.max; id -u"]\n', { uniq: true });
+  const limits = 'cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes';
+  const dir = makeContext({}, `CMD ["sh", "-c", "echo out > $BYTENITE_OUTPUT_DIR/result.txt; ${limits}; id -u"]\n`, { uniq: true });
   dirs.push(dir);
   let agentId = '';
   await withAgent(async (agent, client) => {
@@ -113,7 +114,8 @@ test('a hot run keeps its outputs and limits; closing the agent removes the cont
     await until('a hot container', 30_000, async () => (await waiting(agentId)) === 1);
     const second = await run(client, dir);
     assert.equal(second.start, 'hot');
-    assert.equal(second.out, first.out, 'the same pids limit and user as a fresh container');
+    assert.match(first.out, /^\d+\n\d+\n\d+\n$/, 'pids and memory limits, user');
+    assert.equal(second.out, first.out, 'the same pids and memory limits and user as a fresh container');
     assert.equal(second.final.outputs.files, 1);
     const out = await client.outputs(second.runId);
     assert.ok(out.tar.includes(Buffer.from('out\n')));
