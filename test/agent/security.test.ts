@@ -79,9 +79,10 @@ test('two tenants: each lists, attaches to, cancels and downloads only its own r
     const bobs = await runLogs(b, dir, ['echo', 'bob']);
     assert.equal(bobs.start, 'cold', 'bob does not warm-start from alice\'s image');
     assert.equal(bobs.out, 'bob\n');
-    // ...and warm for alice again, from her own image.
+    // ...and warm for alice again, from her own image (hot when her container made ahead is ready).
     const again = await runLogs(a, dir, ['echo', 'again']);
-    assert.equal(again.start, 'warm');
+    assert.ok(again.start === 'warm' || again.start === 'hot', `alice's run started ${again.start}`);
+    assert.equal(again.out, 'again\n');
 
     // Images carry the tenant-scoped digest, never the context digest a client could look up.
     const pack = await packContext(dir, 'Dockerfile', {});
