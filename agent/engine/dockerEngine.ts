@@ -169,7 +169,7 @@ export class DockerEngine implements Engine {
       }
       return await this.startFresh(spec, handlers);
     } finally {
-      // The next run like this one starts hot; the pool makes it after this start, one at a time.
+      // The next run like this one starts hot: the pool makes its container once this start is done.
       if (key !== undefined) this.pool.want(key, spec);
     }
   }
