@@ -3,7 +3,7 @@
  * requests matched to replies by id, run events routed to per-run listeners, binary frames for the
  * context upload and the outputs download.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -243,12 +243,12 @@ export class AgentClient {
     };
     try {
       for (const e of files) {
-        const fh = await open(path.join(root, e.path), 'r');
+        const fh = await openForSend(path.join(root, e.path), e.size);
         try {
           let left = e.size;
           while (left > 0) {
             if (used === frame.length) await flush();
-            const { bytesRead } = await fh.read(frame, used, Math.min(frame.length - used, left), null);
+            const bytesRead = await fh.read(frame, used, Math.min(frame.length - used, left));
             if (bytesRead === 0) throw new Error(`${JSON.stringify(e.path)} changed while the build context was being sent: run again once your files are written.`);
             used += bytesRead;
             left -= bytesRead;
@@ -314,4 +314,22 @@ export class AgentClient {
     this.download = undefined;
     for (const l of this.closeListeners) l(reason);
   }
+}
+
+/** Files up to this size are read with synchronous calls: the thread-pool round trips would cost more. */
+const SYNC_READ_MAX = 256 * 1024;
+
+interface SendFile {
+  read(buf: Buffer, offset: number, length: number): number | Promise<number>;
+  close(): void | Promise<void>;
+}
+
+/** Opens a context file for sending; a small one is read synchronously (thousands of them make a context). */
+async function openForSend(file: string, size: number): Promise<SendFile> {
+  if (size <= SYNC_READ_MAX) {
+    const fd = openSync(file, 'r');
+    return { read: (buf, offset, length) => readSync(fd, buf, offset, length, null), close: () => closeSync(fd) };
+  }
+  const fh = await open(file, 'r');
+  return { read: async (buf, offset, length) => (await fh.read(buf, offset, length, null)).bytesRead, close: () => fh.close() };
 }

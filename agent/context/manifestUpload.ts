@@ -24,6 +24,9 @@ interface Wanted {
   reject(err: Error): void;
 }
 
+/** Contents up to this size that arrive whole in one frame are stored at once (see BlobStore.putWhole). */
+const WHOLE_MAX = 256 * 1024;
+
 export class ManifestUpload {
   private readonly entries: ManifestEntry[] = [];
   private readonly wanted: Wanted[] = [];
@@ -100,6 +103,16 @@ export class ManifestUpload {
       if (!this.writer) {
         const next = this.wanted[this.next];
         if (!next) throw new BadContextError(`more content bytes arrived than the ${this.askedBytes} asked for`);
+        if (next.size <= WHOLE_MAX && chunk.length - off >= next.size) {
+          const data = chunk.subarray(off, off + next.size);
+          this.store.putWhole(this.tenant, next.sha256, data, next.path);
+          off += next.size;
+          this.receivedBytes += next.size;
+          this.next++;
+          next.stored = true;
+          next.resolve();
+          continue;
+        }
         this.writer = await this.store.receive(this.tenant, next.sha256, next.size, next.path);
       }
       // Held locally: release() may drop this.writer while a write is awaited (its write then fails).
@@ -135,9 +148,12 @@ export class ManifestUpload {
    * `release()`.
    */
   open(): Readable {
-    return assembleContext(this.entries, (sha) => this.store.path(this.tenant, sha), (sha) => {
-      const w = this.bySha.get(sha);
-      return w && !w.stored ? w.arrived : undefined;
+    return assembleContext(this.entries, {
+      path: (sha) => this.store.path(this.tenant, sha),
+      arrival: (sha) => {
+        const w = this.bySha.get(sha);
+        return w && !w.stored ? w.arrived : undefined;
+      },
     });
   }
 

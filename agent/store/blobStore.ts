@@ -14,6 +14,7 @@
  * name once the hash and size match, so a stored content is always what its name says.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -34,6 +35,8 @@ export class BlobStore {
   /** `tenantKey/sha256` to size, least recently used first (a Map keeps insertion order). */
   private readonly sizes = new Map<string, number>();
   private readonly pins = new Map<string, number>();
+  /** Tenant folders known to exist. */
+  private readonly dirs = new Set<string>();
   private total = 0;
 
   private constructor(private readonly dir: string, readonly maxBytes: number) {}
@@ -107,8 +110,7 @@ export class BlobStore {
    * (the path of a file that has it).
    */
   async receive(tenant: string, sha256: string, size: number, label: string): Promise<BlobWriter> {
-    const dir = path.join(this.dir, tenantKey(tenant));
-    await mkdir(dir, { recursive: true });
+    const dir = this.tenantDir(tenant);
     const tmp = path.join(this.dir, 'tmp', `${randomBytes(8).toString('hex')}-${sha256.slice(0, 16)}`);
     const fh = await open(tmp, 'w', 0o600);
     return new BlobWriter(fh, tmp, sha256, size, label, async () => {
@@ -121,6 +123,33 @@ export class BlobStore {
       this.add(key, size);
       await this.evict();
     });
+  }
+
+  /**
+   * Stores a small content that arrived whole: verified, written and named at once. Synchronous on purpose:
+   * for a file of a few KiB, the thread-pool round trips of open, write, close and rename cost more than the
+   * write itself, and a context of thousands of small files pays them thousands of times.
+   */
+  putWhole(tenant: string, sha256: string, data: Buffer, label: string): void {
+    const got = createHash('sha256').update(data).digest('hex');
+    if (got !== sha256) throw new BlobMismatchError(mismatch(label, sha256, data.length, got, data.length));
+    const key = this.key(tenant, sha256);
+    if (this.sizes.has(key)) return;
+    const dir = this.tenantDir(tenant);
+    const tmp = path.join(this.dir, 'tmp', `${randomBytes(8).toString('hex')}-${sha256.slice(0, 16)}`);
+    writeFileSync(tmp, data, { mode: 0o600 });
+    renameSync(tmp, path.join(dir, sha256));
+    this.add(key, data.length);
+    void this.evict();
+  }
+
+  private tenantDir(tenant: string): string {
+    const dir = path.join(this.dir, tenantKey(tenant));
+    if (!this.dirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    return dir;
   }
 
   private add(key: string, size: number): void {
@@ -139,7 +168,8 @@ export class BlobStore {
       this.total -= size;
       gone.push(key);
     }
-    await Promise.all(gone.map((k) => rm(path.join(this.dir, k), { force: true })));
+    // A file that cannot be removed is no longer counted either way; the next open of the store sees it again.
+    await Promise.all(gone.map((k) => rm(path.join(this.dir, k), { force: true }).catch(() => {})));
   }
 
   private key(tenant: string, sha256: string): string {
@@ -177,11 +207,7 @@ export class BlobWriter {
     const got = this.hash.digest('hex');
     if (this.written !== this.size || got !== this.sha256) {
       await rm(this.tmp, { force: true });
-      throw new BlobMismatchError(
-        `the content received for ${JSON.stringify(this.label)} does not match its sha256 in the manifest ` +
-          `(announced ${this.sha256.slice(0, 12)}…, ${this.size} bytes; received ${got.slice(0, 12)}…, ${this.written} bytes): ` +
-          'the file changed while it was being sent, or the upload was damaged; run again',
-      );
+      throw new BlobMismatchError(mismatch(this.label, this.sha256, this.size, got, this.written));
     }
     await this.commit();
   }
@@ -197,6 +223,12 @@ export class BlobWriter {
     this.closed = true;
     await this.fh.close();
   }
+}
+
+function mismatch(label: string, sha256: string, size: number, got: string, received: number): string {
+  return `the content received for ${JSON.stringify(label)} does not match its sha256 in the manifest ` +
+    `(announced ${sha256.slice(0, 12)}…, ${size} bytes; received ${got.slice(0, 12)}…, ${received} bytes): ` +
+    'the file changed while it was being sent, or the upload was damaged; run again';
 }
 
 /** A tenant's folder name: fixed length and safe whatever characters the tenant's name holds. */

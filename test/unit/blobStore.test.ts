@@ -58,6 +58,19 @@ describe('BlobStore', () => {
     assert.equal(store.bytes, 0);
   });
 
+  test('a small content that arrived whole is verified and stored at once', async () => {
+    const store = await BlobStore.open(tmp(), 1 << 20);
+    const data = randomBytes(300);
+    store.putWhole('t', sha256(data), data, 'small.txt');
+    assert.ok(store.has('t', sha256(data)));
+    assert.equal(store.bytes, 300);
+    const other = randomBytes(300);
+    assert.throws(() => store.putWhole('t', sha256(other), Buffer.alloc(300), 'small.txt'),
+      (err: Error) => err instanceof BlobMismatchError && /"small\.txt" does not match its sha256/.test(err.message));
+    assert.ok(!store.has('t', sha256(other)));
+    assert.equal(store.bytes, 300);
+  });
+
   test('evicts the least recently used contents past its bound, never a pinned one', async () => {
     const store = await BlobStore.open(tmp(), 3000);
     const [a, b, c] = [randomBytes(1000), randomBytes(1000), randomBytes(1000)];
@@ -101,7 +114,7 @@ describe('assembleContext', () => {
     }
     const manifest = manifestParts(toManifest(listed.entries)).flat();
     const tarPath = path.join(tmp(), 'ctx.tar');
-    await pipeline(assembleContext(manifest, (sha) => store.path('t', sha)), createWriteStream(tarPath));
+    await pipeline(assembleContext(manifest, { path: (sha) => store.path('t', sha) }), createWriteStream(tarPath));
     const checked = await checkContext(tarPath, 'Dockerfile', { A: '1' });
     assert.equal(checked.digest, listed.digest);
     assert.equal(checked.files, listed.files);
