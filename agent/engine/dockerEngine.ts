@@ -210,7 +210,8 @@ export class DockerEngine implements Engine {
       Labels: { [LABELS.managed]: '1', [LABELS.agent]: spec.agentId, [LABELS.hot]: '1' },
       AttachStdin: true,
       OpenStdin: true,
-      StdinOnce: false,
+      // Stdin closes when the agent's attach ends: if the agent dies, the waiting shim reads EOF and exits.
+      StdinOnce: true,
     });
     // Never throws: an engine that is away leaves the container to the leftover sweep of the next start.
     const discard = () => container.remove({ force: true, v: true }).then(() => undefined, () => undefined);

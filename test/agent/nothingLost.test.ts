@@ -331,7 +331,11 @@ test('a hot run survives an agent SIGKILL: taken up again by its name, every lin
     assert.equal(start, 'hot');
     c.close();
     await sigkill(agent);
-    await new Promise((r) => setTimeout(r, 500));
+    // The container made ahead for the next run loses its agent's attach, reads end of input and stops:
+    // a dead agent leaves no container waiting forever.
+    const waitingOthers = async () => (await docker.listContainers({ filters: { label: [`io.bytenite.agent=${agentId}`, 'io.bytenite.hot=1'] } }))
+      .filter((x) => !x.Names.some((n) => n.includes(run.runId))).length;
+    await until(async () => (await waitingOthers()) === 0, 10_000, 'the waiting container to stop with its agent');
     agent = await spawnAgent(dataDir, tokenFile, port);
     const last = await attachUntil(agent.url, token, run.runId, seen, () => false);
     const observedMs = Date.now() - t0;
