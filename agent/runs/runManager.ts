@@ -262,7 +262,10 @@ export class RunManager {
         final = { kind: 'failed', ...base(), code, message };
       }
     } finally {
-      if (container) await this.removeContainer(run, container);
+      if (container) {
+        if (final) this.opts.journal.settle(run.id, final);
+        await this.removeContainer(run, container);
+      }
       if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       run.context?.reject(new Error('run ended'));
       release?.();
@@ -567,6 +570,10 @@ export class RunManager {
       if (c && entries.length > 0 && !fanOut) {
         keep.add(run.id);
         jobs.push(this.recover(run, entries, c.id));
+      } else if (!fanOut && this.opts.journal.settled(run.id)) {
+        // The run had ended and the agent was cleaning up its container when it stopped.
+        this.log.info({ runId: run.id }, 'run had ended before the agent stopped; its outcome was kept');
+        this.end(run, this.opts.journal.settled(run.id)!);
       } else {
         const lost = run.state === 'starting' || run.state === 'running';
         this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');
@@ -643,8 +650,10 @@ export class RunManager {
       if (run.abort.signal.aborted) final = { kind: 'cancelled', ...base() };
       else final = { kind: 'failed', ...base(), code: 'engine', message: (err as Error).message };
     } finally {
-      if (container) await this.removeContainer(run, container);
-      else this.reapPending = true;
+      if (container) {
+        if (final) this.opts.journal.settle(run.id, final);
+        await this.removeContainer(run, container);
+      } else this.reapPending = true;
       release?.();
       this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
       this.log.info({ runId: run.id, state: run.state }, 'recovered run ended');

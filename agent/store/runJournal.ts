@@ -343,6 +343,27 @@ export class RunJournal {
     }
   }
 
+  /**
+   * Keeps a run's outcome while its container is being cleaned up: the final event goes out only once
+   * the container is gone, and an agent killed in between still knows how the run ended.
+   */
+  settle(runId: string, final: FinalEvent): void {
+    try {
+      writeAtomic(path.join(this.dirOf(runId), 'outcome.json'), JSON.stringify(final), false);
+    } catch {
+      /* without it, a restart in the cleanup window reports the run as lost, as before */
+    }
+  }
+
+  /** The outcome kept by settle(), if the run got that far. */
+  settled(runId: string): FinalEvent | undefined {
+    try {
+      return JSON.parse(readFileSync(path.join(this.dirOf(runId), 'outcome.json'), 'utf8')) as FinalEvent;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Every run in the journal, oldest first; unfinished ones come with their entries. */
   load(): Array<{ record: RunRecord; entries?: JournalEntry[] }> {
     const out: Array<{ record: RunRecord; entries?: JournalEntry[] }> = [];

@@ -11,7 +11,8 @@ import Docker from 'dockerode';
 import { AgentClient } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
 import { DockerEngine } from '../../agent/engine/dockerEngine';
-import { FinalEvent, RunEvent, isFinal } from '../../agent/protocol';
+import { FinalEvent, RunEvent, RunSpec, isFinal } from '../../agent/protocol';
+import { RunJournal } from '../../agent/store/runJournal';
 import { CLI, cleanup, containersOf, docker, jsonEvents, makeContext, runCli, startTestAgent, tmpDir } from './helpers';
 
 const dirs: string[] = [];
@@ -254,6 +255,37 @@ test('SIGKILL the agent 3 times mid-run: it reattaches, the logs continue with n
     c.close();
   } finally {
     agent.child.kill('SIGKILL');
+  }
+});
+
+test('an agent stopped while it cleans up after a run keeps the run\'s outcome: it is reported, not lost', async () => {
+  // The state a SIGKILL leaves between "container exited" and "final event journaled": the outcome was
+  // kept, the container is already removed. (The window is short; the 3-restart test above hit it in CI.)
+  const dataDir = tmpDir('bytenite-settled-');
+  dirs.push(dataDir);
+  const journal = new RunJournal(path.join(dataDir, 'runs'));
+  const id = 'r-5e771ed0000000a1';
+  const spec = RunSpec.parse({ dockerfile: 'Dockerfile', contextDigest: 'a'.repeat(64), contextBytes: 1, hardware: HW });
+  const events = journal.open({ id, agentId: 'a-gone00000000000', createdAt: new Date().toISOString(), spec, warmImage: 'sha256:' + 'b'.repeat(64) });
+  events.append({ seq: 1, at: Date.now(), event: { kind: 'running', startedAt: new Date().toISOString() } });
+  events.append({ seq: 2, at: Date.now(), event: { kind: 'log', stream: 'stdout', time: new Date().toISOString(), data: 'done\n' } });
+  events.close();
+  const final: FinalEvent = {
+    kind: 'exited', exitCode: 4, oomKilled: false, durationMs: 1200, start: 'warm', steps: 0, cachedSteps: 0,
+    cost: { currency: 'USD', total: 0.00001, vcpu: 0.00001, memory: 0, gpu: 0, billedMs: 1200, reference: [] },
+    phases: { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 300, runMs: 1200 }, outputs: { files: 0, bytes: 0 },
+  };
+  journal.settle(id, final);
+  const agent = await startTestAgent({ dataDir });
+  try {
+    const seen = new Seen();
+    const c = await attachUntil(agent.url, agent.token, id, seen, () => false);
+    assert.equal(seen.final?.kind, 'exited');
+    assert.equal(seen.final?.exitCode, 4);
+    assert.equal(seen.stdout, 'done\n');
+    c.close();
+  } finally {
+    await agent.close();
   }
 });
 
