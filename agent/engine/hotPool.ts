@@ -121,7 +121,7 @@ export class HotPool<S, E extends PoolEntry> {
       return;
     }
     this.failures.delete(key);
-    if (!this.enabled) return void entry.discard();
+    if (!this.enabled) return entry.discard(); // closed meanwhile: close() waits for this removal too
     const it: Idle<E> = { key, entry, timer: setTimeout(() => this.expire(it), this.opts.idleMs) };
     it.timer.unref();
     this.idle.push(it);

@@ -185,6 +185,19 @@ async function spawnAgent(dataDir: string, tokenFile: string, port: number, env:
   return { url, child };
 }
 
+/** Ends a test's agent the way an operator would (SIGTERM), so it removes what it keeps for later runs. */
+function stopAgent(p: AgentProcess): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+    p.child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    p.child.kill('SIGTERM');
+  });
+}
+
 function sigkill(p: AgentProcess): Promise<void> {
   return new Promise((resolve) => {
     p.child.once('exit', () => resolve());
@@ -254,7 +267,7 @@ test('SIGKILL the agent 3 times mid-run: it reattaches, the logs continue with n
     }
     c.close();
   } finally {
-    agent.child.kill('SIGKILL');
+    await stopAgent(agent);
   }
 });
 
@@ -327,7 +340,7 @@ test('bytenite attach follows a run from the terminal through an agent restart, 
     assert.equal(missing.code, 125);
     assert.match(missing.stderr, /no run r-doesnotexist00/);
   } finally {
-    agent.child.kill('SIGKILL');
+    await stopAgent(agent);
   }
 });
 
@@ -378,7 +391,7 @@ test('a hot run survives an agent SIGKILL: taken up again by its name, every lin
     last.close();
     await until(async () => (await docker.listContainers({ all: true, filters: { name: [run.runId] } })).length === 0, 10_000, 'the hot run\'s container removed');
   } finally {
-    agent.child.kill('SIGKILL');
+    await stopAgent(agent);
   }
 });
 
