@@ -567,13 +567,14 @@ export class RunManager {
     for (const { run, entries } of unfinished) {
       const c = byRun.get(run.id);
       const fanOut = (run.spec.parallel ?? 1) > 1;
+      const settled = c || fanOut ? undefined : this.opts.journal.settled(run.id);
       if (c && entries.length > 0 && !fanOut) {
         keep.add(run.id);
         jobs.push(this.recover(run, entries, c.id));
-      } else if (!fanOut && this.opts.journal.settled(run.id)) {
+      } else if (settled) {
         // The run had ended and the agent was cleaning up its container when it stopped.
         this.log.info({ runId: run.id }, 'run had ended before the agent stopped; its outcome was kept');
-        this.end(run, this.opts.journal.settled(run.id)!);
+        this.end(run, settled);
       } else {
         const lost = run.state === 'starting' || run.state === 'running';
         this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');

@@ -2,25 +2,14 @@
 // code is never loaded for it), and the V8 code cache is written once, reused, and replaced when damaged.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, cleanup, makeContext, runCli, startTestAgent, tmpDir } from './helpers';
+import { ROOT, cleanup, makeContext, runCli, runNode, startTestAgent, tmpDir } from './helpers';
 
 const dirs: string[] = [];
 after(() => cleanup(...dirs));
 
-function node(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const node = (args: string[], env: Record<string, string> = {}) => runNode(args, { env });
 
 test('run, hardware and runs against a running agent need only the client bundle', async () => {
   const bin = tmpDir('bytenite-client-only-');

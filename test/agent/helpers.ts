@@ -63,10 +63,15 @@ export interface CliResult {
 
 /** Runs the built `bytenite` CLI as a user would. */
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return runNode([CLI, ...args], { cwd: opts.cwd, env: { BYTENITE_DATA_DIR: sharedDataDir(), ...opts.env } });
+}
+
+/** Runs node with `args` (a script and its arguments), collecting its output. */
+export function runNode(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, args, {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, BYTENITE_DATA_DIR: sharedDataDir(), ...opts.env },
+      env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -5,6 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -185,6 +186,16 @@ async function spawnAgent(dataDir: string, tokenFile: string, port: number, env:
   return { url, child };
 }
 
+/** A data folder with a token file and a free port: what an agent process needs to be started, killed and started again. */
+async function agentHome(name: string): Promise<{ dataDir: string; tokenFile: string; token: string; port: number }> {
+  const dataDir = tmpDir(`bytenite-${name}-`);
+  dirs.push(dataDir);
+  const token = `${name}-test-token-${randomBytes(8).toString('hex')}`;
+  const tokenFile = path.join(dataDir, 'token');
+  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  return { dataDir, tokenFile, token, port: await freePort() };
+}
+
 /** Ends a test's agent the way an operator would (SIGTERM), so it removes what it keeps for later runs. */
 function stopAgent(p: AgentProcess): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve();
@@ -206,12 +217,7 @@ function sigkill(p: AgentProcess): Promise<void> {
 }
 
 test('SIGKILL the agent 3 times mid-run: it reattaches, the logs continue with no gap and no duplicate', async () => {
-  const dataDir = tmpDir('bytenite-kill-');
-  dirs.push(dataDir);
-  const tokenFile = path.join(dataDir, 'token');
-  writeFileSync(tokenFile, 'kill-test-token-0123456789abcdef\n', { mode: 0o600 });
-  const token = 'kill-test-token-0123456789abcdef';
-  const port = await freePort();
+  const { dataDir, tokenFile, token, port } = await agentHome('kill');
   let agent = await spawnAgent(dataDir, tokenFile, port);
   try {
     const seen = new Seen();
@@ -303,12 +309,7 @@ test('an agent stopped while it cleans up after a run keeps the run\'s outcome: 
 });
 
 test('bytenite attach follows a run from the terminal through an agent restart, like bytenite run', async () => {
-  const dataDir = tmpDir('bytenite-attach-');
-  dirs.push(dataDir);
-  const tokenFile = path.join(dataDir, 'token');
-  const token = 'attach-test-token-0123456789abcd';
-  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-  const port = await freePort();
+  const { dataDir, tokenFile, token, port } = await agentHome('attach');
   let agent = await spawnAgent(dataDir, tokenFile, port);
   try {
     const c = await AgentClient.connect(agent.url, { token });
@@ -345,12 +346,7 @@ test('bytenite attach follows a run from the terminal through an agent restart, 
 });
 
 test('a hot run survives an agent SIGKILL: taken up again by its name, every line once, billed from its own start', async () => {
-  const dataDir = tmpDir('bytenite-hotkill-');
-  dirs.push(dataDir);
-  const tokenFile = path.join(dataDir, 'token');
-  const token = 'hotkill-test-token-0123456789abc';
-  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-  const port = await freePort();
+  const { dataDir, tokenFile, token, port } = await agentHome('hotkill');
   let agent = await spawnAgent(dataDir, tokenFile, port);
   try {
     const agentId = readFileSync(path.join(dataDir, 'agent-id'), 'utf8').trim();
