@@ -17,6 +17,8 @@ import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal'
 import { claimIdentity } from './store/agentIdentity';
 import { BlobStore, DEFAULT_STORE_BYTES } from './store/blobStore';
 import { Session } from './session';
+import { DEFAULT_OUTPUTS_RETENTION_MS, defaultOutputsBudget } from './outputs/outputBudget';
+import { OutputStore } from './outputs/outputStore';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
@@ -49,6 +51,10 @@ export interface AgentOptions {
   journal?: Partial<JournalOptions>;
   /** Most containers the Docker engine keeps started ahead of time for hot starts (default 4; 0: none). */
   hotPool?: number;
+  /** Bytes of run outputs the agent keeps until fetched (default: a quarter of the data folder's disk). */
+  outputsBudgetBytes?: number;
+  /** How long outputs are kept at most, fetched or not (default 7 days). */
+  outputsRetentionMs?: number;
 }
 
 export interface AgentServer {
@@ -59,7 +65,7 @@ export interface AgentServer {
 }
 
 export const DEFAULT_PORT = 7420;
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -71,6 +77,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   if (offered.nodes) catalog.nodes = offered.nodes;
   const identity = claimIdentity(opts.dataDir);
   if (!identity.owner) log.warn({ dataDir: opts.dataDir }, 'another agent holds this data folder: runs it left unfinished stay its own');
+  const outputs = await OutputStore.open(path.join(opts.dataDir, 'outputs'), {
+    budgetBytes: opts.outputsBudgetBytes ?? defaultOutputsBudget(opts.dataDir),
+    retentionMs: opts.outputsRetentionMs ?? DEFAULT_OUTPUTS_RETENTION_MS,
+  }, path.join(opts.dataDir, 'runs'));
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,
@@ -79,13 +89,14 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     outputDir: '/bytenite/out',
     agentId: identity.id, owner: identity.owner,
     journal: new RunJournal(path.join(opts.dataDir, 'runs'), { ...DEFAULT_JOURNAL, ...opts.journal }),
+    outputs,
   }, log);
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
   const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs,
+    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 
@@ -164,6 +175,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();
+      outputs.close();
       identity.release();
       for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
       wss.close();

@@ -4,8 +4,8 @@
  * forwards the events of the runs the client follows. A bad frame
  * gets an error reply and the connection carries on; closing it detaches from runs without stopping them.
  */
-import { createReadStream, createWriteStream, WriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { createWriteStream, WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import type WebSocket from 'ws';
 import {
@@ -22,6 +22,8 @@ import { checkHardware } from './hardware/catalog';
 import { checkContext, checkDockerfilePath } from './context/checkContext';
 import { ManifestUpload } from './context/manifestUpload';
 import type { BlobStore } from './store/blobStore';
+import type { OutputStore } from './outputs/outputStore';
+import { OutputsRequestError, sendOutputs } from './outputs/outputsSender';
 
 export class UploadError extends Error {
   constructor(message: string) {
@@ -39,6 +41,7 @@ export interface SessionDeps {
   capabilities: string[];
   /** The content store behind `context.manifest` uploads. */
   blobs: BlobStore;
+  outputs: OutputStore;
 }
 
 class RequestError extends Error {
@@ -67,6 +70,8 @@ const UPLOAD_REPORT_MS = 200;
 export class Session {
   private helloDone = false;
   private upload?: Upload;
+  /** The outputs download in progress on this connection (binary frames carry no id: one at a time). */
+  private download?: AbortController;
   private readonly following = new Map<string, () => void>();
   private chain: Promise<void> = Promise.resolve();
 
@@ -85,6 +90,7 @@ export class Session {
   }
 
   onClose(): void {
+    this.download?.abort();
     for (const off of this.following.values()) off();
     this.following.clear();
     if (this.upload) this.failUpload('the client disconnected before the context was fully sent');
@@ -149,7 +155,10 @@ export class Session {
           type: 'runs', inReplyTo: msg.id, runs: this.deps.runs.list().filter((r) => r.tenant === this.tenant).map((r) => r.summary()),
         });
       case 'outputs.get':
-        return this.sendOutputs(msg.id, this.findRun(msg.runId));
+        return this.startDownload(msg);
+      case 'outputs.fetched':
+        this.deps.outputs.markFetched(this.findRun(msg.runId).id);
+        return this.send({ type: 'ok', inReplyTo: msg.id });
     }
   }
 
@@ -355,19 +364,31 @@ export class Session {
     if (this.ws.readyState !== this.ws.OPEN) this.upload = undefined;
   }
 
-  private async sendOutputs(id: string, run: Run): Promise<void> {
-    if (!run.done) throw new RequestError('bad_message', `run ${run.id} has not finished yet; outputs come after it ends`);
-    const files = run.final?.outputs.files ?? 0;
-    const path = this.deps.runs.outputsPath(run);
-    const size = files > 0 ? await stat(path).then((s) => s.size, () => -1) : 0;
-    if (size < 0) throw new RequestError('not_found', `the outputs of ${run.id} are no longer on this agent`);
-    this.send({ type: 'outputs', inReplyTo: id, runId: run.id, bytes: size, files });
-    if (size > 0) {
-      for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_SIZE })) {
-        await new Promise<void>((resolve, reject) => this.ws.send(chunk, { binary: true }, (e) => (e ? reject(e) : resolve())));
+  /**
+   * Starts a download beside the connection's other traffic: it may wait for the run to end and take as long
+   * as the archive is large, while the client goes on sending requests on the same connection.
+   */
+  private startDownload(msg: Extract<ClientMessage, { type: 'outputs.get' }>): void {
+    const run = this.findRun(msg.runId);
+    if (this.download) throw new RequestError('bad_message', 'one outputs download at a time on a connection; wait for `outputs.end`');
+    const abort = new AbortController();
+    this.download = abort;
+    void sendOutputs(this.deps.outputs, {
+      id: msg.id, run, offset: msg.offset, wait: msg.wait, signal: abort.signal,
+      send: (m) => this.send(m),
+      sendBinary: (chunk) => new Promise<void>((resolve, reject) => {
+        if (this.ws.readyState !== this.ws.OPEN) return reject(new Error('the connection closed'));
+        this.ws.send(chunk, { binary: true }, (e) => (e ? reject(e) : resolve()));
+      }),
+    }).catch((err) => {
+      if (err instanceof OutputsRequestError) this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
+      else if (!abort.signal.aborted) {
+        this.deps.log.warn({ peer: this.peer, runId: run.id, err: (err as Error).message }, 'outputs download failed');
+        this.send({ type: 'error', inReplyTo: msg.id, code: 'internal', message: `the outputs of ${run.id} could not be sent: ${(err as Error).message}` });
       }
-    }
-    this.send({ type: 'outputs.end', inReplyTo: id, runId: run.id });
+    }).finally(() => {
+      if (this.download === abort) this.download = undefined;
+    });
   }
 }
 

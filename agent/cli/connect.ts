@@ -22,7 +22,30 @@ export interface ConnectFlags {
 export interface Connection {
   client: AgentClient;
   embedded: boolean;
+  /** The connection if it is still open, else a new one to the same agent (a download resumes on it). */
+  current(): Promise<AgentClient>;
   close(): Promise<void>;
+}
+
+/** Keeps one open client to `url`: the first, or a new one once the previous has closed. */
+function reconnecting(first: AgentClient, open: () => Promise<AgentClient>): Pick<Connection, 'current'> & { closeAll(): void } {
+  let live = first;
+  let opening: Promise<AgentClient> | undefined;
+  const all = [first];
+  return {
+    current() {
+      if (!live.closed) return Promise.resolve(live);
+      opening ??= open().then((c) => {
+        all.push(c);
+        live = c;
+        return c;
+      }).finally(() => { opening = undefined; });
+      return opening;
+    },
+    closeAll() {
+      for (const c of all) if (!c.closed) c.close();
+    },
+  };
 }
 
 export async function connect(flags: ConnectFlags): Promise<Connection> {
@@ -31,17 +54,20 @@ export async function connect(flags: ConnectFlags): Promise<Connection> {
     const token = flags['token-file'] ? await readTokenFile(flags['token-file']) : process.env.BYTENITE_TOKEN;
     if (!token) throw new Error('--agent needs a token: pass --token-file FILE or set BYTENITE_TOKEN');
     const ca = flags['ca-file'] ? await readFile(flags['ca-file']) : undefined;
-    const client = await AgentClient.connect(flags.agent, { token, ca, clientName });
-    return { client, embedded: false, close: async () => client.close() };
+    const url = flags.agent;
+    const client = await AgentClient.connect(url, { token, ca, clientName });
+    const r = reconnecting(client, () => AgentClient.connect(url, { token, ca, clientName }));
+    return { client, embedded: false, current: r.current, close: async () => r.closeAll() };
   }
   const { startEmbeddedAgent } = await loadAgentSide();
   const agent = await startEmbeddedAgent(path.resolve(flags['data-dir'] ?? defaultDataDir()));
   try {
     const client = await AgentClient.connect(agent.url, { token: agent.token, clientName });
+    const r = reconnecting(client, () => AgentClient.connect(agent.url, { token: agent.token, clientName }));
     return {
-      client, embedded: true,
+      client, embedded: true, current: r.current,
       async close() {
-        client.close();
+        r.closeAll();
         await agent.close();
       },
     };

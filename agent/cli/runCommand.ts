@@ -4,15 +4,13 @@
  * happen, as `docker run` does.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import * as tar from 'tar';
 import { HardwareRequest } from '../protocol';
 import { startRun } from '../client/startRun';
-import { parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
+import { fetchOutputs } from '../client/fetchOutputs';
+import { formatBytes, parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
 import { connect } from './connect';
 import { RunReporter } from './runReporter';
 import { trace } from './trace';
@@ -31,6 +29,8 @@ Options:
   --env-file FILE      environment variables, one K=V a line
   --secret-env K[=V]   like --env, but the value is never logged or echoed
   --build-arg K=V      build argument (repeatable)
+  -u, --user USER      run as this user (name or uid, optionally :group), as docker run --user;
+                       default: the image's USER. The output folder belongs to this user
   --timeout DURATION   stop the run after this long, e.g. 30s, 10m
   --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
                        (0..N-1) and BYTENITE_TASK_COUNT; logs labelled [task N], outputs in task-N/,
@@ -101,7 +101,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       context: { type: 'string' }, cpus: { type: 'string' }, memory: { type: 'string' }, gpu: { type: 'string' },
       env: { type: 'string', multiple: true }, 'env-file': { type: 'string', multiple: true },
       'secret-env': { type: 'string', multiple: true }, 'build-arg': { type: 'string', multiple: true },
-      timeout: { type: 'string' }, parallel: { type: 'string' }, task: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
+      user: { type: 'string', short: 'u' }, timeout: { type: 'string' }, parallel: { type: 'string' }, task: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
       'ca-file': { type: 'string' },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
@@ -151,7 +151,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const connecting = connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] });
   // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
   const starting = startRun(connecting.then((c) => c.client), {
-    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel,
+    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user,
     name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
     onEvent: (seq, e, id) => {
       if (e.kind === 'log') trace('first log');
@@ -184,23 +184,34 @@ export async function runCommand(argv: string[]): Promise<number> {
     const started = await starting;
     trace('accepted');
     runId = started.runId;
+    const out = path.resolve(values.out ?? path.join('bytenite-out', runId));
+    // Asked for now: the agent sends the archive as it copies it out of the stopped container, and the
+    // files are written here meanwhile, instead of after the run's end.
+    const fetching = fetchOutputs({
+      runId, outDir: out, wait: true, connect: () => conn.current(),
+      onProgress: throttle((n, total) => reporter.downloading(n, total), 200),
+      onResume: (offset, why) => reporter.note(`outputs download cut (${why}); resuming at ${formatBytes(offset)}`),
+    });
+    fetching.catch(() => {});
     const final = await started.done;
-    if (final.outputs.files > 0) {
-      const out = path.resolve(values.out ?? path.join('bytenite-out', runId));
-      const { tar: archive } = await client.outputs(runId);
-      await mkdir(out, { recursive: true });
-      // The archive's entries start with the output folder's own name: strip it. node-tar refuses
-      // absolute paths and `..` on extraction, so a container cannot write outside `out`.
-      await pipeline(Readable.from(archive), tar.x({ cwd: out, strip: 1 }));
-      if (!values.json) {
-        reporter.note(`${final.outputs.files} output file(s) in ${path.relative(process.cwd(), out) || '.'}`);
+    let fetchFailed = false;
+    try {
+      const got = await fetching;
+      if (got.files > 0 && !values.json) {
+        reporter.note(`${got.files} output file(s) in ${path.relative(process.cwd(), out) || '.'}`);
         // Files written into the context change its digest: the next run would be cold for no reason.
         if (!values.out && !path.relative(contextDir, out).startsWith('..')) {
           reporter.note('bytenite-out/ is inside the build context: add it to .dockerignore to keep warm starts');
         }
       }
+    } catch (err) {
+      fetchFailed = true;
+      // The final event already said why outputs were not kept; anything else is said here.
+      if (!final.outputs.notKept) reporter.error((err as Error).message);
     }
     if (final.kind === 'failed' && final.exitCode === null) return EXIT_NOT_RUN;
+    // A program that succeeded but whose result did not reach this machine did not do what was asked.
+    if (final.exitCode === 0 && (final.outputs.notKept || fetchFailed)) return EXIT_NOT_RUN;
     return final.exitCode ?? EXIT_NOT_RUN;
   } catch (err) {
     reporter.error((err as Error).message);
@@ -209,4 +220,15 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', onSigint);
     await conn.close();
   }
+}
+
+/** Calls `fn` at most once per `ms` (the last call in a burst may be dropped: progress only). */
+function throttle<A extends unknown[]>(fn: (...a: A) => void, ms: number): (...a: A) => void {
+  let last = 0;
+  return (...a) => {
+    const now = Date.now();
+    if (now - last < ms) return;
+    last = now;
+    fn(...a);
+  };
 }

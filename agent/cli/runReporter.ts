@@ -6,6 +6,7 @@
  */
 import { FinalEvent, RunEvent, isFinal } from '../protocol';
 import { formatUsd } from '../cost/cost';
+import { formatBytes } from '../hardware/sizes';
 
 export interface ReporterOptions {
   json: boolean;
@@ -24,12 +25,7 @@ export function formatMs(ms: number): string {
   return `${m}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
+export { formatBytes };
 
 /** The one-line summary printed when a run ends. */
 export function summaryLine(e: FinalEvent): string {
@@ -154,8 +150,15 @@ export class RunReporter {
       case 'cancelled':
         this.flushPartial();
         if (e.kind === 'failed') this.error(e.message);
+        if (e.outputs.notKept) this.error(e.outputs.notKept);
         return this.note(summaryLine(e));
     }
+  }
+
+  /** Download progress of the outputs, redrawn in place on a terminal (nothing when piped: the end is noted). */
+  downloading(received: number, total: number | undefined): void {
+    if (!this.o.tty || this.o.json) return;
+    this.progress(`outputs ${formatBytes(received)}${total ? ` / ${formatBytes(total)}` : ''}`, false);
   }
 
   /** With `--task K`, the other tasks' events are not shown (events of the whole run always are). */

@@ -24,6 +24,16 @@ export class AgentError extends Error {
 }
 
 export type EventListener = (seq: number, event: RunEvent, runId: string) => void;
+export type OutputsStart = Extract<AgentMessage, { type: 'outputs' }>;
+export type OutputsEnd = Extract<AgentMessage, { type: 'outputs.end' }>;
+
+interface Download {
+  id: string;
+  runId: string;
+  sink: NodeJS.WritableStream;
+  resolve(end: OutputsEnd): void;
+  reject(e: Error): void;
+}
 type Hello = Extract<AgentMessage, { type: 'hello' }>;
 type Reply = Exclude<AgentMessage, { type: 'event' }>;
 type Request = ClientMessageInput extends infer M ? (M extends { id: string } ? Omit<M, 'id'> : never) : never;
@@ -47,7 +57,7 @@ export class AgentClient {
   private readonly pending = new Map<string, Pending>();
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly closeListeners = new Set<(reason: string) => void>();
-  private download?: { runId: string; chunks: Buffer[]; resolve(b: Buffer): void; reject(e: Error): void };
+  private download?: Download;
   private closedReason?: string;
   hello!: Hello;
 
@@ -95,9 +105,8 @@ export class AgentClient {
   }
 
   /** Sends a request and resolves with its reply; an `error` reply rejects with an AgentError. */
-  request(body: Request, onReply?: (r: Reply) => void): Promise<Reply> {
+  request(body: Request, onReply?: (r: Reply) => void, id: string = randomUUID()): Promise<Reply> {
     if (this.closedReason) return Promise.reject(new AgentError('connection', this.closedReason));
-    const id = randomUUID();
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onReply });
       this.ws.send(JSON.stringify({ ...body, id }), (err) => {
@@ -178,22 +187,35 @@ export class AgentClient {
     return { runId: reply.runId, uploaded: reply.upload };
   }
 
-  /** Downloads a finished run's outputs as one tar buffer (empty when there are none). */
-  async outputs(runId: string): Promise<{ tar: Buffer; files: number }> {
+  /**
+   * Downloads a run's output archive from byte `offset` into `sink`, as the frames arrive: the socket is
+   * paused while `sink` is full, so memory stays bounded whatever the size. `wait`: for a run still in
+   * progress, the agent answers once its container stops and sends the archive as it copies it out.
+   * Resolves with the agent's `outputs.end` (size, SHA-256, counts); rejects with an AgentError.
+   */
+  async downloadOutputs(runId: string, sink: NodeJS.WritableStream, opts: { offset?: number; wait?: boolean; onStart?(r: OutputsStart): void } = {}): Promise<OutputsEnd> {
     if (this.download) throw new AgentError('internal', 'one download at a time per connection');
-    const done = new Promise<Buffer>((resolve, reject) => {
-      this.download = { runId, chunks: [], resolve, reject };
+    const id = randomUUID();
+    const done = new Promise<OutputsEnd>((resolve, reject) => {
+      this.download = { id, runId, sink, resolve, reject };
     });
-    let files = 0;
+    done.catch(() => {}); // awaited below once the request was answered
     try {
-      const r = await this.request({ type: 'outputs.get', runId });
+      const r = await this.request({ type: 'outputs.get', runId, offset: opts.offset ?? 0, wait: opts.wait ?? false }, undefined, id);
       if (r.type !== 'outputs') throw new AgentError('internal', `unexpected reply: ${r.type}`);
-      files = r.files;
+      opts.onStart?.(r);
     } catch (err) {
       this.download = undefined;
       throw err;
     }
-    return { tar: await done, files };
+    const end = await done;
+    if (end.error) throw new AgentError('not_found', end.error);
+    return end;
+  }
+
+  /** Tells the agent the outputs are written and checked: it may remove them first when it needs room. */
+  async outputsFetched(runId: string): Promise<void> {
+    await this.request({ type: 'outputs.fetched', runId });
   }
 
   private async sendFile(tarPath: string): Promise<number> {
@@ -273,7 +295,12 @@ export class AgentClient {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
-      this.download?.chunks.push(Buffer.from(data));
+      const d = this.download;
+      // A full sink holds the socket: the agent's sends wait, and no frame piles up here.
+      if (d && !d.sink.write(data) && !this.ws.isPaused) {
+        this.ws.pause();
+        d.sink.once('drain', () => this.ws.resume());
+      }
       return;
     }
     const parsed = parseAgentMessage(data.toString('utf8'));
@@ -288,10 +315,11 @@ export class AgentClient {
       for (const l of this.listeners.get(msg.runId) ?? []) l(msg.seq, msg.event, msg.runId);
       return;
     }
-    if (msg.type === 'outputs.end' && this.download) {
+    if (this.download && msg.inReplyTo === this.download.id && (msg.type === 'outputs.end' || msg.type === 'error') && !this.pending.has(msg.inReplyTo)) {
       const d = this.download;
       this.download = undefined;
-      d.resolve(Buffer.concat(d.chunks));
+      if (msg.type === 'error') d.reject(new AgentError(msg.code, msg.message));
+      else d.resolve(msg);
       return;
     }
     const pending = msg.inReplyTo !== undefined ? this.pending.get(msg.inReplyTo) : undefined;

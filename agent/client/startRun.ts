@@ -18,6 +18,8 @@ export interface StartRunOptions {
   env?: Record<string, string>;
   secretEnv?: string[];
   command?: string[];
+  /** `docker run --user`: name or uid, optionally `:group`. */
+  user?: string;
   timeoutMs?: number;
   name?: string;
   /** Fan-out: this many tasks of the same image (default 1). */
@@ -54,7 +56,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
       {
         dockerfile, contextDigest: pack.digest, contextBytes: pack.bytes, buildArgs,
         env: opts.env ?? {}, secretEnv: opts.secretEnv ?? [], command: opts.command,
-        hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name,
+        hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name, ...(opts.user ? { user: opts.user } : {}),
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
       },
       'tarPath' in pack ? pack.tarPath : pack,

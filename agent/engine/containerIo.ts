@@ -1,14 +1,9 @@
 /**
  * Reading a container through the Docker Engine API, the same on one machine and on a Swarm node: its
- * stats stream turned into a run's figures, and its output folder copied out as a tar.
+ * stats stream turned into a run's figures, and its output folder read out as a tar.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
-import * as tar from 'tar';
-import type { ContainerHandlers, OutputArchive } from './engine';
+import type { ContainerHandlers } from './engine';
 import { statsSample } from './dockerStats';
 
 /** Follows the container's stats (about one sample a second) until the returned function is called. */
@@ -45,31 +40,12 @@ export function followStats(container: Docker.Container, handlers: ContainerHand
   };
 }
 
-/** Copies `dir` out of the (stopped) container into `tarPath`; undefined when it holds no file. */
-export async function saveOutputs(container: Docker.Container, dir: string, tarPath: string): Promise<OutputArchive | undefined> {
-  let archive: NodeJS.ReadableStream;
+/** The folder `dir` of a (stopped) container as a tar stream; undefined when the container has no such folder. */
+export async function openOutputs(container: Docker.Container, dir: string): Promise<NodeJS.ReadableStream | undefined> {
   try {
-    archive = await container.getArchive({ path: dir });
+    return await container.getArchive({ path: dir });
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;
     throw err;
   }
-  await mkdir(path.dirname(tarPath), { recursive: true });
-  await pipeline(archive, createWriteStream(tarPath));
-  let files = 0;
-  let bytes = 0;
-  await tar.t({
-    file: tarPath,
-    onReadEntry: (e) => {
-      if (e.type === 'File' || e.type === 'OldFile') {
-        files++;
-        bytes += e.size ?? 0;
-      }
-    },
-  });
-  if (files === 0) {
-    await rm(tarPath, { force: true });
-    return undefined;
-  }
-  return { tarPath, files, bytes };
 }

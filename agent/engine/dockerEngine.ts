@@ -4,9 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdtemp, rm, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import * as tar from 'tar';
@@ -17,9 +15,10 @@ import {
 import { DockerStreamDemuxer, type ByteCursor } from './dockerStream';
 import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
-import { followStats, saveOutputs } from './containerIo';
+import { followStats, openOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
 import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
+import { Owner, resolveOwner } from './imageUser';
 
 const MiB = 1024 * 1024;
 
@@ -66,7 +65,9 @@ export class DockerEngine implements Engine {
   /** Context digest (tenant-scoped) → the image built from it, as found or built by this agent. */
   private readonly imagesByDigest = new Map<string, string>();
   /** Image id → its entrypoint and command, which a hot container's shim execs. */
-  private readonly imageCommands = new Map<string, string[]>();
+  private readonly imageConfigs = new Map<string, ImageConfig>();
+  /** Who containers of an image run as (by image and the run's user), resolved once. */
+  private readonly owners = new Map<string, Owner | undefined>();
 
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.docker = docker ?? new Docker();
@@ -183,20 +184,38 @@ export class DockerEngine implements Engine {
   private hotKey(spec: ContainerSpec): string | undefined {
     if (!this.pool.enabled || spec.hardware.gpu || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
     const env = Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.outputDir, spec.task ?? null];
+    const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.outputDir, spec.task ?? null, spec.user ?? ''];
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
   }
 
   /** The argv a container of `image` runs: docker's rule, a given command replaces CMD and keeps ENTRYPOINT. */
   private async commandOf(image: string, command: string[] | undefined): Promise<string[]> {
-    let own = this.imageCommands.get(image);
-    if (!own) {
-      const cfg = (await this.docker.getImage(image).inspect()).Config;
-      own = [...(cfg.Entrypoint ?? []), '\0', ...(cfg.Cmd ?? [])];
-      this.imageCommands.set(image, own);
+    const cfg = await this.configOf(image);
+    return [...cfg.entrypoint, ...(command ?? cfg.cmd)];
+  }
+
+  private async configOf(image: string): Promise<ImageConfig> {
+    let cfg = this.imageConfigs.get(image);
+    if (!cfg) {
+      const c = (await this.docker.getImage(image).inspect()).Config;
+      const list = (v: string | string[] | undefined | null) => (typeof v === 'string' ? [v] : v ?? []);
+      const made: ImageConfig = { entrypoint: list(c.Entrypoint), cmd: list(c.Cmd), user: c.User ?? '' };
+      this.imageConfigs.set(image, made);
+      return made;
     }
-    const cut = own.indexOf('\0');
-    return [...own.slice(0, cut), ...(command ?? own.slice(cut + 1))];
+    return cfg;
+  }
+
+  /**
+   * The owner the output folder gets: the user a container of `spec` runs as (the run's, else the image's
+   * USER), or undefined for root (the folder is then writable by all, for programs that switch user).
+   */
+  private async ownerFor(container: Docker.Container, spec: ContainerSpec): Promise<Owner | undefined> {
+    const user = spec.user || (await this.configOf(spec.image)).user;
+    if (!user || user === '0' || user === 'root' || user === '0:0' || user === 'root:root') return undefined;
+    const key = `${spec.image}\0${user}`;
+    if (!this.owners.has(key)) this.owners.set(key, await resolveOwner(container, user).catch(() => undefined));
+    return this.owners.get(key);
   }
 
   /** A container for `spec`, started with the shim waiting for its go line, attached, its exit awaited. */
@@ -216,7 +235,7 @@ export class DockerEngine implements Engine {
     // Never throws: an engine that is away leaves the container to the leftover sweep of the next start.
     const discard = () => container.remove({ force: true, v: true }).then(() => undefined, () => undefined);
     try {
-      const skeleton = await this.skeleton(spec.outputDir, true);
+      const skeleton = this.skeleton(spec.outputDir, true, await this.ownerFor(container, spec));
       const [, attached] = await Promise.all([
         container.putArchive(skeleton, { path: '/' }),
         container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as Promise<Duplex>,
@@ -253,6 +272,7 @@ export class DockerEngine implements Engine {
     return {
       Image: spec.image,
       Cmd: spec.command,
+      ...(spec.user ? { User: spec.user } : {}),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: containerLabels(spec),
       AttachStdout: true,
@@ -283,7 +303,7 @@ export class DockerEngine implements Engine {
       // Attach before start so no output is missed. Attach, not the log API: following the log file is
       // about five times slower here (1M lines: 16 s against 3.3 s) and can end before its last line.
       // The two requests go together: neither needs the other, and each is a round trip to the engine.
-      const skeleton = await this.skeleton(spec.outputDir, false);
+      const skeleton = this.skeleton(spec.outputDir, false, await this.ownerFor(container, spec));
       const [, attached] = await Promise.all([
         container.putArchive(skeleton, { path: '/' }),
         container.attach({ stream: true, stdout: true, stderr: true }) as Promise<NodeJS.ReadableStream>,
@@ -401,7 +421,7 @@ export class DockerEngine implements Engine {
       startedAt,
       exited,
       stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
-      saveOutputs: (tarPath) => saveOutputs(container, outputDir, tarPath),
+      openOutputs: () => openOutputs(container, outputDir),
       remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
     };
   }
@@ -423,37 +443,42 @@ export class DockerEngine implements Engine {
     await this.pool.close();
   }
 
-  /** A tar holding the (world-writable) output folder and, for a hot container, the shim; made once each. */
-  private async skeleton(outputDir: string, withShim: boolean): Promise<Buffer> {
-    const id = `${withShim ? 'hot' : 'plain'}:${outputDir}`;
+  /**
+   * A tar holding the output folder, owned by the user the container runs as (unknown: root, and
+   * writable by all), and, for a hot container, the shim; made once each. Headers are written here rather
+   * than packed from a folder: owner and mode must be exactly these, whoever runs the agent.
+   */
+  private skeleton(outputDir: string, withShim: boolean, owner: Owner | undefined): Buffer {
+    const id = `${withShim ? 'hot' : 'plain'}:${outputDir}:${owner ? `${owner.uid}:${owner.gid}` : '-'}`;
     const cached = this.skeletons.get(id);
     if (cached) return cached;
-    const tmp = await mkdtemp(path.join(os.tmpdir(), 'bytenite-skel-'));
-    try {
-      const rel = path.posix.normalize(outputDir).replace(/^\/+/, '');
-      await mkdir(path.join(tmp, 'root', rel), { recursive: true, mode: 0o777 });
-      // mkdir's mode is masked by the umask; the folder must be writable by any user the image runs as.
-      const top = path.join(tmp, 'root');
-      for (let p = path.join(top, rel), leaf = true; p !== top; p = path.dirname(p), leaf = false) {
-        await chmod(p, leaf ? 0o777 : 0o755);
-      }
-      const entries = [rel.split('/')[0]];
-      if (withShim && this.shim) {
-        await mkdir(path.join(top, SHIM_DIR), { mode: 0o755 });
-        await chmod(path.join(top, SHIM_DIR), 0o755);
-        await writeFile(path.join(top, SHIM_DIR, 'busybox'), this.shim, { mode: 0o755 });
-        await chmod(path.join(top, SHIM_DIR, 'busybox'), 0o755);
-        if (!entries.includes(SHIM_DIR)) entries.push(SHIM_DIR);
-      }
-      const file = path.join(tmp, 'skel.tar');
-      await tar.c({ cwd: top, file, portable: true }, entries);
-      const buf = await readFile(file);
-      this.skeletons.set(id, buf);
-      return buf;
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
+    const rel = path.posix.normalize(outputDir).replace(/^\/+|\/+$/g, '');
+    const blocks: Buffer[] = [];
+    const entry = (p: string, type: 'Directory' | 'File', mode: number, own: Owner, data?: Buffer) => {
+      const h = new tar.Header({ path: p, type, mode, uid: own.uid, gid: own.gid, size: data?.length ?? 0, mtime: new Date(0) });
+      h.encode();
+      blocks.push(h.block!);
+      if (data) blocks.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
+    };
+    const root = { uid: 0, gid: 0 };
+    // Parents the image lacks are made by the engine (root, 0755); only the folder itself is set here.
+    entry(`${rel}/`, 'Directory', owner ? 0o755 : 0o777, owner ?? root);
+    if (withShim && this.shim) {
+      entry(`${SHIM_DIR}/`, 'Directory', 0o755, root);
+      entry(`${SHIM_DIR}/busybox`, 'File', 0o755, root, this.shim);
     }
+    blocks.push(Buffer.alloc(1024));
+    const buf = Buffer.concat(blocks);
+    this.skeletons.set(id, buf);
+    return buf;
   }
+}
+
+interface ImageConfig {
+  entrypoint: string[];
+  cmd: string[];
+  /** The image's USER ('' for root). */
+  user: string;
 }
 
 /** The run a container belongs to: its label, or for a hot container the name it took when a run claimed it. */

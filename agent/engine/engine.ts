@@ -69,6 +69,8 @@ export interface ContainerSpec {
   outputDir: string;
   pidsLimit: number;
   network: boolean;
+  /** The user to run as (`docker run --user`: name or uid, with an optional `:group`); the image's USER when absent. */
+  user?: string;
   /** Aborts a start that waits (an engine that queues work itself, like Swarm, may wait long). */
   signal?: AbortSignal;
 }
@@ -90,13 +92,6 @@ export interface ExitInfo {
   error?: string;
 }
 
-export interface OutputArchive {
-  /** Tar of the output folder's contents, paths relative to it. */
-  tarPath: string;
-  files: number;
-  bytes: number;
-}
-
 export interface RunningContainer {
   readonly id: string;
   readonly startedAt: Date;
@@ -104,8 +99,11 @@ export interface RunningContainer {
   readonly exited: Promise<ExitInfo>;
   /** SIGTERM, then SIGKILL after `graceSeconds`. */
   stop(graceSeconds: number): Promise<void>;
-  /** Copies the output folder out of the (stopped) container into `tarPath`; undefined when it is empty. */
-  saveOutputs(tarPath: string): Promise<OutputArchive | undefined>;
+  /**
+   * The output folder of the (stopped) container as a tar stream (entries start with the folder's own
+   * name, as the engine's archive API gives them); undefined when the folder is not there.
+   */
+  openOutputs(): Promise<NodeJS.ReadableStream | undefined>;
   remove(): Promise<void>;
 }
 

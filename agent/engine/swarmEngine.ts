@@ -26,7 +26,7 @@ import {
 } from './engine';
 import { DockerEngine } from './dockerEngine';
 import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
-import { followStats, saveOutputs } from './containerIo';
+import { followStats, openOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
 import { reservedMiB } from '../hardware/catalog';
 
@@ -210,6 +210,7 @@ export class SwarmEngine implements Engine {
         ContainerSpec: {
           Image: image,
           Args: spec.command,
+          ...(spec.user ? { User: spec.user } : {}),
           Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
           Labels: labels,
           // An anonymous volume: the program can write there whatever its image holds, the folder outlives
@@ -358,7 +359,7 @@ export class SwarmEngine implements Engine {
       startedAt,
       exited,
       stop: () => this.scaleToZero(serviceId),
-      saveOutputs: (tarPath) => (container ? saveOutputs(container, outputDir, tarPath) : Promise.resolve(undefined)),
+      openOutputs: () => (container ? openOutputs(container, outputDir) : Promise.resolve(undefined)),
       remove: () => this.removeService(serviceId),
     };
   }

@@ -17,6 +17,21 @@ export function parseMemory(text: string): number {
   return mib;
 }
 
+/** A size in bytes as Docker writes them: `512m`, `20g`, `1.5t` (binary units; a bare number is bytes). */
+export function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmgt])?(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new Error(`cannot read size "${text}": use a number with a unit, e.g. 512m or 20g`);
+  return Math.floor(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]);
+}
+
+/** `512 B`, `3.0 KiB`, `1.5 MiB`, `2.00 GiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
 export function parseCpus(text: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`cannot read vCPUs "${text}": use a positive number, e.g. 2 or 0.5`);

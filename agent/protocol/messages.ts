@@ -37,6 +37,8 @@ export const RunSpec = z.strictObject({
   secretEnv: z.array(envName).max(1024).default([]).describe('Names in `env` whose values are secret: never logged, recorded or echoed.'),
   command: z.array(z.string().max(65536)).max(4096).optional().describe('Command that replaces the image\'s CMD.'),
   hardware: HardwareRequest,
+  user: z.string().max(256).regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/).optional()
+    .describe('Run as this user, as `docker run --user` reads it (name or uid, optionally `:group`); default: the image\'s USER. The output folder belongs to this user.'),
   timeoutMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional().describe('Stop the run (SIGTERM, then SIGKILL) after this long running.'),
   name: z.string().max(256).optional().describe('Display name, e.g. the Dockerfile\'s path in the workspace.'),
   parallel: z.number().int().min(1).max(256).optional()
@@ -95,7 +97,11 @@ const finalFields = {
   steps: nonNegInt.describe('Build steps in the Dockerfile (0 for a warm start).'),
   cachedSteps: nonNegInt.describe('Build steps that came from the engine\'s cache.'),
   phases: Phases,
-  outputs: z.strictObject({ files: nonNegInt, bytes: nonNegInt }).describe('Files the run left under BYTENITE_OUTPUT_DIR; fetch them with `outputs.get`.'),
+  outputs: z.strictObject({
+    files: nonNegInt, bytes: nonNegInt,
+    expiresAt: z.string().optional().describe('ISO time until which the agent keeps them at the latest (its retention time); fetched ones may go sooner when room is needed.'),
+    notKept: z.string().optional().describe('Set when the agent could not keep the outputs: why, naming the limit and the flag that raises it. `files` and `bytes` are then 0.'),
+  }).describe('Files the run left under BYTENITE_OUTPUT_DIR, kept on the agent until fetched; fetch them with `outputs.get`.'),
   tasks: z.array(TaskResult).optional().describe(
     'Fan-out runs only, one per task by index. The run\'s `exitCode` is then the first non-zero task exit code (by index) or 0, ' +
       '`cost` the sum of the tasks\' costs, `durationMs` from the first task\'s start to the last one\'s end, and the outputs archive holds `task-N/` folders.',
@@ -222,7 +228,13 @@ export const ClientMessage = z.discriminatedUnion('type', [
     afterSeq: nonNegInt.default(0).describe('Replay events with a greater sequence number, then follow live.'),
   }).describe('Follow a run\'s events (again) from a sequence number.'),
   z.strictObject({ type: z.literal('run.list'), id }).describe('List the runs the agent knows, newest first.'),
-  z.strictObject({ type: z.literal('outputs.get'), id, runId }).describe('Download the files a finished run left in its output folder, as a tar archive.'),
+  z.strictObject({
+    type: z.literal('outputs.get'), id, runId,
+    offset: nonNegInt.default(0).describe('Start at this byte of the archive: a download that was cut resumes where it stopped.'),
+    wait: z.boolean().default(false).describe('For a run still in progress: wait until its container has stopped, then stream the archive as the agent copies it out (without `wait`, asking before the run ends is an error).'),
+  }).describe('Download the files a run left in its output folder, as a tar archive. One download at a time per connection.'),
+  z.strictObject({ type: z.literal('outputs.fetched'), id, runId })
+    .describe('The client has written the outputs and checked them: the agent may now remove them first when it needs room. Answered by `ok`.'),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageInput = z.input<typeof ClientMessage>;
@@ -260,9 +272,16 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ok'), inReplyTo: z.string() }).describe('A request succeeded and has nothing else to say.'),
   z.strictObject({ type: z.literal('runs'), inReplyTo: z.string(), runs: z.array(RunSummary) }).describe('Reply to run.list.'),
   z.strictObject({
-    type: z.literal('outputs'), inReplyTo: z.string(), runId, bytes: nonNegInt, files: nonNegInt,
-  }).describe('Reply to outputs.get: `bytes` of tar follow as binary frames, then `outputs.end`.'),
-  z.strictObject({ type: z.literal('outputs.end'), inReplyTo: z.string(), runId }).describe('All output bytes are sent.'),
+    type: z.literal('outputs'), inReplyTo: z.string(), runId, offset: nonNegInt.describe('The first byte sent is this byte of the archive.'),
+    bytes: nonNegInt.optional().describe('Size of the whole archive, when it is already complete (absent while the agent still copies it out).'),
+  }).describe('Reply to outputs.get: the archive\'s bytes from `offset` follow as binary frames, then `outputs.end`.'),
+  z.strictObject({
+    type: z.literal('outputs.end'), inReplyTo: z.string(), runId,
+    bytes: nonNegInt.describe('Size of the whole archive (0: the run left no file).'),
+    sha256: sha256.optional().describe('SHA-256 of the whole archive, to check what was received.'),
+    files: nonNegInt, fileBytes: nonNegInt.describe('Regular files in the archive and their total size.'),
+    error: z.string().optional().describe('Set when the archive could not be completed (e.g. over the outputs budget): what was sent is to be discarded.'),
+  }).describe('All output bytes are sent (or, with `error`, none will follow).'),
   z.strictObject({ type: z.literal('event'), runId, seq: z.number().int().min(1).describe('1, 2, 3... per run, no gaps.'), event: RunEvent })
     .describe('An event of a run this connection follows.'),
   z.strictObject({

@@ -6,7 +6,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tar from 'tar';
 import type { CostBreakdown, TaskResult } from '../protocol';
-import type { OutputArchive } from '../engine/engine';
+
+/** One task's outputs, saved apart until the merge. */
+export interface TaskArchive {
+  tarPath: string;
+  files: number;
+  bytes: number;
+}
 
 /** The first non-zero task exit code by task index (null when that task never ran), else 0. */
 export function fanOutExitCode(tasks: readonly TaskResult[]): number | null {
@@ -36,11 +42,11 @@ export function sumCosts(costs: readonly CostBreakdown[], zero: CostBreakdown): 
  * archive gives them) into `tarPath`, as `outputs/task-N/...`: a client strips the first component as for
  * any run and gets `task-N/` folders. The task archives are removed.
  */
-export async function mergeTaskOutputs(byTask: ReadonlyMap<number, OutputArchive>, tarPath: string): Promise<{ files: number; bytes: number }> {
+export async function mergeTaskOutputs(byTask: ReadonlyMap<number, TaskArchive>, tarPath: string): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
   if (byTask.size === 0) return { files, bytes };
-  const work = path.join(path.dirname(tarPath), 'merge');
+  const work = `${tarPath}.merge`; // its own: two fan-out runs may merge at the same time
   await rm(work, { recursive: true, force: true });
   try {
     for (const [index, archive] of [...byTask].sort((a, b) => a[0] - b[0])) {

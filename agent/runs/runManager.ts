@@ -8,8 +8,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent, TaskResult } from '../protocol';
-import { BuildError, ContainerSpec, ContextTar, Engine, EngineUnavailableError, HardwareUnavailableError, OutputArchive, RunningContainer } from '../engine/engine';
-import { fanOutExitCode, mergeTaskOutputs, sumCosts } from './fanOut';
+import { BuildError, ContainerSpec, ContextTar, Engine, EngineUnavailableError, HardwareUnavailableError, RunningContainer } from '../engine/engine';
+import { fanOutExitCode, sumCosts } from './fanOut';
+import { keepMergedOutputs, keepOutputs, keepTaskOutputs, TaskOutputs } from '../outputs/keepOutputs';
+import type { OutputStore } from '../outputs/outputStore';
 import { CapacityQueue } from './capacityQueue';
 import { EventStore, Run, RunState, STATE_OF } from './run';
 import { costOf } from '../cost/cost';
@@ -28,6 +30,8 @@ export interface RunManagerOptions {
   /** Whether this agent owns the data folder, and so recovers the journal's unfinished runs. */
   owner: boolean;
   journal: RunJournal;
+  /** Where runs' outputs are kept until fetched (apart from the journal, within a budget of their own). */
+  outputs: OutputStore;
 }
 
 export interface Pricing {
@@ -55,7 +59,7 @@ interface TaskOutcome {
   result: TaskResult;
   startedAt?: number;
   finishedAt?: number;
-  outputs?: OutputArchive;
+  outputs?: TaskOutputs;
   failure?: { code: Extract<FinalEvent, { kind: 'failed' }>['code']; message: string };
 }
 
@@ -121,10 +125,6 @@ export class RunManager {
     return path.join(this.opts.dataDir, 'uploads', `${run.id}.tar`);
   }
 
-  outputsPath(run: Run): string {
-    return path.join(this.opts.dataDir, 'runs', run.id, 'outputs.tar');
-  }
-
   /** Cancels every run and waits until each has ended and cleaned up. */
   async shutdown(): Promise<void> {
     clearInterval(this.reaper);
@@ -168,7 +168,7 @@ export class RunManager {
       const single = (run.spec.parallel ?? 1) === 1;
       const specFor = (image: string): ContainerSpec => ({
         runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
-        network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+        user: run.spec.user, network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
         env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
       });
       let expected = false;
@@ -306,14 +306,10 @@ export class RunManager {
     // and rounds up to one billing increment.
     const durationMs = Math.max(1, exit.finishedAt.getTime() - exit.startedAt.getTime());
     w.phases.runMs = durationMs;
-    const saved = await running.saveOutputs(this.outputsPath(run)).catch((err) => {
-      this.log.warn({ runId: run.id, err: (err as Error).message }, 'could not copy outputs');
-      return undefined;
-    });
+    const outputs = await keepOutputs(this.opts.outputs, run.id, run.tenant, running, this.log);
     const fields = w.base({
       exitCode: exit.exitCode, oomKilled: exit.oomKilled, durationMs,
-      cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference),
-      outputs: saved ? { files: saved.files, bytes: saved.bytes } : { files: 0, bytes: 0 },
+      cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference), outputs,
     });
     if (timedOut) return { kind: 'failed', ...fields, code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
     if (signal.aborted) return { kind: 'cancelled', ...fields };
@@ -356,11 +352,7 @@ export class RunManager {
     const ran = outcomes.filter((o) => o.startedAt !== undefined && o.finishedAt !== undefined);
     const durationMs = ran.length ? Math.max(1, Math.max(...ran.map((o) => o.finishedAt!)) - Math.min(...ran.map((o) => o.startedAt!))) : 0;
     phases.runMs = durationMs;
-    const archives = new Map(outcomes.flatMap((o) => (o.outputs ? [[o.result.index, o.outputs] as const] : [])));
-    const outputs = await mergeTaskOutputs(archives, this.outputsPath(run)).catch((err) => {
-      this.log.warn({ runId: run.id, err: (err as Error).message }, 'could not merge the tasks\' outputs');
-      return { files: 0, bytes: 0 };
-    });
+    const outputs = await keepMergedOutputs(this.opts.outputs, run.id, run.tenant, new Map(outcomes.map((o) => [o.result.index, o.outputs])), this.log);
     const fields = base({
       exitCode: fanOutExitCode(tasks), oomKilled: tasks.some((t) => t.oomKilled), durationMs,
       cost: sumCosts(tasks.map((t) => t.cost), zero), outputs, tasks,
@@ -408,7 +400,7 @@ export class RunManager {
       container = await this.engine.start(
         {
           runId: run.id, task: index, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware,
-          pidsLimit: this.opts.pidsLimit, network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+          pidsLimit: this.opts.pidsLimit, user: run.spec.user, network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
           env: {
             BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env,
             BYTENITE_TASK_INDEX: String(index), BYTENITE_TASK_COUNT: String(count),
@@ -450,10 +442,7 @@ export class RunManager {
         index, exitCode: exit.exitCode, oomKilled: exit.oomKilled, durationMs,
         cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference),
       };
-      outcome.outputs = await running.saveOutputs(path.join(this.opts.dataDir, 'runs', run.id, `task-${index}.tar`)).catch((err) => {
-        this.log.warn({ runId: run.id, task: index, err: (err as Error).message }, 'could not copy a task\'s outputs');
-        return undefined;
-      });
+      outcome.outputs = await keepTaskOutputs(this.opts.outputs, run.id, index, running, this.log);
       if (timedOut) outcome.failure = { code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
       else if (!signal.aborted && exit.error && exit.exitCode !== 0 && !exit.oomKilled) outcome.failure = { code: 'engine', message: secrets.redact(exit.error) };
     } catch (err) {
@@ -497,8 +486,13 @@ export class RunManager {
 
   private prune(): void {
     const done = [...this.runs.values()].filter((r) => r.done).map((r) => r.id);
-    const live = new Set([...this.runs.values()].filter((r) => !r.done).map((r) => r.id));
-    for (const id of this.opts.journal.prune(done, live)) this.runs.delete(id);
+    // A run whose outputs are still kept keeps its record: a client fetching them needs it.
+    const live = this.opts.outputs.held();
+    for (const r of this.runs.values()) if (!r.done) live.add(r.id);
+    for (const id of this.opts.journal.prune(done, live)) {
+      this.runs.delete(id);
+      this.opts.outputs.forget(id);
+    }
   }
 
   private async reap(): Promise<void> {

@@ -3,11 +3,9 @@
  * the build context, relays every event into the Run, re-attaches from the last seq after a reconnect.
  */
 import * as path from 'node:path';
-import { promises as fs } from 'node:fs';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as vscode from 'vscode';
 import type { AgentError } from '../../agent/client/agentClient';
+import { fetchOutputs } from '../../agent/client/fetchOutputs';
 import type { HardwareRequest, RunEvent } from '../../agent/protocol';
 import type { AgentConnection } from '../agents/agentConnection';
 import type { AgentManager } from '../agents/agentManager';
@@ -116,22 +114,20 @@ export class Runner implements vscode.Disposable {
     await client.cancel(run.runId);
   }
 
-  /** Downloads the run's outputs into `<workspace>/bytenite-out/<runId>/`; resolves with that folder. */
-  async fetchOutputs(runId: string, dockerfile: vscode.Uri, agentName: string): Promise<{ dir: vscode.Uri; files: number }> {
+  /**
+   * Downloads the run's outputs into `<workspace>/bytenite-out/<runId>/`, written as they arrive and moved
+   * into place once checked; a dropped connection resumes. Resolves with that folder.
+   */
+  async fetchOutputs(runId: string, dockerfile: vscode.Uri, agentName: string, progress?: (received: number, total?: number) => void): Promise<{ dir: vscode.Uri; files: number }> {
     const conn = this.connectionOf.get(runId) ?? this.agents.connection(agentName);
-    const client = await conn.get(10_000);
-    const { tar: bytes, files } = await client.outputs(runId);
     const root = vscode.workspace.getWorkspaceFolder(dockerfile)?.uri.fsPath ?? path.dirname(dockerfile.fsPath);
     const dir = path.join(root, 'bytenite-out', runId);
-    await fs.mkdir(dir, { recursive: true });
-    if (bytes.length > 0) {
-      const tar = await import('tar');
-      // Entries start with the output folder's own name (Docker's archive API): strip it, as the CLI does.
-      // node-tar refuses absolute paths and `..` entries, so a container cannot write outside `dir`.
-      await pipeline(Readable.from([bytes]), tar.x({ cwd: dir, strip: 1 }));
-    }
-    this.log.info(`outputs of ${runId}: ${files} file(s) in ${dir}`);
-    return { dir: vscode.Uri.file(dir), files };
+    const got = await fetchOutputs({
+      runId, outDir: dir, connect: () => conn.get(10_000), onProgress: progress,
+      onResume: (offset, why) => this.log.warn(`outputs of ${runId}: download cut (${why}); resuming at byte ${offset}`),
+    });
+    this.log.info(`outputs of ${runId}: ${got.files} file(s) in ${dir}`);
+    return { dir: vscode.Uri.file(dir), files: got.files };
   }
 
   /** Follows the connection so that runs in progress re-attach after a reconnect and show the outage. */

@@ -178,3 +178,12 @@ export async function containersOf(runId: string): Promise<number> {
 export function cleanup(...dirs: string[]): void {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
+
+/** Downloads a run's output archive into memory (small outputs in tests; clients stream to disk). */
+export async function outputsTar(client: import('../../agent/client/agentClient').AgentClient, runId: string): Promise<{ tar: Buffer; files: number }> {
+  const { Writable } = await import('node:stream');
+  const chunks: Buffer[] = [];
+  const sink = new Writable({ write(c: Buffer, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+  const end = await client.downloadOutputs(runId, sink);
+  return { tar: Buffer.concat(chunks), files: end.files };
+}

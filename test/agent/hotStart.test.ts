@@ -9,7 +9,7 @@ import { AgentClient } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
 import { LABELS } from '../../agent/engine/engine';
 import type { FinalEvent } from '../../agent/protocol';
-import { cleanup, docker, makeContext, runCli, startTestAgent, TestAgent } from './helpers';
+import { cleanup, docker, makeContext, outputsTar, runCli, startTestAgent, TestAgent } from './helpers';
 
 const HW = { cpus: 0.5, memoryMiB: 64 };
 const dirs: string[] = [];
@@ -117,7 +117,7 @@ test('a hot run keeps its outputs and limits; closing the agent removes the cont
     assert.match(first.out, /^\d+\n\d+\n\d+\n$/, 'pids and memory limits, user');
     assert.equal(second.out, first.out, 'the same pids and memory limits and user as a fresh container');
     assert.equal(second.final.outputs.files, 1);
-    const out = await client.outputs(second.runId);
+    const out = await outputsTar(client, second.runId);
     assert.ok(out.tar.includes(Buffer.from('out\n')));
     await until('the pool refilled', 30_000, async () => (await waiting(agentId)) === 1);
   });

@@ -14,7 +14,7 @@ import { startRun } from '../../agent/client/startRun';
 import { tenantDigest } from '../../agent/runs/runManager';
 import { LABELS } from '../../agent/engine/engine';
 import { packContext } from '../../agent/context/packContext';
-import { CLI, cleanup, docker, makeContext, RawClient, runCli, startTestAgent, TestAgent, tmpDir } from './helpers';
+import { CLI, cleanup, docker, makeContext, outputsTar, RawClient, runCli, startTestAgent, TestAgent, tmpDir } from './helpers';
 
 const HW = { cpus: 0.5, memoryMiB: 64 };
 const dirs: string[] = [];
@@ -64,14 +64,14 @@ test('two tenants: each lists, attaches to, cancels and downloads only its own r
     for (const op of [
       (id: string) => b.attach(id, 0, () => assert.fail('bob saw an event of alice\'s run')),
       (id: string) => b.cancel(id),
-      (id: string) => b.outputs(id),
+      (id: string) => outputsTar(b, id),
     ]) {
       const theirs = await answer(ran.runId, op);
       assert.equal(theirs.code, 'not_found');
       assert.deepEqual(theirs, await answer(ghost, op));
     }
     // Alice still can.
-    const out = await a.outputs(ran.runId);
+    const out = await outputsTar(a, ran.runId);
     assert.equal(out.files, 1);
     assert.ok(out.tar.includes(Buffer.from('alice-private')));
 

@@ -1,0 +1,25 @@
+/** The defaults of the output store's limits, and how the agent states them at start. */
+import { statfsSync } from 'node:fs';
+import { formatBytes } from '../hardware/sizes';
+import { formatRetention, type OutputUsage } from './outputStore';
+
+export const DEFAULT_OUTPUTS_RETENTION_MS = 7 * 86_400_000;
+
+/** Share of the data folder's disk that outputs may take unless told otherwise. */
+const DISK_SHARE = 0.25;
+const FLOOR = 1024 ** 3;
+
+/** A quarter of the disk the data folder is on (at least 1 GiB): big results fit without filling the disk. */
+export function defaultOutputsBudget(dataDir: string): number {
+  try {
+    const s = statfsSync(dataDir);
+    return Math.max(FLOOR, Math.floor(s.blocks * s.bsize * DISK_SHARE));
+  } catch {
+    return 16 * FLOOR;
+  }
+}
+
+/** `outputs: 1.2 GiB of 60.0 GiB (3 runs, 1 not fetched), kept until fetched or 7 days`. */
+export function describeOutputs(u: OutputUsage): string {
+  return `${formatBytes(u.usedBytes)} of ${formatBytes(u.budgetBytes)} (${u.runs} run(s), ${u.unfetched} not fetched), kept until fetched or ${formatRetention(u.retentionMs)}`;
+}
