@@ -19,6 +19,8 @@ import { BlobStore, DEFAULT_STORE_BYTES } from './store/blobStore';
 import { Session } from './session';
 import { DEFAULT_OUTPUTS_RETENTION_MS, defaultOutputsBudget } from './outputs/outputBudget';
 import { OutputStore } from './outputs/outputStore';
+import { storageUse } from './outputs/storageUse';
+import type { StorageUse } from './protocol';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
@@ -61,6 +63,8 @@ export interface AgentServer {
   url: string;
   port: number;
   runs: RunManager;
+  /** Disk used by outputs, the journal, the context store (and the engine's images), each against its budget. */
+  storage(): Promise<StorageUse[]>;
   close(): Promise<void>;
 }
 
@@ -81,6 +85,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     budgetBytes: opts.outputsBudgetBytes ?? defaultOutputsBudget(opts.dataDir),
     retentionMs: opts.outputsRetentionMs ?? DEFAULT_OUTPUTS_RETENTION_MS,
   }, path.join(opts.dataDir, 'runs'));
+  const journal = new RunJournal(path.join(opts.dataDir, 'runs'), { ...DEFAULT_JOURNAL, ...opts.journal });
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,
@@ -88,15 +93,15 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     network: opts.network ?? true,
     outputDir: '/bytenite/out',
     agentId: identity.id, owner: identity.owner,
-    journal: new RunJournal(path.join(opts.dataDir, 'runs'), { ...DEFAULT_JOURNAL, ...opts.journal }),
-    outputs,
+    journal, outputs,
   }, log);
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
   const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
+  const storage = () => storageUse({ outputs, journal, blobs });
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs,
+    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs, storage,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 
@@ -171,7 +176,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length }, 'agent listening');
 
   return {
-    url, port, runs,
+    url, port, runs, storage,
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();

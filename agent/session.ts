@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type WebSocket from 'ws';
 import {
   AgentMessage, AGENT_VERSION, Catalog, ClientMessage, ErrorCode, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS,
-  parseClientMessage, CHUNK_SIZE, isFinal,
+  parseClientMessage, CHUNK_SIZE, isFinal, StorageUse,
 } from './protocol';
 import type { Engine } from './engine/engine';
 import { EngineUnavailableError } from './engine/engine';
@@ -42,6 +42,8 @@ export interface SessionDeps {
   /** The content store behind `context.manifest` uploads. */
   blobs: BlobStore;
   outputs: OutputStore;
+  /** The agent's disk use, part by part, for the hardware reply. */
+  storage(): Promise<StorageUse[]>;
 }
 
 class RequestError extends Error {
@@ -134,7 +136,7 @@ export class Session {
     if (!this.helloDone) throw new RequestError('hello_required', 'send `hello` with the protocol version first');
     switch (msg.type) {
       case 'hardware.get':
-        return this.send({ type: 'hardware', inReplyTo: msg.id, catalog: this.deps.catalog });
+        return this.send({ type: 'hardware', inReplyTo: msg.id, catalog: { ...this.deps.catalog, storage: await this.deps.storage() } });
       case 'run.create':
         return this.createRun(msg);
       case 'context.manifest':

@@ -7,7 +7,17 @@ import { DEFAULT_PORT, startAgent } from '../server';
 import { swarmEngineFromFlags } from './swarmFlags';
 import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
-import { parseMemory } from '../hardware/sizes';
+import { parseBytes, parseDuration, parseMemory } from '../hardware/sizes';
+import { describeStorage } from '../outputs/storageUse';
+
+/** A flag whose value cannot be read: the message names the flag. */
+function flagValue<T>(flag: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw new Error(`${flag}: ${(err as Error).message}`);
+  }
+}
 
 export const AGENT_HELP = `Usage: bytenite agent [options]
 
@@ -26,6 +36,9 @@ Options:
   --prices FILE       JSON that overrides the default prices
   --context-store SIZE  bound of the store of context file contents that spares re-uploads
                       (default 2g; least recently used contents go first)
+  --outputs-budget SIZE  disk for run outputs kept until a client fetches them (default: a quarter
+                      of the data folder's disk); a run whose outputs do not fit says so
+  --outputs-retention DURATION  how long outputs are kept at most, fetched or not (default 7d)
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
@@ -47,7 +60,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
       'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
-      'hot-pool': { type: 'string', default: '4' },
+      'hot-pool': { type: 'string', default: '4' }, 'outputs-budget': { type: 'string' }, 'outputs-retention': { type: 'string' },
     },
   });
   if (values.help) {
@@ -73,13 +86,16 @@ export async function agentCommand(argv: string[]): Promise<number> {
     : undefined;
   const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
+  const outputsBudgetBytes = values['outputs-budget'] !== undefined ? flagValue('--outputs-budget', () => parseBytes(values['outputs-budget']!)) : undefined;
+  const outputsRetentionMs = values['outputs-retention'] !== undefined ? flagValue('--outputs-retention', () => parseDuration(values['outputs-retention']!)) : undefined;
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
-    contextStoreBytes, hotPool,
+    contextStoreBytes, hotPool, outputsBudgetBytes, outputsRetentionMs,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(
-    `bytenite agent ${agent.url}: clients need the token in ${tokenFile}${created ? ' (just created)' : ''}\n`,
+    `bytenite agent ${agent.url}: clients need the token in ${tokenFile}${created ? ' (just created)' : ''}\n` +
+      describeStorage(await agent.storage()).map((l) => `bytenite agent: disk: ${l}\n`).join(''),
   );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { formatUsd, hourlyRate } from '../cost/cost';
 import { connect } from './connect';
+import { describeStorage } from '../outputs/storageUse';
 
 export async function hardwareCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -28,6 +29,7 @@ export async function hardwareCommand(argv: string[]): Promise<number> {
       `Billed per ${p.incrementMs} ms. Prices: ${p.source} (${p.date}).`,
       `Example: 2 vCPU, 4 GiB = ${formatUsd(hourlyRate({ cpus: 2, memoryMiB: 4096 }, p))}/h`,
       ...c.reference.map((r) => `Reference ${r.name}: ${formatUsd(r.vcpuSecond * 3600)}/vCPU-h, ${formatUsd(r.gibSecond * 3600)}/GiB-h (${r.date})`),
+      ...(c.storage?.length ? ['Disk:', ...describeStorage(c.storage).map((l) => `  ${l}`)] : []),
     ];
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

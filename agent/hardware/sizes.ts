@@ -57,6 +57,16 @@ export function parseDuration(text: string): number {
   return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNITS[p[2]], 0));
 }
 
+/** `7 days`, `12 h`, `90 min`, `30 s`: a retention time as the agent states it. */
+export function formatRetention(ms: number): string {
+  const d = ms / 86_400_000;
+  if (Number.isInteger(d)) return `${d} day${d === 1 ? '' : 's'}`;
+  const h = ms / 3_600_000;
+  if (Number.isInteger(h)) return `${h} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
 export interface HardwareLabels {
   cpus?: number;
   memoryMiB?: number;

@@ -1,7 +1,5 @@
 /** The defaults of the output store's limits, and how the agent states them at start. */
 import { statfsSync } from 'node:fs';
-import { formatBytes } from '../hardware/sizes';
-import { formatRetention, type OutputUsage } from './outputStore';
 
 export const DEFAULT_OUTPUTS_RETENTION_MS = 7 * 86_400_000;
 
@@ -17,9 +15,4 @@ export function defaultOutputsBudget(dataDir: string): number {
   } catch {
     return 16 * FLOOR;
   }
-}
-
-/** `outputs: 1.2 GiB of 60.0 GiB (3 runs, 1 not fetched), kept until fetched or 7 days`. */
-export function describeOutputs(u: OutputUsage): string {
-  return `${formatBytes(u.usedBytes)} of ${formatBytes(u.budgetBytes)} (${u.runs} run(s), ${u.unfetched} not fetched), kept until fetched or ${formatRetention(u.retentionMs)}`;
 }

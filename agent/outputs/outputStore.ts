@@ -18,7 +18,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import { formatBytes } from '../hardware/sizes';
+import { formatBytes, formatRetention } from '../hardware/sizes';
 
 export interface OutputRecord {
   runId: string;
@@ -381,12 +381,4 @@ function diskError(err: Error): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new OutputsNotKept('outputs not kept: the agent\'s disk is full (free space on its data folder, or lower `bytenite agent --outputs-budget SIZE`)');
   return err;
-}
-
-export function formatRetention(ms: number): string {
-  const d = ms / 86_400_000;
-  if (Number.isInteger(d)) return `${d} day${d === 1 ? '' : 's'}`;
-  const h = ms / 3_600_000;
-  if (Number.isInteger(h)) return `${h} h`;
-  return `${Math.round(ms / 60_000)} min`;
 }

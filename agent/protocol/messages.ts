@@ -175,6 +175,15 @@ export const ReferenceRate = z.strictObject({
 }).describe('Another provider\'s published rates, to compare a run\'s cost with.');
 export type ReferenceRate = z.infer<typeof ReferenceRate>;
 
+/** One part of the agent's disk use. */
+export const StorageUse = z.strictObject({
+  name: z.enum(['outputs', 'images', 'build-cache', 'journal', 'context-store']),
+  usedBytes: nonNegInt, budgetBytes: nonNegInt,
+  flag: z.string().describe('The `bytenite agent` flag that sets the budget.'),
+  note: z.string().optional().describe('More about this part, e.g. how long outputs are kept.'),
+}).describe('Disk the agent uses for one purpose, against its budget.');
+export type StorageUse = z.infer<typeof StorageUse>;
+
 export const Catalog = z.strictObject({
   host: z.strictObject({ cpus: z.number().positive(), memoryMiB: nonNegInt, gpus: z.array(GpuInfo) }),
   cpuOptions: z.array(z.number().positive()).describe('vCPU counts a run may ask for.'),
@@ -188,6 +197,7 @@ export const Catalog = z.strictObject({
   })).optional().describe('The machines of a cluster engine (Swarm); `host` is then what one run can get on the largest.'),
   prices: Prices,
   reference: z.array(ReferenceRate),
+  storage: z.array(StorageUse).optional().describe('Disk the agent uses, each part against its budget (as of this reply).'),
 }).describe('What the agent can run and what it costs.');
 export type Catalog = z.infer<typeof Catalog>;
 

@@ -2,7 +2,7 @@
  * The agent's journal: every run's record and every one of its events, kept in the data folder so that a
  * restarted agent can list past runs, replay their events and pick up the ones still running.
  *
- * Layout, one folder per run (beside its outputs.tar): `runs/<id>/run.json` (the record, rewritten
+ * Layout, one folder per run: `runs/<id>/run.json` (the record, rewritten
  * atomically when the run ends) and `runs/<id>/events.jsonl` (one event a line, appended with a write(2)
  * per event, so a SIGKILLed agent loses nothing it had emitted). Plain files rather than SQLite: no native
  * addon to ship in the extension's package, and a torn last line is the worst a crash can leave.
@@ -399,8 +399,20 @@ export class RunJournal {
     return out.sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt));
   }
 
+  /** Bytes the journal holds now, and its cap. */
+  usage(): { usedBytes: number; budgetBytes: number } {
+    let usedBytes = 0;
+    try {
+      for (const name of readdirSync(this.runsDir)) usedBytes += dirBytes(path.join(this.runsDir, name));
+    } catch {
+      /* no journal yet */
+    }
+    return { usedBytes, budgetBytes: this.opts.maxBytes };
+  }
+
   /**
-   * Deletes the oldest finished runs (records, events and outputs) until the journal fits in maxBytes.
+   * Deletes the oldest finished runs (records and events; outputs live in the output store) until the
+   * journal fits in maxBytes.
    * Returns the ids removed. `live` runs are never touched.
    */
   prune(finishedOldestFirst: string[], live: ReadonlySet<string>): string[] {

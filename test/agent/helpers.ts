@@ -2,7 +2,8 @@
  * Helpers for tests against a real Docker Engine and a real agent over a real WebSocket. Images are
  * built FROM scratch with Debian's static busybox, since no registry can be reached.
  */
-import { spawn } from 'node:child_process';
+import { spawn, ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdtempSync, copyFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -187,3 +188,51 @@ export async function outputsTar(client: import('../../agent/client/agentClient'
   const end = await client.downloadOutputs(runId, sink);
   return { tar: Buffer.concat(chunks), files: end.files };
 }
+
+// ---- a real agent process ----
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+export interface AgentProcess {
+  url: string;
+  child: ChildProcess;
+}
+
+/** A real agent process (`bytenite agent`), as an operator starts one; `args`: more agent flags. */
+export async function spawnAgent(dataDir: string, tokenFile: string, port: number, env: Record<string, string> = {}, args: string[] = []): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [CLI, 'agent', '--port', String(port), '--data-dir', dataDir, '--token-file', tokenFile, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...env },
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (ws:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`agent exited ${code}: ${err}`)));
+  });
+  return { url, child };
+}
+
+/** Ends a test's agent the way an operator would (SIGTERM), so it removes what it keeps for later runs. */
+export function stopAgent(p: AgentProcess): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+    p.child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    p.child.kill('SIGTERM');
+  });
+}
+

@@ -3,7 +3,6 @@
 // Each test makes the fault happen for real and checks every numbered line arrived once, in order.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -14,7 +13,7 @@ import { startRun } from '../../agent/client/startRun';
 import { DockerEngine } from '../../agent/engine/dockerEngine';
 import { FinalEvent, RunEvent, RunSpec, isFinal } from '../../agent/protocol';
 import { RunJournal } from '../../agent/store/runJournal';
-import { CLI, cleanup, containersOf, docker, jsonEvents, makeContext, runCli, startTestAgent, tmpDir } from './helpers';
+import { AgentProcess, cleanup, containersOf, docker, freePort, jsonEvents, makeContext, runCli, spawnAgent, startTestAgent, stopAgent, tmpDir } from './helpers';
 
 const dirs: string[] = [];
 after(() => cleanup(...dirs));
@@ -155,37 +154,6 @@ test('the journal keeps to its size cap: the oldest finished runs go first', asy
 
 // ---- a real agent process, SIGKILLed and started again ----
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-interface AgentProcess {
-  url: string;
-  child: ChildProcess;
-}
-
-async function spawnAgent(dataDir: string, tokenFile: string, port: number, env: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [CLI, 'agent', '--port', String(port), '--data-dir', dataDir, '--token-file', tokenFile], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...env },
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (ws:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`agent exited ${code}: ${err}`)));
-  });
-  return { url, child };
-}
-
 /** A data folder with a token file and a free port: what an agent process needs to be started, killed and started again. */
 async function agentHome(name: string): Promise<{ dataDir: string; tokenFile: string; token: string; port: number }> {
   const dataDir = tmpDir(`bytenite-${name}-`);
@@ -194,19 +162,6 @@ async function agentHome(name: string): Promise<{ dataDir: string; tokenFile: st
   const tokenFile = path.join(dataDir, 'token');
   writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   return { dataDir, tokenFile, token, port: await freePort() };
-}
-
-/** Ends a test's agent the way an operator would (SIGTERM), so it removes what it keeps for later runs. */
-function stopAgent(p: AgentProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-    p.child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    p.child.kill('SIGTERM');
-  });
 }
 
 function sigkill(p: AgentProcess): Promise<void> {
