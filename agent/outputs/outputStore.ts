@@ -12,8 +12,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -76,6 +76,7 @@ export class OutputStore {
   private readonly saving = new Map<string, SavingArchive>();
   private readonly started = new EventEmitter();
   private readonly sweeper: NodeJS.Timeout;
+  private lastFetch = 0;
 
   private constructor(readonly dir: string, readonly opts: OutputStoreOptions) {
     this.started.setMaxListeners(0);
@@ -241,7 +242,9 @@ export class OutputStore {
   markFetched(runId: string): void {
     const r = this.records.get(runId);
     if (!r || r.removedAt || r.fetchedAt) return;
-    r.fetchedAt = new Date().toISOString();
+    // Strictly increasing, so that "oldest fetch first" holds for fetches within the same millisecond.
+    this.lastFetch = Math.max(Date.now(), this.lastFetch + 1);
+    r.fetchedAt = new Date(this.lastFetch).toISOString();
     this.writeRecord(r);
   }
 
@@ -281,34 +284,38 @@ export class OutputStore {
       },
     });
     let total = 0;
+    const fh = await open(file, 'w', 0o600);
+    // Chunks that arrive while a write is in flight are written together in one writev: waiting for each
+    // small chunk of the engine's response on its own made the copy three times slower than `docker cp`.
     const meter = new Writable({
-      highWaterMark: 1024 * 1024,
-      write: (chunk: Buffer, _enc, cb) => {
+      highWaterMark: 4 * 1024 * 1024,
+      writev: (items, cb) => {
+        const chunks = items.map((i) => i.chunk as Buffer);
+        const n = chunks.reduce((sum, c) => sum + c.length, 0);
         try {
-          total += chunk.length;
-          this.makeRoom(total - chunk.length, chunk.length);
+          this.makeRoom(total, n);
         } catch (err) {
           return cb(err as Error);
         }
-        hash.update(chunk);
-        parser.write(chunk);
-        out.write(chunk, (err) => {
-          if (err) return cb(diskError(err));
-          grew(chunk.length);
+        total += n;
+        for (const c of chunks) {
+          hash.update(c);
+          parser.write(c);
+        }
+        writeAll(fh, chunks).then(() => {
+          grew(n);
           cb();
-        });
+        }, (err) => cb(diskError(err)));
       },
       final: (cb) => {
         parser.end();
-        out.end((err?: Error | null) => cb(err ? diskError(err) : undefined));
+        cb();
       },
     });
-    const out = createWriteStream(file, { mode: 0o600 });
     try {
       await pipeline(archive, meter);
-    } catch (err) {
-      out.destroy();
-      throw err;
+    } finally {
+      await fh.close();
     }
     return { files, bytes, sha256: hash.digest('hex') };
   }
@@ -373,6 +380,25 @@ export class OutputStore {
       renameSync(old, this.tarOf(id));
       this.put({ runId: id, tenant, files, bytes, tarBytes: statSync(this.tarOf(id)).size, savedAt: new Date().toISOString() });
     }
+  }
+}
+
+/** Writes every byte of `chunks` at the file's position (writev may write fewer than asked). */
+async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
+  let left = chunks;
+  while (left.length > 0) {
+    const { bytesWritten } = await fh.writev(left);
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const c of left) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+    left = rest;
   }
 }
 
