@@ -10,6 +10,7 @@ import type { Ctx } from './context';
 import { isDockerfileName } from './dockerfiles/patterns';
 import { pickHardware } from './hardware/hardwarePicker';
 import { fitToCatalog, formatHardware } from './hardware/pricing';
+import { formatBytes } from '../agent/hardware/sizes';
 import { errorMessage, showError } from './log';
 import { SIDEBAR_VIEW_ID } from './views/sidebar';
 
@@ -132,8 +133,14 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
   openOutputs: (ctx) => async (runId: string) => {
     const entry = ctx.store.historyEntry(runId);
     if (!entry) throw new Error(`unknown run ${runId}`);
-    const { dir, files } = await ctx.progress('ByteNite: fetching outputs', () =>
-      ctx.runner.fetchOutputs(runId, vscode.Uri.parse(entry.dockerfile), entry.info.agent));
+    const { dir, files } = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'ByteNite: fetching outputs' }, (p) => {
+      let shown = 0;
+      return ctx.runner.fetchOutputs(runId, vscode.Uri.parse(entry.dockerfile), entry.info.agent, (received, total) => {
+        if (Date.now() - shown < 250) return;
+        shown = Date.now();
+        p.report({ message: `${formatBytes(received)}${total ? ` of ${formatBytes(total)}` : ''}` });
+      });
+    });
     if (files === 0) {
       void vscode.window.showInformationMessage('The run left no files in its output folder ($BYTENITE_OUTPUT_DIR).');
       return;

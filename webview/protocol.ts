@@ -45,7 +45,9 @@ export interface TaskResult {
 
 interface FinalFields {
   exitCode: number | null; oomKilled: boolean; durationMs: number; cost: CostBreakdown; start: StartKind;
-  steps: number; cachedSteps: number; phases: Phases; outputs: { files: number; bytes: number };
+  steps: number; cachedSteps: number; phases: Phases;
+  /** `notKept`: why the agent could not keep them (the limit and the flag that raises it). */
+  outputs: { files: number; bytes: number; expiresAt?: string; notKept?: string };
   /** Fan-out runs only: one per task, by index. */
   tasks?: TaskResult[];
 }
@@ -145,6 +147,18 @@ export interface AgentView {
   state: 'connected' | 'connecting' | 'disconnected' | 'stopped' | 'error';
   /** Why, when not connected, and what to do. */
   message?: string;
+  /** The agent's disk use, part by part against each budget (as its last hardware reply gave it). */
+  disk?: DiskPartView[];
+}
+
+export interface DiskPartView {
+  /** `outputs`, `images`, `build-cache`, `journal`, `context-store`. */
+  name: string;
+  usedBytes: number;
+  budgetBytes: number;
+  /** The `bytenite agent` flag that sets the budget, and more about the part. */
+  flag: string;
+  note?: string;
 }
 
 export interface DockerfileView {

@@ -3,7 +3,7 @@
  * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
  */
 import * as vscode from 'vscode';
-import type { AgentView, FromSidebar, SidebarState, ToSidebar } from '../../webview/protocol';
+import type { AgentView, DiskPartView, FromSidebar, SidebarState, ToSidebar } from '../../webview/protocol';
 import type { AgentManager } from '../agents/agentManager';
 import type { ConnectionState } from '../agents/agentConnection';
 import { LOCAL_AGENT, config } from '../config';
@@ -15,10 +15,15 @@ import { webviewHtml, webviewRoots } from './webviewHtml';
 
 export const SIDEBAR_VIEW_ID = 'bytenite.sidebar';
 
+/** How old the disk figures may be before the sidebar asks the agent again. */
+const DISK_MS = 10_000;
+
 export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view?: vscode.WebviewView;
   private readonly disposables: vscode.Disposable[] = [];
   private scheduled?: NodeJS.Timeout;
+  /** The selected agent's disk use, asked at most every DISK_MS (a hardware request) while the view shows. */
+  private disk?: { agent: string; at: number; parts: DiskPartView[] };
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -73,7 +78,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
   async state(): Promise<SidebarState> {
     const files = await this.dockerfiles.list();
     return {
-      agent: this.agentView(),
+      agent: await this.agentView(),
       dockerfiles: files.map((uri) => {
         const chosen = this.choices.chosen(uri);
         return { id: uri.toString(), path: vscode.workspace.asRelativePath(uri, false), hardware: chosen ? formatHardware(chosen) : undefined };
@@ -83,12 +88,24 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     };
   }
 
-  private agentView(): AgentView {
+  private async agentView(): Promise<AgentView> {
     const name = this.agents.selectedName();
     const conn = this.agents.selected();
     const local = name === LOCAL_AGENT;
     const url = local ? undefined : config.remoteAgents().find((a) => a.name === name)?.url;
-    return { name, kind: local ? 'local' : 'remote', url, ...viewState(conn.state, local) };
+    const state = viewState(conn.state, local);
+    return { name, kind: local ? 'local' : 'remote', url, ...state, disk: state.state === 'connected' ? await this.diskOf(name, conn) : undefined };
+  }
+
+  private async diskOf(name: string, conn: ReturnType<AgentManager['selected']>): Promise<DiskPartView[] | undefined> {
+    if (this.disk?.agent === name && Date.now() - this.disk.at < DISK_MS) return this.disk.parts;
+    try {
+      const catalog = await (await conn.get(2000)).hardware();
+      this.disk = { agent: name, at: Date.now(), parts: catalog.storage ?? [] };
+      return this.disk.parts;
+    } catch {
+      return undefined; // shown again at the next refresh
+    }
   }
 
   dispose(): void {

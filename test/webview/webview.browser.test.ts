@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
-import { fakeRun } from './fakeRun';
+import { fakeFinal, fakeRun } from './fakeRun';
 import type { RunInfo, SidebarState, ToPanel } from '../../webview/protocol';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -157,6 +157,20 @@ describe('webviews in Chromium', () => {
     await page.close();
   });
 
+  test('outputs the agent could not keep: the exit says so with the reason, and Open Outputs is off', async () => {
+    const page = await open('panel.html');
+    await send(page, { type: 'init', run: RUN, snapshot: { state: 'queued', lastSeq: 0 } });
+    const reason = 'outputs not kept: they passed 49.0 MiB, more than the outputs budget of 48.0 MiB allows; raise it with `bytenite agent --outputs-budget SIZE`';
+    const final = { ...fakeFinal(), outputs: { files: 0, bytes: 0, notKept: reason } };
+    await send(page, { type: 'events', runId: RUN.runId, events: [{ seq: 1, at: Date.now(), event: final }] });
+    await page.locator('#exit-status', { hasText: 'outputs not kept' }).waitFor();
+    assert.match(await page.locator('#exit-status').textContent() ?? '', /Exited with code 0; outputs not kept/);
+    assert.match(await page.locator('.run-outcome, #exit-status, body').first().textContent() ?? '', /--outputs-budget SIZE/);
+    assert.equal(await page.locator('#btn-open-outputs').textContent(), 'Outputs not kept');
+    assert.equal(await page.locator('#btn-open-outputs').getAttribute('disabled'), '');
+    await page.close();
+  });
+
   test('the buttons post stop, run again and open outputs', async () => {
     const page = await open('panel.html');
     await startRun(page, 10, { final: false });
@@ -208,7 +222,12 @@ describe('webviews in Chromium', () => {
     assert.deepEqual(await posted(page), [{ type: 'ready' }]);
     const today = new Date();
     await send(page, { type: 'state', state: {
-      agent: { name: 'local', kind: 'local', state: 'connected' },
+      agent: {
+        name: 'local', kind: 'local', state: 'connected', disk: [
+          { name: 'outputs', usedBytes: 3 * 2 ** 30, budgetBytes: 60 * 2 ** 30, flag: '--outputs-budget', note: '2 run(s), 1 not fetched yet' },
+          { name: 'images', usedBytes: 19 * 2 ** 30, budgetBytes: 20 * 2 ** 30, flag: '--image-budget' },
+        ],
+      },
       dockerfiles: [{ id: 'file:///w/Dockerfile', path: 'Dockerfile', hardware: '2 vCPU · 4 GiB · $0.09/h' }, { id: 'file:///w/etl/Dockerfile', path: 'etl/Dockerfile' }],
       runs: [
         { runId: 'r-old001', name: 'Dockerfile', state: 'exited', exitCode: 0, start: 'cold', createdAt: '2025-12-01T10:00:00Z', durationMs: 4200, costUsd: 0.01 },
@@ -222,6 +241,8 @@ describe('webviews in Chromium', () => {
     assert.equal(await page.locator('#cost-today').textContent(), '$0.002000');
     assert.equal(await page.locator('#cost-overall').textContent(), '$0.0120');
     assert.equal(await page.locator('#agent').getAttribute('data-state'), 'connected');
+    assert.deepEqual(await page.locator('.disk-part').allTextContents(), ['outputs3.0 GiB of 60.0 GiB', 'images19.0 GiB of 20.0 GiB']);
+    assert.equal(await page.locator('.disk-part.near-full .disk-name').textContent(), 'images', 'a part near its budget stands out');
     await page.locator('.run-row').first().click();
     await page.locator('.dockerfile-row', { hasText: 'etl/Dockerfile' }).locator('.run-dockerfile').click();
     await page.locator('#agent button').click();

@@ -7,7 +7,7 @@ export interface ActionState {
   known: boolean;
   finished: boolean;
   stopping: boolean;
-  outputs?: { files: number; bytes: number };
+  outputs?: { files: number; bytes: number; notKept?: string };
   outputsAvailable: boolean;
 }
 
@@ -35,6 +35,8 @@ export class RunActions {
     setAttr(this.again, 'disabled', s.known && s.finished ? null : '');
     const has = s.outputsAvailable || (s.outputs?.files ?? 0) > 0;
     setAttr(this.outputs, 'disabled', s.known && s.finished && has ? null : '');
+    setAttr(this.outputs, 'title', s.outputs?.notKept ?? 'The files the run left in its output folder');
+    if (s.outputs?.notKept) return setText(this.outputs, 'Outputs not kept');
     setText(this.outputs, s.outputs && s.outputs.files > 0
       ? `Open Outputs (${s.outputs.files} file${s.outputs.files === 1 ? '' : 's'}, ${formatBytes(s.outputs.bytes)})`
       : 'Open Outputs');

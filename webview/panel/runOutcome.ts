@@ -32,6 +32,21 @@ export interface ExitText {
 const SIGNALS: Record<number, string> = { 130: 'interrupted (SIGINT)', 137: 'killed (SIGKILL)', 139: 'segmentation fault (SIGSEGV)', 143: 'terminated (SIGTERM)' };
 
 export function exitText(f: FinalEvent, memory?: string): ExitText {
+  const t = baseExitText(f, memory);
+  const lost = f.outputs.notKept;
+  if (!lost) return t;
+  // The program may have done its job, but its result is not here: never let that read as a plain success.
+  return {
+    ...t, title: `${t.title}; outputs not kept`, detail: t.detail ? `${t.detail} ${capitalize(lost)}.` : `${capitalize(lost)}.`,
+    tone: t.tone === 'ok' ? 'warning' : t.tone,
+  };
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+function baseExitText(f: FinalEvent, memory?: string): ExitText {
   const code = f.exitCode;
   if (f.oomKilled) {
     return {

@@ -4,7 +4,7 @@
  * state the host sends (small), and saves it so a re-shown view paints at once.
  */
 import { h, setAttr, setText } from '../components/dom';
-import { formatUsd } from '../components/format';
+import { formatBytes, formatUsd } from '../components/format';
 import { vscodeApi } from '../components/vscodeApi';
 import type { FromSidebar, SidebarState, ToSidebar } from '../protocol';
 import { costTotals, runRowText, sortRuns } from './sidebarModel';
@@ -83,6 +83,12 @@ export class SidebarApp {
         h('span', { class: 'agent-state muted' }, a ? AGENT_STATE_TEXT[a.state] : 'select one'),
         ...(a?.kind === 'remote' && a.url ? [h('span', { class: 'agent-url muted' }, a.url)] : [])),
       ...(a?.message ? [h('div', { class: 'agent-message' }, a.message)] : []),
+      ...(a?.disk?.length ? [h('ul', { class: 'agent-disk', 'aria-label': 'Disk used by the agent' }, ...a.disk.map((d) => {
+        const full = d.budgetBytes > 0 && d.usedBytes >= 0.9 * d.budgetBytes;
+        return h('li', { class: full ? 'disk-part near-full' : 'disk-part', title: `${d.note ? `${d.note}. ` : ''}Budget: bytenite agent ${d.flag}` },
+          h('span', { class: 'disk-name' }, d.name),
+          h('span', { class: 'disk-use muted' }, `${formatBytes(d.usedBytes)} of ${formatBytes(d.budgetBytes)}`));
+      }))] : []),
       ...(a?.kind === 'local' && (a.state === 'stopped' || a.state === 'error')
         ? [h('vscode-button', { 'data-action': 'start-local', secondary: true }, 'Start Local Agent')] : []),
     );
