@@ -111,8 +111,14 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
   binary frames instead of \`context.manifest\`; the agent checks the tar and recomputes its digest.
 - **A run, warm:** the agent already has an image built from \`spec.contextDigest\`: \`run.accepted\` says
   \`upload: false\`, and the events go straight to \`starting\` (warm).
-- **Outputs:** after the final event, \`outputs.get\` → \`outputs\` (size) → binary frames (a tar whose entries start
-  with the output folder's own name) → \`outputs.end\`.
+- **Outputs:** \`outputs.get\` → \`outputs\` (the offset, and the size once known) → binary frames (a tar whose
+  entries start with the output folder's own name) → \`outputs.end\` (size, SHA-256, counts; or \`error\`). After
+  the final event, or earlier with \`wait: true\`: the agent answers once the container has stopped and sends the
+  archive while it still copies it out. A cut download asks again with \`offset\` = the bytes it has. The agent
+  keeps outputs (apart from the journal, within \`bytenite agent --outputs-budget\`) until a client sends
+  \`outputs.fetched\`, or its retention time passes; a run whose outputs could not be kept says why in
+  \`outputs.notKept\` of its final event. One download at a time per connection. Agents that do this say
+  \`outputs-resume\` in their hello capabilities.
 
 ## Client → agent
 
