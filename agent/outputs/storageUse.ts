@@ -24,7 +24,7 @@ export async function storageUse(p: StorageParts): Promise<StorageUse[]> {
       name: 'outputs', usedBytes: o.usedBytes, budgetBytes: o.budgetBytes, flag: '--outputs-budget',
       note: `${o.runs} run(s), ${o.unfetched} not fetched yet; kept until fetched, at most ${formatRetention(o.retentionMs)}`,
     },
-    { name: 'journal', usedBytes: j.usedBytes, budgetBytes: j.budgetBytes, flag: '(fixed)', note: 'run records and events; oldest finished runs go first' },
+    { name: 'journal', usedBytes: j.usedBytes, budgetBytes: j.budgetBytes, flag: '', note: 'run records and events; oldest finished runs go first' },
   ];
   if (p.blobs) out.push({ name: 'context-store', usedBytes: p.blobs.bytes, budgetBytes: p.blobs.maxBytes, flag: '--context-store', note: 'build context contents, least recently used go first' });
   if (p.more) out.push(...(await p.more().catch(() => [])));
@@ -33,5 +33,5 @@ export async function storageUse(p: StorageParts): Promise<StorageUse[]> {
 
 /** `outputs 1.20 GiB / 60.0 GiB (--outputs-budget)`, one part a line. */
 export function describeStorage(parts: readonly StorageUse[]): string[] {
-  return parts.map((s) => `${s.name.padEnd(13)} ${formatBytes(s.usedBytes)} of ${formatBytes(s.budgetBytes)} (${s.flag})${s.note ? `: ${s.note}` : ''}`);
+  return parts.map((s) => `${s.name.padEnd(13)} ${formatBytes(s.usedBytes)} of ${formatBytes(s.budgetBytes)}${s.flag ? ` (${s.flag})` : ''}${s.note ? `: ${s.note}` : ''}`);
 }

@@ -179,7 +179,7 @@ export type ReferenceRate = z.infer<typeof ReferenceRate>;
 export const StorageUse = z.strictObject({
   name: z.enum(['outputs', 'images', 'build-cache', 'journal', 'context-store']),
   usedBytes: nonNegInt, budgetBytes: nonNegInt,
-  flag: z.string().describe('The `bytenite agent` flag that sets the budget.'),
+  flag: z.string().describe('The `bytenite agent` flag that sets the budget (empty when none does).'),
   note: z.string().optional().describe('More about this part, e.g. how long outputs are kept.'),
 }).describe('Disk the agent uses for one purpose, against its budget.');
 export type StorageUse = z.infer<typeof StorageUse>;

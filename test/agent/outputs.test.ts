@@ -83,6 +83,10 @@ test('outputs over the outputs budget are refused in words that name the limit a
   const again = await runCli(['outputs', mine.runId, ...remote(), '--out', out]);
   assert.equal(again.code, 125);
   assert.match(again.stderr, /outputs budget of 48\.0 MiB/);
+  // The budget and what is used of it are there to see.
+  const hw = await runCli(['hardware', ...remote()]);
+  assert.match(hw.stdout, /^ {2}outputs +\S+ \S+ of 48\.0 MiB \(--outputs-budget\): \d+ run\(s\), \d+ not fetched yet; kept until fetched, at most 7 days$/m);
+  assert.match(hw.stdout, /^ {2}journal /m);
 });
 
 test('outputs are kept after the run\'s own download and fetched again later with `bytenite outputs`', async () => {

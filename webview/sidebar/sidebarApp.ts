@@ -85,7 +85,7 @@ export class SidebarApp {
       ...(a?.message ? [h('div', { class: 'agent-message' }, a.message)] : []),
       ...(a?.disk?.length ? [h('ul', { class: 'agent-disk', 'aria-label': 'Disk used by the agent' }, ...a.disk.map((d) => {
         const full = d.budgetBytes > 0 && d.usedBytes >= 0.9 * d.budgetBytes;
-        return h('li', { class: full ? 'disk-part near-full' : 'disk-part', title: `${d.note ? `${d.note}. ` : ''}Budget: bytenite agent ${d.flag}` },
+        return h('li', { class: full ? 'disk-part near-full' : 'disk-part', title: `${d.note ? `${d.note}. ` : ''}${d.flag ? `Budget: bytenite agent ${d.flag}` : ''}` },
           h('span', { class: 'disk-name' }, d.name),
           h('span', { class: 'disk-use muted' }, `${formatBytes(d.usedBytes)} of ${formatBytes(d.budgetBytes)}`));
       }))] : []),
