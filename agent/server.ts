@@ -20,6 +20,7 @@ import { Session } from './session';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
+import { ImageKeeper, formatSize } from './images/imageKeeper';
 
 export interface AgentOptions {
   host: string;
@@ -49,12 +50,18 @@ export interface AgentOptions {
   journal?: Partial<JournalOptions>;
   /** Most containers the Docker engine keeps started ahead of time for hot starts (default 4; 0: none). */
   hotPool?: number;
+  /** Bytes of images kept (unique bytes, most recently used first; default from the engine's disk). */
+  imageBudgetBytes?: number;
+  /** Bytes of build cache kept (default from the engine's disk). */
+  buildCacheBudgetBytes?: number;
 }
 
 export interface AgentServer {
   url: string;
   port: number;
   runs: RunManager;
+  /** The image budget's keeper (absent for an engine without images of its own, e.g. Swarm): `usage()`, `collect()`. */
+  images?: ImageKeeper;
   close(): Promise<void>;
 }
 
@@ -71,6 +78,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   if (offered.nodes) catalog.nodes = offered.nodes;
   const identity = claimIdentity(opts.dataDir);
   if (!identity.owner) log.warn({ dataDir: opts.dataDir }, 'another agent holds this data folder: runs it left unfinished stay its own');
+  const images = engine.images
+    ? await ImageKeeper.open(engine.images, {
+      agentId: identity.id, dataDir: opts.dataDir, log,
+      imageBudgetBytes: opts.imageBudgetBytes, buildCacheBudgetBytes: opts.buildCacheBudgetBytes,
+    })
+    : undefined;
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,
@@ -79,10 +92,13 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     outputDir: '/bytenite/out',
     agentId: identity.id, owner: identity.owner,
     journal: new RunJournal(path.join(opts.dataDir, 'runs'), { ...DEFAULT_JOURNAL, ...opts.journal }),
+    images,
   }, log);
+  images?.neededBy(() => runs.imagesInUse());
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
+  images?.collectSoon();
   const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
   const deps = {
     runs, engine, catalog, log, capabilities: CAPABILITIES, blobs,
@@ -157,13 +173,18 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tls ? 'wss' : 'ws'}://${hostForUrl}:${port}`;
-  log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length }, 'agent listening');
+  log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length,
+    ...(images ? {
+      imageBudget: formatSize(images.imageBudgetBytes), buildCacheBudget: formatSize(images.buildCacheBudgetBytes), budgets: images.budgetSource,
+    } : { imageBudget: 'none: the engine keeps its own images' }),
+  }, 'agent listening');
 
   return {
-    url, port, runs,
+    url, port, runs, images,
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();
+      await images?.close();
       identity.release();
       for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
       wss.close();

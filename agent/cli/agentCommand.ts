@@ -26,6 +26,10 @@ Options:
   --prices FILE       JSON that overrides the default prices
   --context-store SIZE  bound of the store of context file contents that spares re-uploads
                       (default 2g; least recently used contents go first)
+  --image-budget SIZE   disk for the images the agent builds, counted by what they do not share
+                      (default: a quarter of the engine's disk, shown at start; the least recently
+                      run or built go first; never an image a run or a hot container needs)
+  --build-cache-budget SIZE  disk for build cache (default: a tenth of the engine's disk)
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
@@ -47,7 +51,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
       'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
-      'hot-pool': { type: 'string', default: '4' },
+      'hot-pool': { type: 'string', default: '4' }, 'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' },
     },
   });
   if (values.help) {
@@ -73,9 +77,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
     : undefined;
   const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
+  const size = (flag: 'image-budget' | 'build-cache-budget') => (values[flag] !== undefined ? parseMemory(values[flag]) * 1024 * 1024 : undefined);
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
-    contextStoreBytes, hotPool,
+    contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

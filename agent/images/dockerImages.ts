@@ -1,0 +1,147 @@
+/**
+ * The engine side of the image budget, for a Docker Engine: measures this agent's images and build cache
+ * (Docker's /system/df: Size and SharedSize per image), removes an image (never forced: the engine
+ * refuses one a container uses, one with child images, one tagged by someone else), prunes BuildKit's
+ * cache to a size, and finds the size of the engine's disk.
+ */
+import { statfs } from 'node:fs/promises';
+import Docker from 'dockerode';
+import { LABELS } from '../engine/engine';
+import type { CacheEntry, ImageFacts } from './imagePolicy';
+
+/** The tag every image the agent builds carries (`bytenite-ctx:<digest prefix>`). */
+export const IMAGE_REPO = 'bytenite-ctx';
+
+export interface ImageSnapshot {
+  /** This agent's images, tagged only by it. */
+  images: ImageFacts[];
+  /** This agent's images left without a tag (a digest built again, by it or another agent): no run can find them. */
+  dangling: ImageFacts[];
+  /** Untagged, unlabelled images no other image is built on: the legacy builder's leftover steps, anyone's. */
+  untagged: CacheEntry[];
+  /** Short (12 hex) ids of every image on the engine, intermediate ones included. */
+  allIds: ReadonlySet<string>;
+  /** BuildKit's build cache, all of it (it is the engine's, not labelled by builder). */
+  buildKitBytes: number;
+}
+
+/** What the image keeper needs from an engine (agent/images/imageKeeper.ts). */
+export interface ImageStore {
+  snapshot(agentId: string): Promise<ImageSnapshot>;
+  /** True when the image is gone (removed now, or already); false when the engine refuses. */
+  remove(id: string): Promise<boolean>;
+  /** Prunes BuildKit's cache down to `keepBytes` (POST /build/prune keep-storage, API 1.39+); bytes freed. */
+  pruneBuildKit(keepBytes: number): Promise<number>;
+  /** The size of the disk that holds the engine's images, when the engine is on this machine. */
+  diskBytes(): Promise<{ bytes: number; dir: string } | undefined>;
+  /** Images that runs about to start will use (hot containers being made). */
+  pending(): ReadonlySet<string>;
+  /** Whether a build is in progress: its steps' images must not be removed between two steps. */
+  building(): boolean;
+  /** Called with each image a build makes (steps not taken from the cache), and when the last build ends. */
+  onBuild?: { made(shortId: string): void; idle(): void };
+}
+
+interface DfImage {
+  Id: string;
+  RepoTags?: string[] | null;
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  Containers: number;
+  Labels?: Record<string, string> | null;
+}
+
+function tags(i: DfImage): string[] {
+  return (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+}
+
+export class DockerImages implements ImageStore {
+  onBuild?: { made(shortId: string): void; idle(): void };
+  private builds = 0;
+
+  constructor(private readonly docker: Docker, private readonly pendingImages: () => ReadonlySet<string> = () => new Set()) {}
+
+  /** The engine's side of a build: its made images are reported, and the end of the last one. */
+  buildStarted(): { made(shortId: string): void; ended(): void } {
+    this.builds++;
+    let ended = false;
+    return {
+      made: (id) => this.onBuild?.made(id),
+      ended: () => {
+        if (ended) return;
+        ended = true;
+        if (--this.builds === 0) this.onBuild?.idle();
+      },
+    };
+  }
+
+  building(): boolean {
+    return this.builds > 0;
+  }
+
+  pending(): ReadonlySet<string> {
+    return this.pendingImages();
+  }
+
+  async snapshot(agentId: string): Promise<ImageSnapshot> {
+    const [df, all] = await Promise.all([
+      this.docker.df() as Promise<{ Images?: DfImage[] | null; BuildCache?: Array<{ Size: number }> | null; BuilderSize?: number }>,
+      this.docker.listImages({ all: true }),
+    ]);
+    const images: ImageFacts[] = [];
+    const dangling: ImageFacts[] = [];
+    const untagged: CacheEntry[] = [];
+    for (const i of df.Images ?? []) {
+      const labels = i.Labels ?? {};
+      const t = tags(i);
+      const facts: ImageFacts = {
+        id: i.Id, digest: labels[LABELS.digest] ?? '', uniqueBytes: Math.max(0, i.Size - Math.max(0, i.SharedSize)),
+        createdMs: i.Created * 1000, containers: Math.max(0, i.Containers),
+      };
+      if (labels[LABELS.agent] === agentId && labels[LABELS.managed] === '1' && facts.digest) {
+        // Tagged by anyone but the agent (`docker tag`): someone wants it; it is theirs now.
+        if (t.length === 0) dangling.push(facts);
+        else if (t.every((x) => x.startsWith(`${IMAGE_REPO}:`))) images.push(facts);
+      } else if (t.length === 0 && !labels[LABELS.managed]) {
+        untagged.push({ id: i.Id, bytes: facts.uniqueBytes, createdMs: facts.createdMs });
+      }
+    }
+    const buildKitBytes = df.BuildCache?.length ? df.BuildCache.reduce((n, c) => n + (c.Size ?? 0), 0) : df.BuilderSize ?? 0;
+    return { images, dangling, untagged, allIds: new Set(all.map((i) => i.Id.replace(/^sha256:/, '').slice(0, 12))), buildKitBytes };
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(id).remove({ force: false, noprune: false });
+      return true;
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 404) return true;
+      if (status === 409) return false; // in use, has children, or tagged elsewhere: the engine keeps it
+      throw err;
+    }
+  }
+
+  async pruneBuildKit(keepBytes: number): Promise<number> {
+    const res = await new Promise<{ SpaceReclaimed?: number }>((resolve, reject) =>
+      this.docker.modem.dial({
+        path: `/build/prune?keep-storage=${Math.max(0, Math.floor(keepBytes))}`, method: 'POST',
+        statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' },
+      }, (err: Error | null, data: unknown) => (err ? reject(err) : resolve((data ?? {}) as { SpaceReclaimed?: number }))),
+    );
+    return res.SpaceReclaimed ?? 0;
+  }
+
+  async diskBytes(): Promise<{ bytes: number; dir: string } | undefined> {
+    // Only an engine reached through a local socket shares this machine's file systems.
+    if (!(this.docker.modem as { socketPath?: string }).socketPath) return undefined;
+    try {
+      const dir = (await this.docker.info()).DockerRootDir as string;
+      const s = await statfs(dir);
+      return { bytes: s.blocks * s.bsize, dir };
+    } catch {
+      return undefined; // the engine runs elsewhere (a socket forwarded from a VM or a container)
+    }
+  }
+}
