@@ -39,7 +39,8 @@ export function planImages(images: readonly ImageFacts[], budgetBytes: number, l
   const keep = images.filter(isNeeded);
   let keptBytes = keep.reduce((n, i) => n + i.uniqueBytes, 0);
   const when = (i: ImageFacts) => Math.max(lastUsed(i.digest) ?? 0, i.createdMs);
-  const rest = images.filter((i) => !isNeeded(i)).sort((a, b) => when(b) - when(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const rest = images.filter((i) => !isNeeded(i))
+    .sort((a, b) => when(b) - when(a) || b.createdMs - a.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const remove: ImageFacts[] = [];
   for (const i of rest) {
     if (remove.length === 0 && keptBytes + i.uniqueBytes <= budgetBytes) {
