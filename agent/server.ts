@@ -20,7 +20,7 @@ import { Session } from './session';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
-import { ImageKeeper, formatSize } from './images/imageKeeper';
+import { ImageKeeper } from './images/imageKeeper';
 
 export interface AgentOptions {
   host: string;
@@ -174,9 +174,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tls ? 'wss' : 'ws'}://${hostForUrl}:${port}`;
   log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length,
-    ...(images ? {
-      imageBudget: formatSize(images.imageBudgetBytes), buildCacheBudget: formatSize(images.buildCacheBudgetBytes), budgets: images.budgetSource,
-    } : { imageBudget: 'none: the engine keeps its own images' }),
+    ...(images?.described ?? { imageBudget: 'none: this engine keeps the images it builds' }),
   }, 'agent listening');
 
   return {

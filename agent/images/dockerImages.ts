@@ -86,7 +86,9 @@ export class DockerImages implements ImageStore {
 
   async snapshot(agentId: string): Promise<ImageSnapshot> {
     const [df, all] = await Promise.all([
-      this.docker.df() as Promise<{ Images?: DfImage[] | null; BuildCache?: Array<{ Size: number }> | null; BuilderSize?: number }>,
+      this.dial<{ Images?: DfImage[] | null; BuildCache?: Array<{ Size: number }> | null; BuilderSize?: number }>(
+        // `type` (API 1.42+) spares the engine measuring every container and volume; older ones ignore it.
+        '/system/df?type=image&type=build-cache', 'GET'),
       this.docker.listImages({ all: true }),
     ]);
     const images: ImageFacts[] = [];
@@ -124,13 +126,15 @@ export class DockerImages implements ImageStore {
   }
 
   async pruneBuildKit(keepBytes: number): Promise<number> {
-    const res = await new Promise<{ SpaceReclaimed?: number }>((resolve, reject) =>
-      this.docker.modem.dial({
-        path: `/build/prune?keep-storage=${Math.max(0, Math.floor(keepBytes))}`, method: 'POST',
-        statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' },
-      }, (err: Error | null, data: unknown) => (err ? reject(err) : resolve((data ?? {}) as { SpaceReclaimed?: number }))),
+    const res = await this.dial<{ SpaceReclaimed?: number }>(`/build/prune?keep-storage=${Math.max(0, Math.floor(keepBytes))}`, 'POST');
+    return res?.SpaceReclaimed ?? 0;
+  }
+
+  private dial<T>(pathAndQuery: string, method: 'GET' | 'POST'): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.docker.modem.dial({ path: pathAndQuery, method, statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' } },
+        (err: Error | null, data: unknown) => (err ? reject(err) : resolve(data as T))),
     );
-    return res.SpaceReclaimed ?? 0;
   }
 
   async diskBytes(): Promise<{ bytes: number; dir: string } | undefined> {

@@ -21,6 +21,8 @@ const IMAGE_SHARE = 0.25;
 const CACHE_SHARE = 0.1;
 /** Removing an image can make layers it shared unique to another: measure again, a few times at most. */
 const MAX_ROUNDS = 4;
+/** How long a stopping agent waits for a collection in progress. */
+const CLOSE_WAIT_MS = 5000;
 
 export interface ImageUsage {
   /** Unique bytes of this agent's images (what removing them all would free). */
@@ -57,8 +59,8 @@ export class ImageKeeper {
   private constructor(
     private readonly store: ImageStore, private readonly opts: ImageKeeperOptions,
     readonly imageBudgetBytes: number, readonly buildCacheBudgetBytes: number,
-    /** How the budgets were set, for the start-up log. */
-    readonly budgetSource: string,
+    /** Each budget and how it was set, for the start-up log: `63.0 GiB (a quarter of the engine's 252.0 GiB disk, /var/lib/docker)`. */
+    readonly described: { imageBudget: string; buildCacheBudget: string },
   ) {
     this.record = ImageRecord.in(opts.dataDir);
     store.onBuild = {
@@ -68,22 +70,18 @@ export class ImageKeeper {
   }
 
   static async open(store: ImageStore, opts: ImageKeeperOptions): Promise<ImageKeeper> {
-    let image = opts.imageBudgetBytes;
-    let cache = opts.buildCacheBudgetBytes;
-    let source = 'set by flags';
-    if (image === undefined || cache === undefined) {
-      const disk = await store.diskBytes().catch(() => undefined);
-      if (disk) {
-        image ??= Math.floor(disk.bytes * IMAGE_SHARE);
-        cache ??= Math.floor(disk.bytes * CACHE_SHARE);
-        source = `defaults: ${IMAGE_SHARE * 100}% and ${CACHE_SHARE * 100}% of the engine's ${formatSize(disk.bytes)} disk (${disk.dir})`;
-      } else {
-        image ??= FIXED_IMAGE_BUDGET;
-        cache ??= FIXED_BUILD_CACHE_BUDGET;
-        source = 'fixed defaults: the engine\'s disk is not on this machine';
-      }
-    }
-    return new ImageKeeper(store, opts, image, cache, source);
+    const disk = opts.imageBudgetBytes === undefined || opts.buildCacheBudgetBytes === undefined
+      ? await store.diskBytes().catch(() => undefined)
+      : undefined;
+    const pick = (given: number | undefined, flag: string, share: number, fixed: number): [number, string] => {
+      if (given !== undefined) return [given, `${formatSize(given)} (${flag})`];
+      if (!disk) return [fixed, `${formatSize(fixed)} (fixed default: the engine's disk is not on this machine; ${flag} SIZE sets it)`];
+      const bytes = Math.floor(disk.bytes * share);
+      return [bytes, `${formatSize(bytes)} (${share * 100}% of the engine's ${formatSize(disk.bytes)} disk at ${disk.dir}; ${flag} SIZE sets it)`];
+    };
+    const [image, imageText] = pick(opts.imageBudgetBytes, '--image-budget', IMAGE_SHARE, FIXED_IMAGE_BUDGET);
+    const [cache, cacheText] = pick(opts.buildCacheBudgetBytes, '--build-cache-budget', CACHE_SHARE, FIXED_BUILD_CACHE_BUDGET);
+    return new ImageKeeper(store, opts, image, cache, { imageBudget: imageText, buildCacheBudget: cacheText });
   }
 
   /** The images that must stay: those of runs waiting, starting or running (the keeper asks before each removal). */
@@ -138,7 +136,8 @@ export class ImageKeeper {
   /** No more collections after this (the one in progress finishes). */
   async close(): Promise<void> {
     this.closed = true;
-    await this.running?.catch(() => undefined);
+    // Not for long: a collection stopped halfway is taken up by the next start.
+    await Promise.race([this.running?.catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
     this.save();
   }
 

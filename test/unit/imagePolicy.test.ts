@@ -184,11 +184,12 @@ test('default budgets come from the engine\'s disk, or are fixed and say so', as
     const local = await ImageKeeper.open(new FakeStore(snap(), 100 * 1024 ** 3), { agentId: 'a', dataDir: dir, log });
     assert.equal(local.imageBudgetBytes, 25 * 1024 ** 3);
     assert.equal(local.buildCacheBudgetBytes, 10 * 1024 ** 3);
-    assert.match(local.budgetSource, /100\.0 GiB disk/);
+    assert.equal(local.described.imageBudget, '25.0 GiB (25% of the engine\'s 100.0 GiB disk at /var/lib/docker; --image-budget SIZE sets it)');
     const remote = await ImageKeeper.open(new FakeStore(snap()), { agentId: 'a', dataDir: dir, log, buildCacheBudgetBytes: 1 });
     assert.equal(remote.imageBudgetBytes, 20 * 1024 ** 3);
     assert.equal(remote.buildCacheBudgetBytes, 1);
-    assert.match(remote.budgetSource, /not on this machine/);
+    assert.match(remote.described.imageBudget, /^20\.0 GiB \(fixed default: the engine's disk is not on this machine/);
+    assert.equal(remote.described.buildCacheBudget, '1 B (--build-cache-budget)');
     assert.equal(formatSize(2 * 1024 ** 3), '2.0 GiB');
   } finally {
     rmSync(dir, { recursive: true, force: true });
