@@ -126,6 +126,7 @@ export class DockerEngine implements Engine {
     const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest, ...(req.agentId ? { [LABELS.agent]: req.agentId } : {}) };
     const state = newBuildProgress();
     const tracked = this.images.buildStarted();
+    let ok = false;
     try {
       const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
       const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
@@ -144,10 +145,11 @@ export class DockerEngine implements Engine {
           (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
         ),
       );
+      ok = !state.error;
     } finally {
       // A failed build's steps are build cache too (the next try of the same Dockerfile starts from them).
       for (const id of state.made) tracked.made(id);
-      tracked.ended();
+      tracked.ended(ok);
     }
     if (state.error) throw new BuildError(state.error.trim());
     const imageId = state.imageId ?? (await this.findImage(req.digest));
@@ -183,6 +185,8 @@ export class DockerEngine implements Engine {
     } finally {
       // The next run like this one starts hot: the pool makes its container once this start is done.
       if (key !== undefined) this.pool.want(key, spec);
+      // A collection after a build waits for this: it never competes with the start of the run's container.
+      this.images.containerStarted();
     }
   }
 

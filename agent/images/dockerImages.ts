@@ -38,8 +38,17 @@ export interface ImageStore {
   pending(): ReadonlySet<string>;
   /** Whether a build is in progress: its steps' images must not be removed between two steps. */
   building(): boolean;
-  /** Called with each image a build makes (steps not taken from the cache), and when the last build ends. */
-  onBuild?: { made(shortId: string): void; idle(): void };
+  /** What the engine tells the keeper as it builds and starts containers. */
+  events?: ImageEvents;
+}
+
+export interface ImageEvents {
+  /** An image a build made (a step not taken from the cache). */
+  made(shortId: string): void;
+  /** A build ended; `ok` false when it failed (no run will start from it). */
+  buildEnded(ok: boolean): void;
+  /** A container's start is over (started or not): the engine is free for a collection. */
+  containerStarted(): void;
 }
 
 interface DfImage {
@@ -57,23 +66,28 @@ function tags(i: DfImage): string[] {
 }
 
 export class DockerImages implements ImageStore {
-  onBuild?: { made(shortId: string): void; idle(): void };
+  events?: ImageEvents;
   private builds = 0;
 
   constructor(private readonly docker: Docker, private readonly pendingImages: () => ReadonlySet<string> = () => new Set()) {}
 
-  /** The engine's side of a build: its made images are reported, and the end of the last one. */
-  buildStarted(): { made(shortId: string): void; ended(): void } {
+  /** The engine's side of a build: the images it made are reported, and its end. */
+  buildStarted(): { made(shortId: string): void; ended(ok: boolean): void } {
     this.builds++;
     let ended = false;
     return {
-      made: (id) => this.onBuild?.made(id),
-      ended: () => {
+      made: (id) => this.events?.made(id),
+      ended: (ok) => {
         if (ended) return;
         ended = true;
-        if (--this.builds === 0) this.onBuild?.idle();
+        this.builds--;
+        this.events?.buildEnded(ok);
       },
     };
+  }
+
+  containerStarted(): void {
+    this.events?.containerStarted();
   }
 
   building(): boolean {

@@ -55,6 +55,8 @@ export class ImageKeeper {
   private running?: Promise<CollectResult>;
   private again = false;
   private closed = false;
+  /** A build ended since the last collection: collect once the run's container has started. */
+  private due = false;
 
   private constructor(
     private readonly store: ImageStore, private readonly opts: ImageKeeperOptions,
@@ -63,9 +65,14 @@ export class ImageKeeper {
     readonly described: { imageBudget: string; buildCacheBudget: string },
   ) {
     this.record = ImageRecord.in(opts.dataDir);
-    store.onBuild = {
+    store.events = {
       made: (id) => this.record.madeByBuild(id),
-      idle: () => this.collectSoon(),
+      buildEnded: (ok) => (ok ? (this.due = true) : this.collectSoon()),
+      containerStarted: () => {
+        if (!this.due) return;
+        this.due = false;
+        this.collectSoon();
+      },
     };
   }
 
@@ -114,10 +121,7 @@ export class ImageKeeper {
 
   /** Removes what is beyond the budgets now (one collection at a time); resolves with what is left. */
   collect(): Promise<CollectResult> {
-    if (this.running) {
-      this.again = true;
-      return this.running.then(() => this.collect());
-    }
+    if (this.running) return this.running.then(() => this.collect(), () => this.collect());
     this.running = this.collectOnce().finally(() => {
       this.running = undefined;
       if (this.again && !this.closed) {

@@ -95,12 +95,14 @@ test('the build progress lists the images a build made, not those taken from the
 
 /** A store whose images are removed in memory; `refuse` ids the engine will not remove. */
 class FakeStore implements ImageStore {
-  onBuild?: ImageStore['onBuild'];
+  events?: ImageStore['events'];
   removed: string[] = [];
   refuse = new Set<string>();
   isBuilding = false;
+  snapshots = 0;
   constructor(public snap: ImageSnapshot, private readonly disk?: number) {}
   async snapshot(): Promise<ImageSnapshot> {
+    this.snapshots++;
     return this.snap;
   }
   async remove(id: string): Promise<boolean> {
@@ -140,7 +142,7 @@ test('the keeper removes beyond the budget, remembers why, and a restarted keepe
     }));
     const keeper = await ImageKeeper.open(store, { agentId: 'a-x', dataDir: dir, log, imageBudgetBytes: 7 * MB, buildCacheBudgetBytes: MB });
     keeper.neededBy(() => new Set([img(1).id]));
-    store.onBuild!.made('aaaaaaaaaaaa'); // made by this agent's build; bbbb... was not
+    store.events!.made('aaaaaaaaaaaa'); // made by this agent's build; bbbb... was not
     for (const n of [1, 2, 3, 4]) keeper.used(`d${n}`);
     const out = await keeper.collect();
     // d1 is needed (3 MB), d4 is the newest and fits (6 MB); d3, d2 and the dangling one go.
@@ -167,11 +169,35 @@ test('the keeper leaves build cache alone while a build is in progress, and neve
     store.isBuilding = true;
     store.refuse.add(img(1).id);
     const keeper = await ImageKeeper.open(store, { agentId: 'a-x', dataDir: dir, log: createLogger('silent'), imageBudgetBytes: 0, buildCacheBudgetBytes: 0 });
-    store.onBuild!.made('cccccccccccc');
+    store.events!.made('cccccccccccc');
     const out = await keeper.collect();
     assert.deepEqual(store.removed, [img(2).id]);
     assert.equal(keeper.coldReason('d1'), undefined, 'still there: not reported removed');
     assert.equal(out.removedCache, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('after a build, the keeper collects once the run\'s container has started; after a failed build, at once', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bytenite-keeper-'));
+  try {
+    const store = new FakeStore(snap({ images: [img(1), img(2)] }));
+    await ImageKeeper.open(store, { agentId: 'a-x', dataDir: dir, log: createLogger('silent'), imageBudgetBytes: 3 * MB, buildCacheBudgetBytes: 0 });
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    store.events!.buildEnded(true);
+    await settle();
+    assert.equal(store.snapshots, 0, 'not while the container is being started');
+    store.events!.containerStarted();
+    await settle();
+    assert.deepEqual(store.removed, [img(1).id]);
+    const before = store.snapshots;
+    store.events!.containerStarted(); // a warm start, no build before it: nothing to collect
+    await settle();
+    assert.equal(store.snapshots, before);
+    store.events!.buildEnded(false);
+    await settle();
+    assert.ok(store.snapshots > before);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
