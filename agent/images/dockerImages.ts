@@ -45,8 +45,8 @@ export interface ImageStore {
 export interface ImageEvents {
   /** An image a build made (a step not taken from the cache). */
   made(shortId: string): void;
-  /** A build ended; `ok` false when it failed (no run will start from it). */
-  buildEnded(ok: boolean): void;
+  /** A build ended; `ok` false when it failed (no run will start from it); `buildKit` when BuildKit built it. */
+  buildEnded(ok: boolean, buildKit: boolean): void;
   /** A container's start is over (started or not): the engine is free for a collection. */
   containerStarted(): void;
 }
@@ -71,8 +71,8 @@ export class DockerImages implements ImageStore {
 
   constructor(private readonly docker: Docker, private readonly pendingImages: () => ReadonlySet<string> = () => new Set()) {}
 
-  /** The engine's side of a build: the images it made are reported, and its end. */
-  buildStarted(): { made(shortId: string): void; ended(ok: boolean): void } {
+  /** The engine's side of a build (`buildKit`: built with BuildKit, version 2): the images it made, and its end. */
+  buildStarted(buildKit = false): { made(shortId: string): void; ended(ok: boolean): void } {
     this.builds++;
     let ended = false;
     return {
@@ -81,7 +81,7 @@ export class DockerImages implements ImageStore {
         if (ended) return;
         ended = true;
         this.builds--;
-        this.events?.buildEnded(ok);
+        this.events?.buildEnded(ok, buildKit);
       },
     };
   }

@@ -5,7 +5,8 @@
  *
  * What it removes: only images this agent made (its id in label io.bytenite.agent), never forced, never
  * one a run, a hot container or a waiting run needs; the legacy builder's leftover step images that this
- * agent's builds made, beyond the build-cache budget; BuildKit's cache pruned down to that budget.
+ * agent's builds made, beyond the build-cache budget; BuildKit's cache pruned down to that budget, once this
+ * agent builds with BuildKit (that cache is the engine's, unlabelled: an agent that never used it leaves it be).
  */
 import type { Logger } from 'pino';
 import { ImageRecord } from './imageRecord';
@@ -67,7 +68,11 @@ export class ImageKeeper {
     this.record = ImageRecord.in(opts.dataDir);
     store.events = {
       made: (id) => this.record.madeByBuild(id),
-      buildEnded: (ok) => (ok ? (this.due = true) : this.collectSoon()),
+      buildEnded: (ok, buildKit) => {
+        if (buildKit) this.record.builtWithBuildKit();
+        if (ok) this.due = true;
+        else this.collectSoon();
+      },
       containerStarted: () => {
         if (!this.due) return;
         this.due = false;
@@ -149,8 +154,12 @@ export class ImageKeeper {
     const sum = (xs: Array<{ uniqueBytes?: number; bytes?: number }>) => xs.reduce((n, x) => n + (x.uniqueBytes ?? x.bytes ?? 0), 0);
     return {
       imageBytes: sum(s.images) + sum(s.dangling), imageBudgetBytes: this.imageBudgetBytes,
-      buildCacheBytes: sum(this.ownCache(s)) + s.buildKitBytes, buildCacheBudgetBytes: this.buildCacheBudgetBytes,
+      buildCacheBytes: sum(this.ownCache(s)) + this.buildKitBytes(s), buildCacheBudgetBytes: this.buildCacheBudgetBytes,
     };
+  }
+
+  private buildKitBytes(s: ImageSnapshot): number {
+    return this.record.buildKit ? s.buildKitBytes : 0;
   }
 
   /** The leftover step images this agent's builds made (the record says which). */
@@ -190,10 +199,12 @@ export class ImageKeeper {
     if (!this.store.building()) {
       const cache = planCache(this.ownCache(snap), this.buildCacheBudgetBytes);
       for (const c of cache.remove) if (await drop(c)) removedCache++;
-      if (snap.buildKitBytes > this.buildCacheBudgetBytes - cache.keptBytes) {
+      let pruned = false;
+      if (this.buildKitBytes(snap) > this.buildCacheBudgetBytes - cache.keptBytes) {
         freedBytes += await this.store.pruneBuildKit(Math.max(0, this.buildCacheBudgetBytes - cache.keptBytes));
+        pruned = true;
       }
-      if (removedCache > 0 || snap.buildKitBytes > 0) snap = await this.store.snapshot(this.opts.agentId);
+      if (removedCache > 0 || pruned) snap = await this.store.snapshot(this.opts.agentId);
       this.record.forgetMade((id) => snap.allIds.has(id));
     }
     this.save();

@@ -19,6 +19,8 @@ interface FileShape {
   removed: Record<string, Removal>;
   /** Short (12 hex) image id → when a build of this agent made it. */
   made: Record<string, number>;
+  /** This agent has built with BuildKit: the engine's BuildKit cache holds its build cache. */
+  buildKit?: boolean;
 }
 
 /** Bounds that keep the file small over months: the oldest entries go first. */
@@ -34,7 +36,9 @@ export class ImageRecord {
     try {
       const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<FileShape>;
       if (parsed && parsed.version === 1) {
-        this.data = { version: 1, lastUsed: { ...parsed.lastUsed }, removed: { ...parsed.removed }, made: { ...parsed.made } };
+        this.data = {
+          version: 1, lastUsed: { ...parsed.lastUsed }, removed: { ...parsed.removed }, made: { ...parsed.made }, buildKit: parsed.buildKit === true,
+        };
       }
     } catch {
       /* none yet, or unreadable: start afresh (only LRU order and cold reasons are lost) */
@@ -68,6 +72,16 @@ export class ImageRecord {
 
   madeByBuild(shortId: string, at = Date.now()): void {
     this.data.made[shortId.replace(/^sha256:/, '').slice(0, 12)] = at;
+    this.dirty = true;
+  }
+
+  get buildKit(): boolean {
+    return this.data.buildKit === true;
+  }
+
+  builtWithBuildKit(): void {
+    if (this.data.buildKit) return;
+    this.data.buildKit = true;
     this.dirty = true;
   }
 

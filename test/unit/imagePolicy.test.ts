@@ -114,7 +114,9 @@ class FakeStore implements ImageStore {
     };
     return true;
   }
-  async pruneBuildKit(): Promise<number> {
+  pruned: number[] = [];
+  async pruneBuildKit(keep: number): Promise<number> {
+    this.pruned.push(keep);
     return 0;
   }
   async diskBytes() {
@@ -185,7 +187,7 @@ test('after a build, the keeper collects once the run\'s container has started; 
     const store = new FakeStore(snap({ images: [img(1), img(2)] }));
     await ImageKeeper.open(store, { agentId: 'a-x', dataDir: dir, log: createLogger('silent'), imageBudgetBytes: 3 * MB, buildCacheBudgetBytes: 0 });
     const settle = () => new Promise((r) => setTimeout(r, 20));
-    store.events!.buildEnded(true);
+    store.events!.buildEnded(true, false);
     await settle();
     assert.equal(store.snapshots, 0, 'not while the container is being started');
     store.events!.containerStarted();
@@ -195,9 +197,32 @@ test('after a build, the keeper collects once the run\'s container has started; 
     store.events!.containerStarted(); // a warm start, no build before it: nothing to collect
     await settle();
     assert.equal(store.snapshots, before);
-    store.events!.buildEnded(false);
+    store.events!.buildEnded(false, false);
     await settle();
     assert.ok(store.snapshots > before);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('BuildKit\'s cache (the engine\'s, unlabelled) is pruned to what the budget leaves only once this agent builds with BuildKit', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bytenite-keeper-'));
+  try {
+    const store = new FakeStore(snap({ untagged: [{ id: 'sha256:dddddddddddd', bytes: 3 * MB, createdMs: 1 }], allIds: new Set(['dddddddddddd']), buildKitBytes: 50 * MB }));
+    const open = () => ImageKeeper.open(store, { agentId: 'a-x', dataDir: dir, log: createLogger('silent'), imageBudgetBytes: MB, buildCacheBudgetBytes: 10 * MB });
+    const keeper = await open();
+    store.events!.made('dddddddddddd');
+    const before = await keeper.collect();
+    assert.deepEqual(store.pruned, [], 'a legacy-only agent leaves BuildKit\'s cache alone');
+    assert.equal(before.buildCacheBytes, 3 * MB);
+    store.events!.buildEnded(true, true);
+    await keeper.collect();
+    assert.deepEqual(store.pruned, [7 * MB], 'pruned to the 7 MB the kept step image leaves');
+    await keeper.close();
+    // Remembered across a restart.
+    store.pruned = [];
+    await (await open()).collect();
+    assert.deepEqual(store.pruned, [7 * MB]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
