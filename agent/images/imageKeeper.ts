@@ -70,6 +70,7 @@ export class ImageKeeper {
       made: (id) => this.record.madeByBuild(id),
       buildEnded: (ok, buildKit) => {
         if (buildKit) this.record.builtWithBuildKit();
+        this.save(); // the images it made are this agent's build cache, also after a restart
         if (ok) this.due = true;
         else this.collectSoon();
       },

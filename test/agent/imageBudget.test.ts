@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import * as tar from 'tar';
@@ -110,6 +110,16 @@ test('with a small image budget, the newest images and a live run\'s stay; the o
     // Never an image the agent did not make, whatever it is labelled.
     await docker.getImage(plain).inspect();
     await docker.getImage(otherAgents).inspect();
+    // Another agent on the same engine, with no room at all, removes none of this one's.
+    const other = await startTestAgent({ hotPool: 0, imageBudgetBytes: 0, buildCacheBudgetBytes: 0 });
+    dirs.push(other.dataDir);
+    await other.images!.collect();
+    await other.close();
+    assert.deepEqual(await agentImages(agentId), present);
+    // An image someone has tagged is theirs now: context 6's stays when it falls beyond the budget below.
+    const adopted = `bytenite-test-adopted:${randomBytes(4).toString('hex')}`;
+    await docker.getImage(imageOf[6]).tag({ repo: adopted.split(':')[0], tag: adopted.split(':')[1] });
+    madeImages.unshift(adopted);
 
     await client.cancel(long.runId);
     await (await long).done;
@@ -136,7 +146,12 @@ test('with a small image budget, the newest images and a live run\'s stay; the o
     assert.equal(cli.code, 0, cli.stderr);
     assert.equal(cli.stdout, 'context 2\n');
     assert.match(cli.stderr, /cold start: built \d+ steps, \d+ from cache; its image was removed on .* to stay within the image budget \(10\.0 MiB; bytenite agent --image-budget SIZE\)/);
+    // Now 2, 0 and 7 are the most recently used; 1, no longer running, is beyond the budget.
     await restarted.images!.collect();
+    const now = await agentImages(agentId);
+    assert.equal(now.has(imageOf[1]), false, 'the image of the run that ended, least recently used, is removed');
+    assert.equal(now.has(imageOf[7]), true);
+    await docker.getImage(imageOf[6]).inspect();
     await docker.getImage(plain).inspect();
     await docker.getImage(otherAgents).inspect();
   } finally {
@@ -145,5 +160,58 @@ test('with a small image budget, the newest images and a live run\'s stay; the o
     if (restarted) await restarted.close();
     else await agent.close();
     for (const id of await agentImages(agentId)) madeImages.push(id);
+  }
+});
+
+test('the step images failed builds leave are kept within the build-cache budget, newest first; others\' are not touched', async () => {
+  // COPY makes a 3 MiB step image; the RUN after it fails: the step image is left, untagged, as cache.
+  const failing = () => {
+    const dir = makeContext({}, 'COPY big.bin /big.bin\nRUN exit 3\n');
+    writeFileSync(path.join(dir, 'big.bin'), randomBytes(3 * MiB));
+    dirs.push(dir);
+    return dir;
+  };
+  const contexts = [failing(), failing()];
+  // The same kind of leftover, from a build the agent did not run.
+  const foreignDir = tmpDir('bytenite-foreign-');
+  dirs.push(foreignDir);
+  writeFileSync(path.join(foreignDir, 'big.bin'), randomBytes(3 * MiB));
+  writeFileSync(path.join(foreignDir, 'Dockerfile'), 'FROM scratch\nCOPY big.bin /big.bin\nRUN ["/nothing"]\n');
+  await tar.c({ cwd: foreignDir, file: path.join(foreignDir, 'ctx.tar') }, ['Dockerfile', 'big.bin']);
+  const stream = await docker.buildImage(path.join(foreignDir, 'ctx.tar'), { forcerm: true, version: '1' } as Docker.ImageBuildOptions);
+  let foreignStep = '';
+  await new Promise((resolve) => docker.modem.followProgress(stream, () => resolve(undefined), (e: { stream?: string }) => {
+    const m = / ---> ([0-9a-f]{12})$/.exec(e.stream?.trim() ? ` ${e.stream.trim()}` : '');
+    if (m) foreignStep = m[1];
+  }));
+  assert.ok(foreignStep, 'the foreign build left a step image');
+  madeImages.push(foreignStep);
+
+  const agent = await startTestAgent({ hotPool: 0, imageBudgetBytes: 100 * 1024 ** 3, buildCacheBudgetBytes: 4 * MiB });
+  dirs.push(agent.dataDir);
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+  const steps: string[] = [];
+  try {
+    for (const dir of contexts) {
+      const r = await (await run(client, dir)).done;
+      assert.equal(r.final.kind, 'failed');
+      assert.equal((r.final as Extract<FinalEvent, { kind: 'failed' }>).code, 'build');
+      // The step image the build left: untagged, holding the 3 MiB file, one the agent's record says its build made.
+      const made = JSON.parse(readFileSync(path.join(agent.dataDir, 'images.json'), 'utf8')).made as Record<string, number>;
+      const left = (await docker.listImages()).filter((i) => (i.RepoTags ?? []).every((t) => t === '<none>:<none>') && i.Size > 3 * MiB
+        && made[i.Id.slice(7, 19)] !== undefined && !steps.includes(i.Id));
+      assert.equal(left.length, 1, `one step image left by the failed build: ${JSON.stringify(left)}`);
+      steps.push(left[0].Id);
+    }
+    const usage = await agent.images!.collect();
+    const ids = new Set((await docker.listImages({ all: true })).map((i) => i.Id));
+    assert.ok(usage.buildCacheBytes <= 4 * MiB && usage.buildCacheBytes >= 3 * MiB, `build cache ${usage.buildCacheBytes} bytes`);
+    assert.equal(ids.has(steps[1]), true, 'the newest failed build\'s step image stays');
+    assert.equal(ids.has(steps[0]), false, 'the older one, beyond the budget, is removed');
+    await docker.getImage(foreignStep).inspect();
+  } finally {
+    client.close();
+    await agent.close();
+    for (const id of steps) if (id) madeImages.push(id);
   }
 });
