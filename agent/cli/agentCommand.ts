@@ -77,7 +77,15 @@ export async function agentCommand(argv: string[]): Promise<number> {
     : undefined;
   const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
-  const size = (flag: 'image-budget' | 'build-cache-budget') => (values[flag] !== undefined ? parseMemory(values[flag]) * 1024 * 1024 : undefined);
+  const size = (flag: 'image-budget' | 'build-cache-budget'): number | undefined => {
+    const text = values[flag];
+    if (text === undefined) return undefined;
+    try {
+      return parseMemory(text) * 1024 * 1024;
+    } catch {
+      throw new Error(`--${flag} ${text}: use a size of at least 6m, such as 512m or 20g`);
+    }
+  };
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
     contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
