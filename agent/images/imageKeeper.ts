@@ -58,6 +58,7 @@ export class ImageKeeper {
   private closed = false;
   /** A build ended since the last collection: collect once the run's container has started. */
   private due = false;
+  private scheduled = false;
 
   private constructor(
     private readonly store: ImageStore, private readonly opts: ImageKeeperOptions,
@@ -117,12 +118,17 @@ export class ImageKeeper {
 
   /** Collects in the background, soon; a collection in progress is followed by one more. */
   collectSoon(): void {
-    if (this.closed) return;
+    if (this.closed || this.scheduled) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    setImmediate(() => void this.collect().catch((err) => this.opts.log.warn({ err: (err as Error).message }, 'could not keep images within their budget')));
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.closed) return;
+      this.collect().catch((err) => this.opts.log.warn({ err: (err as Error).message }, 'could not keep images within their budget'));
+    });
   }
 
   /** Removes what is beyond the budgets now (one collection at a time); resolves with what is left. */
