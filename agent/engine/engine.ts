@@ -5,7 +5,7 @@
  */
 import type { Catalog, HardwareRequest } from '../protocol';
 import type { LogCursor } from '../store/runJournal';
-import type { ImageStore } from '../images/dockerImages';
+import type { ImageStore } from '../images/imageStore';
 
 export class EngineUnavailableError extends Error {
   constructor(message: string) {

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { ImageRecord } from './imageRecord';
 import { planCache, planImages, type ImageFacts } from './imagePolicy';
-import type { ImageSnapshot, ImageStore } from './dockerImages';
+import type { ImageSnapshot, ImageStore } from './imageStore';
 
 const GiB = 1024 ** 3;
 /** Without a disk to measure (a remote engine): stated in the start-up log. */

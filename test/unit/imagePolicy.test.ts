@@ -8,7 +8,7 @@ import path from 'node:path';
 import { planCache, planImages, type ImageFacts } from '../../agent/images/imagePolicy';
 import { ImageRecord } from '../../agent/images/imageRecord';
 import { ImageKeeper, formatSize } from '../../agent/images/imageKeeper';
-import type { ImageSnapshot, ImageStore } from '../../agent/images/dockerImages';
+import type { ImageSnapshot, ImageStore } from '../../agent/images/imageStore';
 import { applyBuildProgress, newBuildProgress } from '../../agent/engine/buildProgress';
 import { createLogger } from '../../agent/log';
 
