@@ -24,6 +24,7 @@ import type { StorageUse } from './protocol';
 import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
+import { ImageKeeper } from './images/imageKeeper';
 
 export interface AgentOptions {
   host: string;
@@ -57,6 +58,10 @@ export interface AgentOptions {
   outputsBudgetBytes?: number;
   /** How long outputs are kept at most, fetched or not (default 7 days). */
   outputsRetentionMs?: number;
+  /** Bytes of images kept (unique bytes, most recently used first; default from the engine's disk). */
+  imageBudgetBytes?: number;
+  /** Bytes of build cache kept (default from the engine's disk). */
+  buildCacheBudgetBytes?: number;
 }
 
 export interface AgentServer {
@@ -65,6 +70,8 @@ export interface AgentServer {
   runs: RunManager;
   /** Disk used by outputs, the journal, the context store (and the engine's images), each against its budget. */
   storage(): Promise<StorageUse[]>;
+  /** The image budget's keeper (absent for an engine without images of its own, e.g. Swarm): `usage()`, `collect()`. */
+  images?: ImageKeeper;
   close(): Promise<void>;
 }
 
@@ -86,6 +93,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     retentionMs: opts.outputsRetentionMs ?? DEFAULT_OUTPUTS_RETENTION_MS,
   }, path.join(opts.dataDir, 'runs'));
   const journal = new RunJournal(path.join(opts.dataDir, 'runs'), { ...DEFAULT_JOURNAL, ...opts.journal });
+  const images = engine.images
+    ? await ImageKeeper.open(engine.images, {
+      agentId: identity.id, dataDir: opts.dataDir, log,
+      imageBudgetBytes: opts.imageBudgetBytes, buildCacheBudgetBytes: opts.buildCacheBudgetBytes,
+    })
+    : undefined;
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,
@@ -94,12 +107,24 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     outputDir: '/bytenite/out',
     agentId: identity.id, owner: identity.owner,
     journal, outputs,
+    images,
   }, log);
+  images?.neededBy(() => runs.imagesInUse());
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
+  images?.collectSoon();
   const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
-  const storage = () => storageUse({ outputs, journal, blobs });
+  const storage = () => storageUse({
+    outputs, journal, blobs,
+    more: images ? async () => {
+      const u = await images.usage();
+      return [
+        { name: 'images' as const, usedBytes: u.imageBytes, budgetBytes: u.imageBudgetBytes, flag: '--image-budget', note: 'images this agent built, by the space they do not share; least recently used go first' },
+        { name: 'build-cache' as const, usedBytes: u.buildCacheBytes, budgetBytes: u.buildCacheBudgetBytes, flag: '--build-cache-budget' },
+      ];
+    } : undefined,
+  });
   const deps = {
     runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs, storage,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
@@ -173,14 +198,17 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tls ? 'wss' : 'ws'}://${hostForUrl}:${port}`;
-  log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length }, 'agent listening');
+  log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length,
+    ...(images?.described ?? { imageBudget: 'none: this engine keeps the images it builds' }),
+  }, 'agent listening');
 
   return {
-    url, port, runs, storage,
+    url, port, runs, storage, images,
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();
       outputs.close();
+      await images?.close();
       identity.release();
       for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
       wss.close();

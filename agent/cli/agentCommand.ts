@@ -39,6 +39,10 @@ Options:
   --outputs-budget SIZE  disk for run outputs kept until a client fetches them (default: a quarter
                       of the data folder's disk); a run whose outputs do not fit says so
   --outputs-retention DURATION  how long outputs are kept at most, fetched or not (default 7d)
+  --image-budget SIZE   disk for the images the agent builds, counted by what they do not share
+                      (default: a quarter of the engine's disk, shown at start; the least recently
+                      run or built go first; never an image a run or a hot container needs)
+  --build-cache-budget SIZE  disk for build cache (default: a tenth of the engine's disk)
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
@@ -61,6 +65,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
       'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
       'hot-pool': { type: 'string', default: '4' }, 'outputs-budget': { type: 'string' }, 'outputs-retention': { type: 'string' },
+      'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' },
     },
   });
   if (values.help) {
@@ -86,11 +91,21 @@ export async function agentCommand(argv: string[]): Promise<number> {
     : undefined;
   const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
+  const size = (flag: 'image-budget' | 'build-cache-budget'): number | undefined => {
+    const text = values[flag];
+    if (text === undefined) return undefined;
+    try {
+      return parseMemory(text) * 1024 * 1024;
+    } catch {
+      throw new Error(`--${flag} ${text}: use a size of at least 6m, such as 512m or 20g`);
+    }
+  };
   const outputsBudgetBytes = values['outputs-budget'] !== undefined ? flagValue('--outputs-budget', () => parseBytes(values['outputs-budget']!)) : undefined;
   const outputsRetentionMs = values['outputs-retention'] !== undefined ? flagValue('--outputs-retention', () => parseDuration(values['outputs-retention']!)) : undefined;
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
-    contextStoreBytes, hotPool, outputsBudgetBytes, outputsRetentionMs,
+    contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
+    outputsBudgetBytes, outputsRetentionMs,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

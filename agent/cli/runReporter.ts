@@ -128,7 +128,7 @@ export class RunReporter {
           ? 'hot start: image already built, container started ahead of time'
           : e.start === 'warm'
           ? 'warm start: image already built from this context, no upload, no build'
-          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache`);
+          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache${e.reason ? `; ${e.reason.replace(/^cold: /, '')}` : ''}`);
       case 'running':
         if (this.hidden(e.task)) return;
         return this.note(e.task === undefined ? 'running' : `task ${e.task} running`);

@@ -13,10 +13,12 @@ export interface BuildProgressState {
   cachedSteps: number;
   imageId?: string;
   error?: string;
+  /** Short ids of the images the build made (steps not taken from the cache): its build cache. */
+  made: string[];
 }
 
 export function newBuildProgress(): BuildProgressState {
-  return { steps: 0, cachedSteps: 0 };
+  return { steps: 0, cachedSteps: 0, made: [] };
 }
 
 /**
@@ -56,6 +58,8 @@ export function applyBuildProgress(
       state.current = { ...state.current, cached: true };
       state.cachedSteps++;
       onStep(state.current);
+    } else if (/^ ---> [0-9a-f]{12,64}$/.test(line)) {
+      if (!state.current?.cached) state.made.push(line.slice(6, 18));
     } else if (line.length && !/^ ---> |^Removing intermediate container |^Successfully (built|tagged) /.test(line)) {
       onLog(line + '\n');
     }

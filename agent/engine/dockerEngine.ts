@@ -19,6 +19,7 @@ import { followStats, openOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
 import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
+import { DockerImages, IMAGE_REPO } from '../images/dockerImages';
 
 const MiB = 1024 * 1024;
 
@@ -68,6 +69,8 @@ export class DockerEngine implements Engine {
   private readonly imageConfigs = new Map<string, ImageConfig>();
   /** Who containers of an image run as (by image and the run's user), resolved once. */
   private readonly owners = new Map<string, Owner | undefined>();
+  /** This engine's images and build cache, measured and removed for the image budget (agent/images/). */
+  readonly images: DockerImages;
 
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.docker = docker ?? new Docker();
@@ -78,6 +81,7 @@ export class DockerEngine implements Engine {
       idleMs: opts.hotIdleMs ?? HOT_IDLE_MS,
       make: (spec) => this.makeHot(spec),
     });
+    this.images = new DockerImages(this.docker, () => new Set(this.pool.coming().map((s) => s.image)));
   }
 
   private where(): string {
@@ -119,25 +123,35 @@ export class DockerEngine implements Engine {
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {
-    const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest };
-    const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
-    const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-      dockerfile: req.dockerfile,
-      buildargs: req.buildArgs,
-      labels,
-      t: `bytenite-ctx:${req.digest.slice(0, 32)}`,
-      rm: true,
-      forcerm: true,
-      version: '1',
-    } as Docker.ImageBuildOptions);
+    // The agent's id too: two agents on one engine each remove only their own images (agent/images/).
+    const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest, ...(req.agentId ? { [LABELS.agent]: req.agentId } : {}) };
     const state = newBuildProgress();
-    await new Promise<void>((resolve, reject) =>
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null) => (err ? reject(err) : resolve()),
-        (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
-      ),
-    );
+    const tracked = this.images.buildStarted();
+    let ok = false;
+    try {
+      const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
+      const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        dockerfile: req.dockerfile,
+        buildargs: req.buildArgs,
+        labels,
+        t: `${IMAGE_REPO}:${req.digest.slice(0, 32)}`,
+        rm: true,
+        forcerm: true,
+        version: '1',
+      } as Docker.ImageBuildOptions);
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(
+          stream,
+          (err: Error | null) => (err ? reject(err) : resolve()),
+          (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
+        ),
+      );
+      ok = !state.error;
+    } finally {
+      // A failed build's steps are build cache too (the next try of the same Dockerfile starts from them).
+      for (const id of state.made) tracked.made(id);
+      tracked.ended(ok);
+    }
     if (state.error) throw new BuildError(state.error.trim());
     const imageId = state.imageId ?? (await this.findImage(req.digest));
     if (!imageId) throw new BuildError('the build finished without producing an image');
@@ -172,6 +186,8 @@ export class DockerEngine implements Engine {
     } finally {
       // The next run like this one starts hot: the pool makes its container once this start is done.
       if (key !== undefined) this.pool.want(key, spec);
+      // A collection after a build waits for this: it never competes with the start of the run's container.
+      this.images.containerStarted();
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import type { Catalog, HardwareRequest } from '../protocol';
 import type { LogCursor } from '../store/runJournal';
+import type { ImageStore } from '../images/imageStore';
 
 export class EngineUnavailableError extends Error {
   constructor(message: string) {
@@ -45,6 +46,8 @@ export interface BuildRequest {
   buildArgs: Record<string, string>;
   /** Content digest of the context; the image is labelled with it so a later run can start warm. */
   digest: string;
+  /** The agent that builds (label io.bytenite.agent): only it removes the image (agent/images/). */
+  agentId?: string;
   onStep(step: BuildStep): void;
   onLog(text: string): void;
 }
@@ -136,6 +139,8 @@ export interface Engine {
   hotReady?(spec: ContainerSpec): boolean;
   /** A run with this spec waits for capacity: a container for it may be made ahead while it waits. */
   expect?(spec: ContainerSpec): void;
+  /** Its images and build cache, for the image budget (agent/images/); engines without one keep all they build. */
+  readonly images?: ImageStore;
   /** Lets go of what the engine holds for future runs (hot containers). */
   close?(): Promise<void>;
   /**

@@ -40,6 +40,8 @@ export class HotPool<S, E extends PoolEntry> {
   /** Containers being made, by key. */
   private readonly making = new Map<string, number>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** The spec of each key asked for (what a container being made will run). */
+  private readonly specOf = new Map<string, S>();
   private closed = false;
 
   constructor(private readonly opts: HotPoolOptions<S, E>) {}
@@ -72,6 +74,16 @@ export class HotPool<S, E extends PoolEntry> {
     return undefined;
   }
 
+  /** Specs of the containers asked for or being made (their images must stay: a container is about to use them). */
+  coming(): S[] {
+    const out: S[] = [];
+    for (const [key, spec] of this.specOf) {
+      if (this.pending.has(key) || (this.making.get(key) ?? 0) > 0) out.push(spec);
+      else this.specOf.delete(key);
+    }
+    return out;
+  }
+
   /** Ready, being made or asked for. */
   private promised(key: string): number {
     return this.ready(key) + (this.making.get(key) ?? 0) + (this.pending.get(key)?.n ?? 0);
@@ -87,6 +99,7 @@ export class HotPool<S, E extends PoolEntry> {
     if (!this.enabled || (this.failures.get(key) ?? 0) >= MAX_FAILURES) return;
     const missing = Math.min(n, this.opts.max) - this.promised(key);
     if (missing <= 0) return;
+    this.specOf.set(key, spec);
     const p = this.pending.get(key);
     if (p) p.n += missing;
     else this.pending.set(key, { spec, n: missing });

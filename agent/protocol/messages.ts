@@ -122,7 +122,10 @@ export const RunEvent = z.discriminatedUnion('kind', [
     kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
     instruction: z.string(), cached: z.boolean(),
   }).describe('A build step started (or was taken from cache).'),
-  z.strictObject({ kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt })
+  z.strictObject({
+    kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt,
+    reason: z.string().optional().describe('Why a start is cold when it could have been warm, in words for the user (e.g. the agent removed its image to stay within its image budget).'),
+  })
     .describe('The image is ready; the container is being created. Says warm or cold.'),
   z.strictObject({ kind: z.literal('running'), task, startedAt: z.string().describe('ISO time the container started.') })
     .describe('The container\'s process is running.'),

@@ -48,8 +48,12 @@ export class Run {
   /** Set by the connection that uploads the context; the lifecycle awaits it on a cold start. */
   context?: { promise: Promise<ContextTar>; resolve(tar: ContextTar): void; reject(err: Error): void };
 
+  /** The image the run's containers use, once known (warm: at once; cold: once built): kept while the run lasts. */
+  image?: string;
+
   constructor(readonly id: string, readonly spec: RunSpec, readonly warmImage: string | undefined, opts: RunOptions = {}) {
     this.createdAt = opts.createdAt ?? new Date();
+    this.image = warmImage;
     this.store = opts.store;
     if (opts.restored) {
       this.seq = opts.restored.lastSeq;

@@ -17,6 +17,7 @@ import { EventStore, Run, RunState, STATE_OF } from './run';
 import { costOf } from '../cost/cost';
 import { JournalEntry, LogCursor, PastRunEvents, RunJournal, RunRecord } from '../store/runJournal';
 import { SecretRedactor } from './secretRedactor';
+import type { ImageKeeper } from '../images/imageKeeper';
 
 export interface RunManagerOptions {
   dataDir: string;
@@ -32,6 +33,8 @@ export interface RunManagerOptions {
   journal: RunJournal;
   /** Where runs' outputs are kept until fetched (apart from the journal, within a budget of their own). */
   outputs: OutputStore;
+  /** Keeps images within their budget: told of each run's digest, and says why a run starts cold. */
+  images?: Pick<ImageKeeper, 'used' | 'coldReason'>;
 }
 
 export interface Pricing {
@@ -103,6 +106,7 @@ export class RunManager {
   /** Registers a run and starts its lifecycle; a warm run needs no context. */
   async create(spec: RunSpec, tenant = 'default'): Promise<Run> {
     const warmImage = await this.engine.findImage(tenantDigest(spec.contextDigest, tenant));
+    if (warmImage) this.opts.images?.used(tenantDigest(spec.contextDigest, tenant));
     const id = `r-${randomBytes(8).toString('hex')}`;
     const createdAt = new Date();
     // Journaled (secret values left out) before anyone hears of it: a restarted agent knows every run it accepted.
@@ -125,6 +129,11 @@ export class RunManager {
     return path.join(this.opts.dataDir, 'uploads', `${run.id}.tar`);
   }
 
+  /** The images of the runs not yet ended: the image budget never removes them. */
+  imagesInUse(): Set<string> {
+    return new Set([...this.runs.values()].flatMap((r) => (!r.done && r.image ? [r.image] : [])));
+  }
+
   /** Cancels every run and waits until each has ended and cleaned up. */
   async shutdown(): Promise<void> {
     clearInterval(this.reaper);
@@ -144,6 +153,9 @@ export class RunManager {
     const phases = { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 0, runMs: 0 };
     const signal = run.abort.signal;
     let start: FinalEvent['start'] = run.warmImage ? 'warm' : 'cold';
+    const digest = tenantDigest(run.spec.contextDigest, run.tenant);
+    // Asked now, before a build makes the image again: the agent removed it to stay within the image budget.
+    const coldReason = run.warmImage ? undefined : this.opts.images?.coldReason(digest);
     let steps = 0;
     let cachedSteps = 0;
     let release: (() => void) | undefined;
@@ -187,13 +199,14 @@ export class RunManager {
         tarPath = await abortable(uploaded!, signal);
         const b0 = Date.now();
         const built = await abortable(this.engine.build({
-          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs,
-          digest: tenantDigest(run.spec.contextDigest, run.tenant),
+          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest, agentId: this.opts.agentId,
           onStep: (s) => run.emit({ kind: 'building', ...s }),
           onLog: (data) => run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data }),
         }), signal);
         phases.buildMs = Date.now() - b0;
         image = built.imageId;
+        run.image = image;
+        this.opts.images?.used(digest);
         steps = built.steps;
         cachedSteps = built.cachedSteps;
         if (typeof tarPath === 'string') await rm(tarPath, { force: true });
@@ -201,7 +214,7 @@ export class RunManager {
       if (aborted()) throw signal.reason;
 
       if ((run.spec.parallel ?? 1) > 1) {
-        run.emit({ kind: 'starting', start, image, steps, cachedSteps });
+        run.emit({ kind: 'starting', start, image, steps, cachedSteps, ...(coldReason ? { reason: coldReason } : {}) });
         // Task 0 takes the room the run was admitted with; the other tasks are admitted one by one.
         const slot = release;
         release = undefined;
@@ -211,7 +224,7 @@ export class RunManager {
       const spec = specFor(image);
       // Nothing is awaited between this question and start(): the container it promises is still there.
       if (start === 'warm' && this.engine.hotReady?.(spec)) start = 'hot';
-      run.emit({ kind: 'starting', start, image, steps, cachedSteps });
+      run.emit({ kind: 'starting', start, image, steps, cachedSteps, ...(coldReason ? { reason: coldReason } : {}) });
       const s0 = Date.now();
       // Output can arrive before the engine's answer to start: `running` must still come first.
       let isRunning = false;
