@@ -12,6 +12,7 @@ import { bearerToken, DEFAULT_TENANT, tenantOf } from './auth/tokens';
 import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLimiter';
 import { Engine } from './engine/engine';
 import { DockerEngine } from './engine/dockerEngine';
+import { findEngine } from './engine/engineHost';
 import { RunManager } from './runs/runManager';
 import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal';
 import { claimIdentity } from './store/agentIdentity';
@@ -54,6 +55,10 @@ export interface AgentOptions {
   journal?: Partial<JournalOptions>;
   /** Most containers the Docker engine keeps started ahead of time for hot starts (default 4; 0: none). */
   hotPool?: number;
+  /** The engine's address (`bytenite agent --engine-host`), instead of finding it as the docker CLI does. */
+  engineHost?: string;
+  /** A Docker context to take the engine from (`bytenite agent --docker-context`). */
+  dockerContext?: string;
   /** Bytes of run outputs the agent keeps until fetched (default: a quarter of the data folder's disk). */
   outputsBudgetBytes?: number;
   /** How long outputs are kept at most, fetched or not (default 7 days). */
@@ -70,6 +75,8 @@ export interface AgentServer {
   runs: RunManager;
   /** Disk used by outputs, the journal, the context store (and the engine's images), each against its budget. */
   storage(): Promise<StorageUse[]>;
+  /** The engine in one line (kind, version, address, how it was found); undefined if it does not answer. */
+  engineDescription(): Promise<string | undefined>;
   /** The image budget's keeper (absent for an engine without images of its own, e.g. Swarm): `usage()`, `collect()`. */
   images?: ImageKeeper;
   close(): Promise<void>;
@@ -80,7 +87,10 @@ const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cos
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
-  const engine: Engine = opts.engine ?? new DockerEngine(undefined, { hotPool: opts.hotPool });
+  // Found as the docker CLI finds it (DOCKER_HOST, Docker contexts, the default socket), unless named.
+  const engine: Engine = opts.engine ?? new DockerEngine(undefined, {
+    hotPool: opts.hotPool, target: findEngine({ engineHost: opts.engineHost, context: opts.dockerContext }),
+  });
   const pricing = await loadPricing(opts.pricesFile);
   // A cluster engine offers its nodes' hardware, not this machine's.
   const offered = engine.hardware ? await engine.hardware() : { host: await readHost() };
@@ -125,8 +135,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
       ];
     } : undefined,
   });
+  const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs, storage,
+    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs, storage, engineDescription,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 
@@ -203,7 +214,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   }, 'agent listening');
 
   return {
-    url, port, runs, storage, images,
+    url, port, runs, storage, images, engineDescription,
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();

@@ -44,6 +44,7 @@ export interface SessionDeps {
   outputs: OutputStore;
   /** The agent's disk use, part by part, for the hardware reply. */
   storage(): Promise<StorageUse[]>;
+  engineDescription(): Promise<string | undefined>;
 }
 
 class RequestError extends Error {
@@ -136,7 +137,7 @@ export class Session {
     if (!this.helloDone) throw new RequestError('hello_required', 'send `hello` with the protocol version first');
     switch (msg.type) {
       case 'hardware.get':
-        return this.send({ type: 'hardware', inReplyTo: msg.id, catalog: { ...this.deps.catalog, storage: await this.deps.storage() } });
+        return this.send({ type: 'hardware', inReplyTo: msg.id, catalog: { ...this.deps.catalog, engine: await this.deps.engineDescription(), storage: await this.deps.storage() } });
       case 'run.create':
         return this.createRun(msg);
       case 'context.manifest':

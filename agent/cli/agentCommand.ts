@@ -46,6 +46,11 @@ Options:
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
+  --engine-host URL   the Docker Engine to use (unix:///path, tcp://HOST:PORT, ssh://USER@HOST); by
+                      default it is found as the docker CLI finds it: DOCKER_HOST, then
+                      DOCKER_CONTEXT, then the current context of ~/.docker/config.json, then the
+                      default socket
+  --docker-context NAME  the engine of this Docker context (\`docker context ls\`)
   --engine E          docker (default: containers on this machine's engine) or swarm (services on
                       the Swarm whose manager DOCKER_HOST names)
   --registry H:P      with --engine swarm: the registry the agent pushes images to and every node
@@ -66,6 +71,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
       'hot-pool': { type: 'string', default: '4' }, 'outputs-budget': { type: 'string' }, 'outputs-retention': { type: 'string' },
       'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' },
+      'engine-host': { type: 'string' }, 'docker-context': { type: 'string' },
     },
   });
   if (values.help) {
@@ -105,11 +111,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
     contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
-    outputsBudgetBytes, outputsRetentionMs,
+    outputsBudgetBytes, outputsRetentionMs, engineHost: values['engine-host'], dockerContext: values['docker-context'],
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(
     `bytenite agent ${agent.url}: clients need the token in ${tokenFile}${created ? ' (just created)' : ''}\n` +
+      `bytenite agent: engine: ${(await agent.engineDescription()) ?? 'not answering yet (runs fail until it does)'}\n` +
       describeStorage(await agent.storage()).map((l) => `bytenite agent: disk: ${l}\n`).join(''),
   );
   await new Promise<void>((resolve) => {

@@ -21,6 +21,7 @@ export async function hardwareCommand(argv: string[]): Promise<number> {
     }
     const p = c.prices;
     const lines = [
+      ...(c.engine ? [`Engine: ${c.engine}`] : []),
       `Host: ${c.host.cpus} vCPUs, ${(c.host.memoryMiB / 1024).toFixed(1)} GiB, ` +
         `${c.host.gpus.length ? c.host.gpus.map((g) => `${g.type} (${g.name}, ${Math.round(g.memoryMiB / 1024)} GiB)`).join(', ') : 'no GPUs'}`,
       `vCPUs:  ${c.cpuOptions.join(', ')}   at ${formatUsd(p.vcpuSecond * 3600)} per vCPU-hour`,

@@ -19,6 +19,7 @@ import { followStats, openOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
 import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
+import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
 import { DockerImages, IMAGE_REPO } from '../images/dockerImages';
 
 const MiB = 1024 * 1024;
@@ -30,6 +31,8 @@ export interface DockerEngineOptions {
   hotPool?: number;
   /** How long such a container waits for a run before it is removed. */
   hotIdleMs?: number;
+  /** The engine to reach, and how it was found (agent/engine/engineHost.ts); used when no client is given. */
+  target?: EngineTarget;
 }
 
 /** A container started ahead of time, its shim waiting on stdin for the run's go line. */
@@ -73,7 +76,8 @@ export class DockerEngine implements Engine {
   readonly images: DockerImages;
 
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
-    this.docker = docker ?? new Docker();
+    this.target = opts.target;
+    this.docker = docker ?? new Docker(opts.target ? dockerOptions(opts.target) : undefined);
     const max = opts.hotPool ?? HOT_POOL_MAX;
     this.shim = max > 0 ? findStaticBusybox() : undefined;
     this.pool = new HotPool<ContainerSpec, HotEntry>({
@@ -84,9 +88,18 @@ export class DockerEngine implements Engine {
     this.images = new DockerImages(this.docker, () => new Set(this.pool.coming().map((s) => s.image)));
   }
 
+  private readonly target?: EngineTarget;
+
   private where(): string {
+    if (this.target) return describeTarget(this.target);
     const m = this.docker.modem as { socketPath?: string; host?: string; port?: number };
     return m.socketPath ? `unix://${m.socketPath}` : `${m.host}:${m.port}`;
+  }
+
+  /** `Docker Engine 20.10.24 (API 1.41) at unix:///var/run/docker.sock (the default socket)`. */
+  async describe(): Promise<string> {
+    const v = await this.docker.version();
+    return `${/podman/i.test(JSON.stringify(v.Components ?? [])) ? 'Podman' : 'Docker Engine'} ${v.Version} (API ${v.ApiVersion}) at ${this.where()}`;
   }
 
   async ping(): Promise<void> {
@@ -96,10 +109,11 @@ export class DockerEngine implements Engine {
         new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
       ]);
     } catch (err) {
+      const looked = this.target && this.target.looked.length > 1 ? ` Looked at, in order: ${this.target.looked.join('; ')}.` : '';
       throw new EngineUnavailableError(
-        `no Docker Engine answers at ${this.where()} (${(err as Error).message}). ` +
+        `no Docker Engine answers at ${this.where()} (${(err as Error).message}).${looked} ` +
           'Start one (`sudo systemctl start docker`, or on Debian `apt-get install docker.io && dockerd &`), ' +
-          'or point DOCKER_HOST at a running engine, then try again.',
+          'or point DOCKER_HOST, a Docker context (`docker context use NAME`) or `bytenite agent --engine-host URL` at a running engine, then try again.',
       );
     }
   }

@@ -127,6 +127,8 @@ export interface Engine {
   hardware?(): Promise<EngineHardware>;
   /** Throws EngineUnavailableError with a message that says how to get an engine running. */
   ping(): Promise<void>;
+  /** What the engine is, its version, where it is and how the agent found it, in one line. */
+  describe?(): Promise<string>;
   /** The image already built from this context digest, if the engine still has it. */
   findImage(digest: string): Promise<string | undefined>;
   build(req: BuildRequest): Promise<BuildResult>;

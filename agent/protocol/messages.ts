@@ -200,6 +200,7 @@ export const Catalog = z.strictObject({
   })).optional().describe('The machines of a cluster engine (Swarm); `host` is then what one run can get on the largest.'),
   prices: Prices,
   reference: z.array(ReferenceRate),
+  engine: z.string().optional().describe('The engine the agent runs on: kind, version, address and how the agent found it.'),
   storage: z.array(StorageUse).optional().describe('Disk the agent uses, each part against its budget (as of this reply).'),
 }).describe('What the agent can run and what it costs.');
 export type Catalog = z.infer<typeof Catalog>;
