@@ -14,6 +14,8 @@ if [ "${1:-}" = "--tests" ]; then
   # The Swarm tests build a two-node cluster with a registry of their own (started by the test, not as a service).
   command -v docker-registry >/dev/null || need_apt+=(docker-registry)
   command -v ip >/dev/null || need_apt+=(iproute2)
+  # The SSH engine test runs its own sshd on loopback, with keys it makes.
+  [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"

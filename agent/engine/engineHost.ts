@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { checkHostKey, knownHostName, readKnownHosts } from './knownHosts';
 
 export interface EngineTarget {
   /** The engine's address as the docker CLI writes it: `unix:///var/run/docker.sock`, `tcp://h:2376`, `ssh://u@h`. */
@@ -20,6 +21,8 @@ export interface EngineTarget {
   how: string;
   /** The places looked at, in order, with what each gave. */
   looked: string[];
+  /** Set when an `ssh://` engine's host key was refused: why, and what to do. */
+  hostKeyProblem?: string;
   /** TLS material of a context (or DOCKER_CERT_PATH), for a `tcp://` engine. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; skipVerify?: boolean };
 }
@@ -126,9 +129,20 @@ export function dockerOptions(t: EngineTarget, env: NodeJS.ProcessEnv = process.
   const u = new URL(h);
   if (u.protocol === 'ssh:') {
     // As the docker CLI does: ssh to the host and speak to its engine through `docker system dial-stdio`.
+    const port = u.port ? Number(u.port) : 22;
+    const name = knownHostName(u.hostname.replace(/^\[|\]$/g, ''), port);
+    const known = readKnownHosts();
     return {
-      protocol: 'ssh', host: u.hostname, port: u.port ? Number(u.port) : 22, username: u.username || os.userInfo().username,
-      sshOptions: { agent: env.SSH_AUTH_SOCK, ...privateKey(env) },
+      protocol: 'ssh', host: u.hostname, port, username: u.username || os.userInfo().username,
+      sshOptions: {
+        agent: env.SSH_AUTH_SOCK, ...privateKey(env),
+        // Checked as ssh does, never accepted blindly: the engine runs other people's containers.
+        hostVerifier: (key: Buffer) => {
+          const v = checkHostKey(known, name, key);
+          t.hostKeyProblem = v.ok ? undefined : v.why;
+          return v.ok;
+        },
+      },
     } as Docker.DockerOptions;
   }
   const tls = t.tls;
