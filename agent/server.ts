@@ -11,6 +11,7 @@ import { MAX_FRAME } from './protocol';
 import { bearerToken, DEFAULT_TENANT, tenantOf } from './auth/tokens';
 import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLimiter';
 import { Engine } from './engine/engine';
+import type { BuilderSetting } from './build/builderChoice';
 import { DockerEngine } from './engine/dockerEngine';
 import { RunManager } from './runs/runManager';
 import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal';
@@ -49,6 +50,8 @@ export interface AgentOptions {
   journal?: Partial<JournalOptions>;
   /** Most containers the Docker engine keeps started ahead of time for hot starts (default 4; 0: none). */
   hotPool?: number;
+  /** The builder for the Docker engine: `auto` (BuildKit when the engine has it), or forced. */
+  builder?: BuilderSetting;
 }
 
 export interface AgentServer {
@@ -63,7 +66,10 @@ const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cos
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
-  const engine: Engine = opts.engine ?? new DockerEngine(undefined, { hotPool: opts.hotPool });
+  const engine: Engine = opts.engine ?? new DockerEngine(undefined, {
+    hotPool: opts.hotPool, builder: opts.builder,
+    onSent: (source, sent) => log.info({ source, files: sent.files, bytes: sent.bytes }, 'build context sent to the engine'),
+  });
   const pricing = await loadPricing(opts.pricesFile);
   // A cluster engine offers its nodes' hardware, not this machine's.
   const offered = engine.hardware ? await engine.hardware() : { host: await readHost() };

@@ -8,6 +8,7 @@ import { swarmEngineFromFlags } from './swarmFlags';
 import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
 import { parseMemory } from '../hardware/sizes';
+import { parseBuilderSetting } from '../build/builderChoice';
 
 export const AGENT_HELP = `Usage: bytenite agent [options]
 
@@ -29,6 +30,8 @@ Options:
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
+  --builder B         buildkit, legacy or auto (default: BuildKit whenever the engine has it; legacy
+                      is the fallback for engines without it)
   --engine E          docker (default: containers on this machine's engine) or swarm (services on
                       the Swarm whose manager DOCKER_HOST names)
   --registry H:P      with --engine swarm: the registry the agent pushes images to and every node
@@ -47,7 +50,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
       'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
-      'hot-pool': { type: 'string', default: '4' },
+      'hot-pool': { type: 'string', default: '4' }, builder: { type: 'string', default: 'auto' },
     },
   });
   if (values.help) {
@@ -75,7 +78,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
-    contextStoreBytes, hotPool,
+    contextStoreBytes, hotPool, builder: parseBuilderSetting(values.builder),
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

@@ -45,7 +45,8 @@ export function summaryLine(e: FinalEvent): string {
   ].filter(Boolean).join(', ');
   const cached = e.start === 'cold' && e.steps ? `, ${e.cachedSteps}/${e.steps} steps cached` : '';
   const tasks = e.tasks ? ` · ${e.tasks.length} tasks: ${e.tasks.map(taskSummary).join('; ')}` : '';
-  return `${what} · ${e.start} start${cached} · ${formatMs(e.durationMs)} · ${formatUsd(e.cost.total)} · ${phases}${tasks}`;
+  const by = e.builder ? ` (${e.builder === 'buildkit' ? 'BuildKit' : 'legacy builder'})` : '';
+  return `${what} · ${e.start} start${by}${cached} · ${formatMs(e.durationMs)} · ${formatUsd(e.cost.total)} · ${phases}${tasks}`;
 }
 
 /** `task 2 exit 3, 1.20 s, $0.000123` (or why it did not run). */
@@ -132,7 +133,7 @@ export class RunReporter {
           ? 'hot start: image already built, container started ahead of time'
           : e.start === 'warm'
           ? 'warm start: image already built from this context, no upload, no build'
-          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache`);
+          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache${e.builder ? ` by ${e.builder === 'buildkit' ? 'BuildKit' : 'the legacy builder'}` : ''}`);
       case 'running':
         if (this.hidden(e.task)) return;
         return this.note(e.task === undefined ? 'running' : `task ${e.task} running`);

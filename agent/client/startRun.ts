@@ -4,7 +4,9 @@
  * keeps a content store), and resolves when the run's final event arrives. The CLI and the extension both
  * start runs through here.
  */
+import os from 'node:os';
 import path from 'node:path';
+import { contextIdOf } from '../build/contextKey';
 import { AgentClient, EventListener } from './agentClient';
 import { listForBuild, packContext } from '../context/packContext';
 import { FinalEvent, HardwareRequest, RunEvent, isFinal } from '../protocol';
@@ -55,6 +57,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         dockerfile, contextDigest: pack.digest, contextBytes: pack.bytes, buildArgs,
         env: opts.env ?? {}, secretEnv: opts.secretEnv ?? [], command: opts.command,
         hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name,
+        contextId: contextIdOf(os.hostname(), os.userInfo().username, contextDir),
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
       },
       'tarPath' in pack ? pack.tarPath : pack,

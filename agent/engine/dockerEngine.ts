@@ -19,6 +19,9 @@ import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
 import { followStats, saveOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
+import { buildWithBuildKit, type BuildKitOptions } from '../build/buildkitBuild';
+import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build/builderChoice';
+import { engineAddress } from '../build/engineHttp';
 import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 
 const MiB = 1024 * 1024;
@@ -26,6 +29,10 @@ const MiB = 1024 * 1024;
 type WaitResult = { StatusCode: number; Error?: { Message?: string } };
 
 export interface DockerEngineOptions {
+  /** Which builder builds: `auto` (BuildKit when the engine has it) unless forced. */
+  builder?: BuilderSetting;
+  /** Told what each BuildKit file transfer sent to the engine. */
+  onSent?: BuildKitOptions['onSent'];
   /** Most containers kept started ahead of time for hot starts (0: none). */
   hotPool?: number;
   /** How long such a container waits for a run before it is removed. */
@@ -68,8 +75,14 @@ export class DockerEngine implements Engine {
   /** Image id → its entrypoint and command, which a hot container's shim execs. */
   private readonly imageCommands = new Map<string, string[]>();
 
+  private readonly builderSetting: BuilderSetting;
+  private builderChoice?: Promise<BuilderChoice>;
+  private readonly onSent?: BuildKitOptions['onSent'];
+
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.docker = docker ?? new Docker();
+    this.builderSetting = opts.builder ?? 'auto';
+    this.onSent = opts.onSent;
     const max = opts.hotPool ?? HOT_POOL_MAX;
     this.shim = max > 0 ? findStaticBusybox() : undefined;
     this.pool = new HotPool<ContainerSpec, HotEntry>({
@@ -118,6 +131,21 @@ export class DockerEngine implements Engine {
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {
+    const addr = await engineAddress(this.docker);
+    this.builderChoice ??= chooseBuilder(addr, this.builderSetting);
+    const choice = await this.builderChoice.catch((err) => {
+      this.builderChoice = undefined;
+      throw new EngineUnavailableError(`could not ask the engine at ${this.where()} which builder it has: ${(err as Error).message}`);
+    });
+    const built = choice.builder === 'buildkit'
+      ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent })
+      : await this.buildLegacy(req);
+    this.imagesByDigest.set(req.digest, built.imageId);
+    return built;
+  }
+
+  /** The builder of engines without BuildKit: the whole context tar on every build. */
+  private async buildLegacy(req: BuildRequest): Promise<BuildResult> {
     const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest };
     const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
     const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
@@ -130,18 +158,21 @@ export class DockerEngine implements Engine {
       version: '1',
     } as Docker.ImageBuildOptions);
     const state = newBuildProgress();
+    // The legacy builder stops when its client goes away.
+    const onAbort = () => (stream as unknown as { destroy(): void }).destroy();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
     await new Promise<void>((resolve, reject) =>
       this.docker.modem.followProgress(
         stream,
         (err: Error | null) => (err ? reject(err) : resolve()),
         (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
       ),
-    );
+    ).finally(() => req.signal?.removeEventListener('abort', onAbort));
+    req.signal?.throwIfAborted();
     if (state.error) throw new BuildError(state.error.trim());
     const imageId = state.imageId ?? (await this.findImage(req.digest));
     if (!imageId) throw new BuildError('the build finished without producing an image');
-    this.imagesByDigest.set(req.digest, imageId);
-    return { imageId, steps: state.steps, cachedSteps: state.cachedSteps };
+    return { imageId, steps: state.steps, cachedSteps: state.cachedSteps, builder: 'legacy' };
   }
 
   hotReady(spec: ContainerSpec): boolean {

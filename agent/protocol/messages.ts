@@ -39,6 +39,8 @@ export const RunSpec = z.strictObject({
   hardware: HardwareRequest,
   timeoutMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional().describe('Stop the run (SIGTERM, then SIGKILL) after this long running.'),
   name: z.string().max(256).optional().describe('Display name, e.g. the Dockerfile\'s path in the workspace.'),
+  contextId: z.string().regex(/^[a-f0-9]{16,64}$/).optional()
+    .describe('Stable id of the client\'s context folder (a hash, never the path): lets the engine keep its copy of the context between builds. Without it each content gets a copy of its own.'),
   parallel: z.number().int().min(1).max(256).optional()
     .describe('Fan-out: run this many tasks of the same image (one build); each gets BYTENITE_TASK_INDEX (0..N-1) and BYTENITE_TASK_COUNT. Default 1.'),
 }).describe('What to build and run.');
@@ -49,6 +51,8 @@ export const StartKind = z.enum(['hot', 'warm', 'cold']).describe(
   '`hot`: warm, and the container itself was started ahead of time and only waited for this run. ' +
   '`warm`: an image built from the same digest was reused, no upload, no build. `cold`: uploaded and built.');
 export type StartKind = z.infer<typeof StartKind>;
+
+export const Builder = z.enum(['buildkit', 'legacy']).describe('`buildkit`: the engine\'s BuildKit, fed by the agent\'s own session. `legacy`: the engine\'s pre-BuildKit builder (a fallback, or forced).');
 
 export const Phases = z.strictObject({
   queuedMs: nonNegInt,
@@ -94,6 +98,7 @@ const finalFields = {
   start: StartKind,
   steps: nonNegInt.describe('Build steps in the Dockerfile (0 for a warm start).'),
   cachedSteps: nonNegInt.describe('Build steps that came from the engine\'s cache.'),
+  builder: Builder.optional().describe('Which builder built the image (cold starts only).'),
   phases: Phases,
   outputs: z.strictObject({ files: nonNegInt, bytes: nonNegInt }).describe('Files the run left under BYTENITE_OUTPUT_DIR; fetch them with `outputs.get`.'),
   tasks: z.array(TaskResult).optional().describe(
@@ -116,7 +121,7 @@ export const RunEvent = z.discriminatedUnion('kind', [
     kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
     instruction: z.string(), cached: z.boolean(),
   }).describe('A build step started (or was taken from cache).'),
-  z.strictObject({ kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt })
+  z.strictObject({ kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt, builder: Builder.optional() })
     .describe('The image is ready; the container is being created. Says warm or cold.'),
   z.strictObject({ kind: z.literal('running'), task, startedAt: z.string().describe('ISO time the container started.') })
     .describe('The container\'s process is running.'),

@@ -146,12 +146,13 @@ export class RunManager {
     let start: FinalEvent['start'] = run.warmImage ? 'warm' : 'cold';
     let steps = 0;
     let cachedSteps = 0;
+    let builder: FinalFields['builder'];
     let release: (() => void) | undefined;
     let container: RunningContainer | undefined;
     let tarPath: ContextTar | undefined;
     const base = (over: Partial<FinalFields> = {}): FinalFields => ({
       exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference),
-      start, steps, cachedSteps, phases, outputs: { files: 0, bytes: 0 }, ...over,
+      start, steps, cachedSteps, builder, phases, outputs: { files: 0, bytes: 0 }, ...over,
     });
     const aborted = () => signal.aborted;
     const secrets = new SecretRedactor(run.spec.env, run.spec.secretEnv);
@@ -191,17 +192,19 @@ export class RunManager {
           digest: tenantDigest(run.spec.contextDigest, run.tenant),
           onStep: (s) => run.emit({ kind: 'building', ...s }),
           onLog: (data) => run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data }),
+          signal,
         }), signal);
         phases.buildMs = Date.now() - b0;
         image = built.imageId;
         steps = built.steps;
         cachedSteps = built.cachedSteps;
+        builder = built.builder;
         if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       }
       if (aborted()) throw signal.reason;
 
       if ((run.spec.parallel ?? 1) > 1) {
-        run.emit({ kind: 'starting', start, image, steps, cachedSteps });
+        run.emit({ kind: 'starting', start, image, steps, cachedSteps, builder });
         // Task 0 takes the room the run was admitted with; the other tasks are admitted one by one.
         const slot = release;
         release = undefined;
@@ -211,7 +214,7 @@ export class RunManager {
       const spec = specFor(image);
       // Nothing is awaited between this question and start(): the container it promises is still there.
       if (start === 'warm' && this.engine.hotReady?.(spec)) start = 'hot';
-      run.emit({ kind: 'starting', start, image, steps, cachedSteps });
+      run.emit({ kind: 'starting', start, image, steps, cachedSteps, builder });
       const s0 = Date.now();
       // Output can arrive before the engine's answer to start: `running` must still come first.
       let isRunning = false;

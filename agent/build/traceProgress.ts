@@ -1,0 +1,123 @@
+/**
+ * BuildKit's own progress, as `/build` streams it: `{"id":"moby.buildkit.trace","aux":"<base64>"}` lines, each
+ * a StatusResponse with partial updates of the build graph's vertexes (merged by digest), transfer statuses
+ * and RUN output. Turned into the agent's `building` steps (an instruction's vertex, `[2/3] RUN …`, when it
+ * starts, again when it turns out cached) and `build` log lines.
+ */
+import type { BuildStep } from '../engine/engine';
+import { StatusResponseCodec, type PbTimestamp } from './protos';
+
+/** `[2/3] RUN x`, `[stage-1 2/3] COPY …`: the Dockerfile's instructions (not `[internal] load …`). */
+const INSTRUCTION = /^\[(?:[^\]\s]+ )?\d+\/\d+\] (.+)$/s;
+
+interface VertexState {
+  name: string;
+  step?: number;
+  started: boolean;
+  completed: boolean;
+  cached: boolean;
+  error?: string;
+  /** Whether the step's cached state was reported. */
+  toldCached: boolean;
+  toldStart: boolean;
+}
+
+export interface StepTiming {
+  instruction: string;
+  cached: boolean;
+  ms?: number;
+  error?: string;
+}
+
+export class TraceProgress {
+  private readonly vertexes = new Map<string, VertexState>();
+  private steps = 0;
+  cachedSteps = 0;
+  /** The context's transfer, in bytes, as the engine counts it. */
+  contextBytes = 0;
+  imageId?: string;
+  error?: string;
+  /** Errors of single vertexes, in the engine's words (the build's own error names the failing step). */
+  readonly vertexErrors: string[] = [];
+
+  constructor(private readonly onStep: (s: BuildStep) => void, private readonly onLog: (text: string) => void) {}
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** Applies one JSON object of the `/build` stream. */
+  apply(item: { id?: string; aux?: unknown; stream?: string; error?: string; errorDetail?: { message?: string } }): void {
+    if (item.error || item.errorDetail) {
+      this.error = item.errorDetail?.message || item.error;
+      return;
+    }
+    if (item.id === 'moby.image.id') {
+      const id = (item.aux as { ID?: unknown } | undefined)?.ID;
+      if (typeof id === 'string') this.imageId = id;
+      return;
+    }
+    if (item.id === 'moby.buildkit.trace' && typeof item.aux === 'string') {
+      this.applyStatus(Buffer.from(item.aux, 'base64'));
+      return;
+    }
+    // The engine's own tagging note is bookkeeping, as in the legacy builder's output.
+    if (typeof item.stream === 'string' && item.stream && !/^Successfully tagged /.test(item.stream)) this.onLog(item.stream);
+  }
+
+  applyStatus(bytes: Uint8Array): void {
+    const s = StatusResponseCodec.decode(bytes);
+    for (const v of s.vertexes ?? []) {
+      if (!v.digest) continue;
+      let st = this.vertexes.get(v.digest);
+      if (!st) {
+        st = { name: v.name ?? '', started: false, completed: false, cached: false, toldCached: false, toldStart: false };
+        this.vertexes.set(v.digest, st);
+      }
+      if (v.name) st.name = v.name;
+      if (v.started) st.started = true;
+      if (v.completed) st.completed = true;
+      if (v.cached) st.cached = true;
+      if (v.error) {
+        st.error = v.error;
+        this.vertexErrors.push(v.error);
+      }
+      const m = INSTRUCTION.exec(st.name);
+      if (!m) continue;
+      st.step ??= ++this.steps;
+      const step = (cached: boolean): BuildStep => ({ step: st.step!, steps: Math.max(this.steps, st.step!), instruction: m[1], cached });
+      if (st.cached && !st.toldCached) {
+        st.toldCached = true;
+        st.toldStart = true;
+        this.cachedSteps++;
+        this.onStep(step(true));
+      } else if (st.started && !st.toldStart) {
+        st.toldStart = true;
+        this.onStep(step(false));
+      }
+      void timing(v.started, v.completed);
+    }
+    for (const st of s.statuses ?? []) {
+      const v = st.vertex ? this.vertexes.get(st.vertex) : undefined;
+      if (v && /load build context|load remote build context/.test(v.name) && st.current !== undefined) {
+        this.contextBytes = Math.max(this.contextBytes, Number(st.current));
+      }
+    }
+    for (const l of s.logs ?? []) {
+      if (l.msg?.length) this.onLog(Buffer.from(l.msg).toString('utf8'));
+    }
+  }
+}
+
+function ms(t?: PbTimestamp): number | undefined {
+  if (!t) return undefined;
+  const s = typeof t.seconds === 'object' ? t.seconds.toNumber() : Number(t.seconds ?? 0);
+  return s * 1000 + (t.nanos ?? 0) / 1e6;
+}
+
+/** A step's time from its start and end, when both are known. */
+export function timing(started?: PbTimestamp, completed?: PbTimestamp): number | undefined {
+  const a = ms(started);
+  const b = ms(completed);
+  return a !== undefined && b !== undefined ? Math.max(0, b - a) : undefined;
+}
