@@ -80,6 +80,7 @@ function followLinks(byPath: ReadonlyMap<string, ManifestEntry>, paths: readonly
       const prefix = segs.slice(0, i).join('/');
       const e = byPath.get(prefix);
       if (e?.type !== 'symlink') continue;
+      out.add(prefix); // the link itself travels too
       const dir = segs.slice(0, i - 1).join('/');
       const target = e.linkTarget.startsWith('/') ? e.linkTarget : `${dir ? `${dir}/` : ''}${e.linkTarget}`;
       visit([target, ...segs.slice(i)].join('/'), depth + 1);
