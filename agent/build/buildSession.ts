@@ -45,6 +45,8 @@ export class BuildSession {
   private readonly h2: http2.ServerHttp2Session[] = [];
   private readonly senders = new Set<FileSyncSender>();
   private closed = false;
+  /** The first content the agent could not serve, and why (see FileSyncSender.sourceError). */
+  sourceError?: Error;
 
   constructor(private readonly addr: EngineAddress, private readonly sharedKey: string, private readonly services: SessionServices) {}
 
@@ -108,9 +110,13 @@ export class BuildSession {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.senders) s.abort(new Error('the build session closed'));
-    for (const s of this.h2) s.destroy();
-    this.socket?.destroy();
-    this.server?.close();
+    // Not in this tick: Node sets a new HTTP/2 session up in a next tick, and feeds it the bytes already read
+    // (the engine's preface); a session destroyed before that throws from inside Node (seen on Node 20).
+    setImmediate(() => {
+      for (const s of this.h2) s.destroy();
+      this.socket?.destroy();
+      this.server?.close();
+    });
   }
 
   private route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[]): void {
@@ -210,6 +216,7 @@ export class BuildSession {
         this.services.onSent?.(dirName, sender.stats);
       },
       (err: Error) => {
+        this.sourceError ??= sender.sourceError;
         status = GrpcStatus.UNKNOWN;
         message = err.message;
       },

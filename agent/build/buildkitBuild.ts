@@ -103,7 +103,8 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     };
   } catch (err) {
     if (cancelled && signal) throw signal.reason;
-    throw err;
+    // The engine reports a transfer the agent broke off in its own words ("rpc error: …"); the cause is the agent's.
+    throw session.sourceError ?? err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     session.close();

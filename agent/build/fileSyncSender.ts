@@ -36,6 +36,8 @@ export class DiffCopyError extends Error {
  */
 export class FileSyncSender {
   readonly stats: SendStats = { files: 0, bytes: 0 };
+  /** Why a content could not be served (the upload that brings it failed, the store lost it): the run's error, not the engine's. */
+  sourceError?: Error;
   readonly done: Promise<void>;
   private resolve!: () => void;
   private reject!: (err: Error) => void;
@@ -94,7 +96,10 @@ export class FileSyncSender {
     if (this.requested.has(id)) return this.fail(new DiffCopyError(`the engine asked twice for ${JSON.stringify(e.stat.path)}`));
     this.requested.add(id);
     this.stats.files++;
-    const job = this.sendFile(id, e.content).catch((err) => this.fail(err as Error));
+    const job = this.sendFile(id, e.content).catch((err) => {
+      if (!this.finished) this.sourceError ??= err as Error;
+      this.fail(err as Error);
+    });
     this.sending.add(job);
     void job.finally(() => this.sending.delete(job));
   }
