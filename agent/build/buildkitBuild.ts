@@ -35,7 +35,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
       if (dirName === 'dockerfile') return { entries: syncEntries(stored.entries, dockerfileDir === '.' ? '' : dockerfileDir, filter), files: stored.files };
       return undefined;
     },
-    secret: () => undefined,
+    secret: (id) => req.secrets?.get(id),
     onSent: opts.onSent,
   };
   // A stored context is keyed so the engine keeps its copy; a tar body is sent whole anyway.
@@ -73,6 +73,8 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
       forcerm: '1',
     });
     if (stored) q.set('remote', 'client-session');
+    if (req.target) q.set('target', req.target);
+    if (req.noCache) q.set('nocache', '1');
     const progress = new TraceProgress(req.onStep, req.onLog);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       request = engineRequest(addr, {

@@ -156,6 +156,8 @@ export class DockerEngine implements Engine {
       rm: true,
       forcerm: true,
       version: '1',
+      ...(req.target ? { target: req.target } : {}),
+      ...(req.noCache ? { nocache: true } : {}),
     } as Docker.ImageBuildOptions);
     const state = newBuildProgress();
     // The legacy builder stops when its client goes away.

@@ -68,6 +68,12 @@ export interface BuildRequest {
   onLog(text: string): void;
   /** Cancels the build at the engine (and ends its session). */
   signal?: AbortSignal;
+  /** Build only up to this stage. */
+  target?: string;
+  /** Build without the engine's cache. */
+  noCache?: boolean;
+  /** Build secrets by id (BuildKit only; values never leave memory, never logged). */
+  secrets?: ReadonlyMap<string, Buffer>;
 }
 
 export interface BuildResult {

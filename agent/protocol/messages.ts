@@ -39,6 +39,12 @@ export const RunSpec = z.strictObject({
   hardware: HardwareRequest,
   timeoutMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional().describe('Stop the run (SIGTERM, then SIGKILL) after this long running.'),
   name: z.string().max(256).optional().describe('Display name, e.g. the Dockerfile\'s path in the workspace.'),
+  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/).optional()
+    .describe('Build only up to this stage of a multi-stage Dockerfile (`--target`); part of what a warm start must match.'),
+  noCache: z.boolean().optional().describe('Build cold, without the engine\'s build cache, even if an image of this digest exists (`--no-cache`).'),
+  buildSecrets: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/), z.string().max(700 * 1024)).optional()
+    .refine((s) => !s || Object.keys(s).length <= 64, 'at most 64 build secrets')
+    .describe('Build secrets by id, each value base64 (`RUN --mount=type=secret,id=…`). Held in memory for the build only: never journaled, logged, echoed, nor part of the digest.'),
   contextId: z.string().regex(/^[a-f0-9]{16,64}$/).optional()
     .describe('Stable id of the client\'s context folder (a hash, never the path): lets the engine keep its copy of the context between builds. Without it each content gets a copy of its own.'),
   parallel: z.number().int().min(1).max(256).optional()

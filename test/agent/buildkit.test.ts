@@ -2,9 +2,11 @@
 // (its events, its output, the files in its image), and what the agent sent the engine (DiffCopy DATA bytes).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AgentClient } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
@@ -163,3 +165,87 @@ test('the legacy builder still builds when forced, and says so', async () => {
   assert.ok(r.events.some((e) => e.kind === 'starting' && e.builder === 'legacy'));
   assert.equal(sent.length, 0, 'no session transfer');
 });
+
+test('a build secret is readable in RUN, absent from the image, the agent\'s data folder and its log; an unknown optional one is skipped', async () => {
+  const logged: string[] = [];
+  const log = pino({ level: 'debug' }, new Writable({ write(c, _e, cb) { logged.push(String(c)); cb(); } }));
+  const agent = await startTestAgent({ engine: new DockerEngine(undefined, { hotPool: 0 }), log });
+  agents.push(agent);
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+  clients.push(client);
+  const value = `s3cr3t-${hex(12)}`;
+  const dir = makeContext({}, [
+    `RUN --mount=type=secret,id=tok sh -c 'md5sum /run/secrets/tok | cut -c1-32 > /md5; echo "sees ${hex(3)} $(cat /run/secrets/tok)"'`,
+    `RUN --mount=type=secret,id=absent-${hex(3)} sh -c 'ls /run/secrets/ 2>/dev/null | wc -l > /absent'`,
+    '',
+  ].join('\n'), { uniq: true });
+  dirs.push(dir);
+  let build = '';
+  let out = '';
+  let image = '';
+  const r = await startRun(client, {
+    contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, command: ['cat', '/md5', '/absent'],
+    buildSecrets: { tok: Buffer.from(value).toString('base64') },
+    onEvent: (_s, e) => {
+      if (e.kind === 'log' && e.stream === 'build') build += e.data;
+      if (e.kind === 'log' && e.stream === 'stdout') out += e.data;
+      if (e.kind === 'starting') image = e.image;
+    },
+  });
+  const final = await r.done;
+  assert.equal(final.exitCode, 0, JSON.stringify(final));
+  const md5 = createHash('md5').update(value).digest('hex');
+  assert.equal(out, `${md5}\n0\n`, 'RUN read the secret; the unknown optional secret was not mounted');
+  assert.ok(!build.includes(value), 'the build output shows *** for the secret');
+  assert.match(build, /sees [0-9a-f]{6} \*\*\*/);
+  const saved = execFileSync('/usr/bin/docker', ['save', image], { maxBuffer: 1 << 30 });
+  assert.equal(saved.includes(Buffer.from(value)), false, 'not in any layer or in the history');
+  const grep = spawnSync('grep', ['-rlF', value, agent.dataDir]);
+  assert.equal(grep.stdout.toString(), '', 'not in the agent\'s data folder');
+  assert.equal(logged.join('').includes(value), false, 'not in the agent\'s log');
+});
+
+test('--target builds up to that stage, an unused stage is not built, two independent stages overlap, --no-cache builds cold', async () => {
+  const { client } = await agentWith();
+  const t = hex(4);
+  const base = 'FROM scratch AS base\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nENV PATH=/bin\n';
+  const stage = (name: string) => `FROM base AS ${name}\nRUN sh -c 'cut -d" " -f1 /proc/uptime > /start; sleep 1; echo ${name}-${t}; cut -d" " -f1 /proc/uptime > /end'\n`;
+  const dockerfile = `${base}${stage('one')}${stage('two')}FROM base AS unused\nRUN echo unused-${t}\n` +
+    'FROM base AS final\nCOPY --from=one /start /one.start\nCOPY --from=one /end /one.end\nCOPY --from=two /start /two.start\nCOPY --from=two /end /two.end\n' +
+    `FROM base AS other\nRUN echo other-${t} > /which\n`;
+  const dir = makeContext({}, '');
+  dirs.push(dir);
+  writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+  const show = ['cat', '/one.start', '/one.end', '/two.start', '/two.end'];
+  const finalRun = await runWith(client, dir, { target: 'final' }, show);
+  assert.equal(finalRun.final.exitCode, 0, JSON.stringify(finalRun.final));
+  const [s1, e1, s2, e2] = finalRun.out.trim().split('\n').map(Number); // the host's uptime, in 1/100 s
+  assert.ok(s1 < e2 && s2 < e1, `the two stages ran at the same time (${s1}..${e1}, ${s2}..${e2})`);
+  assert.ok(!finalRun.build.includes(`unused-${t}`) && !finalRun.build.includes(`other-${t}`), 'unused stages were not built');
+  assert.ok(!finalRun.events.some((e) => e.kind === 'building' && /unused|other/.test(e.instruction)));
+
+  const other = await runWith(client, dir, { target: 'other' }, ['cat', '/which']);
+  assert.equal(other.final.start, 'cold', 'another target is another image');
+  assert.equal(other.out, `other-${t}\n`);
+  const warm = await runWith(client, dir, { target: 'other' }, ['cat', '/which']);
+  assert.equal(warm.final.start, 'warm');
+  const cold = await runWith(client, dir, { target: 'other', noCache: true }, ['cat', '/which']);
+  assert.equal(cold.final.start, 'cold', '--no-cache builds cold whatever the digest');
+  assert.equal(cold.final.cachedSteps, 0, 'and without the build cache');
+  assert.ok(cold.final.steps > 0);
+});
+
+async function runWith(client: AgentClient, dir: string, opts: { target?: string; noCache?: boolean }, command: string[]) {
+  let out = '';
+  let build = '';
+  const events: RunEvent[] = [];
+  const r = await startRun(client, {
+    contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, command, ...opts,
+    onEvent: (_s, e) => {
+      events.push(e);
+      if (e.kind === 'log' && e.stream === 'stdout') out += e.data;
+      if (e.kind === 'log' && e.stream === 'build') build += e.data;
+    },
+  });
+  return { final: await r.done, out, build, events };
+}
