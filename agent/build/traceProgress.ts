@@ -13,20 +13,11 @@ const INSTRUCTION = /^\[(?:[^\]\s]+ )?\d+\/\d+\] (.+)$/s;
 interface VertexState {
   name: string;
   step?: number;
-  started: boolean;
-  completed: boolean;
+  started?: PbTimestamp;
+  completed?: PbTimestamp;
   cached: boolean;
-  error?: string;
-  /** Whether the step's cached state was reported. */
-  toldCached: boolean;
   toldStart: boolean;
-}
-
-export interface StepTiming {
-  instruction: string;
-  cached: boolean;
-  ms?: number;
-  error?: string;
+  toldDone: boolean;
 }
 
 export class TraceProgress {
@@ -71,31 +62,39 @@ export class TraceProgress {
       if (!v.digest) continue;
       let st = this.vertexes.get(v.digest);
       if (!st) {
-        st = { name: v.name ?? '', started: false, completed: false, cached: false, toldCached: false, toldStart: false };
+        st = { name: v.name ?? '', cached: false, toldStart: false, toldDone: false };
         this.vertexes.set(v.digest, st);
       }
       if (v.name) st.name = v.name;
-      if (v.started) st.started = true;
-      if (v.completed) st.completed = true;
+      if (v.started) st.started = v.started;
+      if (v.completed) st.completed = v.completed;
       if (v.cached) st.cached = true;
-      if (v.error) {
-        st.error = v.error;
-        this.vertexErrors.push(v.error);
-      }
+      if (v.error) this.vertexErrors.push(v.error);
       const m = INSTRUCTION.exec(st.name);
       if (!m) continue;
       st.step ??= ++this.steps;
-      const step = (cached: boolean): BuildStep => ({ step: st.step!, steps: Math.max(this.steps, st.step!), instruction: m[1], cached });
-      if (st.cached && !st.toldCached) {
-        st.toldCached = true;
-        st.toldStart = true;
-        this.cachedSteps++;
-        this.onStep(step(true));
-      } else if (st.started && !st.toldStart) {
-        st.toldStart = true;
-        this.onStep(step(false));
+      const vs = st;
+      const step = (state: 'started' | 'done'): BuildStep => ({
+        step: vs.step!, steps: Math.max(this.steps, vs.step!), instruction: m[1], cached: vs.cached, state,
+        ...(state === 'done' ? { ms: vs.cached ? 0 : Math.round(timing(vs.started, vs.completed) ?? 0) } : {}),
+      });
+      // A cached step is only ever done; another is told when it starts and when it ends.
+      if (st.cached) {
+        if (!st.toldDone) {
+          st.toldDone = st.toldStart = true;
+          this.cachedSteps++;
+          this.onStep(step('done'));
+        }
+        continue;
       }
-      void timing(v.started, v.completed);
+      if (st.started && !st.toldStart) {
+        st.toldStart = true;
+        this.onStep(step('started'));
+      }
+      if (st.completed && !st.toldDone) {
+        st.toldDone = true;
+        this.onStep(step('done'));
+      }
     }
     for (const st of s.statuses ?? []) {
       const v = st.vertex ? this.vertexes.get(st.vertex) : undefined;

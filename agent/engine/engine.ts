@@ -36,6 +36,10 @@ export interface BuildStep {
   steps: number;
   instruction: string;
   cached: boolean;
+  /** BuildKit reports both ends of a step: `started`, then `done` with its time. Legacy steps have neither. */
+  state?: 'started' | 'done';
+  /** With `done`: how long the step took (0 for a cached one). */
+  ms?: number;
 }
 
 /**

@@ -126,7 +126,9 @@ export const RunEvent = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
     instruction: z.string(), cached: z.boolean(),
-  }).describe('A build step started (or was taken from cache).'),
+    state: z.enum(['started', 'done']).optional().describe('BuildKit: `started` when the step begins, `done` when it ends (a cached step only `done`). Absent from the legacy builder, whose steps are reported as they start (again with `cached` once known).'),
+    ms: nonNegInt.optional().describe('With `done`: the step\'s time in milliseconds.'),
+  }).describe('A build step started, ended, or was taken from cache.'),
   z.strictObject({ kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt, builder: Builder.optional() })
     .describe('The image is ready; the container is being created. Says warm or cold.'),
   z.strictObject({ kind: z.literal('running'), task, startedAt: z.string().describe('ISO time the container started.') })

@@ -24,7 +24,7 @@ test('gRPC messages come out whole whatever the chunking', () => {
 const trace = (s: StatusResponse) => ({ id: 'moby.buildkit.trace', aux: StatusResponseCodec.encode(s).toString('base64') });
 const ts = (seconds: number) => ({ seconds, nanos: 0 });
 
-test('BuildKit trace: instruction steps once started, again when cached, RUN output as log, the image id', () => {
+test('BuildKit trace: a step when it starts and when it ends (a cached one only done), with its time; RUN output as log, the image id', () => {
   const steps: BuildStep[] = [];
   const logs: string[] = [];
   const p = new TraceProgress((s) => steps.push(s), (l) => logs.push(l));
@@ -39,7 +39,11 @@ test('BuildKit trace: instruction steps once started, again when cached, RUN out
   p.apply(trace({ logs: [{ vertex: 'sha256:b', stream: 1, msg: Buffer.from('hi\n') }] }));
   p.apply(trace({ vertexes: [{ digest: 'sha256:b', name: '[2/2] RUN echo hi', started: ts(3), completed: ts(4) }] }));
   p.apply({ id: 'moby.image.id', aux: { ID: 'sha256:img' } } as never);
-  assert.deepEqual(steps.map((s) => [s.step, s.steps, s.instruction, s.cached]), [[1, 2, 'COPY busybox /bin/busybox', true], [2, 2, 'RUN echo hi', false]]);
+  assert.deepEqual(steps.map((s) => [s.step, s.steps, s.instruction, s.cached, s.state, s.ms]), [
+    [1, 2, 'COPY busybox /bin/busybox', true, 'done', 0],
+    [2, 2, 'RUN echo hi', false, 'started', undefined],
+    [2, 2, 'RUN echo hi', false, 'done', 1000],
+  ]);
   assert.deepEqual(logs, ['hi\n']);
   assert.equal(p.cachedSteps, 1);
   assert.equal(p.imageId, 'sha256:img');
