@@ -184,16 +184,20 @@ export class BuildSession {
     });
     if (!found) return endWith(stream, GrpcStatus.NOT_FOUND, `no local source named ${JSON.stringify(dirName)} in this build`);
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    const write = (buf: Buffer): Promise<void> => new Promise((resolve, reject) => {
-      if (stream.destroyed || stream.writableEnded) return reject(new Error('the engine closed the file transfer'));
-      if (stream.write(buf)) resolve();
-      else {
-        const onDrain = () => { stream.off('close', onClose); resolve(); };
-        const onClose = () => { stream.off('drain', onDrain); reject(new Error('the engine closed the file transfer')); };
+    // Writers that find the stream full share one wait for its drain (or its end).
+    let drained: Promise<void> | undefined;
+    const write = async (buf: Buffer): Promise<void> => {
+      if (drained) await drained;
+      if (stream.destroyed || stream.writableEnded) throw new Error('the engine closed the file transfer');
+      if (stream.write(buf)) return;
+      drained ??= new Promise<void>((resolve, reject) => {
+        const onDrain = () => { stream.off('close', onClose); drained = undefined; resolve(); };
+        const onClose = () => { stream.off('drain', onDrain); drained = undefined; reject(new Error('the engine closed the file transfer')); };
         stream.once('drain', onDrain);
         stream.once('close', onClose);
-      }
-    });
+      });
+      await drained;
+    };
     const sender = new FileSyncSender(found.entries, found.files, (p) => write(frame(PacketCodec.encode(p))));
     this.senders.add(sender);
     const deframer = new GrpcDeframer();

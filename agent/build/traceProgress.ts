@@ -2,7 +2,7 @@
  * BuildKit's own progress, as `/build` streams it: `{"id":"moby.buildkit.trace","aux":"<base64>"}` lines, each
  * a StatusResponse with partial updates of the build graph's vertexes (merged by digest), transfer statuses
  * and RUN output. Turned into the agent's `building` steps (an instruction's vertex, `[2/3] RUN …`, when it
- * starts, again when it turns out cached) and `build` log lines.
+ * starts and when it ends, with its time; a cached one only when done) and `build` log lines.
  */
 import type { BuildStep } from '../engine/engine';
 import { StatusResponseCodec, type PbTimestamp } from './protos';
@@ -24,12 +24,8 @@ export class TraceProgress {
   private readonly vertexes = new Map<string, VertexState>();
   private steps = 0;
   cachedSteps = 0;
-  /** The context's transfer, in bytes, as the engine counts it. */
-  contextBytes = 0;
   imageId?: string;
   error?: string;
-  /** Errors of single vertexes, in the engine's words (the build's own error names the failing step). */
-  readonly vertexErrors: string[] = [];
 
   constructor(private readonly onStep: (s: BuildStep) => void, private readonly onLog: (text: string) => void) {}
 
@@ -69,7 +65,6 @@ export class TraceProgress {
       if (v.started) st.started = v.started;
       if (v.completed) st.completed = v.completed;
       if (v.cached) st.cached = true;
-      if (v.error) this.vertexErrors.push(v.error);
       const m = INSTRUCTION.exec(st.name);
       if (!m) continue;
       st.step ??= ++this.steps;
@@ -94,12 +89,6 @@ export class TraceProgress {
       if (st.completed && !st.toldDone) {
         st.toldDone = true;
         this.onStep(step('done'));
-      }
-    }
-    for (const st of s.statuses ?? []) {
-      const v = st.vertex ? this.vertexes.get(st.vertex) : undefined;
-      if (v && /load build context|load remote build context/.test(v.name) && st.current !== undefined) {
-        this.contextBytes = Math.max(this.contextBytes, Number(st.current));
       }
     }
     for (const l of s.logs ?? []) {

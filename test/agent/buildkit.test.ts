@@ -249,3 +249,24 @@ async function runWith(client: AgentClient, dir: string, opts: { target?: string
   });
   return { final: await r.done, out, build, events };
 }
+
+test('what the engine\'s frontend refuses, and a failing RUN, fail the run as a build error in the engine\'s words', async () => {
+  const { client } = await agentWith();
+  // Heredocs need a newer Dockerfile frontend than a 20.10 engine has built in.
+  const heredoc = makeContext({}, `RUN <<EOF\necho ${hex(3)}\nEOF\n`, { uniq: true });
+  const failing = makeContext({}, `RUN sh -c 'echo about to fail ${hex(3)}; exit 3'\n`, { uniq: true });
+  dirs.push(heredoc, failing);
+  const a = await run(client, heredoc, ['true']);
+  assert.equal(a.final.kind, 'failed', JSON.stringify(a.final));
+  if (a.final.kind === 'failed') {
+    assert.equal(a.final.code, 'build');
+    assert.match(a.final.message, /dockerfile parse error/, 'the 20.10 frontend\'s own words');
+  }
+  const b = await run(client, failing, ['true']);
+  assert.equal(b.final.kind, 'failed', JSON.stringify(b.final));
+  if (b.final.kind === 'failed') {
+    assert.equal(b.final.code, 'build');
+    assert.match(b.final.message, /exit code: 3/);
+  }
+  assert.match(b.build, /about to fail/);
+});
