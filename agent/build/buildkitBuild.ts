@@ -51,6 +51,8 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     const c = engineRequest(addr, { method: 'POST', path: `${v}/build/cancel?id=${encodeURIComponent(buildId)}` });
     c.on('response', (res) => res.resume());
     c.on('error', () => {});
+    // An engine that does not answer the cancel still loses the build's connection, which also stops it.
+    c.setTimeout(5000, () => c.destroy());
     c.end();
     c.on('close', () => {
       session.close();

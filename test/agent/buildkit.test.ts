@@ -270,3 +270,22 @@ test('what the engine\'s frontend refuses, and a failing RUN, fail the run as a 
   }
   assert.match(b.build, /about to fail/);
 });
+
+test('a Dockerfile in a subfolder builds with the whole context (docker build -f services/api/Dockerfile .)', async () => {
+  const { client } = await agentWith();
+  const dir = makeContext({ 'shared/lib.txt': `shared ${hex(4)}\n`, '.dockerignore': 'ignored.txt\n', 'ignored.txt': 'no' }, '');
+  dirs.push(dir);
+  const sub = path.join(dir, 'services/api');
+  execFileSync('mkdir', ['-p', sub]);
+  writeFileSync(path.join(sub, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY shared/lib.txt /lib.txt\nCOPY . /ctx\n');
+  let out = '';
+  const r = await startRun(client, {
+    contextDir: dir, dockerfile: path.join(sub, 'Dockerfile'), hardware: HW, command: ['/bin/busybox', 'sh', '-c', 'cat /lib.txt; ls /ctx /ctx/services/api'],
+    onEvent: (_s, e) => { if (e.kind === 'log' && e.stream === 'stdout') out += e.data; },
+  });
+  const final = await r.done;
+  assert.equal(final.exitCode, 0, JSON.stringify(final));
+  assert.match(out, /^shared [0-9a-f]{8}\n/);
+  assert.match(out, /Dockerfile/);
+  assert.doesNotMatch(out, /ignored\.txt/);
+});
