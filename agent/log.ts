@@ -11,7 +11,7 @@ export function createLogger(level: string = process.env.BYTENITE_LOG_LEVEL ?? '
     {
       level,
       base: { svc: 'bytenite-agent' },
-      redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'env', '*.env', 'spec.env', 'headers.authorization'], censor: '[redacted]' },
+      redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'env', '*.env', 'spec.env', 'headers.authorization', 'buildSecrets', '*.buildSecrets', 'spec.buildSecrets'], censor: '[redacted]' },
     },
     pino.destination({ fd: 2, sync: false }),
   );

@@ -11,6 +11,7 @@ import { MAX_FRAME } from './protocol';
 import { bearerToken, DEFAULT_TENANT, tenantOf } from './auth/tokens';
 import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLimiter';
 import { Engine } from './engine/engine';
+import type { BuilderSetting } from './build/builderChoice';
 import { DockerEngine } from './engine/dockerEngine';
 import { findEngine } from './engine/engineHost';
 import { RunManager } from './runs/runManager';
@@ -67,6 +68,8 @@ export interface AgentOptions {
   imageBudgetBytes?: number;
   /** Bytes of build cache kept (default from the engine's disk). */
   buildCacheBudgetBytes?: number;
+  /** The builder for the Docker engine: `auto` (BuildKit when the engine has it), or forced. */
+  builder?: BuilderSetting;
 }
 
 export interface AgentServer {
@@ -89,7 +92,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
   // Found as the docker CLI finds it (DOCKER_HOST, Docker contexts, the default socket), unless named.
   const engine: Engine = opts.engine ?? new DockerEngine(undefined, {
-    hotPool: opts.hotPool, target: findEngine({ engineHost: opts.engineHost, context: opts.dockerContext }),
+    hotPool: opts.hotPool, target: findEngine({ engineHost: opts.engineHost, context: opts.dockerContext }), builder: opts.builder,
+    onSent: (source, sent) => log.info({ source, files: sent.files, bytes: sent.bytes }, 'build context sent to the engine'),
   });
   const pricing = await loadPricing(opts.pricesFile);
   // A cluster engine offers its nodes' hardware, not this machine's.

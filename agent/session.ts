@@ -21,6 +21,7 @@ import type { Logger } from './log';
 import { checkHardware } from './hardware/catalog';
 import { checkContext, checkDockerfilePath } from './context/checkContext';
 import { ManifestUpload } from './context/manifestUpload';
+import { contextKey } from './build/contextKey';
 import type { BlobStore } from './store/blobStore';
 import type { OutputStore } from './outputs/outputStore';
 import { OutputsRequestError, sendOutputs } from './outputs/outputsSender';
@@ -243,7 +244,8 @@ export class Session {
       off();
       manifest.release('the run ended before its context was complete');
     };
-    run.context!.resolve(() => manifest.open().once('close', release));
+    const tar = () => manifest.open().once('close', release);
+    run.context!.resolve(Object.assign(tar, { stored: manifest.stored(contextKey(this.tenant, run.spec)) }));
   }
 
   /** Upload progress: bytes really received, against what is known to come (the whole once the manifest is in). */

@@ -171,8 +171,10 @@ export function ensureBaseImage(work: string): void {
   dockerBuild(ctx, `bytenite-bench-base:${BENCH_ID}`);
 }
 
-export function dockerBuild(ctx: string, tag: string): void {
-  execFileSync(DOCKER, ['build', '-q', '-t', tag, ctx], { env: DOCKER_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+/** `docker build` with the legacy builder (the default here), or BuildKit (Debian's 20.10 client has it built in). */
+export function dockerBuild(ctx: string, tag: string, builder: 'legacy' | 'buildkit' = 'legacy'): void {
+  const env = builder === 'buildkit' ? { ...DOCKER_ENV, DOCKER_BUILDKIT: '1' } : DOCKER_ENV;
+  execFileSync(DOCKER, ['build', '-q', '-t', tag, ctx], { env, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 // ---- processes ----
@@ -212,6 +214,8 @@ export interface AgentProcess {
   pid: number;
   /** The CLI flags that point `bytenite run` at this agent. */
   flags: string[];
+  /** File bytes the agent's BuildKit transfers sent to the engine since the last call (needs BYTENITE_LOG_LEVEL=info). */
+  takeEngineBytes(): number;
   /** Resets the kernel's peak-RSS counter (VmHWM), so the next reading covers only what follows. */
   resetPeak(): void;
   /** Peak resident memory since start or the last reset, MiB. */
@@ -226,7 +230,21 @@ export async function startAgentProcess(
   const tokenFile = path.join(dataDir, 'token');
   mkdirSync(dataDir, { recursive: true });
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'agent', '--port', '0', '--data-dir', dataDir, '--token-file', tokenFile, ...agentArgs], {
-    stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...extraEnv },
+  });
+  // The agent's log (at info) says what each BuildKit file transfer sent to the engine: counted here.
+  let engineBytes = 0;
+  let errBuf = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    errBuf += d;
+    const lines = errBuf.split('\n');
+    errBuf = lines.pop()!;
+    for (const l of lines) {
+      if (!l.includes('build context sent to the engine')) continue;
+      try {
+        engineBytes += Number((JSON.parse(l) as { bytes?: number }).bytes ?? 0);
+      } catch { /* not a log line */ }
+    }
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   onCleanup(() => {
@@ -248,6 +266,11 @@ export async function startAgentProcess(
   };
   return {
     url, tokenFile, pid, flags: ['--agent', url, '--token-file', tokenFile],
+    takeEngineBytes: () => {
+      const n = engineBytes;
+      engineBytes = 0;
+      return n;
+    },
     resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, '5'),
     peakMiB: () => statusKiB('VmHWM') / 1024,
     async stop() {

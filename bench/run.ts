@@ -57,8 +57,9 @@ async function main(): Promise<void> {
       `whole suite ${((Date.now() - t0) / 60_000).toFixed(1)} min.`, '',
     '| benchmark | ByteNite (median) | baseline (median) | median ratio | pairs | target | met? |',
     '| --- | --- | --- | --- | --- | --- | --- |', ...results.map(row), '',
-    'Ratios are ByteNite / baseline, taken pair by pair. Baselines use Debian\'s docker 20.10 CLI with the legacy builder ' +
-      '(`DOCKER_BUILDKIT=0`), the builder the agent drives; warm = `docker run --rm` of the same image. ' +
+    'Ratios are ByteNite / baseline, taken pair by pair. Baselines use Debian\'s docker 20.10 CLI; the context benchmarks ' +
+      'compare with BuildKit (`DOCKER_BUILDKIT=1 docker build`, the builder the agent drives where the engine has it), ' +
+      'with the legacy builder (`DOCKER_BUILDKIT=0`) as rows of their own; warm = `docker run --rm` of the same image. ' +
       'The agent runs as its own process (`bytenite agent --port 0`); its peak memory is the kernel\'s VmHWM.',
   ].join('\n');
   const base = only ? 'results.partial' : 'results';

@@ -8,6 +8,7 @@ import { swarmEngineFromFlags } from './swarmFlags';
 import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
 import { parseBytes, parseDuration, parseMemory } from '../hardware/sizes';
+import { parseBuilderSetting } from '../build/builderChoice';
 import { describeStorage } from '../outputs/storageUse';
 
 /** A flag whose value cannot be read: the message names the flag. */
@@ -51,6 +52,8 @@ Options:
                       DOCKER_CONTEXT, then the current context of ~/.docker/config.json, then the
                       default socket
   --docker-context NAME  the engine of this Docker context (\`docker context ls\`)
+  --builder B         buildkit, legacy or auto (default: BuildKit whenever the engine has it; legacy
+                      is the fallback for engines without it)
   --engine E          docker (default: containers on this machine's engine) or swarm (services on
                       the Swarm whose manager DOCKER_HOST names)
   --registry H:P      with --engine swarm: the registry the agent pushes images to and every node
@@ -72,6 +75,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'hot-pool': { type: 'string', default: '4' }, 'outputs-budget': { type: 'string' }, 'outputs-retention': { type: 'string' },
       'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' },
       'engine-host': { type: 'string' }, 'docker-context': { type: 'string' },
+      builder: { type: 'string', default: 'auto' },
     },
   });
   if (values.help) {
@@ -111,7 +115,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
     contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
-    outputsBudgetBytes, outputsRetentionMs, engineHost: values['engine-host'], dockerContext: values['docker-context'],
+    outputsBudgetBytes, outputsRetentionMs, engineHost: values['engine-host'], dockerContext: values['docker-context'], builder: parseBuilderSetting(values.builder),
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

@@ -14,6 +14,7 @@ import { formatBytes, parseCpus, parseDuration, parseGpu, parseMemory, readHardw
 import { connect } from './connect';
 import { RunReporter } from './runReporter';
 import { trace } from './trace';
+import { readBuildSecret } from './buildSecretFlag';
 
 export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
 
@@ -31,6 +32,11 @@ Options:
   --build-arg K=V      build argument (repeatable)
   -u, --user USER      run as this user (name or uid, optionally :group), as docker run --user;
                        default: the image's USER. The output folder belongs to this user
+  --secret id=ID[,src=FILE|,env=VAR]
+                       build secret for RUN --mount=type=secret,id=ID (repeatable; Docker's syntax): held
+                       in memory for the build only, never in the image, logs or the agent's journal
+  --target STAGE       build up to this stage of a multi-stage Dockerfile
+  --no-cache           build cold, without the engine's build cache
   --timeout DURATION   stop the run after this long, e.g. 30s, 10m
   --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
                        (0..N-1) and BYTENITE_TASK_COUNT; logs labelled [task N], outputs in task-N/,
@@ -45,6 +51,14 @@ Options:
 `;
 
 export class UsageError extends Error {}
+
+async function asUsageAsync<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 /** A flag value that cannot be read is a usage error (exit 2), not a failed run. */
 function asUsage<T>(read: () => T): T {
@@ -102,7 +116,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       env: { type: 'string', multiple: true }, 'env-file': { type: 'string', multiple: true },
       'secret-env': { type: 'string', multiple: true }, 'build-arg': { type: 'string', multiple: true },
       user: { type: 'string', short: 'u' }, timeout: { type: 'string' }, parallel: { type: 'string' }, task: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
-      'ca-file': { type: 'string' },
+      'ca-file': { type: 'string' }, secret: { type: 'string', multiple: true }, target: { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -141,6 +156,14 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (eq <= 0) throw new UsageError(`--build-arg ${pair}: use K=V`);
     buildArgs[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  const buildSecrets: Record<string, string> = {};
+  for (const flag of values.secret ?? []) {
+    const [id, value] = await asUsageAsync(() => readBuildSecret(flag));
+    buildSecrets[id] = value.toString('base64');
+  }
+  if (values.target !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(values.target)) {
+    throw new UsageError(`--target ${values.target}: a stage name (letters, digits, . _ -)`);
+  }
   const timeoutMs = values.timeout ? asUsage(() => parseDuration(values.timeout!)) : undefined;
   const parallel = values.parallel === undefined ? 1 : parseCount(values.parallel, '--parallel', 1, 256);
   const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, parallel - 1);
@@ -152,6 +175,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
   const starting = startRun(connecting.then((c) => c.client), {
     contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user,
+    target: values.target, noCache: values['no-cache'], buildSecrets: Object.keys(buildSecrets).length ? buildSecrets : undefined,
     name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
     onEvent: (seq, e, id) => {
       if (e.kind === 'log') trace('first log');

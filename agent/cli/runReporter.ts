@@ -41,7 +41,8 @@ export function summaryLine(e: FinalEvent): string {
   ].filter(Boolean).join(', ');
   const cached = e.start === 'cold' && e.steps ? `, ${e.cachedSteps}/${e.steps} steps cached` : '';
   const tasks = e.tasks ? ` · ${e.tasks.length} tasks: ${e.tasks.map(taskSummary).join('; ')}` : '';
-  return `${what} · ${e.start} start${cached} · ${formatMs(e.durationMs)} · ${formatUsd(e.cost.total)} · ${phases}${tasks}`;
+  const by = e.builder ? ` (${e.builder === 'buildkit' ? 'BuildKit' : 'legacy builder'})` : '';
+  return `${what} · ${e.start} start${by}${cached} · ${formatMs(e.durationMs)} · ${formatUsd(e.cost.total)} · ${phases}${tasks}`;
 }
 
 /** `task 2 exit 3, 1.20 s, $0.000123` (or why it did not run). */
@@ -55,6 +56,10 @@ const BATCH_BYTES = 256 * 1024;
 
 export class RunReporter {
   private progressShown = false;
+  /** Piped, legacy builder: the step last started, printed once its cached flag is known. */
+  private legacyStep?: Extract<RunEvent, { kind: 'building' }>;
+  /** The total of the upload last shown complete. */
+  private uploadDone?: number;
   /**
    * Output not written yet, all for `pendingTo`: the events that arrive in one tick (one read from the
    * agent's socket brings many) go out as one write instead of one each. Anything written to the other
@@ -115,20 +120,33 @@ export class RunReporter {
       if (isFinal(e)) this.flush();
       return;
     }
+    // A legacy step's line waits for the next event: its `cached` comes in a second event for the same step.
+    if (e.kind !== 'building' || e.state !== undefined || e.step !== this.legacyStep?.step) this.flushLegacyStep();
     switch (e.kind) {
       case 'queued':
         if (this.hidden(e.task)) return;
         return this.note(`${e.task === undefined ? '' : `task ${e.task} `}queued: ${e.reason ?? `position ${e.position}, waiting for free capacity`}`);
-      case 'uploading':
-        return this.progress(`uploading context ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}`, e.bytesDone === e.bytesTotal);
-      case 'building':
-        return this.progress(`build step ${e.step}/${e.steps}${e.cached ? ' (cached)' : ''}: ${e.instruction}`, !this.o.tty);
+      case 'uploading': {
+        const done = e.bytesDone === e.bytesTotal;
+        // The agent may confirm a finished upload twice (the last part, then upload.end): one line is enough.
+        if (done && this.uploadDone === e.bytesTotal) return;
+        if (done) this.uploadDone = e.bytesTotal;
+        return this.progress(`uploading context ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}`, done);
+      }
+      case 'building': {
+        const text = `build step ${e.step}/${e.steps}: ${e.instruction}`;
+        if (this.o.tty) return this.progress(`${text}${e.cached ? ' (cached)' : ''}`, false);
+        // Piped: each step once, when it ends (BuildKit says when), with its time or that it came from cache.
+        if (e.state === 'done') return this.note(`${text} (${e.cached ? 'cached' : formatMs(e.ms ?? 0)})`);
+        if (e.state === undefined) this.legacyStep = e;
+        return;
+      }
       case 'starting':
         return this.note(e.start === 'hot'
           ? 'hot start: image already built, container started ahead of time'
           : e.start === 'warm'
           ? 'warm start: image already built from this context, no upload, no build'
-          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache${e.reason ? `; ${e.reason.replace(/^cold: /, '')}` : ''}`);
+          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache${e.builder ? ` by ${e.builder === 'buildkit' ? 'BuildKit' : 'the legacy builder'}` : ''}${e.reason ? `; ${e.reason.replace(/^cold: /, '')}` : ''}`);
       case 'running':
         if (this.hidden(e.task)) return;
         return this.note(e.task === undefined ? 'running' : `task ${e.task} running`);
@@ -187,6 +205,13 @@ export class RunReporter {
       this.write(stream === 'stdout' ? this.o.stdout : this.o.stderr, `[task ${task}] ${text}\n`);
     }
     this.partial.clear();
+  }
+
+  private flushLegacyStep(): void {
+    const e = this.legacyStep;
+    if (!e) return;
+    this.legacyStep = undefined;
+    this.note(`build step ${e.step}/${e.steps}: ${e.instruction}${e.cached ? ' (cached)' : ''}`);
   }
 
   private progress(text: string, final: boolean): void {

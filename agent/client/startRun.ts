@@ -4,7 +4,9 @@
  * keeps a content store), and resolves when the run's final event arrives. The CLI and the extension both
  * start runs through here.
  */
+import os from 'node:os';
 import path from 'node:path';
+import { contextIdOf } from '../build/contextKey';
 import { AgentClient, EventListener } from './agentClient';
 import { listForBuild, packContext } from '../context/packContext';
 import { FinalEvent, HardwareRequest, RunEvent, isFinal } from '../protocol';
@@ -22,6 +24,12 @@ export interface StartRunOptions {
   user?: string;
   timeoutMs?: number;
   name?: string;
+  /** Build up to this stage. */
+  target?: string;
+  /** Build cold, without the engine's cache. */
+  noCache?: boolean;
+  /** Build secrets by id, values base64 (held by the agent in memory for the build only). */
+  buildSecrets?: Record<string, string>;
   /** Fan-out: this many tasks of the same image (default 1). */
   parallel?: number;
   onEvent: EventListener;
@@ -57,6 +65,9 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         dockerfile, contextDigest: pack.digest, contextBytes: pack.bytes, buildArgs,
         env: opts.env ?? {}, secretEnv: opts.secretEnv ?? [], command: opts.command,
         hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name, ...(opts.user ? { user: opts.user } : {}),
+        contextId: contextIdOf(os.hostname(), userName(), contextDir),
+        ...(opts.target ? { target: opts.target } : {}), ...(opts.noCache ? { noCache: true } : {}),
+        ...(opts.buildSecrets ? { buildSecrets: opts.buildSecrets } : {}),
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
       },
       'tarPath' in pack ? pack.tarPath : pack,
@@ -73,5 +84,14 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
     throw err;
   } finally {
     if ('cleanup' in pack) await pack.cleanup();
+  }
+}
+
+/** The user's name, or their uid where the system has no name for it (a container's arbitrary user). */
+function userName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '');
   }
 }

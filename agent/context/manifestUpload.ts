@@ -8,7 +8,8 @@
 import type { Readable } from 'node:stream';
 import type { ManifestEntry } from '../protocol';
 import type { BlobStore, BlobWriter } from '../store/blobStore';
-import { assembleContext } from './assembleContext';
+import { assembleContext, type ContentSource } from './assembleContext';
+import type { StoredContext } from '../engine/engine';
 import { BadContextError } from './checkContext';
 import { checkManifest, MAX_MANIFEST_ENTRIES } from './manifest';
 
@@ -148,13 +149,22 @@ export class ManifestUpload {
    * `release()`.
    */
   open(): Readable {
-    return assembleContext(this.entries, {
+    return assembleContext(this.entries, this.files());
+  }
+
+  /** The context as the store holds it, for a builder that reads files one by one (BuildKit's FileSync). */
+  stored(key: string): StoredContext {
+    return { entries: this.entries, files: this.files(), key };
+  }
+
+  private files(): ContentSource {
+    return {
       path: (sha) => this.store.path(this.tenant, sha),
       arrival: (sha) => {
         const w = this.bySha.get(sha);
         return w && !w.stored ? w.arrived : undefined;
       },
-    });
+    };
   }
 
   /**

@@ -17,6 +17,9 @@ import type { LogCursor } from '../store/runJournal';
 import { applyBuildProgress, newBuildProgress } from './buildProgress';
 import { followStats, openOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
+import { buildWithBuildKit, type BuildKitOptions } from '../build/buildkitBuild';
+import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build/builderChoice';
+import { engineAddress } from '../build/engineHttp';
 import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
 import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
@@ -27,6 +30,10 @@ const MiB = 1024 * 1024;
 type WaitResult = { StatusCode: number; Error?: { Message?: string } };
 
 export interface DockerEngineOptions {
+  /** Which builder builds: `auto` (BuildKit when the engine has it) unless forced. */
+  builder?: BuilderSetting;
+  /** Told what each BuildKit file transfer sent to the engine. */
+  onSent?: BuildKitOptions['onSent'];
   /** Most containers kept started ahead of time for hot starts (0: none). */
   hotPool?: number;
   /** How long such a container waits for a run before it is removed. */
@@ -75,9 +82,15 @@ export class DockerEngine implements Engine {
   /** This engine's images and build cache, measured and removed for the image budget (agent/images/). */
   readonly images: DockerImages;
 
+  private readonly builderSetting: BuilderSetting;
+  private builderChoice?: Promise<BuilderChoice>;
+  private readonly onSent?: BuildKitOptions['onSent'];
+
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.target = opts.target;
     this.docker = docker ?? new Docker(opts.target ? dockerOptions(opts.target) : undefined);
+    this.builderSetting = opts.builder ?? 'auto';
+    this.onSent = opts.onSent;
     const max = opts.hotPool ?? HOT_POOL_MAX;
     this.shim = max > 0 ? findStaticBusybox() : undefined;
     this.pool = new HotPool<ContainerSpec, HotEntry>({
@@ -137,22 +150,50 @@ export class DockerEngine implements Engine {
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {
-    // The agent's id too: two agents on one engine each remove only their own images (agent/images/).
-    const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest, ...(req.agentId ? { [LABELS.agent]: req.agentId } : {}) };
-    const state = newBuildProgress();
-    const tracked = this.images.buildStarted();
+    // BuildKit's session needs a plain connection of its own to the engine; over SSH the legacy builder builds.
+    const overSsh = (this.docker.modem as { protocol?: string }).protocol === 'ssh';
+    const addr = await engineAddress(this.docker);
+    this.builderChoice ??= overSsh ? Promise.resolve({ builder: 'legacy' } as BuilderChoice) : chooseBuilder(addr, this.builderSetting);
+    const choice = await this.builderChoice.catch((err) => {
+      this.builderChoice = undefined;
+      throw new EngineUnavailableError(`could not ask the engine at ${this.where()} which builder it has: ${(err as Error).message}`);
+    });
+    const buildKit = choice.builder === 'buildkit';
+    const tracked = this.images.buildStarted(buildKit);
     let ok = false;
     try {
-      const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
-      const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-        dockerfile: req.dockerfile,
-        buildargs: req.buildArgs,
-        labels,
-        t: `${IMAGE_REPO}:${req.digest.slice(0, 32)}`,
-        rm: true,
-        forcerm: true,
-        version: '1',
-      } as Docker.ImageBuildOptions);
+      const built = buildKit
+        ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent })
+        : await this.buildLegacy(req, tracked);
+      ok = true;
+      this.imagesByDigest.set(req.digest, built.imageId);
+      return built;
+    } finally {
+      tracked.ended(ok);
+    }
+  }
+
+  /** The builder of engines without BuildKit: the whole context tar on every build. */
+  private async buildLegacy(req: BuildRequest, tracked: { made(id: string): void }): Promise<BuildResult> {
+    // The agent's id too: two agents on one engine each remove only their own images (agent/images/).
+    const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest, ...(req.agentId ? { [LABELS.agent]: req.agentId } : {}) };
+    const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
+    const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+      dockerfile: req.dockerfile,
+      buildargs: req.buildArgs,
+      labels,
+      t: `${IMAGE_REPO}:${req.digest.slice(0, 32)}`,
+      rm: true,
+      forcerm: true,
+      version: '1',
+      ...(req.target ? { target: req.target } : {}),
+      ...(req.noCache ? { nocache: true } : {}),
+    } as Docker.ImageBuildOptions);
+    const state = newBuildProgress();
+    // The legacy builder stops when its client goes away.
+    const onAbort = () => (stream as unknown as { destroy(): void }).destroy();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
       await new Promise<void>((resolve, reject) =>
         this.docker.modem.followProgress(
           stream,
@@ -160,17 +201,16 @@ export class DockerEngine implements Engine {
           (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
         ),
       );
-      ok = !state.error;
     } finally {
+      req.signal?.removeEventListener('abort', onAbort);
       // A failed build's steps are build cache too (the next try of the same Dockerfile starts from them).
       for (const id of state.made) tracked.made(id);
-      tracked.ended(ok);
     }
+    req.signal?.throwIfAborted();
     if (state.error) throw new BuildError(state.error.trim());
     const imageId = state.imageId ?? (await this.findImage(req.digest));
     if (!imageId) throw new BuildError('the build finished without producing an image');
-    this.imagesByDigest.set(req.digest, imageId);
-    return { imageId, steps: state.steps, cachedSteps: state.cachedSteps };
+    return { imageId, steps: state.steps, cachedSteps: state.cachedSteps, builder: 'legacy' };
   }
 
   hotReady(spec: ContainerSpec): boolean {

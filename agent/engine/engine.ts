@@ -6,6 +6,8 @@
 import type { Catalog, HardwareRequest } from '../protocol';
 import type { LogCursor } from '../store/runJournal';
 import type { ImageStore } from '../images/imageStore';
+import type { ManifestEntry } from '../protocol';
+import type { FileSource } from '../build/fileSyncSender';
 
 export class EngineUnavailableError extends Error {
   constructor(message: string) {
@@ -35,10 +37,31 @@ export interface BuildStep {
   steps: number;
   instruction: string;
   cached: boolean;
+  /** BuildKit reports both ends of a step: `started`, then `done` with its time. Legacy steps have neither. */
+  state?: 'started' | 'done';
+  /** With `done`: how long the step took (0 for a cached one). */
+  ms?: number;
 }
 
-/** A build context tar: a file, or a function that opens it as a stream (assembled from the content store). */
-export type ContextTar = string | (() => NodeJS.ReadableStream);
+/**
+ * A context kept in the agent's content store (a manifest upload): BuildKit reads it from there file by file,
+ * and only the files the engine's kept copy lacks.
+ */
+export interface StoredContext {
+  entries: readonly ManifestEntry[];
+  files: FileSource;
+  /** Names the engine's kept copy of this context: the same for every build of one tenant's context, never two. */
+  key: string;
+}
+
+/**
+ * A build context tar: a file, or a function that opens it as a stream (assembled from the content store,
+ * which it then also offers as `stored`).
+ */
+export type ContextTar = string | ((() => NodeJS.ReadableStream) & { stored?: StoredContext });
+
+/** Which of the engine's builders built an image. */
+export type Builder = 'buildkit' | 'legacy';
 
 export interface BuildRequest {
   contextTar: ContextTar;
@@ -50,12 +73,23 @@ export interface BuildRequest {
   agentId?: string;
   onStep(step: BuildStep): void;
   onLog(text: string): void;
+  /** Cancels the build at the engine (and ends its session). */
+  signal?: AbortSignal;
+  /** Build only up to this stage. */
+  target?: string;
+  /** Build without the engine's cache. */
+  noCache?: boolean;
+  /** Build secrets by id (BuildKit only; values never leave memory, never logged). */
+  secrets?: ReadonlyMap<string, Buffer>;
 }
 
 export interface BuildResult {
   imageId: string;
   steps: number;
   cachedSteps: number;
+  builder: Builder;
+  /** BuildKit from the content store: the files and content bytes the engine asked for (its copy had the rest). */
+  sent?: { files: number; bytes: number };
 }
 
 export interface ContainerSpec {

@@ -41,6 +41,14 @@ export const RunSpec = z.strictObject({
     .describe('Run as this user, as `docker run --user` reads it (name or uid, optionally `:group`); default: the image\'s USER. The output folder belongs to this user.'),
   timeoutMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional().describe('Stop the run (SIGTERM, then SIGKILL) after this long running.'),
   name: z.string().max(256).optional().describe('Display name, e.g. the Dockerfile\'s path in the workspace.'),
+  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/).optional()
+    .describe('Build only up to this stage of a multi-stage Dockerfile (`--target`); part of what a warm start must match.'),
+  noCache: z.boolean().optional().describe('Build cold, without the engine\'s build cache, even if an image of this digest exists (`--no-cache`).'),
+  buildSecrets: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/), z.string().max(700 * 1024)).optional()
+    .refine((s) => !s || Object.keys(s).length <= 64, 'at most 64 build secrets')
+    .describe('Build secrets by id, each value base64 (`RUN --mount=type=secret,id=…`). Held in memory for the build only: never journaled, logged, echoed, nor part of the digest.'),
+  contextId: z.string().regex(/^[a-f0-9]{16,64}$/).optional()
+    .describe('Stable id of the client\'s context folder (a hash, never the path): lets the engine keep its copy of the context between builds. Without it each content gets a copy of its own.'),
   parallel: z.number().int().min(1).max(256).optional()
     .describe('Fan-out: run this many tasks of the same image (one build); each gets BYTENITE_TASK_INDEX (0..N-1) and BYTENITE_TASK_COUNT. Default 1.'),
 }).describe('What to build and run.');
@@ -51,6 +59,8 @@ export const StartKind = z.enum(['hot', 'warm', 'cold']).describe(
   '`hot`: warm, and the container itself was started ahead of time and only waited for this run. ' +
   '`warm`: an image built from the same digest was reused, no upload, no build. `cold`: uploaded and built.');
 export type StartKind = z.infer<typeof StartKind>;
+
+export const Builder = z.enum(['buildkit', 'legacy']).describe('`buildkit`: the engine\'s BuildKit, fed by the agent\'s own session. `legacy`: the engine\'s pre-BuildKit builder (a fallback, or forced).');
 
 export const Phases = z.strictObject({
   queuedMs: nonNegInt,
@@ -96,6 +106,7 @@ const finalFields = {
   start: StartKind,
   steps: nonNegInt.describe('Build steps in the Dockerfile (0 for a warm start).'),
   cachedSteps: nonNegInt.describe('Build steps that came from the engine\'s cache.'),
+  builder: Builder.optional().describe('Which builder built the image (cold starts only).'),
   phases: Phases,
   outputs: z.strictObject({
     files: nonNegInt, bytes: nonNegInt,
@@ -121,9 +132,11 @@ export const RunEvent = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
     instruction: z.string(), cached: z.boolean(),
-  }).describe('A build step started (or was taken from cache).'),
+    state: z.enum(['started', 'done']).optional().describe('BuildKit: `started` when the step begins, `done` when it ends (a cached step only `done`). Absent from the legacy builder, whose steps are reported as they start (again with `cached` once known).'),
+    ms: nonNegInt.optional().describe('With `done`: the step\'s time in milliseconds.'),
+  }).describe('A build step started, ended, or was taken from cache.'),
   z.strictObject({
-    kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt,
+    kind: z.literal('starting'), start: StartKind, image: z.string(), cachedSteps: nonNegInt, steps: nonNegInt, builder: Builder.optional(),
     reason: z.string().optional().describe('Why a start is cold when it could have been warm, in words for the user (e.g. the agent removed its image to stay within its image budget).'),
   })
     .describe('The image is ready; the container is being created. Says warm or cold.'),

@@ -45,6 +45,8 @@ export class Run {
   private readonly store?: EventStore;
   private readonly subscribers = new Set<Subscriber>();
   readonly abort = new AbortController();
+  /** Build secrets, kept apart from the spec (which is journaled and listed) and dropped once the build is done. */
+  buildSecrets?: Map<string, Buffer>;
   /** Set by the connection that uploads the context; the lifecycle awaits it on a cold start. */
   context?: { promise: Promise<ContextTar>; resolve(tar: ContextTar): void; reject(err: Error): void };
 

@@ -104,15 +104,18 @@ export class RunManager {
   }
 
   /** Registers a run and starts its lifecycle; a warm run needs no context. */
-  async create(spec: RunSpec, tenant = 'default'): Promise<Run> {
-    const warmImage = await this.engine.findImage(tenantDigest(spec.contextDigest, tenant));
-    if (warmImage) this.opts.images?.used(tenantDigest(spec.contextDigest, tenant));
+  async create(request: RunSpec, tenant = 'default'): Promise<Run> {
+    // The build secrets' values stay out of the spec, which is journaled, listed and kept after the run.
+    const { buildSecrets, ...spec } = request;
+    const warmImage = spec.noCache ? undefined : await this.engine.findImage(imageDigest(spec, tenant));
+    if (warmImage) this.opts.images?.used(imageDigest(spec, tenant));
     const id = `r-${randomBytes(8).toString('hex')}`;
     const createdAt = new Date();
     // Journaled (secret values left out) before anyone hears of it: a restarted agent knows every run it accepted.
     const store = this.opts.journal.open({ id, agentId: this.opts.agentId, tenant, createdAt: createdAt.toISOString(), spec, warmImage });
     const run = new Run(id, spec, warmImage, { store, createdAt });
     run.tenant = tenant;
+    if (buildSecrets) run.buildSecrets = new Map(Object.entries(buildSecrets).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
     this.runs.set(run.id, run);
     this.log.info({ runId: run.id, name: spec.name, hardware: spec.hardware, warm: Boolean(warmImage) }, 'run created');
     void this.execute(run);
@@ -153,20 +156,21 @@ export class RunManager {
     const phases = { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 0, runMs: 0 };
     const signal = run.abort.signal;
     let start: FinalEvent['start'] = run.warmImage ? 'warm' : 'cold';
-    const digest = tenantDigest(run.spec.contextDigest, run.tenant);
+    const digest = imageDigest(run.spec, run.tenant);
     // Asked now, before a build makes the image again: the agent removed it to stay within the image budget.
     const coldReason = run.warmImage ? undefined : this.opts.images?.coldReason(digest);
     let steps = 0;
     let cachedSteps = 0;
+    let builder: FinalFields['builder'];
     let release: (() => void) | undefined;
     let container: RunningContainer | undefined;
     let tarPath: ContextTar | undefined;
     const base = (over: Partial<FinalFields> = {}): FinalFields => ({
       exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference),
-      start, steps, cachedSteps, phases, outputs: { files: 0, bytes: 0 }, ...over,
+      start, steps, cachedSteps, builder, phases, outputs: { files: 0, bytes: 0 }, ...over,
     });
     const aborted = () => signal.aborted;
-    const secrets = new SecretRedactor(run.spec.env, run.spec.secretEnv);
+    const secrets = redactorOf(run);
     // Emitted only after the container is gone, so a client that sees it can rely on the cleanup.
     let final: FinalEvent | undefined;
 
@@ -200,21 +204,29 @@ export class RunManager {
         const b0 = Date.now();
         const built = await abortable(this.engine.build({
           contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest, agentId: this.opts.agentId,
+          target: run.spec.target, noCache: run.spec.noCache, secrets: run.buildSecrets,
           onStep: (s) => run.emit({ kind: 'building', ...s }),
-          onLog: (data) => run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data }),
-        }), signal);
+          onLog: (data) => {
+            const text = secrets.push('build', data);
+            if (text) run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data: text });
+          },
+          signal,
+        }), signal).finally(() => (run.buildSecrets = undefined));
+        const rest = secrets.flush('build');
+        if (rest) run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data: rest });
         phases.buildMs = Date.now() - b0;
         image = built.imageId;
         run.image = image;
         this.opts.images?.used(digest);
         steps = built.steps;
         cachedSteps = built.cachedSteps;
+        builder = built.builder;
         if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       }
       if (aborted()) throw signal.reason;
 
       if ((run.spec.parallel ?? 1) > 1) {
-        run.emit({ kind: 'starting', start, image, steps, cachedSteps, ...(coldReason ? { reason: coldReason } : {}) });
+        run.emit({ kind: 'starting', start, image, steps, cachedSteps, builder, ...(coldReason ? { reason: coldReason } : {}) });
         // Task 0 takes the room the run was admitted with; the other tasks are admitted one by one.
         const slot = release;
         release = undefined;
@@ -224,7 +236,7 @@ export class RunManager {
       const spec = specFor(image);
       // Nothing is awaited between this question and start(): the container it promises is still there.
       if (start === 'warm' && this.engine.hotReady?.(spec)) start = 'hot';
-      run.emit({ kind: 'starting', start, image, steps, cachedSteps, ...(coldReason ? { reason: coldReason } : {}) });
+      run.emit({ kind: 'starting', start, image, steps, cachedSteps, builder, ...(coldReason ? { reason: coldReason } : {}) });
       const s0 = Date.now();
       // Output can arrive before the engine's answer to start: `running` must still come first.
       let isRunning = false;
@@ -678,6 +690,18 @@ export class RunManager {
  * The digest an image is labelled with: the context digest scoped by tenant, so a tenant can neither reuse
  * nor detect (by a warm start) an image built from another tenant's context.
  */
+/** The digest an image of this spec is labelled with: the tenant's context digest, and the target stage when there is one. */
+export function imageDigest(spec: Pick<RunSpec, 'contextDigest' | 'target'>, tenant: string): string {
+  const scoped = tenantDigest(spec.contextDigest, tenant);
+  return spec.target ? createHash('sha256').update(`bytenite-target\n${spec.target}\n${scoped}`).digest('hex') : scoped;
+}
+
+/** Hides the run's secret env values and its build secrets' values in what it reports. */
+function redactorOf(run: Run): SecretRedactor {
+  const built = [...(run.buildSecrets?.values() ?? [])].map((v, i) => [`\0build-secret-${i}`, v.toString('utf8')] as const);
+  return new SecretRedactor({ ...run.spec.env, ...Object.fromEntries(built) }, [...run.spec.secretEnv, ...built.map(([k]) => k)]);
+}
+
 export function tenantDigest(contextDigest: string, tenant: string): string {
   return createHash('sha256').update(`bytenite-tenant\n${tenant}\n${contextDigest}`).digest('hex');
 }

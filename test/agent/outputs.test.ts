@@ -174,7 +174,7 @@ test('a download cut in the middle resumes at the byte it stopped and ends with 
     const r = await runCli(['outputs', run.runId, '--agent', url, '--token-file', tokenFile, '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(cutter.cuts, 1, 'the connection was cut once');
-    assert.match(r.stderr, /download cut .*resuming at 1[0-9]\.\d MiB/);
+    assert.match(r.stderr, /download cut .*resuming at \d+(\.\d)? MiB/);
     assert.equal(await sha256File(path.join(out, 'big')), printed.trim());
     assert.deepEqual(readdirSync(out), ['big']);
 

@@ -187,13 +187,14 @@ test('cancel stops a running container, reports cancelled and leaves no containe
 });
 
 test('a build error fails the run with the engine\'s message and leaves no container', async () => {
+  // The engine's words: BuildKit's "exit code: 3", the legacy builder's "returned a non-zero code: 3".
   const dir = makeContext({}, 'RUN exit 3\n', { uniq: true });
   dirs.push(dir);
   const client = await AgentClient.connect(agent.url, { token: agent.token });
   const run = await startRun(client, { contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, onEvent: () => {} });
   const final = await run.done;
   assert.equal(final.kind, 'failed');
-  assert.ok(final.kind === 'failed' && final.code === 'build' && /non-zero code: 3/.test(final.message), JSON.stringify(final));
+  assert.ok(final.kind === 'failed' && final.code === 'build' && /non-zero code: 3|exit code: 3/.test(final.message), JSON.stringify(final));
   assert.equal(await containersOf(run.runId), 0);
   client.close();
 });

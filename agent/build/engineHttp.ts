@@ -1,0 +1,51 @@
+/**
+ * Plain HTTP requests to the Docker Engine at the address dockerode was given (a unix socket, or TCP with
+ * or without TLS): the session's upgrade and the session build need requests dockerode does not make.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type Docker from 'dockerode';
+
+export interface EngineAddress {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  protocol?: 'http' | 'https';
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+/** docker-modem may hold the default socket as a function that finds it (the user's rootless one, or the system's). */
+export async function engineAddress(docker: Docker): Promise<EngineAddress> {
+  const m = docker.modem as unknown as Omit<EngineAddress, 'socketPath'> & { protocol?: string; socketPath?: string | (() => Promise<string> | string) };
+  const socketPath = typeof m.socketPath === 'function' ? await m.socketPath() : m.socketPath;
+  return {
+    socketPath, host: m.host, port: m.port,
+    protocol: m.protocol === 'https' ? 'https' : 'http', ca: m.ca, cert: m.cert, key: m.key,
+  };
+}
+
+/** A request to the engine on a connection of its own (never pooled: the session's is taken over by HTTP/2). */
+export function engineRequest(addr: EngineAddress, opts: { method: string; path: string; headers?: http.OutgoingHttpHeaders }): http.ClientRequest {
+  const common = { method: opts.method, path: opts.path, headers: opts.headers, agent: false as const };
+  if (addr.socketPath) return http.request({ ...common, socketPath: addr.socketPath });
+  if (addr.protocol === 'https') return https.request({ ...common, host: addr.host, port: addr.port, ca: addr.ca, cert: addr.cert, key: addr.key });
+  return http.request({ ...common, host: addr.host, port: addr.port });
+}
+
+/** The whole body of an engine response, for its error message (`{"message": …}`), bounded. */
+export async function readErrorBody(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    if (n < 64 * 1024) chunks.push(c);
+    n += c.length;
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  try {
+    const msg = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof msg === 'string' && msg) return msg;
+  } catch { /* not JSON: the text itself */ }
+  return text || `HTTP ${res.statusCode}`;
+}
