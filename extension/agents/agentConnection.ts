@@ -99,9 +99,11 @@ export class AgentConnection implements vscode.Disposable {
       this.catalog = await client.hardware();
       this.client = client;
       this.attempt = 0;
-      this.log.info(`connected to agent "${this.name}" at ${ep.url} (agent ${client.hello.agent}, engine ${client.hello.engine})`);
+      // The catalog names the engine, its version and how the agent found it (a context, DOCKER_HOST, the default socket).
+      const engine = this.catalog.engine ?? client.hello.engine;
+      this.log.info(`connected to agent "${this.name}" at ${ep.url} (agent ${client.hello.agent}, engine ${engine})`);
       client.onClosed((reason) => this.onDropped(client, reason));
-      this.setState({ kind: 'connected', agentVersion: client.hello.agent, engine: client.hello.engine });
+      this.setState({ kind: 'connected', agentVersion: client.hello.agent, engine });
       this.connectedEmitter.fire(client);
       return client;
     } catch (err) {
