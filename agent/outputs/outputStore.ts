@@ -13,12 +13,12 @@
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar';
 import { formatBytes, formatRetention } from '../hardware/sizes';
+import { OutputsNotKept, writeArchive } from './archiveWriter';
 
 export interface OutputRecord {
   runId: string;
@@ -41,13 +41,7 @@ export interface OutputStoreOptions {
   retentionMs: number;
 }
 
-/** The outputs of a run could not be kept; `message` names the limit and the flag that raises it. */
-export class OutputsNotKept extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OutputsNotKept';
-  }
-}
+export { OutputsNotKept };
 
 /** An archive being written: readers follow it as it grows (a client may download while the engine copies). */
 export class SavingArchive extends EventEmitter {
@@ -77,6 +71,8 @@ export class OutputStore {
   private readonly started = new EventEmitter();
   private readonly sweeper: NodeJS.Timeout;
   private lastFetch = 0;
+  /** Bytes of fan-out tasks' archives being written, before their merge: within the budget too. */
+  private workBytes = 0;
 
   private constructor(readonly dir: string, readonly opts: OutputStoreOptions) {
     this.started.setMaxListeners(0);
@@ -163,6 +159,7 @@ export class OutputStore {
       if (!r.fetchedAt) unfetched++;
     }
     for (const s of this.saving.values()) usedBytes += s.written;
+    usedBytes += this.workBytes;
     return { usedBytes, budgetBytes: this.opts.budgetBytes, runs, unfetched, retentionMs: this.opts.retentionMs };
   }
 
@@ -176,9 +173,12 @@ export class OutputStore {
     this.saving.set(runId, s);
     this.started.emit(runId);
     try {
-      const counted = await this.write(archive, s.partPath, (n) => {
-        s.written += n;
-        s.emit('progress');
+      const counted = await writeArchive(archive, s.partPath, {
+        room: (sofar, n) => this.makeRoom(sofar, n),
+        grew: (n) => {
+          s.written += n;
+          s.emit('progress');
+        },
       });
       if (counted.files === 0) {
         rmSync(s.partPath, { force: true });
@@ -207,15 +207,15 @@ export class OutputStore {
    * the caller merges such files and hands the result to `adopt`.
    */
   async saveWork(archive: NodeJS.ReadableStream, file: string): Promise<{ files: number; bytes: number }> {
-    const s = new SavingArchive(path.basename(file), '', file);
-    this.saving.set(s.runId, s);
+    let written = 0;
     try {
-      return await this.write(archive, file, (n) => { s.written += n; });
+      return await writeArchive(archive, file, { room: (sofar, n) => this.makeRoom(sofar, n), grew: (n) => { written += n; this.workBytes += n; } });
     } catch (err) {
       rmSync(file, { force: true });
       throw err;
     } finally {
-      this.saving.delete(s.runId);
+      // Counted until the merge takes over (adopt measures the merged archive afresh).
+      this.workBytes -= written;
     }
   }
 
@@ -266,58 +266,6 @@ export class OutputStore {
       if (r.removedAt || Date.parse(r.savedAt) + this.opts.retentionMs > now) continue;
       this.remove(r, `its retention time of ${formatRetention(this.opts.retentionMs)} had passed (bytenite agent --outputs-retention DURATION)`);
     }
-  }
-
-  private async write(archive: NodeJS.ReadableStream, file: string, grew: (n: number) => void): Promise<{ files: number; bytes: number; sha256: string }> {
-    await mkdir(path.dirname(file), { recursive: true });
-    const hash = createHash('sha256');
-    let files = 0;
-    let bytes = 0;
-    // Counting by reading the headers as the bytes pass: the archive is read from disk by no one but clients.
-    const parser = new tar.Parser({
-      onReadEntry: (e) => {
-        if (e.type === 'File' || e.type === 'OldFile' || e.type === 'ContiguousFile') {
-          files++;
-          bytes += e.size ?? 0;
-        }
-        e.resume();
-      },
-    });
-    let total = 0;
-    const fh = await open(file, 'w', 0o600);
-    // Chunks that arrive while a write is in flight are written together in one writev: waiting for each
-    // small chunk of the engine's response on its own made the copy three times slower than `docker cp`.
-    const meter = new Writable({
-      highWaterMark: 4 * 1024 * 1024,
-      writev: (items, cb) => {
-        const chunks = items.map((i) => i.chunk as Buffer);
-        const n = chunks.reduce((sum, c) => sum + c.length, 0);
-        try {
-          this.makeRoom(total, n);
-        } catch (err) {
-          return cb(err as Error);
-        }
-        total += n;
-        for (const c of chunks) {
-          hash.update(c);
-          parser.write(c);
-        }
-        writeAll(fh, chunks).then(() => {
-          grew(n);
-          cb();
-        }, (err) => cb(diskError(err)));
-      },
-      final: (cb) => {
-        parser.end();
-        cb();
-      },
-    });
-    try {
-      await pipeline(archive, meter);
-    } finally {
-      await fh.close();
-    }
-    return { files, bytes, sha256: hash.digest('hex') };
   }
 
   /**
@@ -381,30 +329,4 @@ export class OutputStore {
       this.put({ runId: id, tenant, files, bytes, tarBytes: statSync(this.tarOf(id)).size, savedAt: new Date().toISOString() });
     }
   }
-}
-
-/** Writes every byte of `chunks` at the file's position (writev may write fewer than asked). */
-async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
-  let left = chunks;
-  while (left.length > 0) {
-    const { bytesWritten } = await fh.writev(left);
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const c of left) {
-      if (skip >= c.length) {
-        skip -= c.length;
-        continue;
-      }
-      rest.push(skip > 0 ? c.subarray(skip) : c);
-      skip = 0;
-    }
-    left = rest;
-  }
-}
-
-/** A write that failed for lack of disk says so in the terms the agent's owner can act on. */
-function diskError(err: Error): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new OutputsNotKept('outputs not kept: the agent\'s disk is full (free space on its data folder, or lower `bytenite agent --outputs-budget SIZE`)');
-  return err;
 }

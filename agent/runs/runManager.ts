@@ -107,8 +107,9 @@ export class RunManager {
   async create(request: RunSpec, tenant = 'default'): Promise<Run> {
     // The build secrets' values stay out of the spec, which is journaled, listed and kept after the run.
     const { buildSecrets, ...spec } = request;
-    const warmImage = spec.noCache ? undefined : await this.engine.findImage(imageDigest(spec, tenant));
-    if (warmImage) this.opts.images?.used(imageDigest(spec, tenant));
+    const digest = imageDigest(spec, tenant);
+    const warmImage = spec.noCache ? undefined : await this.engine.findImage(digest);
+    if (warmImage) this.opts.images?.used(digest);
     const id = `r-${randomBytes(8).toString('hex')}`;
     const createdAt = new Date();
     // Journaled (secret values left out) before anyone hears of it: a restarted agent knows every run it accepted.
@@ -686,10 +687,6 @@ export class RunManager {
   }
 }
 
-/**
- * The digest an image is labelled with: the context digest scoped by tenant, so a tenant can neither reuse
- * nor detect (by a warm start) an image built from another tenant's context.
- */
 /** The digest an image of this spec is labelled with: the tenant's context digest, and the target stage when there is one. */
 export function imageDigest(spec: Pick<RunSpec, 'contextDigest' | 'target'>, tenant: string): string {
   const scoped = tenantDigest(spec.contextDigest, tenant);
@@ -702,6 +699,10 @@ function redactorOf(run: Run): SecretRedactor {
   return new SecretRedactor({ ...run.spec.env, ...Object.fromEntries(built) }, [...run.spec.secretEnv, ...built.map(([k]) => k)]);
 }
 
+/**
+ * The context digest scoped by tenant, so a tenant can neither reuse nor detect (by a warm start) an image
+ * built from another tenant's context.
+ */
 export function tenantDigest(contextDigest: string, tenant: string): string {
   return createHash('sha256').update(`bytenite-tenant\n${tenant}\n${contextDigest}`).digest('hex');
 }
