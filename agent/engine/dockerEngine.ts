@@ -5,9 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import path from 'node:path';
 import Docker from 'dockerode';
-import * as tar from 'tar';
 import {
   BuildError, BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineUnavailableError,
   ExitInfo, LABELS, RunningContainer, containerLabels,
@@ -20,8 +18,9 @@ import { HotPool, PoolEntry } from './hotPool';
 import { buildWithBuildKit, type BuildKitOptions } from '../build/buildkitBuild';
 import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build/builderChoice';
 import { engineAddress } from '../build/engineHttp';
-import { SHIM_DIR, findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
+import { findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
+import { outputSkeleton } from './outputSkeleton';
 import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
 import { DockerImages, IMAGE_REPO } from '../images/dockerImages';
 
@@ -520,27 +519,9 @@ export class DockerEngine implements Engine {
    */
   private skeleton(outputDir: string, withShim: boolean, owner: Owner | undefined): Buffer {
     const id = `${withShim ? 'hot' : 'plain'}:${outputDir}:${owner ? `${owner.uid}:${owner.gid}` : '-'}`;
-    const cached = this.skeletons.get(id);
-    if (cached) return cached;
-    const rel = path.posix.normalize(outputDir).replace(/^\/+|\/+$/g, '');
-    const blocks: Buffer[] = [];
-    const entry = (p: string, type: 'Directory' | 'File', mode: number, own: Owner, data?: Buffer) => {
-      const h = new tar.Header({ path: p, type, mode, uid: own.uid, gid: own.gid, size: data?.length ?? 0, mtime: new Date(0) });
-      h.encode();
-      blocks.push(h.block!);
-      if (data) blocks.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
-    };
-    const root = { uid: 0, gid: 0 };
-    // Parents the image lacks are made by the engine (root, 0755); only the folder itself is set here.
-    entry(`${rel}/`, 'Directory', owner ? 0o755 : 0o777, owner ?? root);
-    if (withShim && this.shim) {
-      entry(`${SHIM_DIR}/`, 'Directory', 0o755, root);
-      entry(`${SHIM_DIR}/busybox`, 'File', 0o755, root, this.shim);
-    }
-    blocks.push(Buffer.alloc(1024));
-    const buf = Buffer.concat(blocks);
-    this.skeletons.set(id, buf);
-    return buf;
+    let skel = this.skeletons.get(id);
+    if (!skel) this.skeletons.set(id, (skel = outputSkeleton(outputDir, owner, withShim ? this.shim : undefined)));
+    return skel;
   }
 }
 
