@@ -27,6 +27,7 @@ import { createLogger, Logger } from './log';
 import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
 import { ImageKeeper } from './images/imageKeeper';
+import { isTunnelRequest, openTunnel } from './tunnel/tunnelServer';
 
 export interface AgentOptions {
   host: string;
@@ -80,13 +81,15 @@ export interface AgentServer {
   storage(): Promise<StorageUse[]>;
   /** The engine in one line (kind, version, address, how it was found); undefined if it does not answer. */
   engineDescription(): Promise<string | undefined>;
+  /** What keeps run containers apart on the network, in one line (absent with `network: false` or on an engine that says nothing). */
+  isolation?: string;
   /** The image budget's keeper (absent for an engine without images of its own, e.g. Swarm): `usage()`, `collect()`. */
   images?: ImageKeeper;
   close(): Promise<void>;
 }
 
 export const DEFAULT_PORT = 7420;
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -96,6 +99,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     onSent: (source, sent) => log.info({ source, files: sent.files, bytes: sent.bytes }, 'build context sent to the engine'),
   });
   const pricing = await loadPricing(opts.pricesFile);
+  // Before any run: what keeps run containers apart on the network (and off the metadata address).
+  const isolation = (opts.network ?? true) ? await engine.isolation?.().catch((err) => `run isolation not set up: ${(err as Error).message}`) : undefined;
   // A cluster engine offers its nodes' hardware, not this machine's.
   const offered = engine.hardware ? await engine.hardware() : { host: await readHost() };
   const catalog = buildCatalog(offered.host, pricing.prices, pricing.reference);
@@ -180,6 +185,13 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
       socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmissing or wrong token\n');
       return;
     }
+    if (isTunnelRequest(req.url)) {
+      openTunnel(req, socket, head, tenant, peer, { runs, log, wss }).catch((err) => {
+        log.error({ peer, err: (err as Error).message }, 'tunnel failed to open');
+        socket.destroy();
+      });
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(ws, deps, peer, tenant);
       alive.set(ws, true);
@@ -215,10 +227,11 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const url = `${opts.tls ? 'wss' : 'ws'}://${hostForUrl}:${port}`;
   log.info({ url, dataDir: path.resolve(opts.dataDir), engine: engine.name, cpus: catalog.host.cpus, gpus: catalog.host.gpus.length,
     ...(images?.described ?? { imageBudget: 'none: this engine keeps the images it builds' }),
+    ...(isolation ? { isolation } : {}),
   }, 'agent listening');
 
   return {
-    url, port, runs, storage, images, engineDescription,
+    url, port, runs, storage, images, engineDescription, isolation,
     async close() {
       clearInterval(heartbeat);
       await runs.shutdown();

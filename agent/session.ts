@@ -160,6 +160,9 @@ export class Session {
         });
       case 'outputs.get':
         return this.startDownload(msg);
+      case 'ports.watch':
+        this.findRun(msg.runId).ports.watch(msg.ports);
+        return this.send({ type: 'ok', inReplyTo: msg.id });
       case 'outputs.fetched':
         this.deps.outputs.markFetched(this.findRun(msg.runId).id);
         return this.send({ type: 'ok', inReplyTo: msg.id });

@@ -62,6 +62,7 @@ export type RunEvent =
   | { kind: 'log'; task?: number; stream: LogStream; time: string; data: string }
   | { kind: 'stats'; task?: number; cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }
   | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
+  | { kind: 'port'; task?: number; port: number; state: 'ready'; ms: number }
   | ({ kind: 'exited' } & FinalFields)
   | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal'; message: string } & FinalFields)
   | ({ kind: 'cancelled' } & FinalFields);

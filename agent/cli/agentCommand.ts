@@ -121,7 +121,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
   process.stderr.write(
     `bytenite agent ${agent.url}: clients need the token in ${tokenFile}${created ? ' (just created)' : ''}\n` +
       `bytenite agent: engine: ${(await agent.engineDescription()) ?? 'not answering yet (runs fail until it does)'}\n` +
-      describeStorage(await agent.storage()).map((l) => `bytenite agent: disk: ${l}\n`).join(''),
+      describeStorage(await agent.storage()).map((l) => `bytenite agent: disk: ${l}\n`).join('') +
+      (agent.isolation ? `bytenite agent: network: ${agent.isolation}\n` : ''),
   );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -10,6 +10,8 @@ import { AgentError } from '../client/agentClient';
 import { connect, Connection } from './connect';
 import { RunReporter } from './runReporter';
 import { EXIT_NOT_RUN, UsageError, parseCount } from './runCommand';
+import { forwardUrl, parsePublish } from './publishFlag';
+import { PortForwards } from '../client/portForward';
 
 export const ATTACH_HELP = `Usage: bytenite attach RUN [options]
 
@@ -21,7 +23,10 @@ Options:
   --token-file FILE    the agent's token (or set BYTENITE_TOKEN)
   --ca-file FILE       CA certificate (PEM) of a wss:// agent with a self-signed certificate
   --data-dir DIR       data folder of the embedded agent
-  --task K             of a fan-out run (--parallel), show only task K's output
+  --task K             of a fan-out run (--parallel), show only task K's output (and forward to its ports)
+  -p, --publish [IP:][LOCAL:]CONTAINER
+                       forward a local port to a port of the run's container, as bytenite run -p does
+                       (repeatable); after a reconnect new connections go through again, open ones close
   --json               print the run's protocol events on stdout, one JSON object a line
 `;
 
@@ -35,7 +40,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       agent: { type: 'string' }, 'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'data-dir': { type: 'string' },
-      task: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      task: { type: 'string' }, publish: { type: 'string', short: 'p', multiple: true }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -49,6 +54,12 @@ export async function attachCommand(argv: string[]): Promise<number> {
   const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, 255);
   const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
   const flags = { agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] };
+  let publishes;
+  try {
+    publishes = (values.publish ?? []).map(parsePublish);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 
   let lastSeq = 0;
   let conn: Connection | undefined;
@@ -57,7 +68,16 @@ export async function attachCommand(argv: string[]): Promise<number> {
     process.exit(130);
   };
   process.on('SIGINT', onSigint);
+  let forwards: PortForwards | undefined;
   try {
+    if (publishes.length) {
+      forwards = await PortForwards.listen(publishes, {
+        tunnel: (r, p, t) => (conn ? conn.client.tunnel(r, p, t) : Promise.reject(new Error('not connected to the agent'))), task,
+        onReady: (f, ms) => reporter.forwardReady(runId, { host: f.host, port: f.boundPort, url: forwardUrl(f.host, f.boundPort) }, f.containerPort, ms),
+        onNote: (line) => reporter.note(line),
+      });
+      forwards.setRun(runId);
+    }
     let lostSince = 0;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -68,9 +88,14 @@ export async function attachCommand(argv: string[]): Promise<number> {
         await sleep(BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]);
         continue;
       }
+      if (forwards) {
+        // A port already accepting gets its event at once; the replay brings `running` if the run runs.
+        void conn.client.watchPorts(runId, [...new Set(forwards.forwards.map((f) => f.containerPort))]).catch(() => {});
+      }
       const outcome = await follow(conn, runId, lastSeq, (seq, e) => {
         lastSeq = seq;
         reporter.event(runId, seq, e);
+        forwards?.event(e);
       });
       if (outcome.final) return exitCodeOf(outcome.final);
       await conn.close().catch(() => {});
@@ -87,6 +112,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
     return EXIT_NOT_RUN;
   } finally {
     process.off('SIGINT', onSigint);
+    forwards?.close('the command ended');
     await conn?.close().catch(() => {});
   }
 }

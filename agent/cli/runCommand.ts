@@ -15,6 +15,8 @@ import { connect } from './connect';
 import { RunReporter } from './runReporter';
 import { trace } from './trace';
 import { readBuildSecret } from './buildSecretFlag';
+import { forwardUrl, parsePublish, type Publish } from './publishFlag';
+import { PortForwards } from '../client/portForward';
 
 export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
 
@@ -37,6 +39,10 @@ Options:
                        in memory for the build only, never in the image, logs or the agent's journal
   --target STAGE       build up to this stage of a multi-stage Dockerfile
   --no-cache           build cold, without the engine's build cache
+  -p, --publish [IP:][LOCAL:]CONTAINER
+                       forward a local port to a port of the container, through the agent (repeatable;
+                       docker run -p's syntax): listens on 127.0.0.1 unless IP is given; no LOCAL: a free
+                       port. Announced once the container's port accepts a connection
   --timeout DURATION   stop the run after this long, e.g. 30s, 10m
   --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
                        (0..N-1) and BYTENITE_TASK_COUNT; logs labelled [task N], outputs in task-N/,
@@ -117,7 +123,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'secret-env': { type: 'string', multiple: true }, 'build-arg': { type: 'string', multiple: true },
       user: { type: 'string', short: 'u' }, timeout: { type: 'string' }, parallel: { type: 'string' }, task: { type: 'string' }, out: { type: 'string' }, agent: { type: 'string' }, 'token-file': { type: 'string' },
       'ca-file': { type: 'string' }, secret: { type: 'string', multiple: true }, target: { type: 'string' },
-      'no-cache': { type: 'boolean', default: false },
+      'no-cache': { type: 'boolean', default: false }, publish: { type: 'string', short: 'p', multiple: true },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -168,18 +174,43 @@ export async function runCommand(argv: string[]): Promise<number> {
   const parallel = values.parallel === undefined ? 1 : parseCount(values.parallel, '--parallel', 1, 256);
   const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, parallel - 1);
 
+  const publishes: Publish[] = (values.publish ?? []).map((p) => asUsage(() => parsePublish(p)));
+
   const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
   for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);
 
   const connecting = connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] });
+  connecting.catch(() => {}); // awaited below
+  let forwards: PortForwards | undefined;
+  let forwardsRunId = '';
+  if (publishes.length) {
+    try {
+      // Listening before anything starts: a port in use fails the command before a run exists, as docker run -p does.
+      forwards = await PortForwards.listen(publishes, {
+        tunnel: (runId, port, t) => connecting.then((c) => c.client.tunnel(runId, port, t)), task,
+        onReady: (f, ms) => reporter.forwardReady(forwardsRunId, { host: f.host, port: f.boundPort, url: forwardUrl(f.host, f.boundPort) }, f.containerPort, ms),
+        onNote: (line) => reporter.note(line),
+      });
+    } catch (err) {
+      reporter.error((err as Error).message);
+      void connecting.then((c) => c.close(), () => {});
+      return EXIT_NOT_RUN;
+    }
+  }
   // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
   const starting = startRun(connecting.then((c) => c.client), {
     contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user,
     target: values.target, noCache: values['no-cache'], buildSecrets: Object.keys(buildSecrets).length ? buildSecrets : undefined,
     name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
+    ports: publishes.length ? [...new Set(publishes.map((p) => p.containerPort))] : undefined,
     onEvent: (seq, e, id) => {
       if (e.kind === 'log') trace('first log');
       reporter.event(id, seq, e);
+      if (forwards) {
+        forwardsRunId = id;
+        forwards.setRun(id);
+        forwards.event(e);
+      }
     },
   });
   starting.catch(() => {}); // awaited below, once the connection is known to be open
@@ -187,6 +218,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     conn = await connecting;
   } catch (err) {
+    forwards?.close('no agent');
     reporter.error((err as Error).message);
     return EXIT_NOT_RUN;
   }
@@ -242,6 +274,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return EXIT_NOT_RUN;
   } finally {
     process.off('SIGINT', onSigint);
+    forwards?.close('the command ended');
     await conn.close();
   }
 }

@@ -81,6 +81,15 @@ export class RunReporter {
     this.flush();
   }
 
+  /** A forward's container port accepts connections: where to reach it, and how long after start. */
+  forwardReady(runId: string, local: { host: string; port: number; url: string }, containerPort: number, ms: number): void {
+    if (this.o.json) {
+      this.write(this.o.stdout, JSON.stringify({ type: 'forward', runId, local: `${local.host}:${local.port}`, url: local.url, port: containerPort, ms }) + '\n');
+      return;
+    }
+    this.note(`${local.url} -> port ${containerPort} of the container (ready ${ms} ms after start)`);
+  }
+
   error(text: string): void {
     this.clearProgress();
     this.write(this.o.stderr, this.o.tty ? `\x1b[31mbytenite: ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
@@ -162,6 +171,7 @@ export class RunReporter {
       }
       case 'stats':
       case 'cost':
+      case 'port': // announced with its local address by forwardReady()
         return;
       case 'exited':
       case 'failed':

@@ -15,6 +15,7 @@ import {
 import type { FileEntry } from '../context/listContext';
 import type { ListedContext } from '../context/packContext';
 import { manifestParts, toManifest } from '../context/manifest';
+import { openTunnel, type TunnelAuth } from './openTunnel';
 
 export class AgentError extends Error {
   constructor(readonly code: ErrorCode | 'connection', message: string) {
@@ -61,7 +62,7 @@ export class AgentClient {
   private closedReason?: string;
   hello!: Hello;
 
-  private constructor(private readonly ws: WebSocket, readonly url: string) {
+  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly auth: TunnelAuth) {
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.onClose(`connection closed (${code}${reason.length ? `: ${reason}` : ''})`));
     ws.on('error', (err) => this.onClose(`connection error: ${err.message}`));
@@ -84,7 +85,7 @@ export class AgentClient {
       });
       ws.once('error', (err) => reject(new AgentError('connection', `cannot connect to ${url}: ${err.message}`)));
     });
-    const client = new AgentClient(ws, url);
+    const client = new AgentClient(ws, url, { token: opts.token, ca: opts.ca });
     const reply = await client.request({ type: 'hello', protocol: PROTOCOL_VERSION, client: opts.clientName ?? `bytenite-client/${AGENT_VERSION}` });
     if (reply.type !== 'hello') throw new AgentError('internal', `unexpected reply to hello: ${reply.type}`);
     client.hello = reply;
@@ -144,6 +145,19 @@ export class AgentClient {
       throw err;
     }
     return off;
+  }
+
+  /**
+   * A WebSocket carrying one TCP connection to `port` of the run's container (task `task`'s on a fan-out
+   * run), on a connection of its own: see agent/tunnel/pump.ts for what travels on it.
+   */
+  tunnel(runId: string, port: number, task?: number): Promise<WebSocket> {
+    return openTunnel(this.url, this.auth, runId, port, task);
+  }
+
+  /** Asks for a `port` event for each of `ports` of the run once it accepts connections. */
+  async watchPorts(runId: string, ports: number[]): Promise<void> {
+    await this.request({ type: 'ports.watch', runId, ports });
   }
 
   /** Adds a listener for a run's events; returns the function that removes it. */

@@ -32,6 +32,8 @@ export interface StartRunOptions {
   buildSecrets?: Record<string, string>;
   /** Fan-out: this many tasks of the same image (default 1). */
   parallel?: number;
+  /** Container ports to be told about (`port` events) once they accept connections: the `-p` ones. */
+  ports?: number[];
   onEvent: EventListener;
 }
 
@@ -69,6 +71,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.target ? { target: opts.target } : {}), ...(opts.noCache ? { noCache: true } : {}),
         ...(opts.buildSecrets ? { buildSecrets: opts.buildSecrets } : {}),
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
+        ...(opts.ports?.length ? { ports: opts.ports } : {}),
       },
       'tarPath' in pack ? pack.tarPath : pack,
       (seq: number, event: RunEvent, runId: string) => {

@@ -23,6 +23,9 @@ import { Owner, resolveOwner } from './imageUser';
 import { outputSkeleton } from './outputSkeleton';
 import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
 import { DockerImages, IMAGE_REPO } from '../images/dockerImages';
+import { dockerDialer } from './containerDial';
+import { TenantNetworks } from '../network/tenantNetworks';
+import { blockMetadata } from '../network/metadataBlock';
 
 const MiB = 1024 * 1024;
 
@@ -80,6 +83,10 @@ export class DockerEngine implements Engine {
   private readonly owners = new Map<string, Owner | undefined>();
   /** This engine's images and build cache, measured and removed for the image budget (agent/images/). */
   readonly images: DockerImages;
+  /** A network per tenant, containers kept apart (agent/network/). */
+  private readonly networks: TenantNetworks;
+  /** Agents whose networks this engine made, removed when it closes. */
+  private readonly agentIds = new Set<string>();
 
   private readonly builderSetting: BuilderSetting;
   private builderChoice?: Promise<BuilderChoice>;
@@ -98,9 +105,30 @@ export class DockerEngine implements Engine {
       make: (spec) => this.makeHot(spec),
     });
     this.images = new DockerImages(this.docker, () => new Set(this.pool.coming().map((s) => s.image)));
+    this.networks = new TenantNetworks(this.docker);
+  }
+
+  /** Blocks the metadata range for run containers where the agent can; says what holds, for the start-up line. */
+  async isolation(): Promise<string> {
+    const { note } = await blockMetadata(this.local);
+    return `runs: a network per tenant with traffic between containers off; ${note}`;
+  }
+
+  /** `NetworkMode` of a container of `spec`: its tenant's network, or none. */
+  private async networkMode(spec: ContainerSpec): Promise<string> {
+    if (!spec.network) return 'none';
+    this.agentIds.add(spec.agentId);
+    return this.networks.networkFor(spec.agentId, spec.tenant ?? 'default');
   }
 
   private readonly target?: EngineTarget;
+
+  /** The engine is on this machine (a local socket): its containers' addresses can be routed to. */
+  private get local(): boolean {
+    const host = this.target?.host;
+    if (host) return host.startsWith('unix://') || host.startsWith('npipe://');
+    return Boolean((this.docker.modem as { socketPath?: string }).socketPath);
+  }
 
   private where(): string {
     if (this.target) return describeTarget(this.target);
@@ -253,7 +281,7 @@ export class DockerEngine implements Engine {
   private hotKey(spec: ContainerSpec): string | undefined {
     if (!this.pool.enabled || spec.hardware.gpu || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
     const env = Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.outputDir, spec.task ?? null, spec.user ?? ''];
+    const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.tenant ?? 'default', spec.outputDir, spec.task ?? null, spec.user ?? ''];
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
   }
 
@@ -292,7 +320,7 @@ export class DockerEngine implements Engine {
     await this.commandOf(spec.image, undefined); // known when a run takes the container
     const env = Object.fromEntries(Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID'));
     const container = await this.docker.createContainer({
-      ...this.createOptions(spec, env),
+      ...this.createOptions(spec, env, await this.networkMode(spec)),
       Entrypoint: shimEntrypoint(),
       Cmd: [],
       Labels: { [LABELS.managed]: '1', [LABELS.agent]: spec.agentId, [LABELS.hot]: '1' },
@@ -335,7 +363,7 @@ export class DockerEngine implements Engine {
     return this.supervise(hot.container, spec.outputDir, handlers, hot.waited, goAt, { stream: hot.attached, live: true }, goAt);
   }
 
-  private createOptions(spec: ContainerSpec, env: Record<string, string>): Docker.ContainerCreateOptions {
+  private createOptions(spec: ContainerSpec, env: Record<string, string>, networkMode: string): Docker.ContainerCreateOptions {
     const hw = spec.hardware;
     const memory = hw.memoryMiB * MiB;
     return {
@@ -356,7 +384,7 @@ export class DockerEngine implements Engine {
         Privileged: false,
         SecurityOpt: ['no-new-privileges'],
         CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT'],
-        NetworkMode: spec.network ? 'bridge' : 'none',
+        NetworkMode: networkMode,
         Binds: [],
         Mounts: [],
         DeviceRequests: hw.gpu ? [{ Driver: 'nvidia', Count: hw.gpu.count, Capabilities: [['gpu']] }] : undefined,
@@ -366,7 +394,7 @@ export class DockerEngine implements Engine {
 
   private async startFresh(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer> {
     const hw = spec.hardware;
-    const container = await this.docker.createContainer(this.createOptions(spec, spec.env));
+    const container = await this.docker.createContainer(this.createOptions(spec, spec.env, await this.networkMode(spec)));
     try {
       // Create the output folder first so the program can simply write to it, whatever its image holds.
       // Attach before start so no output is missed. Attach, not the log API: following the log file is
@@ -438,6 +466,7 @@ export class DockerEngine implements Engine {
       logs.on('error', () => resolve());
     }).then(() => reader.end());
     const stopStats = followStats(container, handlers);
+    const dialer = dockerDialer(container, { local: this.local, hasShim: goAt !== undefined && source.live });
     const exited = (async (): Promise<ExitInfo> => {
       let result: WaitResult;
       let info: Docker.ContainerInspectInfo;
@@ -492,6 +521,8 @@ export class DockerEngine implements Engine {
       stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
       openOutputs: () => openOutputs(container, outputDir),
       remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
+      dial: (port) => dialer.dial(port),
+      probe: (port) => dialer.probe(port),
     };
   }
 
@@ -505,11 +536,14 @@ export class DockerEngine implements Engine {
       await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone);
       removed++;
     }
+    await this.networks.removeUnused(agentId).catch(() => 0);
     return removed;
   }
 
   async close(): Promise<void> {
     await this.pool.close();
+    // A network goes once no container is on it: runs still going after a restart keep theirs.
+    for (const id of this.agentIds) await this.networks.removeUnused(id).catch(() => 0);
   }
 
   /**

@@ -106,6 +106,8 @@ export interface ContainerSpec {
   outputDir: string;
   pidsLimit: number;
   network: boolean;
+  /** The tenant whose run it is: its containers share a network no other tenant's container is on. */
+  tenant?: string;
   /** The user to run as (`docker run --user`: name or uid, with an optional `:group`); the image's USER when absent. */
   user?: string;
   /** Aborts a start that waits (an engine that queues work itself, like Swarm, may wait long). */
@@ -142,6 +144,10 @@ export interface RunningContainer {
    */
   openOutputs(): Promise<NodeJS.ReadableStream | undefined>;
   remove(): Promise<void>;
+  /** A connection to a TCP port inside the container (port forwards); absent where the engine cannot reach one. */
+  dial?(port: number): Promise<import('node:stream').Duplex>;
+  /** Whether the container accepts connections on `port` now. */
+  probe?(port: number): Promise<boolean>;
 }
 
 /** What an engine that spans several machines offers: `host` is what one run can get, `nodes` the machines. */
@@ -177,6 +183,8 @@ export interface Engine {
   expect?(spec: ContainerSpec): void;
   /** Its images and build cache, for the image budget (agent/images/); engines without one keep all they build. */
   readonly images?: ImageStore;
+  /** Sets up what keeps runs apart on the network, and says in one line what holds (for the start-up log). */
+  isolation?(): Promise<string>;
   /** Lets go of what the engine holds for future runs (hot containers). */
   close?(): Promise<void>;
   /**

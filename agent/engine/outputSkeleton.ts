@@ -11,21 +11,42 @@ import { SHIM_DIR } from './hotShim';
 
 const ROOT: Owner = { uid: 0, gid: 0 };
 
-export function outputSkeleton(outputDir: string, owner: Owner | undefined, shim?: Buffer): Buffer {
-  const rel = path.posix.normalize(outputDir).replace(/^\/+|\/+$/g, '');
+interface TarEntry {
+  path: string;
+  type: 'Directory' | 'File';
+  mode: number;
+  owner: Owner;
+  data?: Buffer;
+}
+
+/** A tar of these entries, headers exactly as given. */
+function tarOf(entries: TarEntry[]): Buffer {
   const blocks: Buffer[] = [];
-  const entry = (p: string, type: 'Directory' | 'File', mode: number, own: Owner, data?: Buffer) => {
-    const h = new tar.Header({ path: p, type, mode, uid: own.uid, gid: own.gid, size: data?.length ?? 0, mtime: new Date(0) });
+  for (const e of entries) {
+    const h = new tar.Header({ path: e.path, type: e.type, mode: e.mode, uid: e.owner.uid, gid: e.owner.gid, size: e.data?.length ?? 0, mtime: new Date(0) });
     h.encode();
     blocks.push(h.block!);
-    if (data) blocks.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  };
-  // Parents the image lacks are made by the engine (root, 0755); only the folder itself is set here.
-  entry(`${rel}/`, 'Directory', owner ? 0o755 : 0o777, owner ?? ROOT);
-  if (shim) {
-    entry(`${SHIM_DIR}/`, 'Directory', 0o755, ROOT);
-    entry(`${SHIM_DIR}/busybox`, 'File', 0o755, ROOT, shim);
+    if (e.data) blocks.push(e.data, Buffer.alloc((512 - (e.data.length % 512)) % 512));
   }
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
+}
+
+function shimEntries(shim: Buffer): TarEntry[] {
+  return [
+    { path: `${SHIM_DIR}/`, type: 'Directory', mode: 0o755, owner: ROOT },
+    { path: `${SHIM_DIR}/busybox`, type: 'File', mode: 0o755, owner: ROOT, data: shim },
+  ];
+}
+
+export function outputSkeleton(outputDir: string, owner: Owner | undefined, shim?: Buffer): Buffer {
+  const rel = path.posix.normalize(outputDir).replace(/^\/+|\/+$/g, '');
+  // Parents the image lacks are made by the engine (root, 0755); only the folder itself is set here.
+  const entries: TarEntry[] = [{ path: `${rel}/`, type: 'Directory', mode: owner ? 0o755 : 0o777, owner: owner ?? ROOT }];
+  return tarOf(shim ? [...entries, ...shimEntries(shim)] : entries);
+}
+
+/** Only the shim, for a container made without it that needs it later (see containerDial.ts). */
+export function shimArchive(shim: Buffer): Buffer {
+  return tarOf(shimEntries(shim));
 }

@@ -119,6 +119,16 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
   \`outputs.fetched\`, or its retention time passes; a run whose outputs could not be kept says why in
   \`outputs.notKept\` of its final event. One download at a time per connection. Agents that do this say
   \`outputs-resume\` in their hello capabilities.
+- **Port forwards (tunnels):** not messages of this connection. Each forwarded TCP connection is a WebSocket of
+  its own to \`/tunnel/RUN_ID/PORT\` (\`?task=K\` on a fan-out run) on the agent's address, with the same
+  \`Authorization: Bearer\` token, so each has TCP's own flow control and a stalled one holds back nothing else.
+  The agent checks before the upgrade and refuses with a plain HTTP status and the reason as the body: 404 (not
+  this tenant's run: the same words as for a run that does not exist), 409 (not running yet: retry), 410 (the run
+  is over), 501 (the engine cannot reach container ports), 502 (the container did not take the connection).
+  Binary frames are the bytes; the text frame \`end\` is a half-close; close code 1000 ends a tunnel whose two
+  directions ended, 4001 one whose container stopped or run ended, 4002 one whose TCP side failed, with the reason.
+  \`spec.ports\` and \`ports.watch\` ask for a \`port\` event when a container port first accepts a connection.
+  Agents that do this say \`ports\` in their hello capabilities.
 
 ## Client → agent
 

@@ -13,6 +13,7 @@ const runId = z.string().regex(/^r-[a-z0-9]{6,40}$/).describe('Run id assigned b
 const sha256 = z.string().regex(/^[a-f0-9]{64}$/);
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(256);
 const nonNegInt = z.number().int().nonnegative();
+const containerPort = z.number().int().min(1).max(65535).describe('A TCP port inside the container.');
 
 // ---------------------------------------------------------------- shared shapes
 
@@ -51,6 +52,8 @@ export const RunSpec = z.strictObject({
     .describe('Stable id of the client\'s context folder (a hash, never the path): lets the engine keep its copy of the context between builds. Without it each content gets a copy of its own.'),
   parallel: z.number().int().min(1).max(256).optional()
     .describe('Fan-out: run this many tasks of the same image (one build); each gets BYTENITE_TASK_INDEX (0..N-1) and BYTENITE_TASK_COUNT. Default 1.'),
+  ports: z.array(containerPort).max(64).optional()
+    .describe('Container ports a client will forward (`-p`): the agent reports each with a `port` event once it first accepts a connection. Forwarding itself needs no declaration (see the tunnel endpoint).'),
 }).describe('What to build and run.');
 export type RunSpec = z.infer<typeof RunSpec>;
 export type RunSpecInput = z.input<typeof RunSpec>;
@@ -150,6 +153,10 @@ export const RunEvent = z.discriminatedUnion('kind', [
     kind: z.literal('stats'), task, cpuPercent: z.number().nonnegative().describe('100 = one full vCPU.'),
     memoryBytes: nonNegInt, memoryLimitBytes: nonNegInt, pids: nonNegInt,
   }).describe('Resource use, about once a second while running.'),
+  z.strictObject({
+    kind: z.literal('port'), task, port: containerPort, state: z.literal('ready'),
+    ms: nonNegInt.describe('From the container\'s start to the port\'s first accepted connection.'),
+  }).describe('A watched container port (`spec.ports`, `ports.watch`) now accepts connections: a forward to it reaches the program.'),
   z.strictObject({ kind: z.literal('cost'), total: z.number().nonnegative(), billedMs: nonNegInt, currency: z.literal('USD') })
     .describe('Cost accrued so far, at least once a second while running (of all tasks together, on a fan-out run).'),
   z.strictObject({ kind: z.literal('exited'), ...finalFields })
@@ -260,6 +267,9 @@ export const ClientMessage = z.discriminatedUnion('type', [
     offset: nonNegInt.default(0).describe('Start at this byte of the archive: a download that was cut resumes where it stopped.'),
     wait: z.boolean().default(false).describe('For a run still in progress: wait until its container has stopped, then stream the archive as the agent copies it out (without `wait`, asking before the run ends is an error).'),
   }).describe('Download the files a run left in its output folder, as a tar archive. One download at a time per connection.'),
+  z.strictObject({
+    type: z.literal('ports.watch'), id, runId, ports: z.array(containerPort).min(1).max(64),
+  }).describe('Watch more container ports of a run (e.g. `bytenite attach -p`): each gets a `port` event once it accepts connections (at once if it already does). Answered by `ok`.'),
   z.strictObject({ type: z.literal('outputs.fetched'), id, runId })
     .describe('The client has written the outputs and checked them: the agent may now remove them first when it needs room. Answered by `ok`.'),
 ]);

@@ -5,6 +5,7 @@
 import { FinalEvent, HardwareRequest, RunEvent, RunSpec, RunSummary, isFinal } from '../protocol';
 import type { JournalEntry, LogCursor } from '../store/runJournal';
 import type { ContextTar } from '../engine/engine';
+import { RunPorts } from '../tunnel/runPorts';
 
 export type RunState = RunSummary['state'];
 /** `json`: the event as JSON, made once for the journal and every client (absent for events read back). */
@@ -50,11 +51,15 @@ export class Run {
   /** Set by the connection that uploads the context; the lifecycle awaits it on a cold start. */
   context?: { promise: Promise<ContextTar>; resolve(tar: ContextTar): void; reject(err: Error): void };
 
+  /** Its containers' ports: readiness of the watched ones, and the tunnels open to them. */
+  readonly ports: RunPorts;
+
   /** The image the run's containers use, once known (warm: at once; cold: once built): kept while the run lasts. */
   image?: string;
 
   constructor(readonly id: string, readonly spec: RunSpec, readonly warmImage: string | undefined, opts: RunOptions = {}) {
     this.createdAt = opts.createdAt ?? new Date();
+    this.ports = new RunPorts((e) => this.emit(e), spec.ports ?? [], (spec.parallel ?? 1) > 1);
     this.image = warmImage;
     this.store = opts.store;
     if (opts.restored) {
@@ -97,6 +102,7 @@ export class Run {
     if (isFinal(event)) {
       this.final = event;
       this.store?.close();
+      this.ports.end(`the run ${event.kind === 'exited' ? `exited with code ${event.exitCode}` : event.kind === 'failed' ? 'failed' : 'was cancelled'}`);
     }
     for (const s of this.subscribers) s(seq, event, json);
   }

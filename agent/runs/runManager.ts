@@ -14,6 +14,7 @@ import { keepMergedOutputs, keepOutputs, keepTaskOutputs, TaskOutputs } from '..
 import type { OutputStore } from '../outputs/outputStore';
 import { CapacityQueue } from './capacityQueue';
 import { EventStore, Run, RunState, STATE_OF } from './run';
+import type { PortTarget } from '../tunnel/runPorts';
 import { costOf } from '../cost/cost';
 import { JournalEntry, LogCursor, PastRunEvents, RunJournal, RunRecord } from '../store/runJournal';
 import { SecretRedactor } from './secretRedactor';
@@ -185,7 +186,7 @@ export class RunManager {
       const single = (run.spec.parallel ?? 1) === 1;
       const specFor = (image: string): ContainerSpec => ({
         runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
-        user: run.spec.user, network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+        user: run.spec.user, network: this.opts.network, tenant: run.tenant, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
         env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
       });
       let expected = false;
@@ -315,10 +316,14 @@ export class RunManager {
     const onAbort = () => void running.stop(this.opts.stopGraceSeconds);
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort(); // cancelled while the container was starting
+    const target = portTarget(running);
+    if (target) run.ports.running(0, target);
+    else run.ports.unreachable = noForwarding(this.engine.name);
     let exit;
     try {
       exit = await running.exited;
     } finally {
+      run.ports.stopped(0, 'the container exited');
       clearInterval(ticker);
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -426,7 +431,7 @@ export class RunManager {
       container = await this.engine.start(
         {
           runId: run.id, task: index, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware,
-          pidsLimit: this.opts.pidsLimit, user: run.spec.user, network: this.opts.network, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+          pidsLimit: this.opts.pidsLimit, user: run.spec.user, network: this.opts.network, tenant: run.tenant, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
           env: {
             BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env,
             BYTENITE_TASK_INDEX: String(index), BYTENITE_TASK_COUNT: String(count),
@@ -451,10 +456,14 @@ export class RunManager {
       const onAbort = () => void running.stop(this.opts.stopGraceSeconds).catch(() => {});
       signal.addEventListener('abort', onAbort, { once: true });
       if (signal.aborted) onAbort();
+      const target = portTarget(running);
+      if (target) run.ports.running(index, target);
+      else run.ports.unreachable = noForwarding(this.engine.name);
       let exit;
       try {
         exit = await running.exited;
       } finally {
+        run.ports.stopped(index, `task ${index}'s container exited`);
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         release?.();
@@ -726,4 +735,15 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function noForwarding(engine: string): string {
+  return `the ${engine} engine cannot reach its containers' ports, so they cannot be forwarded${engine === 'swarm' ? ' (its tasks run on other machines); run on a Docker engine agent for -p' : ''}`;
+}
+
+/** The running container as its run's ports see it, when the engine can reach its ports. */
+function portTarget(running: RunningContainer): PortTarget | undefined {
+  const { dial, probe } = running;
+  if (!dial || !probe) return undefined;
+  return { dial: (p) => dial(p), probe: (p) => probe(p), startedAt: running.startedAt };
 }

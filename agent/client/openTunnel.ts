@@ -1,0 +1,41 @@
+/**
+ * Opens the WebSocket of one forwarded connection (`/tunnel/RUN/PORT` on the agent, with the connection's
+ * token). A refusal rejects with the agent's own reason and its HTTP status, which says whether trying
+ * again can help (409: the run is not running yet).
+ */
+import WebSocket from 'ws';
+import { MAX_FRAME } from '../protocol';
+
+export interface TunnelAuth {
+  token: string;
+  ca?: string | Buffer;
+}
+
+export class TunnelRefused extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'TunnelRefused';
+  }
+}
+
+export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<WebSocket> {
+  const url = `${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`;
+  const ws = new WebSocket(url, {
+    headers: { Authorization: `Bearer ${auth.token}` }, ca: auth.ca, maxPayload: MAX_FRAME, perMessageDeflate: false, handshakeTimeout: 10_000,
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
+      const done = () => {
+        reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the tunnel (HTTP ${res.statusCode})`));
+        ws.terminate();
+      };
+      res.once('end', done);
+      res.once('close', done);
+    });
+    ws.once('error', (err) => reject(new TunnelRefused(0, `cannot reach the agent: ${err.message}`)));
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * The agent's end of port forwards: `GET /tunnel/RUN/PORT[?task=K]`, a WebSocket upgrade authenticated with
+ * the same token as the protocol's connection, carries one TCP connection to PORT of the run's container
+ * (task K's, on a fan-out run). Everything is checked before the upgrade, so a refusal is a plain HTTP
+ * status with the reason as its body: 404 for a run that is not the caller's tenant's (word for word the
+ * answer for a run that does not exist), 409 for one not running yet, 410 for one that ended, 502 when the
+ * container does not accept the connection. The bytes themselves are never logged.
+ */
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import type { RunManager } from '../runs/runManager';
+import type { Logger } from '../log';
+import { pump } from './pump';
+
+const TUNNEL_PATH = /^\/tunnel\/(r-[a-z0-9]{6,40})\/(\d{1,5})(?:\?task=(\d{1,3}))?$/;
+
+export function isTunnelRequest(url: string | undefined): boolean {
+  return Boolean(url?.startsWith('/tunnel/'));
+}
+
+export interface TunnelDeps {
+  runs: RunManager;
+  log: Logger;
+  wss: WebSocketServer;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 501: 'Not Implemented', 502: 'Bad Gateway' };
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${message}\n`);
+}
+
+export async function openTunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, tenant: string, peer: string, deps: TunnelDeps): Promise<void> {
+  const m = TUNNEL_PATH.exec(req.url ?? '');
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) return refuse(socket, 400, 'a tunnel is asked for as /tunnel/RUN_ID/PORT, with PORT from 1 to 65535 (and ?task=K on a fan-out run)');
+  const [runId, task] = [m[1], m[3] === undefined ? 0 : Number(m[3])];
+  const run = deps.runs.get(runId);
+  if (!run || run.tenant !== tenant) return refuse(socket, 404, `no run ${runId} on this agent`);
+  if (run.ports.ended) return refuse(socket, 410, `run ${runId} is over (${run.ports.ended}): its ports are closed`);
+  const target = run.ports.target(task);
+  if (!target && run.ports.unreachable) return refuse(socket, 501, run.ports.unreachable);
+  if (!target) {
+    if (run.state === 'running') {
+      const parallel = run.spec.parallel ?? 1;
+      if (task >= parallel) return refuse(socket, 404, `run ${runId} has no task ${task} (it has ${parallel})`);
+      return refuse(socket, 409, `task ${task} of run ${runId} is not running`);
+    }
+    return refuse(socket, 409, `run ${runId} is ${run.state}: its ports can be reached once it runs`);
+  }
+  let conn: Duplex;
+  try {
+    conn = await target.dial(port);
+  } catch (err) {
+    return refuse(socket, 502, `port ${port} of run ${runId}'s container did not take the connection: ${(err as Error).message}`);
+  }
+  if (socket.destroyed) {
+    conn.destroy();
+    return;
+  }
+  deps.wss.handleUpgrade(req, socket, head, (ws) => {
+    const opened = Date.now();
+    const close = (code: number, reason: string) => {
+      if (ws.readyState === ws.OPEN) ws.close(code, reason.slice(0, 120));
+      conn.destroy();
+    };
+    // The container may have stopped while the upgrade was made: then this tunnel is cut at once.
+    if (run.ports.target(task) !== target) {
+      close(4001, run.ports.ended ?? 'the container stopped');
+      return;
+    }
+    const untrack = run.ports.track(task, close);
+    pump(ws, conn, {
+      onClose: (code, reason) => {
+        untrack();
+        deps.log.debug({ peer, runId, port, code, reason, ms: Date.now() - opened }, 'tunnel closed');
+      },
+    });
+  });
+}
