@@ -13,6 +13,7 @@ import type http from 'node:http';
 import { BuildError, LABELS, type BuildRequest, type BuildResult } from '../engine/engine';
 import { BuildSession, type SessionServices } from './buildSession';
 import { engineRequest, readErrorBody, type EngineAddress } from './engineHttp';
+import { explainRegistryError, type RegistryAuth } from './registryAuth';
 import { syncEntries } from './syncEntries';
 import { TraceProgress } from './traceProgress';
 
@@ -21,6 +22,8 @@ export interface BuildKitOptions {
   apiVersion: string;
   /** Told what each DiffCopy sent (for the agent's log; tests count bytes with it). */
   onSent?: (source: string, stats: { files: number; bytes: number }) => void;
+  /** Credentials for private base images, asked for by the session's Auth service. */
+  registryAuth?: RegistryAuth;
 }
 
 export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, opts: BuildKitOptions): Promise<BuildResult> {
@@ -36,6 +39,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
       return undefined;
     },
     secret: (id) => req.secrets?.get(id),
+    credentials: (host) => opts.registryAuth?.credentials(host),
     onSent: opts.onSent,
   };
   // A stored context is keyed so the engine keeps its copy; a tar body is sent whole anyway.
@@ -95,12 +99,12 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     });
     if (res.statusCode !== 200) {
       const message = await readErrorBody(res);
-      if ((res.statusCode ?? 500) < 500) throw new BuildError(message);
+      if ((res.statusCode ?? 500) < 500) throw new BuildError(explainRegistryError(message, opts.registryAuth) ?? message);
       throw new Error(`the engine could not build: ${message}`);
     }
     await readJsonLines(res, (item) => progress.apply(item));
     if (cancelled) throw signal!.reason;
-    if (progress.error) throw new BuildError(progress.error);
+    if (progress.error) throw new BuildError(explainRegistryError(progress.error, opts.registryAuth) ?? progress.error);
     if (!progress.imageId) throw new BuildError('the engine ended the build without an image id (see the build log above)');
     return {
       imageId: progress.imageId, steps: progress.stepCount, cachedSteps: progress.cachedSteps, builder: 'buildkit',

@@ -1,0 +1,148 @@
+/**
+ * Registry credentials for builds, from the agent owner's Docker config (`auths` in `$DOCKER_CONFIG/config.json`
+ * or `~/.docker/config.json`), or from `bytenite agent --registry-auth FILE` in the same format: what
+ * `docker login` writes. BuildKit asks for them through the session's Auth service, per registry host; the
+ * legacy builder gets them all in the X-Registry-Config header, as the docker CLI sends them. Passwords stay
+ * in this object: nothing here logs them or puts them in an error message.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dockerConfigDir } from '../engine/engineHost';
+
+export interface RegistryCredentials {
+  username: string;
+  /** A password, or an identity token (then `username` is empty, as the docker CLI answers). */
+  secret: string;
+}
+
+/** What the legacy builder's X-Registry-Config carries for one registry (the Engine API's AuthConfig). */
+interface AuthConfig {
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+  serveraddress: string;
+}
+
+/** Docker Hub's key in a Docker config, whatever name the engine asks for it by. */
+const HUB_KEY = 'https://index.docker.io/v1/';
+const HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+
+/** A config key (`https://host/v1/`, `host:port`) as the bare host the engine asks for, as docker's CLI maps it. */
+export function registryHost(key: string): string {
+  const host = key.replace(/^https?:\/\//, '').split('/')[0].toLowerCase();
+  return HUB_HOSTS.has(host) ? HUB_KEY : host;
+}
+
+export class RegistryAuth {
+  /**
+   * `file`: a Docker config file given by the agent's operator (it must be readable); otherwise the owner's
+   * own Docker config, which may well not exist (then every pull is anonymous).
+   */
+  constructor(readonly file = path.join(dockerConfigDir(process.env, os.homedir()), 'config.json'), private readonly required = false) {}
+
+  /** The agent's own `--registry-auth FILE`: read once now so a wrong file fails at start, in words. */
+  static fromFlag(file: string): RegistryAuth {
+    const auth = new RegistryAuth(path.resolve(file), true);
+    auth.entries();
+    return auth;
+  }
+
+  /**
+   * The config is read at each build: a `docker login` done while the agent runs counts from the next build.
+   * A config of the owner's that cannot be read gives no credentials (as for a first-time docker user).
+   */
+  private entries(): Map<string, AuthConfig> {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if (!this.required) return new Map();
+      throw new Error(`--registry-auth ${this.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    let auths: unknown;
+    try {
+      auths = (JSON.parse(text) as { auths?: unknown }).auths ?? {};
+    } catch (err) {
+      if (!this.required) return new Map();
+      throw new Error(`--registry-auth ${this.file} is not JSON (${(err as Error).message}): give a Docker config file, {"auths": {"HOST": {"auth": "base64 of user:password"}}}`);
+    }
+    const out = new Map<string, AuthConfig>();
+    if (!auths || typeof auths !== 'object') return out;
+    for (const [key, value] of Object.entries(auths as Record<string, unknown>)) {
+      const entry = toAuthConfig(key, value);
+      if (entry) out.set(registryHost(key), entry);
+    }
+    return out;
+  }
+
+  /** The answer to the session's Auth/Credentials for `host`; undefined: anonymous. */
+  credentials(host: string): RegistryCredentials | undefined {
+    const e = this.entries().get(registryHost(host));
+    if (!e) return undefined;
+    if (e.identitytoken) return { username: '', secret: e.identitytoken };
+    return { username: e.username ?? '', secret: e.password ?? '' };
+  }
+
+  /** Whether there are credentials for `host` (for error messages: no secret in it). */
+  has(host: string): boolean {
+    return this.entries().has(registryHost(host));
+  }
+
+  /** The legacy builder's X-Registry-Config: every registry of the config, keyed as the engine resolves them. */
+  registryConfig(): Record<string, AuthConfig> {
+    const out: Record<string, AuthConfig> = {};
+    for (const e of this.entries().values()) out[e.serveraddress] = e;
+    return out;
+  }
+}
+
+/** One `auths` entry: `auth` (base64 of `user:password`), or `username`/`password`, or an identity token. */
+function toAuthConfig(key: string, value: unknown): AuthConfig | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  const str = (x: unknown): string | undefined => (typeof x === 'string' && x !== '' ? x : undefined);
+  const serveraddress = key;
+  const identitytoken = str(v.identitytoken);
+  if (identitytoken) return { identitytoken, serveraddress };
+  const auth = str(v.auth);
+  if (auth) {
+    const plain = Buffer.from(auth, 'base64').toString('utf8');
+    const colon = plain.indexOf(':');
+    if (colon > 0) return { username: plain.slice(0, colon), password: plain.slice(colon + 1), serveraddress };
+  }
+  const username = str(v.username);
+  const password = str(v.password);
+  return username && password ? { username, password, serveraddress } : undefined;
+}
+
+/**
+ * A build error that comes from a registry refusing the agent, with what to do about it; undefined for any
+ * other error. The engine's own words stay first (they name the image); the hint names the host and where
+ * the agent looks for credentials, never a credential.
+ */
+export function explainRegistryError(message: string, auth: RegistryAuth | undefined): string | undefined {
+  if (!/401 Unauthorized|unauthorized: authentication required|no basic auth credentials|pull access denied|failed to authorize|denied: requested access/i.test(message)) {
+    return undefined;
+  }
+  const host = registryIn(message);
+  const where = auth ? auth.file : 'the agent\'s Docker config';
+  const registry = host ?? 'the registry';
+  const what = host && auth?.has(host)
+    ? `${registry} refused the credentials the agent has for it in ${where}: check them (docker login ${registry}, as the agent's user)`
+    : `the agent has no credentials for ${registry} in ${where}: run \`docker login ${host ?? 'HOST'}\` as the agent's user, or start the agent with --registry-auth FILE (a Docker config with "auths")`;
+  return `${message.trim()}\nThe base image is private or does not exist: ${what}.`;
+}
+
+/**
+ * The registry an engine error names: BuildKit says "pulling from host H", the legacy builder gives the URL
+ * it asked ("http://H/v2/…"), others the image reference ("H/repo:tag").
+ */
+function registryIn(message: string): string | undefined {
+  const name = '((?:[a-z0-9-]+\\.)*[a-z0-9-]+(?::\\d+)|(?:[a-z0-9-]+\\.)+[a-z]{2,})';
+  for (const re of [new RegExp(`from host ${name}`, 'i'), new RegExp(`https?://${name}/`, 'i'), new RegExp(`(?:^|[\\s"'=])${name}/[a-z0-9._/-]+`, 'i')]) {
+    const m = re.exec(message);
+    if (m) return m[1];
+  }
+  return undefined;
+}
