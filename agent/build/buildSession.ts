@@ -43,7 +43,10 @@ export class BuildSession {
   private socket?: Socket;
   private server?: http2.Http2Server;
   private readonly h2: http2.ServerHttp2Session[] = [];
-  private readonly senders = new Set<FileSyncSender>();
+  /** DiffCopy calls in progress, with the source each serves. */
+  private readonly senders = new Map<FileSyncSender, string>();
+  /** Per source, what its finished DiffCopy calls sent and were asked for. */
+  private readonly transferred = new Map<string, { bytesDone: number; bytesTotal: number }>();
   private closed = false;
   /** The first content the agent could not serve, and why (see FileSyncSender.sourceError). */
   sourceError?: Error;
@@ -105,11 +108,22 @@ export class BuildSession {
     server.emit('connection', socket);
   }
 
+  /** File content bytes of one source the engine asked for so far (`bytesTotal`), and how many were sent. */
+  transfer(dirName: string): { bytesDone: number; bytesTotal: number } {
+    const t = { ...(this.transferred.get(dirName) ?? { bytesDone: 0, bytesTotal: 0 }) };
+    for (const [s, dir] of this.senders) {
+      if (dir !== dirName) continue;
+      t.bytesDone += s.stats.bytes;
+      t.bytesTotal += s.requestedBytes;
+    }
+    return t;
+  }
+
   /** Ends the session: the engine sees the connection go, any transfer still running stops. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.senders) s.abort(new Error('the build session closed'));
+    for (const s of this.senders.keys()) s.abort(new Error('the build session closed'));
     // Not in this tick: Node sets a new HTTP/2 session up in a next tick, and feeds it the bytes already read
     // (the engine's preface); a session destroyed before that throws from inside Node (seen on Node 20).
     setImmediate(() => {
@@ -199,7 +213,7 @@ export class BuildSession {
       await drained;
     };
     const sender = new FileSyncSender(found.entries, found.files, (p) => write(frame(PacketCodec.encode(p))));
-    this.senders.add(sender);
+    this.senders.set(sender, dirName);
     const deframer = new GrpcDeframer();
     stream.on('data', (c: Buffer) => {
       try {
@@ -226,6 +240,8 @@ export class BuildSession {
       },
     ).finally(() => {
       this.senders.delete(sender);
+      const t = this.transferred.get(dirName) ?? { bytesDone: 0, bytesTotal: 0 };
+      this.transferred.set(dirName, { bytesDone: t.bytesDone + sender.stats.bytes, bytesTotal: t.bytesTotal + sender.requestedBytes });
       if (!stream.destroyed && !stream.writableEnded) stream.end();
     });
   }

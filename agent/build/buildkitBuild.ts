@@ -16,6 +16,7 @@ import { engineRequest, readErrorBody, type EngineAddress } from './engineHttp';
 import { explainRegistryError, type RegistryAuth } from './registryAuth';
 import { syncEntries } from './syncEntries';
 import { TraceProgress } from './traceProgress';
+import { TransferProgress } from './transferProgress';
 
 export interface BuildKitOptions {
   /** The engine's API version (from `/_ping`), for the versioned paths. */
@@ -64,8 +65,11 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     });
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  // The context files the engine pulls from the store, as upload progress (a tar body has its own).
+  const transfer = stored && req.onTransfer ? new TransferProgress(() => session.transfer('context'), req.onTransfer) : undefined;
   try {
     await session.open();
+    transfer?.start();
     if (cancelled) throw signal!.reason;
     const q = new URLSearchParams({
       version: '2',
@@ -106,6 +110,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     if (cancelled) throw signal!.reason;
     if (progress.error) throw new BuildError(explainRegistryError(progress.error, opts.registryAuth) ?? progress.error);
     if (!progress.imageId) throw new BuildError('the engine ended the build without an image id (see the build log above)');
+    transfer?.tick(true);
     return {
       imageId: progress.imageId, steps: progress.stepCount, cachedSteps: progress.cachedSteps, builder: 'buildkit',
       ...(stored ? { sent: { ...session.sent } } : {}),
@@ -115,6 +120,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     // The engine reports a transfer the agent broke off in its own words ("rpc error: …"); the cause is the agent's.
     throw session.sourceError ?? err;
   } finally {
+    transfer?.stop();
     signal?.removeEventListener('abort', onAbort);
     session.close();
   }

@@ -73,6 +73,8 @@ export interface BuildRequest {
   agentId?: string;
   onStep(step: BuildStep): void;
   onLog(text: string): void;
+  /** BuildKit from the content store: file content bytes the engine asked for so far, and how many were sent. */
+  onTransfer?(t: { bytesDone: number; bytesTotal: number }): void;
   /** Cancels the build at the engine (and ends its session). */
   signal?: AbortSignal;
   /** Build only up to this stage. */
