@@ -31,7 +31,7 @@ export interface SessionServices {
   /** A build secret's value, undefined when there is no secret of that id (the engine hears NOT_FOUND). */
   secret(id: string): Buffer | undefined;
   /** Registry credentials for a host; none means anonymous. */
-  credentials?(host: string): { username: string; secret: string } | undefined;
+  credentials?(host: string): { username: string; secret: string } | undefined | Promise<{ username: string; secret: string } | undefined>;
   /** Each finished DiffCopy: which source, and what it sent. */
   onSent?(dirName: string, stats: SendStats): void;
 }
@@ -152,9 +152,9 @@ export class BuildSession {
           return GetSecretResponseCodec.encode({ data: value });
         });
       case METHODS.credentials:
-        return this.unary(stream, (req) => {
+        return this.unary(stream, async (req) => {
           const { Host } = CredentialsRequestCodec.decode(req);
-          const c = Host ? this.services.credentials?.(Host) : undefined;
+          const c = Host ? await this.services.credentials?.(Host) : undefined;
           return CredentialsResponseCodec.encode(c ? { Username: c.username, Secret: c.secret } : {});
         });
       case METHODS.diffCopy:
@@ -165,7 +165,7 @@ export class BuildSession {
   }
 
   /** A call with one request and one response. */
-  private unary(stream: http2.ServerHttp2Stream, handle: (req: Buffer) => Buffer): void {
+  private unary(stream: http2.ServerHttp2Stream, handle: (req: Buffer) => Buffer | Promise<Buffer>): void {
     const deframer = new GrpcDeframer();
     const messages: Buffer[] = [];
     stream.on('data', (c: Buffer) => {
@@ -175,16 +175,18 @@ export class BuildSession {
         endWith(stream, (err as GrpcError).code ?? GrpcStatus.INTERNAL, (err as Error).message);
       }
     });
-    stream.on('end', () => {
+    stream.on('end', async () => {
       if (stream.headersSent || stream.destroyed) return;
       if (messages.length !== 1) return endWith(stream, GrpcStatus.INVALID_ARGUMENT, `expected one request message, got ${messages.length}`);
       let reply: Buffer;
       try {
-        reply = handle(messages[0]);
+        reply = await handle(messages[0]);
       } catch (err) {
         const code = err instanceof GrpcError ? err.code : GrpcStatus.INVALID_ARGUMENT;
         return endWith(stream, code, (err as Error).message);
       }
+      // The engine may have gone while a credential helper answered.
+      if (stream.headersSent || stream.destroyed) return;
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       stream.end(frame(reply));

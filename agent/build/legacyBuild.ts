@@ -22,7 +22,7 @@ export async function buildLegacy(docker: Docker, req: BuildRequest, opts: Legac
   // The agent's id too: two agents on one engine each remove only their own images (agent/images/).
   const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest, ...(req.agentId ? { [LABELS.agent]: req.agentId } : {}) };
   const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
-  const registryConfig = opts.registryAuth?.registryConfig();
+  const registryConfig = await opts.registryAuth?.registryConfig();
   const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
     dockerfile: req.dockerfile,
     buildargs: req.buildArgs,

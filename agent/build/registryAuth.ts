@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dockerConfigDir } from '../engine/engineHost';
+import { helperGet, helperList } from './credentialHelper';
 
 export interface RegistryCredentials {
   username: string;
@@ -22,6 +23,16 @@ interface AuthConfig {
   password?: string;
   identitytoken?: string;
   serveraddress: string;
+}
+
+/** What a Docker config says about registry credentials. */
+interface DockerConfig {
+  /** By host, as `registryHost` spells it. */
+  auths: Map<string, AuthConfig>;
+  /** The helper that keeps every registry's credentials (`docker-credential-NAME`). */
+  credsStore?: string;
+  /** Helpers for single registries, by host. */
+  credHelpers: Map<string, string>;
 }
 
 /** Docker Hub's key in a Docker config, whatever name the engine asks for it by. */
@@ -44,7 +55,7 @@ export class RegistryAuth {
   /** The agent's own `--registry-auth FILE`: read once now so a wrong file fails at start, in words. */
   static fromFlag(file: string): RegistryAuth {
     const auth = new RegistryAuth(path.resolve(file), true);
-    auth.entries();
+    auth.read();
     return auth;
   }
 
@@ -52,47 +63,76 @@ export class RegistryAuth {
    * The config is read at each build: a `docker login` done while the agent runs counts from the next build.
    * A config of the owner's that cannot be read gives no credentials (as for a first-time docker user).
    */
-  private entries(): Map<string, AuthConfig> {
+  private read(): DockerConfig {
+    const none: DockerConfig = { auths: new Map(), credHelpers: new Map() };
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
-      if (!this.required) return new Map();
+      if (!this.required) return none;
       throw new Error(`--registry-auth ${this.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     }
-    let auths: unknown;
+    let parsed: { auths?: unknown; credsStore?: unknown; credHelpers?: unknown };
     try {
-      auths = (JSON.parse(text) as { auths?: unknown }).auths ?? {};
+      parsed = JSON.parse(text) ?? {};
     } catch (err) {
-      if (!this.required) return new Map();
+      if (!this.required) return none;
       throw new Error(`--registry-auth ${this.file} is not JSON (${(err as Error).message}): give a Docker config file, {"auths": {"HOST": {"auth": "base64 of user:password"}}}`);
     }
-    const out = new Map<string, AuthConfig>();
-    if (!auths || typeof auths !== 'object') return out;
-    for (const [key, value] of Object.entries(auths as Record<string, unknown>)) {
-      const entry = toAuthConfig(key, value);
-      if (entry) out.set(registryHost(key), entry);
+    const config = none;
+    if (parsed.auths && typeof parsed.auths === 'object') {
+      for (const [key, value] of Object.entries(parsed.auths as Record<string, unknown>)) {
+        const entry = toAuthConfig(key, value);
+        if (entry) config.auths.set(registryHost(key), entry);
+      }
     }
-    return out;
+    if (typeof parsed.credsStore === 'string' && parsed.credsStore) config.credsStore = parsed.credsStore;
+    if (parsed.credHelpers && typeof parsed.credHelpers === 'object') {
+      for (const [key, helper] of Object.entries(parsed.credHelpers as Record<string, unknown>)) {
+        if (typeof helper === 'string' && helper) config.credHelpers.set(registryHost(key), helper);
+      }
+    }
+    return config;
   }
 
-  /** The answer to the session's Auth/Credentials for `host`; undefined: anonymous. */
-  credentials(host: string): RegistryCredentials | undefined {
-    const e = this.entries().get(registryHost(host));
+  /**
+   * The answer to the session's Auth/Credentials for `host`; undefined: anonymous. As the docker CLI looks:
+   * the host's credential helper, else the config's credential store, else (or when they have none) `auths`.
+   */
+  async credentials(host: string): Promise<RegistryCredentials | undefined> {
+    const config = this.read();
+    const key = registryHost(host);
+    const helper = config.credHelpers.get(key) ?? config.credsStore;
+    const kept = helper ? await helperGet(helper, key) : undefined;
+    if (kept) return kept;
+    const e = config.auths.get(key);
     if (!e) return undefined;
     if (e.identitytoken) return { username: '', secret: e.identitytoken };
     return { username: e.username ?? '', secret: e.password ?? '' };
   }
 
-  /** Whether there are credentials for `host` (for error messages: no secret in it). */
-  has(host: string): boolean {
-    return this.entries().has(registryHost(host));
+  /** Where credentials for `host` would come from, for error messages (no secret in it). */
+  source(host: string): { helper: string } | 'auths' | undefined {
+    const config = this.read();
+    const key = registryHost(host);
+    const helper = config.credHelpers.get(key) ?? config.credsStore;
+    if (helper) return { helper };
+    return config.auths.has(key) ? 'auths' : undefined;
   }
 
-  /** The legacy builder's X-Registry-Config: every registry of the config, keyed as the engine resolves them. */
-  registryConfig(): Record<string, AuthConfig> {
+  /** The legacy builder's X-Registry-Config: every registry the config has credentials for, as the docker CLI sends them. */
+  async registryConfig(): Promise<Record<string, AuthConfig>> {
+    const config = this.read();
     const out: Record<string, AuthConfig> = {};
-    for (const e of this.entries().values()) out[e.serveraddress] = e;
+    for (const e of config.auths.values()) out[e.serveraddress] = e;
+    const helped = new Map<string, string>();
+    if (config.credsStore) for (const server of await helperList(config.credsStore)) helped.set(server, config.credsStore);
+    for (const [server, helper] of config.credHelpers) helped.set(server, helper);
+    for (const [server, helper] of helped) {
+      const c = await helperGet(helper, server);
+      if (!c) continue;
+      out[server] = c.username ? { username: c.username, password: c.secret, serveraddress: server } : { identitytoken: c.secret, serveraddress: server };
+    }
     return out;
   }
 }
@@ -128,9 +168,13 @@ export function explainRegistryError(message: string, auth: RegistryAuth | undef
   const host = registryIn(message);
   const where = auth ? auth.file : 'the agent\'s Docker config';
   const registry = host ?? 'the registry';
-  const what = host && auth?.has(host)
+  const source = host ? auth?.source(host) : undefined;
+  const login = `run \`docker login ${host ?? 'HOST'}\` as the agent's user, or start the agent with --registry-auth FILE (a Docker config with "auths")`;
+  const what = source === 'auths'
     ? `${registry} refused the credentials the agent has for it in ${where}: check them (docker login ${registry}, as the agent's user)`
-    : `the agent has no credentials for ${registry} in ${where}: run \`docker login ${host ?? 'HOST'}\` as the agent's user, or start the agent with --registry-auth FILE (a Docker config with "auths")`;
+    : source
+    ? `${registry} refused the credentials of docker-credential-${source.helper} (named in ${where}), or it had none: ${login}`
+    : `the agent has no credentials for ${registry} in ${where}: ${login}`;
   return `${message.trim()}\nThe base image is private or does not exist: ${what}.`;
 }
 

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import path from 'node:path';
 import pino from 'pino';
@@ -134,6 +134,29 @@ for (const builder of ['buildkit', 'legacy'] as const) {
     spawnSync(DOCKER, ['rmi', image], { stdio: 'ignore' });
   });
 }
+
+test('buildkit: credentials from a credential helper (credsStore, as Docker Desktop\'s docker login keeps them)', async () => {
+  const bin = path.join(base, 'bin');
+  mkdirSync(bin, { recursive: true });
+  const helper = path.join(bin, 'docker-credential-bntest');
+  writeFileSync(helper, `#!/bin/sh\nread host\n[ "$1" = get ] && [ "$host" = "${host}" ] && printf '%s' '{"ServerURL":"${host}","Username":"alice","Secret":"${password}"}' && exit 0\necho "credentials not found in native keychain"; exit 1\n`);
+  chmodSync(helper, 0o755);
+  const helped = path.join(base, 'helper-config');
+  mkdirSync(helped);
+  writeFileSync(path.join(helped, 'config.json'), JSON.stringify({ auths: { [host]: {} }, credsStore: 'bntest' }));
+  const oldPath = process.env.PATH;
+  process.env.PATH = `${bin}:${oldPath}`;
+  try {
+    const { client, logged } = await agentWith('buildkit', RegistryAuth.fromFlag(path.join(helped, 'config.json')));
+    const { final, out, events } = await buildFromPrivate(client);
+    assert.equal(final.kind === 'exited' && final.exitCode, 0, JSON.stringify(final));
+    assert.equal(out, `${marker}\n`);
+    assertNoPassword('the events', JSON.stringify(events));
+    assertNoPassword('the log', logged.join(''));
+  } finally {
+    process.env.PATH = oldPath;
+  }
+});
 
 test('bytenite run: the owner\'s Docker config ($DOCKER_CONFIG) gives the embedded agent its credentials; a wrong password is named as such', async () => {
   const dir = tmpDir('bytenite-ctx-');
