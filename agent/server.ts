@@ -13,7 +13,7 @@ import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLi
 import { Engine } from './engine/engine';
 import type { BuilderSetting } from './build/builderChoice';
 import { DockerEngine } from './engine/dockerEngine';
-import { RegistryAuth } from './build/registryAuth';
+import { RegistryAuth, type TenantRegistryAuth } from './build/registryAuth';
 import { findEngine } from './engine/engineHost';
 import { RunManager } from './runs/runManager';
 import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal';
@@ -71,8 +71,8 @@ export interface AgentOptions {
   buildCacheBudgetBytes?: number;
   /** The builder for the Docker engine: `auto` (BuildKit when the engine has it), or forced. */
   builder?: BuilderSetting;
-  /** Credentials for private base images (default: the agent user's own Docker config). */
-  registryAuth?: RegistryAuth;
+  /** Credentials for private base images (default: the agent user's own Docker config, for the default tenant). */
+  registryAuth?: RegistryAuth | TenantRegistryAuth;
 }
 
 export interface AgentServer {

@@ -103,12 +103,12 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     });
     if (res.statusCode !== 200) {
       const message = await readErrorBody(res);
-      if ((res.statusCode ?? 500) < 500) throw new BuildError(explainRegistryError(message, opts.registryAuth) ?? message);
+      if ((res.statusCode ?? 500) < 500) throw new BuildError(explainRegistryError(message, opts.registryAuth, req.tenant) ?? message);
       throw new Error(`the engine could not build: ${message}`);
     }
     await readJsonLines(res, (item) => progress.apply(item));
     if (cancelled) throw signal!.reason;
-    if (progress.error) throw new BuildError(explainRegistryError(progress.error, opts.registryAuth) ?? progress.error);
+    if (progress.error) throw new BuildError(explainRegistryError(progress.error, opts.registryAuth, req.tenant) ?? progress.error);
     if (!progress.imageId) throw new BuildError('the engine ended the build without an image id (see the build log above)');
     transfer?.tick(true);
     return {

@@ -52,7 +52,7 @@ export async function buildLegacy(docker: Docker, req: BuildRequest, opts: Legac
     for (const id of state.made) opts.tracked.made(id);
   }
   req.signal?.throwIfAborted();
-  if (state.error) throw new BuildError(explainRegistryError(state.error, opts.registryAuth) ?? state.error.trim());
+  if (state.error) throw new BuildError(explainRegistryError(state.error, opts.registryAuth, req.tenant) ?? state.error.trim());
   const imageId = state.imageId ?? (await opts.findImage(req.digest));
   if (!imageId) throw new BuildError('the build finished without producing an image');
   return { imageId, steps: state.steps, cachedSteps: state.cachedSteps, builder: 'legacy' };

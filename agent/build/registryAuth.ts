@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { dockerConfigDir } from '../engine/engineHost';
 import { helperGet, helperList } from './credentialHelper';
+import { DEFAULT_TENANT } from '../auth/tokens';
 
 export interface RegistryCredentials {
   username: string;
@@ -50,13 +51,18 @@ export class RegistryAuth {
    * `file`: a Docker config file given by the agent's operator (it must be readable); otherwise the owner's
    * own Docker config, which may well not exist (then every pull is anonymous).
    */
-  constructor(readonly file = path.join(dockerConfigDir(process.env, os.homedir()), 'config.json'), private readonly required = false) {}
+  constructor(readonly file = path.join(dockerConfigDir(process.env, os.homedir()), 'config.json'), private readonly flag?: string) {}
 
-  /** The agent's own `--registry-auth FILE`: read once now so a wrong file fails at start, in words. */
-  static fromFlag(file: string): RegistryAuth {
-    const auth = new RegistryAuth(path.resolve(file), true);
+  /** A file the operator named (`flag`): read once now so a wrong file fails at start, in words naming the flag. */
+  static fromFlag(file: string, flag = '--registry-auth'): RegistryAuth {
+    const auth = new RegistryAuth(path.resolve(file), flag);
     auth.read();
     return auth;
+  }
+
+  /** The flag and its file as the operator wrote them: `--registry-auth FILE`, `--tenant-registry-auth T=FILE`. */
+  private named(): string {
+    return this.flag?.endsWith('=') ? `${this.flag}${this.file}` : `${this.flag} ${this.file}`;
   }
 
   /**
@@ -69,15 +75,15 @@ export class RegistryAuth {
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
-      if (!this.required) return none;
-      throw new Error(`--registry-auth ${this.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      if (!this.flag) return none;
+      throw new Error(`${this.named()}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     }
     let parsed: { auths?: unknown; credsStore?: unknown; credHelpers?: unknown };
     try {
       parsed = JSON.parse(text) ?? {};
     } catch (err) {
-      if (!this.required) return none;
-      throw new Error(`--registry-auth ${this.file} is not JSON (${(err as Error).message}): give a Docker config file, {"auths": {"HOST": {"auth": "base64 of user:password"}}}`);
+      if (!this.flag) return none;
+      throw new Error(`${this.named()} is not JSON (${(err as Error).message}): give a Docker config file, {"auths": {"HOST": {"auth": "base64 of user:password"}}}`);
     }
     const config = none;
     if (parsed.auths && typeof parsed.auths === 'object') {
@@ -137,6 +143,20 @@ export class RegistryAuth {
   }
 }
 
+/**
+ * Whose credentials a build gets on a shared agent. A tenant with a file of its own
+ * (`--tenant-registry-auth TENANT=FILE`) gets that file's; the owner's (the Docker config, or
+ * `--registry-auth FILE`) go to the `default` tenant only, so that another tenant's `FROM` can never pull the
+ * owner's private images. An agent with one token has only the `default` tenant: its owner's credentials.
+ */
+export class TenantRegistryAuth {
+  constructor(readonly owner: RegistryAuth | undefined, private readonly byTenant: ReadonlyMap<string, RegistryAuth> = new Map()) {}
+
+  for(tenant = DEFAULT_TENANT): RegistryAuth | undefined {
+    return this.byTenant.get(tenant) ?? (tenant === DEFAULT_TENANT ? this.owner : undefined);
+  }
+}
+
 /** One `auths` entry: `auth` (base64 of `user:password`), or `username`/`password`, or an identity token. */
 function toAuthConfig(key: string, value: unknown): AuthConfig | undefined {
   if (!value || typeof value !== 'object') return undefined;
@@ -161,11 +181,14 @@ function toAuthConfig(key: string, value: unknown): AuthConfig | undefined {
  * other error. The engine's own words stay first (they name the image); the hint names the host and where
  * the agent looks for credentials, never a credential.
  */
-export function explainRegistryError(message: string, auth: RegistryAuth | undefined): string | undefined {
+export function explainRegistryError(message: string, auth: RegistryAuth | undefined, tenant = DEFAULT_TENANT): string | undefined {
   if (!/401 Unauthorized|unauthorized: authentication required|no basic auth credentials|pull access denied|failed to authorize|denied: requested access/i.test(message)) {
     return undefined;
   }
   const host = registryIn(message);
+  if (!auth && tenant !== DEFAULT_TENANT) {
+    return `${message.trim()}\nThe base image is private or does not exist: tenant ${JSON.stringify(tenant)} has no registry credentials on this agent (the owner's are not shared with other tenants): its operator can give them with --tenant-registry-auth ${tenant}=FILE.`;
+  }
   const where = auth ? auth.file : 'the agent\'s Docker config';
   const registry = host ?? 'the registry';
   const source = host ? auth?.source(host) : undefined;

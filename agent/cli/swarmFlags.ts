@@ -1,11 +1,11 @@
 /** `bytenite agent --engine swarm --registry H:P [--node-engine URL]...`: the engine those flags choose. */
 import Docker from 'dockerode';
 import type { Engine } from '../engine/engine';
-import type { RegistryAuth } from '../build/registryAuth';
+import type { TenantRegistryAuth } from '../build/registryAuth';
 import { SwarmEngine } from '../engine/swarmEngine';
 
 /** undefined for the default single-machine engine; throws with what to fix for a bad combination. */
-export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngines: string[] = [], registryAuth?: RegistryAuth): Engine | undefined {
+export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngines: string[] = [], registryAuth?: TenantRegistryAuth): Engine | undefined {
   if (engine === 'docker') {
     if (registry || nodeEngines.length) throw new Error('--registry and --node-engine go with --engine swarm');
     return undefined;

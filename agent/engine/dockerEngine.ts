@@ -17,7 +17,7 @@ import { buildWithBuildKit, type BuildKitOptions } from '../build/buildkitBuild'
 import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build/builderChoice';
 import { engineAddress } from '../build/engineHttp';
 import { buildLegacy } from '../build/legacyBuild';
-import type { RegistryAuth } from '../build/registryAuth';
+import { TenantRegistryAuth, type RegistryAuth } from '../build/registryAuth';
 import { findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
 import { outputSkeleton } from './outputSkeleton';
@@ -33,8 +33,8 @@ export interface DockerEngineOptions {
   builder?: BuilderSetting;
   /** Told what each BuildKit file transfer sent to the engine. */
   onSent?: BuildKitOptions['onSent'];
-  /** Credentials for private base images (both builders). */
-  registryAuth?: RegistryAuth;
+  /** Credentials for private base images (both builders): one set, or per tenant. */
+  registryAuth?: RegistryAuth | TenantRegistryAuth;
   /** Most containers kept started ahead of time for hot starts (0: none). */
   hotPool?: number;
   /** How long such a container waits for a run before it is removed. */
@@ -86,14 +86,14 @@ export class DockerEngine implements Engine {
   private readonly builderSetting: BuilderSetting;
   private builderChoice?: Promise<BuilderChoice>;
   private readonly onSent?: BuildKitOptions['onSent'];
-  private readonly registryAuth?: RegistryAuth;
+  private readonly registryAuth?: TenantRegistryAuth;
 
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.target = opts.target;
     this.docker = docker ?? new Docker(opts.target ? dockerOptions(opts.target) : undefined);
     this.builderSetting = opts.builder ?? 'auto';
     this.onSent = opts.onSent;
-    this.registryAuth = opts.registryAuth;
+    this.registryAuth = opts.registryAuth instanceof TenantRegistryAuth ? opts.registryAuth : new TenantRegistryAuth(opts.registryAuth);
     const max = opts.hotPool ?? HOT_POOL_MAX;
     this.shim = max > 0 ? findStaticBusybox() : undefined;
     this.pool = new HotPool<ContainerSpec, HotEntry>({
@@ -163,11 +163,12 @@ export class DockerEngine implements Engine {
     });
     const buildKit = choice.builder === 'buildkit';
     const tracked = this.images.buildStarted(buildKit);
+    const registryAuth = this.registryAuth?.for(req.tenant);
     let ok = false;
     try {
       const built = buildKit
-        ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent, registryAuth: this.registryAuth })
-        : await buildLegacy(this.docker, req, { tracked, registryAuth: this.registryAuth, findImage: (d) => this.findImage(d) });
+        ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent, registryAuth })
+        : await buildLegacy(this.docker, req, { tracked, registryAuth, findImage: (d) => this.findImage(d) });
       ok = true;
       this.imagesByDigest.set(req.digest, built.imageId);
       return built;

@@ -71,6 +71,8 @@ export interface BuildRequest {
   digest: string;
   /** The agent that builds (label io.bytenite.agent): only it removes the image (agent/images/). */
   agentId?: string;
+  /** Whose build it is: registry credentials are per tenant. */
+  tenant?: string;
   onStep(step: BuildStep): void;
   onLog(text: string): void;
   /** BuildKit from the content store: file content bytes the engine asked for so far, and how many were sent. */

@@ -25,7 +25,7 @@ import {
   ExitInfo, HardwareUnavailableError, LABELS, RunningContainer, containerLabels,
 } from './engine';
 import { DockerEngine } from './dockerEngine';
-import type { RegistryAuth } from '../build/registryAuth';
+import type { RegistryAuth, TenantRegistryAuth } from '../build/registryAuth';
 import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
 import { followStats, openOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
@@ -52,7 +52,7 @@ export interface SwarmEngineOptions {
   /** How often a task's state is read (ms). */
   pollMs?: number;
   /** Credentials for private base images, for the builds on the manager. */
-  registryAuth?: RegistryAuth;
+  registryAuth?: RegistryAuth | TenantRegistryAuth;
 }
 
 interface Task {

@@ -204,7 +204,7 @@ export class RunManager {
         tarPath = await abortable(uploaded!, signal);
         const b0 = Date.now();
         const built = await abortable(this.engine.build({
-          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest, agentId: this.opts.agentId,
+          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest, agentId: this.opts.agentId, tenant: run.tenant,
           target: run.spec.target, noCache: run.spec.noCache, secrets: run.buildSecrets,
           onStep: (s) => run.emit({ kind: 'building', ...s }), onTransfer: (t) => run.emit({ kind: 'uploading', to: 'engine', ...t }),
           onLog: (data) => {

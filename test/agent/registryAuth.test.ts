@@ -13,7 +13,7 @@ import pino from 'pino';
 import { AgentClient } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
 import { DockerEngine } from '../../agent/engine/dockerEngine';
-import { RegistryAuth } from '../../agent/build/registryAuth';
+import { RegistryAuth, TenantRegistryAuth } from '../../agent/build/registryAuth';
 import type { RunEvent } from '../../agent/protocol';
 import { cleanup, freePort, runCli, startTestAgent, tmpDir, type TestAgent } from './helpers';
 
@@ -155,6 +155,27 @@ test('buildkit: credentials from a credential helper (credsStore, as Docker Desk
     assertNoPassword('the log', logged.join(''));
   } finally {
     process.env.PATH = oldPath;
+  }
+});
+
+test('a shared agent: a tenant gets its own credentials, and never the owner\'s', async () => {
+  const owner = RegistryAuth.fromFlag(path.join(withAuth, 'config.json'));
+  const tokens = new Map([[hex(16), 'default'], [hex(16), 'bob'], [hex(16), 'carol']]);
+  const tokenOf = (tenant: string) => [...tokens].find(([, t]) => t === tenant)![0];
+  const registryAuth = new TenantRegistryAuth(owner, new Map([['carol', RegistryAuth.fromFlag(path.join(withAuth, 'config.json'))]]));
+  const agent = await startTestAgent({ engine: new DockerEngine(undefined, { hotPool: 0, builder: 'buildkit', registryAuth }), tokens });
+  agents.push(agent);
+  const as = async (tenant: string) => {
+    const c = await AgentClient.connect(agent.url, { token: tokenOf(tenant) });
+    clients.push(c);
+    return c;
+  };
+  const carol = await buildFromPrivate(await as('carol'));
+  assert.equal(carol.final.kind === 'exited' && carol.final.exitCode, 0, JSON.stringify(carol.final));
+  const bob = await buildFromPrivate(await as('bob'));
+  assert.equal(bob.final.kind, 'failed', JSON.stringify(bob.final));
+  if (bob.final.kind === 'failed') {
+    assert.match(bob.final.message, /tenant "bob" has no registry credentials on this agent .*--tenant-registry-auth bob=FILE/s);
   }
 });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RegistryAuth, explainRegistryError, registryHost } from '../../agent/build/registryAuth';
+import { RegistryAuth, TenantRegistryAuth, explainRegistryError, registryHost } from '../../agent/build/registryAuth';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 function configFile(content: unknown): string {
@@ -84,4 +84,16 @@ test('a credential helper (credsStore, credHelpers) answers first, as docker log
   } finally {
     process.env.PATH = oldPath;
   }
+});
+
+test('per tenant: a tenant\'s own file, the owner\'s for the default tenant only', () => {
+  const owner = new RegistryAuth('/nonexistent/owner.json');
+  const alice = new RegistryAuth('/nonexistent/alice.json');
+  const byTenant = new TenantRegistryAuth(owner, new Map([['alice', alice]]));
+  assert.equal(byTenant.for('default'), owner);
+  assert.equal(byTenant.for(), owner);
+  assert.equal(byTenant.for('alice'), alice);
+  assert.equal(byTenant.for('mallory'), undefined, 'another tenant never gets the owner\'s credentials');
+  assert.match(explainRegistryError('pulling from host reg.example:5000 failed: 401 Unauthorized', undefined, 'mallory')!,
+    /tenant "mallory" has no registry credentials on this agent .*--tenant-registry-auth mallory=FILE/);
 });
