@@ -59,8 +59,10 @@ async function proposeContext(ctx: Ctx, dockerfile: vscode.Uri, text: string): P
   const shown = missing.slice(0, 3).join(', ') + (missing.length > 3 ? ` and ${missing.length - 3} more` : '');
   const useRoot = 'Use Workspace Folder';
   const keep = 'Keep Its Folder';
+  // Modal: the run waits on the answer, and nothing is uploaded before it.
   const pick = await vscode.window.showWarningMessage(
-    `${rel(dockerfile.fsPath)} copies ${shown}, not found in its folder but found in the workspace folder: build it with the workspace folder as its context (docker build -f ${rel(dockerfile.fsPath)} .)?`,
+    `${rel(dockerfile.fsPath)} copies ${shown}, not found in its folder but found in the workspace folder.`,
+    { modal: true, detail: `Build it with the workspace folder as its context, as docker build -f ${rel(dockerfile.fsPath)} . would? The choice is remembered for this Dockerfile (ByteNite: Choose Build Context changes it).` },
     useRoot, keep,
   );
   if (pick === undefined) return undefined;
