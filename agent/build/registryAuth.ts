@@ -1,9 +1,10 @@
 /**
- * Registry credentials for builds, from the agent owner's Docker config (`auths` in `$DOCKER_CONFIG/config.json`
- * or `~/.docker/config.json`), or from `bytenite agent --registry-auth FILE` in the same format: what
- * `docker login` writes. BuildKit asks for them through the session's Auth service, per registry host; the
- * legacy builder gets them all in the X-Registry-Config header, as the docker CLI sends them. Passwords stay
- * in this object: nothing here logs them or puts them in an error message.
+ * Registry credentials for builds, from the agent owner's Docker config (`$DOCKER_CONFIG/config.json` or
+ * `~/.docker/config.json`), or from `bytenite agent --registry-auth FILE` in the same format: what `docker
+ * login` writes, `auths` or a credential helper (`credsStore`, `credHelpers`). BuildKit asks for them through
+ * the session's Auth service, per registry host; the legacy builder gets them all in the X-Registry-Config
+ * header, as the docker CLI sends them. On a shared agent they are per tenant (TenantRegistryAuth). Passwords
+ * stay in these objects: nothing here logs them or puts them in an error message.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -48,8 +49,8 @@ export function registryHost(key: string): string {
 
 export class RegistryAuth {
   /**
-   * `file`: a Docker config file given by the agent's operator (it must be readable); otherwise the owner's
-   * own Docker config, which may well not exist (then every pull is anonymous).
+   * `file`: by default the owner's own Docker config, which may well not exist (then every pull is anonymous);
+   * with `flag`, a file the operator named with that flag, which must be readable.
    */
   constructor(readonly file = path.join(dockerConfigDir(process.env, os.homedir()), 'config.json'), private readonly flag?: string) {}
 
