@@ -13,6 +13,7 @@ import { AuthLimiter, AuthLimitOptions, DEFAULT_AUTH_LIMIT } from './auth/authLi
 import { Engine } from './engine/engine';
 import type { BuilderSetting } from './build/builderChoice';
 import { DockerEngine } from './engine/dockerEngine';
+import { RegistryAuth, type TenantRegistryAuth } from './build/registryAuth';
 import { findEngine } from './engine/engineHost';
 import { RunManager } from './runs/runManager';
 import { RunJournal, DEFAULT_JOURNAL, JournalOptions } from './store/runJournal';
@@ -71,6 +72,8 @@ export interface AgentOptions {
   buildCacheBudgetBytes?: number;
   /** The builder for the Docker engine: `auto` (BuildKit when the engine has it), or forced. */
   builder?: BuilderSetting;
+  /** Credentials for private base images (default: the agent user's own Docker config, for the default tenant). */
+  registryAuth?: RegistryAuth | TenantRegistryAuth;
 }
 
 export interface AgentServer {
@@ -96,6 +99,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   // Found as the docker CLI finds it (DOCKER_HOST, Docker contexts, the default socket), unless named.
   const engine: Engine = opts.engine ?? new DockerEngine(undefined, {
     hotPool: opts.hotPool, target: findEngine({ engineHost: opts.engineHost, context: opts.dockerContext }), builder: opts.builder,
+    registryAuth: opts.registryAuth ?? new RegistryAuth(),
     onSent: (source, sent) => log.info({ source, files: sent.files, bytes: sent.bytes }, 'build context sent to the engine'),
   });
   const pricing = await loadPricing(opts.pricesFile);

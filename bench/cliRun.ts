@@ -43,7 +43,7 @@ export function runJson(args: string[]): Promise<JsonRun> {
         if (msg.seq !== lastSeq + 1) bad ??= `event seq ${msg.seq} after ${lastSeq}`;
         lastSeq = msg.seq;
         const e = msg.event;
-        if (e.kind === 'uploading') uploadedBytes = Math.max(uploadedBytes, e.bytesDone);
+        if (e.kind === 'uploading' && !e.to) uploadedBytes = Math.max(uploadedBytes, e.bytesDone);
         else if (e.kind === 'starting') {
           startingMs = now;
           start = e.start;

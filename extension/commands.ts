@@ -13,6 +13,8 @@ import { fitToCatalog, formatHardware } from './hardware/pricing';
 import { formatBytes } from '../agent/hardware/sizes';
 import { errorMessage, showError } from './log';
 import { SIDEBAR_VIEW_ID } from './views/sidebar';
+import { buildOptionsFor, chooseContext, chooseStage } from './runs/buildOptions';
+import { setBuildSecret } from './runs/setBuildSecret';
 
 type Command = (...args: any[]) => unknown;
 
@@ -57,6 +59,21 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
   chooseHardware: (ctx) => async (arg?: vscode.Uri) => {
     const uri = await dockerfileArg(ctx, arg, 'Choose hardware for which Dockerfile?');
     if (uri) await chooseHardware(ctx, uri);
+  },
+
+  chooseBuildContext: (ctx) => async (arg?: vscode.Uri) => {
+    const uri = await dockerfileArg(ctx, arg, 'Choose the build context of which Dockerfile?');
+    if (uri) await chooseContext(ctx, uri);
+  },
+
+  chooseBuildStage: (ctx) => async (arg?: vscode.Uri) => {
+    const uri = await dockerfileArg(ctx, arg, 'Choose the stage of which Dockerfile?');
+    if (uri) await chooseStage(ctx, uri);
+  },
+
+  setBuildSecret: (ctx) => async (arg?: vscode.Uri) => {
+    const uri = await dockerfileArg(ctx, arg, 'Set a build secret of which Dockerfile?');
+    if (uri) await setBuildSecret(ctx, uri);
   },
 
   selectAgent: (ctx) => async () => {
@@ -146,7 +163,7 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
       return;
     }
     await vscode.commands.executeCommand('revealInExplorer', dir);
-    void offerDockerignore(vscode.Uri.parse(entry.dockerfile), dir);
+    void offerDockerignore(ctx, vscode.Uri.parse(entry.dockerfile), dir);
   },
 };
 
@@ -169,8 +186,9 @@ export function registerCommands(ctx: Ctx): void {
  * Outputs land in `bytenite-out/`; when that is inside the Dockerfile's build context, every new output
  * changes the context digest and the next run starts cold. Offer (once per folder) to ignore it.
  */
-async function offerDockerignore(dockerfile: vscode.Uri, outDir: vscode.Uri): Promise<void> {
-  const contextDir = vscode.Uri.joinPath(dockerfile, '..');
+async function offerDockerignore(ctx: Ctx, dockerfile: vscode.Uri, outDir: vscode.Uri): Promise<void> {
+  const chosen = ctx.buildChoices.get(dockerfile).contextDir;
+  const contextDir = chosen ? vscode.Uri.file(chosen) : vscode.Uri.joinPath(dockerfile, '..');
   const outRoot = vscode.Uri.joinPath(outDir, '..');
   const rel = path.relative(contextDir.fsPath, outRoot.fsPath);
   if (rel.startsWith('..') || path.isAbsolute(rel)) return;
@@ -194,7 +212,9 @@ async function offerDockerignore(dockerfile: vscode.Uri, outDir: vscode.Uri): Pr
 
 async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest): Promise<string | undefined> {
   const parallel = ctx.choices.parallel(uri);
-  const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware, parallel));
+  const build = await buildOptionsFor(ctx, uri);
+  if (!build) return undefined;
+  const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware, parallel, build));
   ctx.panels.open(run.runId, true);
   return run.runId;
 }

@@ -15,7 +15,8 @@ import { AgentRunHistory } from './runs/agentRunHistory';
 import { Runner } from './runs/runner';
 import { RunStore } from './runs/runStore';
 import { traceRuns } from './runs/runTrace';
-import { AgentTokens } from './secrets';
+import { AgentTokens, BuildSecrets } from './secrets';
+import { BuildChoices } from './runs/buildChoices';
 import { AgentStatusBar } from './statusBar';
 import { RUN_PANEL_VIEW_TYPE, RunPanels, type PanelActions } from './views/runPanel';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './views/sidebar';
@@ -29,6 +30,8 @@ export const DOCKERFILE_SELECTOR: vscode.DocumentSelector = [
 export class Ctx {
   readonly log: Log;
   readonly tokens: AgentTokens;
+  readonly buildSecrets: BuildSecrets;
+  readonly buildChoices: BuildChoices;
   readonly local: LocalAgent;
   readonly agents: AgentManager;
   readonly dockerfiles: DockerfileIndex;
@@ -46,6 +49,8 @@ export class Ctx {
     };
     this.log = own(createLog());
     this.tokens = new AgentTokens(ext.secrets);
+    this.buildSecrets = new BuildSecrets(ext.secrets);
+    this.buildChoices = new BuildChoices(ext.workspaceState);
     this.local = own(new LocalAgent(
       path.join(ext.extensionPath, 'dist', 'bytenite.js'), ext.globalStorageUri.fsPath, this.log,
     ));

@@ -16,6 +16,10 @@ export interface ByteNiteApi {
     /** The log events, with the task of a fan-out run. */
     logEvents: { task?: number; stream: string; data: string }[];
   } | undefined;
+  /** Remembers a Dockerfile's build context and stage, as Choose Build Context / Choose Build Stage do. */
+  setBuildChoice(dockerfile: vscode.Uri, choice: { contextDir?: string; target?: string }): Promise<void>;
+  /** Keeps a build secret for a Dockerfile, as Set Build Secret does. */
+  setBuildSecret(dockerfile: vscode.Uri, id: string, value: string | undefined): Promise<void>;
   /** Remembers the number of parallel tasks for a Dockerfile, as the hardware picker's last step does. */
   setParallel(dockerfile: vscode.Uri, parallel: number): Promise<void>;
   /** The selected agent's connection state (`connected`, `retrying`, `failed`...). */
@@ -72,6 +76,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     runRows: async () => (await ctx.sidebar.state()).runs,
     forgetRuns: () => ctx.store.clear(),
     setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
+    setBuildChoice: (dockerfile, choice) => ctx.buildChoices.update(dockerfile, choice),
+    setBuildSecret: (dockerfile, id, value) => ctx.buildSecrets.set(dockerfile, id, value),
   };
 }
 

@@ -13,6 +13,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)   # the TLS tests make thei
 if [ "${1:-}" = "--tests" ]; then
   # The Swarm tests build a two-node cluster with a registry of their own (started by the test, not as a service).
   command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+  # The private base image test puts that registry behind htpasswd (bcrypt entries, which htpasswd -B writes).
+  command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
   command -v ip >/dev/null || need_apt+=(iproute2)
   # The SSH engine test runs its own sshd on loopback, with keys it makes.
   [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)

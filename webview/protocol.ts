@@ -55,7 +55,7 @@ interface FinalFields {
 /** One event of a run (agent `RunEvent`), relayed unchanged. */
 export type RunEvent =
   | { kind: 'queued'; task?: number; position: number }
-  | { kind: 'uploading'; bytesDone: number; bytesTotal: number }
+  | { kind: 'uploading'; bytesDone: number; bytesTotal: number; to?: 'engine' }
   | { kind: 'building'; step: number; steps: number; instruction: string; cached: boolean }
   | { kind: 'starting'; start: StartKind; image: string; cachedSteps: number; steps: number }
   | { kind: 'running'; task?: number; startedAt: string }

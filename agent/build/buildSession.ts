@@ -31,7 +31,7 @@ export interface SessionServices {
   /** A build secret's value, undefined when there is no secret of that id (the engine hears NOT_FOUND). */
   secret(id: string): Buffer | undefined;
   /** Registry credentials for a host; none means anonymous. */
-  credentials?(host: string): { username: string; secret: string } | undefined;
+  credentials?(host: string): { username: string; secret: string } | undefined | Promise<{ username: string; secret: string } | undefined>;
   /** Each finished DiffCopy: which source, and what it sent. */
   onSent?(dirName: string, stats: SendStats): void;
 }
@@ -43,7 +43,10 @@ export class BuildSession {
   private socket?: Socket;
   private server?: http2.Http2Server;
   private readonly h2: http2.ServerHttp2Session[] = [];
-  private readonly senders = new Set<FileSyncSender>();
+  /** DiffCopy calls in progress, with the source each serves. */
+  private readonly senders = new Map<FileSyncSender, string>();
+  /** Per source, what its finished DiffCopy calls sent and were asked for. */
+  private readonly transferred = new Map<string, { bytesDone: number; bytesTotal: number }>();
   private closed = false;
   /** The first content the agent could not serve, and why (see FileSyncSender.sourceError). */
   sourceError?: Error;
@@ -105,11 +108,22 @@ export class BuildSession {
     server.emit('connection', socket);
   }
 
+  /** File content bytes of one source the engine asked for so far (`bytesTotal`), and how many were sent. */
+  transfer(dirName: string): { bytesDone: number; bytesTotal: number } {
+    const t = { ...(this.transferred.get(dirName) ?? { bytesDone: 0, bytesTotal: 0 }) };
+    for (const [s, dir] of this.senders) {
+      if (dir !== dirName) continue;
+      t.bytesDone += s.stats.bytes;
+      t.bytesTotal += s.requestedBytes;
+    }
+    return t;
+  }
+
   /** Ends the session: the engine sees the connection go, any transfer still running stops. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.senders) s.abort(new Error('the build session closed'));
+    for (const s of this.senders.keys()) s.abort(new Error('the build session closed'));
     // Not in this tick: Node sets a new HTTP/2 session up in a next tick, and feeds it the bytes already read
     // (the engine's preface); a session destroyed before that throws from inside Node (seen on Node 20).
     setImmediate(() => {
@@ -138,9 +152,9 @@ export class BuildSession {
           return GetSecretResponseCodec.encode({ data: value });
         });
       case METHODS.credentials:
-        return this.unary(stream, (req) => {
+        return this.unary(stream, async (req) => {
           const { Host } = CredentialsRequestCodec.decode(req);
-          const c = Host ? this.services.credentials?.(Host) : undefined;
+          const c = Host ? await this.services.credentials?.(Host) : undefined;
           return CredentialsResponseCodec.encode(c ? { Username: c.username, Secret: c.secret } : {});
         });
       case METHODS.diffCopy:
@@ -151,7 +165,7 @@ export class BuildSession {
   }
 
   /** A call with one request and one response. */
-  private unary(stream: http2.ServerHttp2Stream, handle: (req: Buffer) => Buffer): void {
+  private unary(stream: http2.ServerHttp2Stream, handle: (req: Buffer) => Buffer | Promise<Buffer>): void {
     const deframer = new GrpcDeframer();
     const messages: Buffer[] = [];
     stream.on('data', (c: Buffer) => {
@@ -161,16 +175,18 @@ export class BuildSession {
         endWith(stream, (err as GrpcError).code ?? GrpcStatus.INTERNAL, (err as Error).message);
       }
     });
-    stream.on('end', () => {
+    stream.on('end', async () => {
       if (stream.headersSent || stream.destroyed) return;
       if (messages.length !== 1) return endWith(stream, GrpcStatus.INVALID_ARGUMENT, `expected one request message, got ${messages.length}`);
       let reply: Buffer;
       try {
-        reply = handle(messages[0]);
+        reply = await handle(messages[0]);
       } catch (err) {
         const code = err instanceof GrpcError ? err.code : GrpcStatus.INVALID_ARGUMENT;
         return endWith(stream, code, (err as Error).message);
       }
+      // The engine may have gone while a credential helper answered.
+      if (stream.headersSent || stream.destroyed) return;
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       stream.end(frame(reply));
@@ -199,7 +215,7 @@ export class BuildSession {
       await drained;
     };
     const sender = new FileSyncSender(found.entries, found.files, (p) => write(frame(PacketCodec.encode(p))));
-    this.senders.add(sender);
+    this.senders.set(sender, dirName);
     const deframer = new GrpcDeframer();
     stream.on('data', (c: Buffer) => {
       try {
@@ -226,6 +242,8 @@ export class BuildSession {
       },
     ).finally(() => {
       this.senders.delete(sender);
+      const t = this.transferred.get(dirName) ?? { bytesDone: 0, bytesTotal: 0 };
+      this.transferred.set(dirName, { bytesDone: t.bytesDone + sender.stats.bytes, bytesTotal: t.bytesTotal + sender.requestedBytes });
       if (!stream.destroyed && !stream.writableEnded) stream.end();
     });
   }

@@ -13,14 +13,18 @@ import type http from 'node:http';
 import { BuildError, LABELS, type BuildRequest, type BuildResult } from '../engine/engine';
 import { BuildSession, type SessionServices } from './buildSession';
 import { engineRequest, readErrorBody, type EngineAddress } from './engineHttp';
+import { explainRegistryError, type RegistryAuth } from './registryAuth';
 import { syncEntries } from './syncEntries';
 import { TraceProgress } from './traceProgress';
+import { TransferProgress } from './transferProgress';
 
 export interface BuildKitOptions {
   /** The engine's API version (from `/_ping`), for the versioned paths. */
   apiVersion: string;
   /** Told what each DiffCopy sent (for the agent's log; tests count bytes with it). */
   onSent?: (source: string, stats: { files: number; bytes: number }) => void;
+  /** Credentials for private base images, asked for by the session's Auth service. */
+  registryAuth?: RegistryAuth;
 }
 
 export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, opts: BuildKitOptions): Promise<BuildResult> {
@@ -36,6 +40,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
       return undefined;
     },
     secret: (id) => req.secrets?.get(id),
+    credentials: (host) => opts.registryAuth?.credentials(host),
     onSent: opts.onSent,
   };
   // A stored context is keyed so the engine keeps its copy; a tar body is sent whole anyway.
@@ -60,8 +65,11 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     });
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  // The context files the engine pulls from the store, as upload progress (a tar body has its own).
+  const transfer = stored && req.onTransfer ? new TransferProgress(() => session.transfer('context'), req.onTransfer) : undefined;
   try {
     await session.open();
+    transfer?.start();
     if (cancelled) throw signal!.reason;
     const q = new URLSearchParams({
       version: '2',
@@ -95,13 +103,14 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     });
     if (res.statusCode !== 200) {
       const message = await readErrorBody(res);
-      if ((res.statusCode ?? 500) < 500) throw new BuildError(message);
+      if ((res.statusCode ?? 500) < 500) throw new BuildError(explainRegistryError(message, opts.registryAuth, req.tenant) ?? message);
       throw new Error(`the engine could not build: ${message}`);
     }
     await readJsonLines(res, (item) => progress.apply(item));
     if (cancelled) throw signal!.reason;
-    if (progress.error) throw new BuildError(progress.error);
+    if (progress.error) throw new BuildError(explainRegistryError(progress.error, opts.registryAuth, req.tenant) ?? progress.error);
     if (!progress.imageId) throw new BuildError('the engine ended the build without an image id (see the build log above)');
+    transfer?.tick(true);
     return {
       imageId: progress.imageId, steps: progress.stepCount, cachedSteps: progress.cachedSteps, builder: 'buildkit',
       ...(stored ? { sent: { ...session.sent } } : {}),
@@ -111,6 +120,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     // The engine reports a transfer the agent broke off in its own words ("rpc error: …"); the cause is the agent's.
     throw session.sourceError ?? err;
   } finally {
+    transfer?.stop();
     signal?.removeEventListener('abort', onAbort);
     session.close();
   }

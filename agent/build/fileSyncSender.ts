@@ -40,6 +40,8 @@ export class DiffCopyError extends Error {
  */
 export class FileSyncSender {
   readonly stats: SendStats = { files: 0, bytes: 0 };
+  /** Size of the files the engine asked for so far: what `stats.bytes` grows towards (upload progress). */
+  requestedBytes = 0;
   /** Why a content could not be served (the upload that brings it failed, the store lost it): the run's error, not the engine's. */
   sourceError?: Error;
   readonly done: Promise<void>;
@@ -102,6 +104,7 @@ export class FileSyncSender {
     if (this.requested.has(id)) return this.fail(new DiffCopyError(`the engine asked twice for ${JSON.stringify(e.stat.path)}`));
     this.requested.add(id);
     this.stats.files++;
+    this.requestedBytes += e.content.size;
     // One file at a time, in the order asked, as fsutil's own sender does: the engine asks for every file
     // at once on a first build, and thousands of files read and written side by side would only thrash.
     this.queue.push(id);

@@ -9,6 +9,7 @@ import { createLogger } from '../log';
 import { defaultDataDir } from './paths';
 import { parseBytes, parseDuration, parseMemory } from '../hardware/sizes';
 import { parseBuilderSetting } from '../build/builderChoice';
+import { RegistryAuth, TenantRegistryAuth } from '../build/registryAuth';
 import { describeStorage } from '../outputs/storageUse';
 
 /** A flag whose value cannot be read: the message names the flag. */
@@ -52,6 +53,12 @@ Options:
                       DOCKER_CONTEXT, then the current context of ~/.docker/config.json, then the
                       default socket
   --docker-context NAME  the engine of this Docker context (\`docker context ls\`)
+  --registry-auth FILE  registry credentials for private base images, in a Docker config's format
+                      ({"auths": {"HOST": {"auth": "base64 of user:password"}}}, as docker login
+                      writes it); default: the agent user's own $DOCKER_CONFIG/config.json or
+                      ~/.docker/config.json, read at each build; for the default tenant only
+  --tenant-registry-auth TENANT=FILE  a tenant's own registry credentials (repeatable; same format):
+                      on a shared agent other tenants never get the owner's
   --builder B         buildkit, legacy or auto (default: BuildKit whenever the engine has it; legacy
                       is the fallback for engines without it)
   --engine E          docker (default: containers on this machine's engine) or swarm (services on
@@ -75,7 +82,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       'hot-pool': { type: 'string', default: '4' }, 'outputs-budget': { type: 'string' }, 'outputs-retention': { type: 'string' },
       'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' },
       'engine-host': { type: 'string' }, 'docker-context': { type: 'string' },
-      builder: { type: 'string', default: 'auto' },
+      builder: { type: 'string', default: 'auto' }, 'registry-auth': { type: 'string' }, 'tenant-registry-auth': { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -99,7 +106,18 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const tls = values['tls-cert']
     ? { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']!) }
     : undefined;
-  const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine']);
+  const registryAuth = new TenantRegistryAuth(
+    values['registry-auth'] !== undefined ? RegistryAuth.fromFlag(values['registry-auth']) : new RegistryAuth(),
+    new Map((values['tenant-registry-auth'] ?? []).map((v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new Error(`--tenant-registry-auth ${v}: give TENANT=FILE, e.g. alice=/etc/bytenite/alice-docker.json`);
+      const tenant = v.slice(0, eq);
+      // A misspelt tenant would silently never get its credentials.
+      if (![...tokens.values()].includes(tenant)) throw new Error(`--tenant-registry-auth ${v}: no tenant ${JSON.stringify(tenant)} in the token file ${tokenFile}`);
+      return [tenant, RegistryAuth.fromFlag(v.slice(eq + 1), `--tenant-registry-auth ${tenant}=`)];
+    })),
+  );
+  const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine'], registryAuth);
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
   const size = (flag: 'image-budget' | 'build-cache-budget'): number | undefined => {
     const text = values[flag];
@@ -116,6 +134,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
     contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
     outputsBudgetBytes, outputsRetentionMs, engineHost: values['engine-host'], dockerContext: values['docker-context'], builder: parseBuilderSetting(values.builder),
+    registryAuth,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

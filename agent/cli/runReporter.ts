@@ -60,6 +60,8 @@ export class RunReporter {
   private legacyStep?: Extract<RunEvent, { kind: 'building' }>;
   /** The total of the upload last shown complete. */
   private uploadDone?: number;
+  /** BuildKit: the context bytes the engine asked for and was sent, as last told (shown with the cold start). */
+  private engineUpload?: { bytesDone: number; bytesTotal: number };
   /**
    * Output not written yet, all for `pendingTo`: the events that arrive in one tick (one read from the
    * agent's socket brings many) go out as one write instead of one each. Anything written to the other
@@ -136,6 +138,12 @@ export class RunReporter {
         if (this.hidden(e.task)) return;
         return this.note(`${e.task === undefined ? '' : `task ${e.task} `}queued: ${e.reason ?? `position ${e.position}, waiting for free capacity`}`);
       case 'uploading': {
+        if (e.to === 'engine') {
+          this.engineUpload = e;
+          // Live on a terminal; piped, the total goes with the cold start line (the transfer's end is the build's).
+          if (this.o.tty && e.bytesDone < e.bytesTotal) this.progress(`sending context to the engine ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}`, false);
+          return;
+        }
         const done = e.bytesDone === e.bytesTotal;
         // The agent may confirm a finished upload twice (the last part, then upload.end): one line is enough.
         if (done && this.uploadDone === e.bytesTotal) return;
@@ -155,7 +163,7 @@ export class RunReporter {
           ? 'hot start: image already built, container started ahead of time'
           : e.start === 'warm'
           ? 'warm start: image already built from this context, no upload, no build'
-          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache${e.builder ? ` by ${e.builder === 'buildkit' ? 'BuildKit' : 'the legacy builder'}` : ''}${e.reason ? `; ${e.reason.replace(/^cold: /, '')}` : ''}`);
+          : `cold start: built ${e.steps} steps, ${e.cachedSteps} from cache${e.builder ? ` by ${e.builder === 'buildkit' ? 'BuildKit' : 'the legacy builder'}` : ''}${this.sentToEngine()}${e.reason ? `; ${e.reason.replace(/^cold: /, '')}` : ''}`);
       case 'running':
         if (this.hidden(e.task)) return;
         return this.note(e.task === undefined ? 'running' : `task ${e.task} running`);
@@ -222,6 +230,13 @@ export class RunReporter {
     if (!e) return;
     this.legacyStep = undefined;
     this.note(`build step ${e.step}/${e.steps}: ${e.instruction}${e.cached ? ' (cached)' : ''}`);
+  }
+
+  /** `, 1.0 MiB of files sent to the engine`, or that its copy had them all; '' without BuildKit's figures. */
+  private sentToEngine(): string {
+    const t = this.engineUpload;
+    if (!t) return '';
+    return t.bytesTotal === 0 ? ', no file sent to the engine (its copy had what the build reads)' : `, ${formatBytes(t.bytesDone)} of files sent to the engine`;
   }
 
   private progress(text: string, final: boolean): void {

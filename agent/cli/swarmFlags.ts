@@ -1,10 +1,11 @@
 /** `bytenite agent --engine swarm --registry H:P [--node-engine URL]...`: the engine those flags choose. */
 import Docker from 'dockerode';
 import type { Engine } from '../engine/engine';
+import type { TenantRegistryAuth } from '../build/registryAuth';
 import { SwarmEngine } from '../engine/swarmEngine';
 
 /** undefined for the default single-machine engine; throws with what to fix for a bad combination. */
-export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngines: string[] = []): Engine | undefined {
+export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngines: string[] = [], registryAuth?: TenantRegistryAuth): Engine | undefined {
   if (engine === 'docker') {
     if (registry || nodeEngines.length) throw new Error('--registry and --node-engine go with --engine swarm');
     return undefined;
@@ -16,7 +17,7 @@ export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngi
   if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(registry) && !/^\[[0-9a-fA-F:]+\](:\d+)?$/.test(registry)) {
     throw new Error(`--registry ${registry}: give HOST:PORT (no scheme, no path), e.g. 10.0.0.5:5000`);
   }
-  return new SwarmEngine({ registry, nodeEngines: nodeEngines.map(dockerAt) });
+  return new SwarmEngine({ registry, nodeEngines: nodeEngines.map(dockerAt), registryAuth });
 }
 
 /** A Docker client for `unix:///path` or `tcp://host:port`. */

@@ -38,7 +38,7 @@ export interface PackedContext {
 /**
  * Packs `contextDir` for a build of `dockerfile` (relative to `contextDir`) with `buildArgs`. Throws, with a
  * message for the user, when the Dockerfile is not a file inside the context or when the context holds
- * something the agent would refuse (a symlink that points out of it).
+ * something the agent would refuse (an entry under a symlink, a path twice).
  */
 export async function packContext(contextDir: string, dockerfile: string, buildArgs: Record<string, string>): Promise<PackedContext> {
   const { root, entries, digest } = await listForBuild(contextDir, dockerfile, buildArgs);

@@ -3,7 +3,6 @@
  * and image it makes is labelled (LABELS) so that it can be found again and cleaned up after a crash.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import {
@@ -12,17 +11,18 @@ import {
 } from './engine';
 import { DockerStreamDemuxer, type ByteCursor } from './dockerStream';
 import type { LogCursor } from '../store/runJournal';
-import { applyBuildProgress, newBuildProgress } from './buildProgress';
 import { followStats, openOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
 import { buildWithBuildKit, type BuildKitOptions } from '../build/buildkitBuild';
 import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build/builderChoice';
 import { engineAddress } from '../build/engineHttp';
+import { buildLegacy } from '../build/legacyBuild';
+import { TenantRegistryAuth, type RegistryAuth } from '../build/registryAuth';
 import { findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
 import { outputSkeleton } from './outputSkeleton';
 import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
-import { DockerImages, IMAGE_REPO } from '../images/dockerImages';
+import { DockerImages } from '../images/dockerImages';
 import { dockerDialer } from './containerDial';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
@@ -36,6 +36,8 @@ export interface DockerEngineOptions {
   builder?: BuilderSetting;
   /** Told what each BuildKit file transfer sent to the engine. */
   onSent?: BuildKitOptions['onSent'];
+  /** Credentials for private base images (both builders): one set, or per tenant. */
+  registryAuth?: RegistryAuth | TenantRegistryAuth;
   /** Most containers kept started ahead of time for hot starts (0: none). */
   hotPool?: number;
   /** How long such a container waits for a run before it is removed. */
@@ -91,12 +93,14 @@ export class DockerEngine implements Engine {
   private readonly builderSetting: BuilderSetting;
   private builderChoice?: Promise<BuilderChoice>;
   private readonly onSent?: BuildKitOptions['onSent'];
+  private readonly registryAuth?: TenantRegistryAuth;
 
   constructor(docker?: Docker, opts: DockerEngineOptions = {}) {
     this.target = opts.target;
     this.docker = docker ?? new Docker(opts.target ? dockerOptions(opts.target) : undefined);
     this.builderSetting = opts.builder ?? 'auto';
     this.onSent = opts.onSent;
+    this.registryAuth = opts.registryAuth instanceof TenantRegistryAuth ? opts.registryAuth : new TenantRegistryAuth(opts.registryAuth);
     const max = opts.hotPool ?? HOT_POOL_MAX;
     this.shim = max > 0 ? findStaticBusybox() : undefined;
     this.pool = new HotPool<ContainerSpec, HotEntry>({
@@ -187,57 +191,18 @@ export class DockerEngine implements Engine {
     });
     const buildKit = choice.builder === 'buildkit';
     const tracked = this.images.buildStarted(buildKit);
+    const registryAuth = this.registryAuth?.for(req.tenant);
     let ok = false;
     try {
       const built = buildKit
-        ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent })
-        : await this.buildLegacy(req, tracked);
+        ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent, registryAuth })
+        : await buildLegacy(this.docker, req, { tracked, registryAuth, findImage: (d) => this.findImage(d) });
       ok = true;
       this.imagesByDigest.set(req.digest, built.imageId);
       return built;
     } finally {
       tracked.ended(ok);
     }
-  }
-
-  /** The builder of engines without BuildKit: the whole context tar on every build. */
-  private async buildLegacy(req: BuildRequest, tracked: { made(id: string): void }): Promise<BuildResult> {
-    // The agent's id too: two agents on one engine each remove only their own images (agent/images/).
-    const labels = { [LABELS.managed]: '1', [LABELS.digest]: req.digest, ...(req.agentId ? { [LABELS.agent]: req.agentId } : {}) };
-    const context = typeof req.contextTar === 'string' ? createReadStream(req.contextTar) : req.contextTar();
-    const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-      dockerfile: req.dockerfile,
-      buildargs: req.buildArgs,
-      labels,
-      t: `${IMAGE_REPO}:${req.digest.slice(0, 32)}`,
-      rm: true,
-      forcerm: true,
-      version: '1',
-      ...(req.target ? { target: req.target } : {}),
-      ...(req.noCache ? { nocache: true } : {}),
-    } as Docker.ImageBuildOptions);
-    const state = newBuildProgress();
-    // The legacy builder stops when its client goes away.
-    const onAbort = () => (stream as unknown as { destroy(): void }).destroy();
-    req.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(
-          stream,
-          (err: Error | null) => (err ? reject(err) : resolve()),
-          (item: object) => applyBuildProgress(state, item, req.onStep, req.onLog, Object.keys(labels).length),
-        ),
-      );
-    } finally {
-      req.signal?.removeEventListener('abort', onAbort);
-      // A failed build's steps are build cache too (the next try of the same Dockerfile starts from them).
-      for (const id of state.made) tracked.made(id);
-    }
-    req.signal?.throwIfAborted();
-    if (state.error) throw new BuildError(state.error.trim());
-    const imageId = state.imageId ?? (await this.findImage(req.digest));
-    if (!imageId) throw new BuildError('the build finished without producing an image');
-    return { imageId, steps: state.steps, cachedSteps: state.cachedSteps, builder: 'legacy' };
   }
 
   hotReady(spec: ContainerSpec): boolean {

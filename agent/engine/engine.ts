@@ -71,8 +71,12 @@ export interface BuildRequest {
   digest: string;
   /** The agent that builds (label io.bytenite.agent): only it removes the image (agent/images/). */
   agentId?: string;
+  /** Whose build it is: registry credentials are per tenant. */
+  tenant?: string;
   onStep(step: BuildStep): void;
   onLog(text: string): void;
+  /** BuildKit from the content store: file content bytes the engine asked for so far, and how many were sent. */
+  onTransfer?(t: { bytesDone: number; bytesTotal: number }): void;
   /** Cancels the build at the engine (and ends its session). */
   signal?: AbortSignal;
   /** Build only up to this stage. */

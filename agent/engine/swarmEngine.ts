@@ -25,6 +25,7 @@ import {
   ExitInfo, HardwareUnavailableError, LABELS, RunningContainer, containerLabels,
 } from './engine';
 import { DockerEngine } from './dockerEngine';
+import type { RegistryAuth, TenantRegistryAuth } from '../build/registryAuth';
 import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
 import { followStats, openOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
@@ -50,6 +51,8 @@ export interface SwarmEngineOptions {
   nodeEngines?: Docker[];
   /** How often a task's state is read (ms). */
   pollMs?: number;
+  /** Credentials for private base images, for the builds on the manager. */
+  registryAuth?: RegistryAuth | TenantRegistryAuth;
 }
 
 interface Task {
@@ -102,7 +105,7 @@ export class SwarmEngine implements Engine {
 
   constructor(private readonly opts: SwarmEngineOptions) {
     this.docker = opts.docker ?? new Docker();
-    this.builder = new DockerEngine(this.docker);
+    this.builder = new DockerEngine(this.docker, { registryAuth: opts.registryAuth });
     this.registry = opts.registry;
     this.pollMs = opts.pollMs ?? 250;
   }

@@ -100,7 +100,8 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
   manifest (\`context.manifest\` parts, each answered by \`context.missing\`: the file contents the agent lacks) →
   the asked contents as binary frames, back to back in the order asked → \`upload.end\` → \`ok\` → events
   (\`queued\`?, \`uploading\`, \`building\`…, \`starting\` (cold), \`running\`, \`log\`/\`stats\`/\`cost\`…, final). The
-  agent checks the manifest (no entry may leave the context), recomputes its digest, verifies each content's
+  agent checks the manifest (no entry may leave the context or lie under a symlink; a symlink itself may point
+  anywhere: it travels as a link), recomputes its digest, verifies each content's
   SHA-256 as it arrives (a mismatch is a \`bad_context\` error naming the file, and the run fails), and builds
   from a tar it assembles from its content store: the build starts once the manifest checks out and reads each
   content as it arrives (so a run's \`uploadMs\` covers the manifest; the contents' transfer is in \`buildMs\`).

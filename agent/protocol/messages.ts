@@ -130,8 +130,11 @@ export const RunEvent = z.discriminatedUnion('kind', [
     kind: z.literal('queued'), task, position: z.number().int().min(1).describe('1 = next to start.'),
     reason: z.string().optional().describe('Why, in the engine\'s words, when the engine itself holds the run back (e.g. Swarm: no suitable node).'),
   }).describe('Waiting for free capacity on the agent (or, on a cluster, for a node with room).'),
-  z.strictObject({ kind: z.literal('uploading'), bytesDone: nonNegInt, bytesTotal: nonNegInt })
-    .describe('Context bytes received so far: the tar\'s, or the manifest\'s text and the contents the agent asked for.'),
+  z.strictObject({
+    kind: z.literal('uploading'), bytesDone: nonNegInt, bytesTotal: nonNegInt,
+    to: z.literal('engine').optional().describe('BuildKit, from the content store: the file contents the engine asked for over the build session (`bytesTotal`, growing as the engine walks the context; its kept copy has the rest) and how many of those bytes were sent (`bytesDone`). Comes while the run is `building`, the last one when the build ends.'),
+  })
+    .describe('Context bytes received so far: the tar\'s, or the manifest\'s text and the contents the agent asked for; with `to`, the context bytes sent on to the engine.'),
   z.strictObject({
     kind: z.literal('building'), step: z.number().int().min(1), steps: z.number().int().min(1),
     instruction: z.string(), cached: z.boolean(),

@@ -11,10 +11,15 @@ export type RunState = RunSummary['state'];
 /** `json`: the event as JSON, made once for the journal and every client (absent for events read back). */
 export type Subscriber = (seq: number, event: RunEvent, json?: string) => void;
 
-export const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
+const STATE_OF: Partial<Record<RunEvent['kind'], RunState>> = {
   queued: 'queued', uploading: 'uploading', building: 'building', starting: 'starting', running: 'running',
   exited: 'exited', failed: 'failed', cancelled: 'cancelled',
 };
+
+/** The state an event puts a run in; undefined for one that leaves it (the engine's transfer comes while building). */
+export function stateOf(event: RunEvent): RunState | undefined {
+  return event.kind === 'uploading' && event.to ? undefined : STATE_OF[event.kind];
+}
 
 /** Where a run's events are kept when the agent journals them (the events then live on disk, not in memory). */
 export interface EventStore {
@@ -98,7 +103,7 @@ export class Run {
     if (this.store) this.store.append(cursor ? { seq, event, at: Date.now(), cursor } : { seq, event, at: Date.now() }, json);
     else this.events.push(event);
     // A fan-out run is running while any task runs: a later task waiting for room does not make it queued again.
-    if (!(event.kind === 'queued' && event.task !== undefined && this.state === 'running')) this.state = STATE_OF[event.kind] ?? this.state;
+    if (!(event.kind === 'queued' && event.task !== undefined && this.state === 'running')) this.state = stateOf(event) ?? this.state;
     if (isFinal(event)) {
       this.final = event;
       this.store?.close();

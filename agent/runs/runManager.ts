@@ -13,7 +13,7 @@ import { fanOutExitCode, sumCosts } from './fanOut';
 import { keepMergedOutputs, keepOutputs, keepTaskOutputs, TaskOutputs } from '../outputs/keepOutputs';
 import type { OutputStore } from '../outputs/outputStore';
 import { CapacityQueue } from './capacityQueue';
-import { EventStore, Run, RunState, STATE_OF } from './run';
+import { EventStore, Run, RunState, stateOf } from './run';
 import type { PortTarget } from '../tunnel/runPorts';
 import { costOf } from '../cost/cost';
 import { JournalEntry, LogCursor, PastRunEvents, RunJournal, RunRecord } from '../store/runJournal';
@@ -205,9 +205,9 @@ export class RunManager {
         tarPath = await abortable(uploaded!, signal);
         const b0 = Date.now();
         const built = await abortable(this.engine.build({
-          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest, agentId: this.opts.agentId,
+          contextTar: tarPath, dockerfile: run.spec.dockerfile, buildArgs: run.spec.buildArgs, digest, agentId: this.opts.agentId, tenant: run.tenant,
           target: run.spec.target, noCache: run.spec.noCache, secrets: run.buildSecrets,
-          onStep: (s) => run.emit({ kind: 'building', ...s }),
+          onStep: (s) => run.emit({ kind: 'building', ...s }), onTransfer: (t) => run.emit({ kind: 'uploading', to: 'engine', ...t }),
           onLog: (data) => {
             const text = secrets.push('build', data);
             if (text) run.emit({ kind: 'log', stream: 'build', time: new Date().toISOString(), data: text });
@@ -563,7 +563,7 @@ export class RunManager {
         continue;
       }
       let state: RunState = 'queued';
-      for (const e of entries) state = STATE_OF[e.event.kind] ?? state;
+      for (const e of entries) state = stateOf(e.event) ?? state;
       const run = new Run(record.id, record.spec, record.warmImage, {
         store: this.opts.journal.reopen(record.id), createdAt: new Date(record.createdAt),
         restored: { lastSeq: entries.at(-1)?.seq ?? 0, state },

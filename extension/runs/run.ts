@@ -54,7 +54,7 @@ export class Run {
     switch (event.kind) {
       // One task of a fan-out run queued again does not take a run that already started back to queued.
       case 'queued': if (event.task === undefined || this.state === 'queued') this.state = 'queued'; break;
-      case 'uploading': this.state = 'uploading'; break;
+      case 'uploading': if (!event.to) this.state = 'uploading'; break;
       case 'building': this.state = 'building'; break;
       case 'starting': this.state = 'starting'; break;
       case 'running': this.state = 'running'; this.startedAt = Date.parse(event.startedAt) || Date.now(); break;

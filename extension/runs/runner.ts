@@ -13,6 +13,7 @@ import { errorMessage, type Log } from '../log';
 import { formatHardware, formatRate, pricePerHour } from '../hardware/pricing';
 import { Run } from './run';
 import type { HistoryEntry, RunStore } from './runStore';
+import type { BuildOptions } from './buildOptions';
 
 export class Runner implements vscode.Disposable {
   private readonly connectionOf = new Map<string, AgentConnection>();
@@ -28,8 +29,9 @@ export class Runner implements vscode.Disposable {
   /**
    * Starts a run of `dockerfile` on the selected agent; resolves once the agent accepted it. `parallel` > 1
    * fans out into that many tasks, on an agent that offers `fan-out` (elsewhere the run has one task).
+   * `build`: the context folder (default: the Dockerfile's), the stage and the build secrets.
    */
-  async start(dockerfile: vscode.Uri, hardware: HardwareRequest, parallel = 1): Promise<Run> {
+  async start(dockerfile: vscode.Uri, hardware: HardwareRequest, parallel = 1, build?: BuildOptions): Promise<Run> {
     if (!vscode.workspace.isTrusted) throw new Error('Runs are disabled in an untrusted workspace: trust the folder to run Dockerfiles.');
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === dockerfile.toString());
     if (doc?.isDirty) await doc.save();
@@ -37,17 +39,17 @@ export class Runner implements vscode.Disposable {
     this.watch(conn);
     const client = await conn.get();
     const rel = vscode.workspace.asRelativePath(dockerfile, false);
-    const contextDir = path.dirname(dockerfile.fsPath);
+    const contextDir = build?.contextDir ?? path.dirname(dockerfile.fsPath);
     const rate = conn.catalog ? pricePerHour(conn.catalog.prices, hardware) : undefined;
     let run: Run | undefined;
     const early: [number, RunEvent][] = [];
-    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)}${parallel > 1 ? ` × ${parallel} tasks` : ''} (context ${contextDir})`);
+    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)}${parallel > 1 ? ` × ${parallel} tasks` : ''} (context ${contextDir}${build?.target ? `, target ${build.target}` : ''}${build?.buildSecrets ? `, build secrets ${Object.keys(build.buildSecrets).join(', ')}` : ''})`);
     // Loaded on first run: packing the context pulls in tar and .dockerignore handling.
     const { startRun } = await import('../../agent/client/startRun');
     const tasks = parallel > 1 && client.hello.capabilities.includes('fan-out') ? parallel : 1;
     if (tasks !== parallel) this.log.warn(`agent "${conn.name}" does not offer fan-out: running ${rel} as one task, not ${parallel}`);
     const started = await startRun(client, {
-      contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks,
+      contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks, target: build?.target, buildSecrets: build?.buildSecrets,
       onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
     });
     run = new Run(

@@ -104,6 +104,13 @@ test('one 1 MB file changed: the engine asks only for that file, and the image h
   const context = sent.filter((s) => s.source === 'context');
   assert.deepEqual({ files: context.reduce((n, s) => n + s.files, 0), bytes: context.reduce((n, s) => n + s.bytes, 0) },
     { files: 1, bytes: 1024 * 1024 }, JSON.stringify(sent));
+  // The client sees the engine's pull as upload progress while the run is building, ending at what was sent.
+  const toEngine = (r: typeof first) => r.events.filter((e) => e.kind === 'uploading' && e.to === 'engine');
+  assert.deepEqual(toEngine(first).at(-1), { kind: 'uploading', to: 'engine', bytesDone: firstBytes, bytesTotal: firstBytes });
+  assert.deepEqual(toEngine(second).at(-1), { kind: 'uploading', to: 'engine', bytesDone: 1024 * 1024, bytesTotal: 1024 * 1024 });
+  const kinds = second.events.map((e) => e.kind);
+  assert.ok(kinds.indexOf('building') < kinds.lastIndexOf('uploading') && kinds.lastIndexOf('uploading') < kinds.indexOf('starting'),
+    `the last transfer figures come during the build: ${kinds.join(' ')}`);
 });
 
 test('.dockerignore with ! exceptions puts the same files in the image as DOCKER_BUILDKIT=1 docker build', async () => {

@@ -31,7 +31,7 @@ async function run(client: AgentClient, dir: string, command: string[]) {
       events.push(e);
       if (e.kind === 'log' && e.stream === 'stdout') out += e.data;
       if (e.kind === 'starting') start = e.start;
-      if (e.kind === 'uploading') sent = Math.max(sent, e.bytesDone);
+      if (e.kind === 'uploading' && !e.to) sent = Math.max(sent, e.bytesDone); // what the client sent, not the engine's pull
     },
   });
   const final = await r.done;

@@ -230,10 +230,10 @@ const EVIL_TARS: Array<[string, Buffer, RegExp]> = [
   ['../ path', tarOf(DF, tarEntry('../escape.txt', { body: 'x' })), /out of the context/],
   ['deep ../ path', tarOf(DF, tarEntry('a/b/../../../escape', { body: 'x' })), /out of the context/],
   ['absolute path', tarOf(DF, tarEntry('/etc/cron.d/evil', { body: 'x' })), /absolute/],
-  ['symlink to an absolute path', tarOf(DF, tarEntry('passwd', { type: '2', link: '/etc/passwd' })), /points out of the build context/],
-  ['symlink up and out', tarOf(DF, tarEntry('up', { type: '2', link: '../../..' })), /points out of the build context/],
-  ['symlink chain out', tarOf(DF, tarEntry('d', { type: '5' }), tarEntry('d/x', { type: '2', link: '..' }), tarEntry('y', { type: '2', link: 'd/x/..' })), /points out/],
+  // A link may point anywhere (it travels as a link); what may not be is an entry written through one.
   ['file under a symlink', tarOf(DF, tarEntry('l', { type: '2', link: '.' }), tarEntry('l/f', { body: 'x' })), /lies under/],
+  ['file under a symlink out', tarOf(DF, tarEntry('etc', { type: '2', link: '/etc' }), tarEntry('etc/cron.d/evil', { body: 'x' })), /lies under/],
+  ['folder under a symlink up', tarOf(DF, tarEntry('up', { type: '2', link: '../..' }), tarEntry('up/x', { type: '5' })), /lies under/],
   ['hard link out', tarOf(DF, tarEntry('h', { type: '1', link: '../../etc/shadow' })), /hard link/],
   ['hard link absolute', tarOf(DF, tarEntry('h', { type: '1', link: '/etc/shadow' })), /hard link/],
   ['hard link to nothing sent', tarOf(DF, tarEntry('h', { type: '1', link: 'missing' })), /hard link/],
@@ -241,7 +241,7 @@ const EVIL_TARS: Array<[string, Buffer, RegExp]> = [
   ['fifo', tarOf(DF, tarEntry('fifo', { type: '6' })), /FIFO|cannot hold/],
   ['same path twice', tarOf(DF, tarEntry('a', { body: '1' }), tarEntry('a', { body: '2' })), /twice/],
   ['no Dockerfile', tarOf(tarEntry('other', { body: 'x' })), /not in the context/],
-  ['Dockerfile is a symlink out', tarOf(tarEntry('Dockerfile', { type: '2', link: '/etc/passwd' })), /points out|symlink/],
+  ['Dockerfile is a symlink out', tarOf(tarEntry('Dockerfile', { type: '2', link: '/etc/passwd' })), /is a symlink/],
   ['random bytes', randomBytes(3000), /not a readable tar|damaged|./],
   ['truncated', tarOf(DF, tarEntry('big', { body: 'y'.repeat(5000) })).subarray(0, 1500), /./],
 ];

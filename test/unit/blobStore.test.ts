@@ -125,8 +125,10 @@ describe('assembleContext', () => {
     const file = (p: string) => ({ type: 'file' as const, path: p, mode: 0o644, size: 1, sha256: 'a'.repeat(64) });
     assert.throws(() => checkManifest([file('Dockerfile'), file('../x')], spec, 1e9), /not a plain relative path/);
     assert.throws(() => checkManifest([file('Dockerfile'), file('./x')], spec, 1e9), /not a plain relative path/);
-    assert.throws(() => checkManifest([file('Dockerfile'), { type: 'symlink', path: 'l', mode: 0o777, linkTarget: '../../etc' }], spec, 1e9),
-      /Symlink "l" points out of the build context/);
+    const link = { type: 'symlink' as const, path: 'l', mode: 0o777, linkTarget: '../../etc' };
+    assert.throws(() => checkManifest([file('Dockerfile'), link, file('l/passwd')], spec, 1e9), /"l\/passwd" in the context archive lies under "l"/);
+    // A link alone may point anywhere: only the digest is wrong here.
+    assert.throws(() => checkManifest([file('Dockerfile'), link], spec, 1e9), /does not match the digest/);
     assert.throws(() => checkManifest([file('Dockerfile'), { ...file('e'), size: 0 }], spec, 1e9), /empty but its sha256/);
     assert.throws(() => checkManifest([file('x')], spec, 1e9), /Dockerfile "Dockerfile" is not a file/);
     assert.throws(() => checkManifest([file('Dockerfile'), { ...file('big'), sha256: 'b'.repeat(64), size: 10 }], spec, 5), /at most/);

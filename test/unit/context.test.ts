@@ -11,7 +11,7 @@ import { Header, list, type ReadEntry } from 'tar';
 import { BadContextError, checkContext, checkDockerfilePath } from '../../agent/context/checkContext';
 import { contextDigest } from '../../agent/context/digest';
 import { listContext } from '../../agent/context/listContext';
-import { packContext } from '../../agent/context/packContext';
+import { listForBuild, packContext } from '../../agent/context/packContext';
 
 const scratch: string[] = [];
 after(async () => {
@@ -212,10 +212,14 @@ describe('packContext and checkContext', () => {
     await assert.rejects(packContext(root, '', {}), /empty/);
   });
 
-  test('packContext refuses a symlink the agent would refuse, before any upload', async () => {
+  test('packContext lists a link that points out of the context as a link, and reads nothing through it', async () => {
     const root = await tree({ 'Dockerfile': '' });
-    await symlink('/etc/passwd', path.join(root, 'passwd'));
-    await assert.rejects(packContext(root, 'Dockerfile', {}), /Symlink "passwd" points out of the build context/);
+    await symlink('/etc/shadow', path.join(root, 'shadow')); // unreadable to a user: following it would fail
+    await symlink('../../etc/passwd', path.join(root, 'up'));
+    const listed = await listForBuild(root, 'Dockerfile', {});
+    assert.deepEqual(listed.entries.filter((e) => e.type === 'symlink').map((e) => [e.path, e.type === 'symlink' && e.linkTarget]),
+      [['shadow', '/etc/shadow'], ['up', '../../etc/passwd']]);
+    assert.equal(listed.bytes, 0);
   });
 
   test('checkDockerfilePath', () => {
@@ -230,7 +234,7 @@ describe('packContext and checkContext', () => {
   });
 });
 
-describe('checkContext refuses archives that could reach outside the context', () => {
+describe('checkContext refuses archives that could write outside the context', () => {
   type Item = { path: string; type?: 'File' | 'Directory' | 'SymbolicLink' | 'Link' | 'CharacterDevice' | 'BlockDevice' | 'FIFO'; body?: string; linkpath?: string };
 
   /** A tar written header by header, so it can hold what no honest packer writes. */
@@ -287,14 +291,26 @@ describe('checkContext refuses archives that could reach outside the context', (
     await refused([dockerfile, { path: 'a/../../outside', body: 'x' }], /"a\/..\/..\/outside" .*leads out/);
   });
 
-  test('symlinks that point out of the context', async () => {
-    await refused([dockerfile, { path: 'etc', type: 'SymbolicLink', linkpath: '/etc' }], /Symlink "etc" points out of the build context \(to "\/etc"\)/, 'etc');
-    await refused([dockerfile, { path: 'a/up', type: 'SymbolicLink', linkpath: '../../x' }], /Symlink "a\/up" points out/, 'a/up');
-    // Inside on paper, outside once d/x (a link to the root) is followed.
-    await refused([
-      dockerfile, { path: 'd/', type: 'Directory' }, { path: 'd/x', type: 'SymbolicLink', linkpath: '..' },
-      { path: 'sneaky', type: 'SymbolicLink', linkpath: 'd/x/..' },
-    ], /Symlink "sneaky" points out/, 'sneaky');
+  test('symlinks pass whatever they point to, and count in the digest as links', async () => {
+    const file = await tarOf([
+      dockerfile, { path: 'etc', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'a/', type: 'Directory' },
+      { path: 'a/up', type: 'SymbolicLink', linkpath: '../../x' }, { path: 'd/', type: 'Directory' },
+      { path: 'd/x', type: 'SymbolicLink', linkpath: '..' }, { path: 'sneaky', type: 'SymbolicLink', linkpath: 'd/x/..' },
+    ]);
+    const checked = await checkContext(file, 'Dockerfile', {});
+    assert.equal(checked.files, 1);
+    assert.equal(checked.digest, contextDigest([
+      { type: 'file', path: 'Dockerfile', mode: 0o644, size: 13, sha256: sha256('FROM scratch\n') },
+      { type: 'symlink', path: 'etc', mode: 0o644, size: 0, linkTarget: '/etc' },
+      { type: 'dir', path: 'a', mode: 0o755, size: 0 },
+      { type: 'symlink', path: 'a/up', mode: 0o644, size: 0, linkTarget: '../../x' },
+      { type: 'dir', path: 'd', mode: 0o755, size: 0 },
+      { type: 'symlink', path: 'd/x', mode: 0o644, size: 0, linkTarget: '..' },
+      { type: 'symlink', path: 'sneaky', mode: 0o644, size: 0, linkTarget: 'd/x/..' },
+    ], 'Dockerfile', {}));
+    // What could reach outside is an entry written through a link: that is still refused.
+    await refused([dockerfile, { path: 'etc', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'etc/cron.d/job', body: 'x' }],
+      /"etc\/cron.d\/job" .*under "etc", which is a symlink/, 'etc/cron.d/job');
   });
 
   test('hard links that point out of the context or at nothing sent', async () => {

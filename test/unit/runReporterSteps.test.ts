@@ -24,13 +24,23 @@ test('BuildKit steps print once each, when they end', () => {
   const text = piped([
     { kind: 'uploading', bytesDone: 100, bytesTotal: 100 }, { kind: 'uploading', bytesDone: 100, bytesTotal: 100 },
     step(1, { cached: true, state: 'done', ms: 0 }), step(2, { state: 'started' }), step(2, { state: 'done', ms: 1500 }),
+    { kind: 'uploading', to: 'engine', bytesDone: 0, bytesTotal: 2048 }, { kind: 'uploading', to: 'engine', bytesDone: 2048, bytesTotal: 2048 },
     { kind: 'starting', start: 'cold', image: 'sha256:x', steps: 2, cachedSteps: 1, builder: 'buildkit' },
   ]);
   assert.equal(text.match(/uploading context/g)?.length, 1, text);
+  assert.match(text, /cold start: built 2 steps, 1 from cache by BuildKit, 2\.0 KiB of files sent to the engine\n/);
+  assert.doesNotMatch(text, /sending context/, 'piped: no progress line for the engine\'s transfer');
   assert.match(text, /build step 1\/2: RUN s1 \(cached\)/);
   assert.match(text, /build step 2\/2: RUN s2 \(1\.50? s\)/);
   assert.equal(text.match(/build step/g)?.length, 2, text);
-  assert.match(text, /cold start: built 2 steps, 1 from cache by BuildKit/);
+});
+
+test('BuildKit with nothing to send: the cold start says the engine\'s copy had it all', () => {
+  const text = piped([
+    { kind: 'uploading', to: 'engine', bytesDone: 0, bytesTotal: 0 },
+    { kind: 'starting', start: 'cold', image: 'sha256:x', steps: 2, cachedSteps: 2, builder: 'buildkit' },
+  ]);
+  assert.match(text, /cold start: built 2 steps, 2 from cache by BuildKit, no file sent to the engine \(its copy had what the build reads\)/);
 });
 
 test('legacy steps print once each, with the cached flag that came after their start', () => {

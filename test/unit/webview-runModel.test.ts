@@ -35,6 +35,18 @@ test('a late stats event does not take a finished run back to running', () => {
   assert.equal(m.state, 'exited');
 });
 
+test('the engine\'s pull of the context during a BuildKit build is a detail of the build, not a return to uploading', () => {
+  const m = newRunModel('r-abc123');
+  applyEvent(m, at(1, 0, { kind: 'uploading', bytesDone: 10, bytesTotal: 10 }));
+  applyEvent(m, at(2, 5, { kind: 'building', step: 1, steps: 2, instruction: 'COPY . /ctx', cached: false }));
+  applyEvent(m, at(3, 9, { kind: 'uploading', to: 'engine', bytesDone: 512, bytesTotal: 2048 }));
+  assert.equal(m.state, 'building');
+  assert.deepEqual(m.upload, { bytesDone: 10, bytesTotal: 10 });
+  assert.equal(m.phaseAt.upload, T0);
+  const build = phaseRows(m, T0 + 10).find((r) => r.phase === 'build');
+  assert.equal(build?.detail, 'step 1/2 · 512 B of 2.0 KiB sent to the engine');
+});
+
 test('stats are bounded', () => {
   const m = newRunModel('r-abc123');
   for (let i = 1; i <= STATS_KEPT + 5; i++) applyEvent(m, at(i, i * 1000, { kind: 'stats', cpuPercent: i, memoryBytes: 1048576, memoryLimitBytes: 0, pids: 1 }));

@@ -43,9 +43,12 @@ function detailOf(p: PhaseName, m: RunModel): string | undefined {
       return m.queuePosition !== undefined && !m.phaseAt.upload && !m.phaseAt.build && !m.phaseAt.start ? `position ${m.queuePosition}` : undefined;
     case 'upload':
       return m.upload ? `${formatBytes(m.upload.bytesDone)} of ${formatBytes(m.upload.bytesTotal)}` : undefined;
-    case 'build':
-      if (m.final) return m.final.steps > 0 ? `${m.final.steps} steps, ${m.final.cachedSteps} cached` : undefined;
-      return m.build ? `step ${m.build.step}/${m.build.steps}${m.build.cachedSeen ? `, ${m.build.cachedSeen} cached` : ''}` : undefined;
+    case 'build': {
+      const sent = m.engineUpload ? `${formatBytes(m.engineUpload.bytesDone)} of ${formatBytes(m.engineUpload.bytesTotal)} sent to the engine` : undefined;
+      if (m.final) return m.final.steps > 0 ? `${m.final.steps} steps, ${m.final.cachedSteps} cached${sent ? `, ${sent}` : ''}` : undefined;
+      const step = m.build ? `step ${m.build.step}/${m.build.steps}${m.build.cachedSeen ? `, ${m.build.cachedSeen} cached` : ''}` : undefined;
+      return [step, sent].filter(Boolean).join(' · ') || undefined;
+    }
     case 'start':
       return m.start?.kind;
     default:

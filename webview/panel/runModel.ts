@@ -27,6 +27,8 @@ export interface RunModel {
   phaseAt: Partial<Record<PhaseName, number>>;
   queuePosition?: number;
   upload?: { bytesDone: number; bytesTotal: number };
+  /** BuildKit: the context files the engine asked the agent for during the build, and the bytes sent. */
+  engineUpload?: { bytesDone: number; bytesTotal: number };
   build?: { step: number; steps: number; instruction: string; cachedSeen: number };
   start?: { kind: StartKind; image: string; cachedSteps: number; steps: number };
   /** Last cost event and when it came; `ratePerMs` from the last two, for the ticker. */
@@ -58,11 +60,13 @@ export function applyEvent(m: RunModel, { seq, at, event: e }: SeqEvent): Applie
   m.seq = seq;
   if ('task' in e && e.task !== undefined && e.task + 1 > (m.taskCount ?? 0)) m.taskCount = e.task + 1;
   if (e.kind === 'log') return 'log';
-  const phase = PHASE_OF[e.kind];
+  // The engine's pull of the context comes during the build: a detail of the build phase, not a phase.
+  const toEngine = e.kind === 'uploading' && e.to === 'engine';
+  const phase = toEngine ? undefined : PHASE_OF[e.kind];
   if (phase && m.phaseAt[phase] === undefined) m.phaseAt[phase] = at;
   // A late non-final event (e.g. the last stats) does not take a finished run back to running.
   // Nor does one task of a fan-out run being queued take a run that already started back to queued.
-  const state = STATE_OF[e.kind];
+  const state = toEngine ? undefined : STATE_OF[e.kind];
   const taskQueued = e.kind === 'queued' && e.task !== undefined && m.state !== 'queued';
   if (state && !m.final && !taskQueued) m.state = state;
   switch (e.kind) {
@@ -70,7 +74,8 @@ export function applyEvent(m: RunModel, { seq, at, event: e }: SeqEvent): Applie
       if (!taskQueued) m.queuePosition = e.position;
       break;
     case 'uploading':
-      m.upload = { bytesDone: e.bytesDone, bytesTotal: e.bytesTotal };
+      if (toEngine) m.engineUpload = { bytesDone: e.bytesDone, bytesTotal: e.bytesTotal };
+      else m.upload = { bytesDone: e.bytesDone, bytesTotal: e.bytesTotal };
       break;
     case 'building':
       m.build = { step: e.step, steps: e.steps, instruction: e.instruction, cachedSeen: (m.build?.cachedSeen ?? 0) + (e.cached ? 1 : 0) };

@@ -184,6 +184,36 @@ describe('ByteNite extension', () => {
     }
   });
 
+  it('builds a monorepo\'s services/api/Dockerfile with the context, stage and build secret chosen for it', async () => {
+    const uri = workspaceUri('mono', 'services', 'api', 'Dockerfile');
+    const secret = `editor-secret-${Date.now()}`;
+    await vscode.workspace.fs.writeFile(workspaceUri('mono', 'shared', 'lib.txt'), Buffer.from('shared lib\n'));
+    await vscode.workspace.fs.writeFile(uri, Buffer.from([
+      'FROM scratch AS base', 'LABEL bytenite.cpus=1 bytenite.memory=512m bytenite.gpu=none', 'COPY busybox /bin/busybox',
+      'RUN ["/bin/busybox", "--install", "-s", "/bin"]', 'ENV PATH=/bin',
+      'FROM base AS test', 'COPY mono/shared/lib.txt /lib.txt',
+      `RUN --mount=type=secret,id=tok sh -c 'md5sum /run/secrets/tok | cut -c1-32 > /md5; echo ${Date.now()}'`,
+      'CMD ["sh", "-c", "cat /lib.txt /md5"]',
+      'FROM base AS final', 'CMD ["echo", "the last stage"]', '',
+    ].join('\n')));
+    try {
+      await api.setBuildChoice(uri, { contextDir: vscode.workspace.workspaceFolders![0].uri.fsPath, target: 'test' });
+      await api.setBuildSecret(uri, 'tok', secret);
+      const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+      assert.match(runId ?? '', /^r-/);
+      const run = await until('the final event', () => (api.run(runId)?.final ? api.run(runId) : undefined), 150_000);
+      const final = run.final as { kind: string; exitCode: number };
+      assert.equal(final.kind, 'exited', JSON.stringify(final));
+      const md5 = execFileSync('md5sum', { input: secret }).toString().slice(0, 32);
+      const out = run.logEvents.filter((e) => e.stream === 'stdout').map((e) => e.data).join('');
+      assert.equal(out, `shared lib\n${md5}\n`, 'the test stage ran, with the workspace folder as its context and the secret mounted');
+      assert.doesNotMatch(run.logs.join(''), new RegExp(secret), 'the secret\'s value shows nowhere');
+    } finally {
+      await api.setBuildSecret(uri, 'tok', undefined);
+      await vscode.workspace.fs.delete(workspaceUri('mono'), { recursive: true });
+    }
+  });
+
   it('receives every one of 100,000 log lines', async () => {
     const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('many', 'Dockerfile'));
     const run = await until('the final event', () => (api.run(runId)?.final ? api.run(runId) : undefined), 150_000);

@@ -1,0 +1,32 @@
+/**
+ * How each Dockerfile is built, as the user chose it (remembered per Dockerfile in the workspace state, as
+ * hardware is): the build context folder and the target stage. Build secrets are not here: they live in
+ * SecretStorage (extension/secrets.ts).
+ */
+import type * as vscode from 'vscode';
+
+const KEY = 'bytenite.buildChoices';
+
+export interface BuildChoice {
+  /** The context folder, absolute; absent: the Dockerfile's own folder. */
+  contextDir?: string;
+  /** The stage to build up to; '' chosen as "the last stage" (no --target), absent when never asked. */
+  target?: string;
+}
+
+export class BuildChoices {
+  constructor(private readonly state: vscode.Memento) {}
+
+  private all(): Record<string, BuildChoice> {
+    return this.state.get<Record<string, BuildChoice>>(KEY, {});
+  }
+
+  get(dockerfile: vscode.Uri): BuildChoice {
+    return this.all()[dockerfile.toString()] ?? {};
+  }
+
+  async update(dockerfile: vscode.Uri, change: Partial<BuildChoice>): Promise<void> {
+    const key = dockerfile.toString();
+    await this.state.update(KEY, { ...this.all(), [key]: { ...this.all()[key], ...change } });
+  }
+}
