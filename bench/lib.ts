@@ -28,7 +28,7 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-export type Unit = 'ms' | 'bytes' | 'MiB';
+export type Unit = 'ms' | 'bytes' | 'MiB' | 'req/s' | 'MB/s';
 
 /** One row of the table. A measured comparison has samples on both sides; a single figure has `value`. */
 export interface Result {
@@ -91,6 +91,7 @@ export function formatValue(v: number, unit: Unit): string {
   if (Number.isNaN(v)) return '—';
   if (unit === 'ms') return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`;
   if (unit === 'MiB') return `${v.toFixed(0)} MiB`;
+  if (unit === 'req/s' || unit === 'MB/s') return `${v.toFixed(0)} ${unit}`;
   if (v < 1024) return `${v} B`;
   if (v < 1024 ** 2) return `${(v / 1024).toFixed(1)} KiB`;
   return `${(v / 1024 ** 2).toFixed(1)} MiB`;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, ByteNite and its baseline alternating run by run, medians and the
  * median of the pair-by-pair ratios, each against the issue's target. Writes bench/results.json and
- * bench/results.md. BENCH_PAIRS=N sets the counted pairs (default 7); BENCH_ONLY=first,context,logs,many,editor,outputs
+ * bench/results.md. BENCH_PAIRS=N sets the counted pairs (default 7); BENCH_ONLY=first,context,logs,many,editor,outputs,ports
  * runs a subset (and then writes its results to bench/results.partial.*, keeping the full table).
  */
 import { writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { benchLogThroughput } from './logThroughput';
 import { benchManyRuns } from './manyRuns';
 import { benchEditor } from './editor';
 import { benchOutputs } from './outputs';
+import { benchPorts } from './ports';
 import { PAIRS, Result, cleanupAll, ensureBaseImage, formatValue, log, notMeasured, tempDir } from './lib';
 
 const BENCHMARKS: [string, () => Promise<Result[]>][] = [
@@ -22,6 +23,7 @@ const BENCHMARKS: [string, () => Promise<Result[]>][] = [
   ['many', benchManyRuns],
   ['editor', benchEditor],
   ['outputs', benchOutputs],
+  ['ports', benchPorts],
 ];
 
 function row(r: Result): string {
