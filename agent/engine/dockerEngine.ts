@@ -283,9 +283,13 @@ export class DockerEngine implements Engine {
   /** A container for `spec`, started with the shim waiting for its go line, attached, its exit awaited. */
   private async makeHot(spec: ContainerSpec): Promise<HotEntry> {
     await this.commandOf(spec.image, undefined); // known when a run takes the container
+    return this.onTenantNetwork(spec, (networkMode) => this.makeHotOn(spec, networkMode));
+  }
+
+  private async makeHotOn(spec: ContainerSpec, networkMode: string): Promise<HotEntry> {
     const env = Object.fromEntries(Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID'));
     const container = await this.docker.createContainer({
-      ...this.createOptions(spec, env, await this.networkMode(spec)),
+      ...this.createOptions(spec, env, networkMode),
       Entrypoint: shimEntrypoint(),
       Cmd: [],
       Labels: { [LABELS.managed]: '1', [LABELS.agent]: spec.agentId, [LABELS.hot]: '1' },
@@ -358,8 +362,28 @@ export class DockerEngine implements Engine {
   }
 
   private async startFresh(spec: ContainerSpec, handlers: ContainerHandlers): Promise<RunningContainer> {
+    return this.onTenantNetwork(spec, (networkMode) => this.startFreshOn(spec, handlers, networkMode));
+  }
+
+  /**
+   * Runs `start` with the tenant's network, once more on a network made again if the engine says it is
+   * gone: the leftover sweep removes a network no container is on, and a run's create can fall between
+   * that sweep's look and its removal (seen when the engine comes back after being away).
+   */
+  private async onTenantNetwork<T>(spec: ContainerSpec, start: (networkMode: string) => Promise<T>): Promise<T> {
+    const networkMode = await this.networkMode(spec);
+    try {
+      return await start(networkMode);
+    } catch (err) {
+      if (networkMode === 'none' || !/network \S+ not found/i.test((err as Error).message ?? '')) throw err;
+      this.networks.forget(networkMode);
+      return start(await this.networkMode(spec));
+    }
+  }
+
+  private async startFreshOn(spec: ContainerSpec, handlers: ContainerHandlers, networkMode: string): Promise<RunningContainer> {
     const hw = spec.hardware;
-    const container = await this.docker.createContainer(this.createOptions(spec, spec.env, await this.networkMode(spec)));
+    const container = await this.docker.createContainer(this.createOptions(spec, spec.env, networkMode));
     try {
       // Create the output folder first so the program can simply write to it, whatever its image holds.
       // Attach before start so no output is missed. Attach, not the log API: following the log file is

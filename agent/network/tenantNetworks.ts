@@ -23,8 +23,14 @@ function hash(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+function networkName(agentId: string, tenant: string): string {
+  return `bytenite-${agentId.slice(0, 8)}-${hash(`${agentId}\0${tenant}`).slice(0, 12)}`;
+}
+
 export class TenantNetworks {
   private readonly made = new Map<string, Promise<string>>();
+  /** The network name each key of `made` stands for, known without waiting on the promise. */
+  private readonly nameOf = new Map<string, string>();
 
   constructor(private readonly docker: Docker) {}
 
@@ -35,6 +41,7 @@ export class TenantNetworks {
     if (!name) {
       name = this.ensure(agentId, tenant);
       this.made.set(key, name);
+      this.nameOf.set(key, networkName(agentId, tenant));
       name.catch(() => this.made.delete(key)); // tried again by the next run
     }
     return name;
@@ -42,7 +49,7 @@ export class TenantNetworks {
 
   private async ensure(agentId: string, tenant: string): Promise<string> {
     const h = hash(`${agentId}\0${tenant}`);
-    const name = `bytenite-${agentId.slice(0, 8)}-${h.slice(0, 12)}`;
+    const name = networkName(agentId, tenant);
     try {
       await this.docker.getNetwork(name).inspect();
       return name;
@@ -62,6 +69,11 @@ export class TenantNetworks {
     return name;
   }
 
+  /** Forgets that network `name` was made, so the next run's start looks for it (and makes it) again. */
+  forget(name: string): void {
+    for (const [key, forName] of this.nameOf) if (forName === name) this.made.delete(key);
+  }
+
   /** Removes this agent's networks that no container is on (all of them when the agent stops). Returns how many. */
   async removeUnused(agentId: string): Promise<number> {
     const list = await this.docker.listNetworks({ filters: { label: [`${LABELS.agent}=${agentId}`] } });
@@ -69,8 +81,9 @@ export class TenantNetworks {
     for (const n of list) {
       const info = await this.docker.getNetwork(n.Id).inspect().catch(() => undefined);
       if (!info || Object.keys(info.Containers ?? {}).length > 0) continue;
+      // Forgotten before it goes: a start from now on makes it again rather than naming a removed network.
+      this.forget(n.Name);
       await this.docker.getNetwork(n.Id).remove().then(() => removed++, () => {});
-      for (const [key, p] of this.made) if ((await p.catch(() => '')) === n.Name) this.made.delete(key);
     }
     return removed;
   }

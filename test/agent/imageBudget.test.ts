@@ -193,6 +193,12 @@ test('the step images failed builds leave are kept within the build-cache budget
   const client = await AgentClient.connect(agent.url, { token: agent.token });
   const steps: string[] = [];
   try {
+    // The base steps built once, kept as a run's image: the failed builds reuse them from the cache, so
+    // what each leaves of its own is the 3 MiB file (the engine counts layers another image holds as shared).
+    const baseDir = makeContext({}, '', { uniq: true }); // built here, by this builder, not found ready-made
+    dirs.push(baseDir);
+    const base = await (await run(client, baseDir, { command: ['true'] })).done;
+    assert.equal(base.final.kind, 'exited', JSON.stringify(base.final));
     for (const dir of contexts) {
       const r = await (await run(client, dir)).done;
       assert.equal(r.final.kind, 'failed');

@@ -410,7 +410,8 @@ test('the engine going away fails runs with a clear reason; the agent serves aga
         contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(3, '0'),
         onEvent: (seq, e) => good.add(seq, e),
       });
-      assert.equal((await ok.done).kind, 'exited', `round ${round}: serves again`);
+      const okFinal = await ok.done;
+      assert.equal(okFinal.kind, 'exited', `round ${round}: serves again: ${JSON.stringify(okFinal)}`);
       good.check(3);
     }
     client.close();
