@@ -15,6 +15,7 @@ import { errorMessage, showError } from './log';
 import { SIDEBAR_VIEW_ID } from './views/sidebar';
 import { buildOptionsFor, chooseContext, chooseStage } from './runs/buildOptions';
 import { setBuildSecret } from './runs/setBuildSecret';
+import { choosePorts } from './runs/portOptions';
 
 type Command = (...args: any[]) => unknown;
 
@@ -69,6 +70,33 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
   chooseBuildStage: (ctx) => async (arg?: vscode.Uri) => {
     const uri = await dockerfileArg(ctx, arg, 'Choose the stage of which Dockerfile?');
     if (uri) await chooseStage(ctx, uri);
+  },
+
+  choosePorts: (ctx) => async (arg?: vscode.Uri) => {
+    const uri = await dockerfileArg(ctx, arg, 'Choose the forwarded ports of which Dockerfile?');
+    if (uri) await choosePorts(ctx, uri);
+  },
+
+  /**
+   * From the run panel, the CodeLens or the palette: a forwarded port in the browser. Through
+   * asExternalUri, so in remote VS Code and code-server the browser gets an address it can reach.
+   */
+  openPort: (ctx) => async (runId?: string, containerPort?: number) => {
+    const runs = runId ? [ctx.store.get(runId)].filter((r) => r !== undefined) : ctx.store.activeRuns();
+    const ready = runs.flatMap((r) => r.ports.filter((p) => p.state === 'ready' && (containerPort === undefined || p.containerPort === containerPort)));
+    const waiting = runs.some((r) => r.ports.some((p) => p.state === 'waiting' && (containerPort === undefined || p.containerPort === containerPort)));
+    if (!ready.length) {
+      void vscode.window.showInformationMessage(waiting
+        ? 'The container does not accept connections on that port yet: Open works once it does.'
+        : 'No forwarded port of a run in progress. Choose ports with ByteNite: Choose Forwarded Ports, then run.');
+      return;
+    }
+    const port = ready.length === 1 ? ready[0] : (await vscode.window.showQuickPick(
+      ready.map((p) => ({ label: `:${p.containerPort}`, description: p.url, p })), { title: 'Open which port?' }))?.p;
+    if (!port) return;
+    const external = await vscode.env.asExternalUri(vscode.Uri.parse(`${port.url}/`));
+    ctx.log.info(`open port ${port.containerPort} of the run: ${port.url} (${external.toString(true)})`);
+    await vscode.env.openExternal(external);
   },
 
   setBuildSecret: (ctx) => async (arg?: vscode.Uri) => {

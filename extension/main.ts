@@ -44,6 +44,7 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     stop: (runId) => vscode.commands.executeCommand('bytenite.stopRun', runId) as Promise<void>,
     runAgain: (runId) => vscode.commands.executeCommand('bytenite.runAgain', runId) as Promise<void>,
     openOutputs: (runId) => vscode.commands.executeCommand('bytenite.openOutputs', runId) as Promise<void>,
+    openPort: (runId, port) => vscode.commands.executeCommand('bytenite.openPort', runId, port) as Promise<void>,
   });
   registerCommands(ctx);
   // Connect in the background so the status bar, CodeLens prices and sidebar fill in; activation does not wait.

@@ -1,4 +1,4 @@
-/** The status bar item: the selected agent, its connection state, and the cost of the run in progress. */
+/** The status bar item: the selected agent, its connection state, the cost of the run in progress and its forwards. */
 import * as vscode from 'vscode';
 import type { AgentManager } from './agents/agentManager';
 import { formatUsd } from './hardware/pricing';
@@ -40,8 +40,12 @@ export class AgentStatusBar implements vscode.Disposable {
         break;
     }
     if (active.length) icon = '$(play)';
-    this.item.text = `${icon} ByteNite: ${name}${state}${cost}`;
-    this.item.tooltip = `${tooltip}\nClick to select an agent.`;
+    // The forwards of the runs in progress: where their pages are, waiting ones marked.
+    const ports = active.flatMap((r) => r.ports.filter((p) => p.state !== 'closed'));
+    const portText = ports.length ? ` · $(plug) ${ports.map((p) => `:${new URL(p.url).port}${p.state === 'waiting' ? '…' : ''}`).join(' ')}` : '';
+    const portTip = ports.map((p) => `\n${p.url} → port ${p.containerPort} of the container (${p.state === 'ready' ? 'ready' : 'waiting for the container to accept'})`).join('');
+    this.item.text = `${icon} ByteNite: ${name}${state}${cost}${portText}`;
+    this.item.tooltip = `${tooltip}${portTip}\nClick to select an agent.`;
   }
 
   dispose(): void {

@@ -103,6 +103,17 @@ export interface RunSnapshot {
   final?: FinalEvent;
 }
 
+/** A container port forwarded to this machine while the run goes. */
+export interface PortView {
+  containerPort: number;
+  /** Where it is reached here: `http://127.0.0.1:8080`. */
+  url: string;
+  /** `waiting` until the container's port first accepts a connection; `closed` once the run ended. */
+  state: 'waiting' | 'ready' | 'closed';
+  /** From the container's start to ready. */
+  readyMs?: number;
+}
+
 export type ToPanel =
   /** Answer to `ready`: resets the panel unless `haveSeq` was > 0; events with seq > haveSeq follow. */
   | { type: 'init'; run: RunInfo; snapshot: RunSnapshot }
@@ -113,7 +124,9 @@ export type ToPanel =
   /** The connection to the agent changed; `message` says what the user can do. */
   | { type: 'connection'; state: 'connected' | 'reconnecting' | 'disconnected'; message?: string }
   /** Output files were fetched (or not): enables Open Outputs. */
-  | { type: 'outputs'; runId: string; available: boolean };
+  | { type: 'outputs'; runId: string; available: boolean }
+  /** The run's forwarded ports and their state (sent whenever one changes). */
+  | { type: 'ports'; runId: string; ports: PortView[] };
 
 export type FromPanel =
   /** The script is listening; `runId` is the saved state's, `haveSeq` as in step 2 above. */
@@ -125,7 +138,9 @@ export type FromPanel =
   /** Open Outputs button: reveal the files the run returned. */
   | { type: 'openOutputs'; runId: string }
   /** Copy button: put this text (the shown log lines, ANSI stripped) on the clipboard. */
-  | { type: 'copy'; text: string; lines: number };
+  | { type: 'copy'; text: string; lines: number }
+  /** Open button of a forwarded port. */
+  | { type: 'openPort'; runId: string; containerPort: number };
 
 /** What the panel keeps in `setState` (bounded: at most PANEL_SAVED_LINES log lines). */
 export interface PanelSavedState {

@@ -1,7 +1,7 @@
 /**
  * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite` and the hardware with its price
  * (which opens the picker). While a run of that Dockerfile is going: its phase, elapsed time and cost so
- * far (opens the panel), and `Stop`.
+ * far (opens the panel), `Stop`, and `Open :PORT` for each forwarded port that accepts connections.
  */
 import * as vscode from 'vscode';
 import type { AgentManager } from '../agents/agentManager';
@@ -68,6 +68,11 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
           tooltip: 'Show the run', command: 'bytenite.openRun', arguments: [run.runId],
         }),
         new vscode.CodeLens(range, { title: 'Stop', tooltip: 'Stop this run', command: 'bytenite.stopRun', arguments: [run.runId] }),
+        // A forward whose container port accepts connections: one click to the page.
+        ...run.ports.filter((p) => p.state === 'ready').map((p) => new vscode.CodeLens(range, {
+          title: `Open :${new URL(p.url).port}`, tooltip: `Open ${p.url} (port ${p.containerPort} of the container) in the browser`,
+          command: 'bytenite.openPort', arguments: [run.runId, p.containerPort],
+        })),
       ];
     }
     if (!vscode.workspace.isTrusted) {

@@ -1,6 +1,6 @@
 /**
  * How each Dockerfile is built, as the user chose it (remembered per Dockerfile in the workspace state, as
- * hardware is): the build context folder and the target stage. Build secrets are not here: they live in
+ * hardware is): the build context folder, the target stage and the ports to forward. Build secrets are not here: they live in
  * SecretStorage (extension/secrets.ts).
  */
 import type * as vscode from 'vscode';
@@ -12,6 +12,11 @@ export interface BuildChoice {
   contextDir?: string;
   /** The stage to build up to; '' chosen as "the last stage" (no --target), absent when never asked. */
   target?: string;
+  /**
+   * The ports forwarded while a run of it goes, as `-p` writes them (`8000`, `8080:80`); [] chosen as none,
+   * absent when never asked.
+   */
+  ports?: string[];
 }
 
 export class BuildChoices {

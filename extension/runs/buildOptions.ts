@@ -2,19 +2,23 @@
  * How a Dockerfile is built, settled before its run: the context folder (remembered per Dockerfile; when none
  * was chosen and the Dockerfile's COPY sources are in the workspace folder rather than its own, the workspace
  * folder is proposed before anything is uploaded), the stage when it has several named ones (a picker,
- * remembered), and its build secrets from SecretStorage. Also the pickers behind the commands that change them.
+ * remembered), its build secrets from SecretStorage and the ports it forwards (portOptions.ts). Also the pickers behind the commands that change them.
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../context';
+import type { Publish } from '../../agent/cli/publishFlag';
 import { copySources, proposeWorkspaceContext, stageNames } from '../dockerfiles/buildInputs';
+import { portsFor } from './portOptions';
 
 export interface BuildOptions {
   contextDir: string;
   target?: string;
   /** Id to value (base64). */
   buildSecrets?: Record<string, string>;
+  /** Container ports forwarded to this machine while the run goes. */
+  ports?: Publish[];
 }
 
 const rel = (p: string) => vscode.workspace.asRelativePath(p, false);
@@ -38,11 +42,14 @@ export async function buildOptionsFor(ctx: Ctx, dockerfile: vscode.Uri): Promise
     if (target === undefined) return undefined;
     await ctx.buildChoices.update(dockerfile, { target });
   }
+  const ports = await portsFor(ctx, dockerfile, text);
+  if (ports === undefined) return undefined;
   const secrets = await ctx.buildSecrets.get(dockerfile);
   return {
     contextDir,
     ...(target ? { target } : {}),
     ...(Object.keys(secrets).length ? { buildSecrets: secrets } : {}),
+    ...(ports.length ? { ports } : {}),
   };
 }
 

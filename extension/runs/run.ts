@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { FinalEvent, HardwareRequest, RunEvent } from '../../agent/protocol';
-import type { RunInfo, RunRowView, RunState, SeqEvent } from '../../webview/protocol';
+import type { PortView, RunInfo, RunRowView, RunState, SeqEvent } from '../../webview/protocol';
 
 export class Run {
   readonly events: SeqEvent[] = [];
@@ -19,6 +19,10 @@ export class Run {
   private readonly changed = new vscode.EventEmitter<SeqEvent[]>();
   /** Fires with the new events (possibly none, for a connection change). */
   readonly onDidChange = this.changed.event;
+  /** Container ports forwarded to this machine (none unless the run was started here with ports). */
+  ports: PortView[] = [];
+  private readonly portsChanged = new vscode.EventEmitter<PortView[]>();
+  readonly onDidChangePorts = this.portsChanged.event;
 
   constructor(
     readonly info: RunInfo,
@@ -68,6 +72,16 @@ export class Run {
     this.changed.fire([e]);
   }
 
+  setPorts(ports: PortView[]): void {
+    this.ports = ports.map((p) => ({ ...p }));
+    this.portsChanged.fire(this.ports);
+  }
+
+  /** The forward of `containerPort` that accepts connections now, if any. */
+  readyPort(containerPort?: number): PortView | undefined {
+    return this.ports.find((p) => p.state === 'ready' && (containerPort === undefined || p.containerPort === containerPort));
+  }
+
   setConnectionProblem(problem: string | undefined): void {
     this.connectionProblem = problem;
     this.changed.fire([]);
@@ -94,5 +108,6 @@ export class Run {
 
   dispose(): void {
     this.changed.dispose();
+    this.portsChanged.dispose();
   }
 }

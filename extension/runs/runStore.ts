@@ -54,6 +54,7 @@ export class RunStore implements vscode.Disposable {
       }
       this.changed.fire(run);
     });
+    run.onDidChangePorts(() => this.changed.fire(run)); // the CodeLens and status bar show forwards
     this.remember(run);
     this.added.fire(run);
     this.changed.fire(run);

@@ -11,6 +11,7 @@ import type { AgentConnection } from '../agents/agentConnection';
 import type { AgentManager } from '../agents/agentManager';
 import { errorMessage, type Log } from '../log';
 import { formatHardware, formatRate, pricePerHour } from '../hardware/pricing';
+import { LocalPorts } from './localPorts';
 import { Run } from './run';
 import type { HistoryEntry, RunStore } from './runStore';
 import type { BuildOptions } from './buildOptions';
@@ -48,10 +49,22 @@ export class Runner implements vscode.Disposable {
     const { startRun } = await import('../../agent/client/startRun');
     const tasks = parallel > 1 && client.hello.capabilities.includes('fan-out') ? parallel : 1;
     if (tasks !== parallel) this.log.warn(`agent "${conn.name}" does not offer fan-out: running ${rel} as one task, not ${parallel}`);
-    const started = await startRun(client, {
-      contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks, target: build?.target, buildSecrets: build?.buildSecrets,
-      onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
-    });
+    // Listening before the run starts: a connection made early waits for the container, as with `-p`.
+    const ports = build?.ports?.length
+      ? await LocalPorts.open(build.ports, conn, this.log, (views) => run?.setPorts(views))
+      : undefined;
+    let started: Awaited<ReturnType<typeof startRun>>;
+    try {
+      started = await startRun(client, {
+        contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks, target: build?.target, buildSecrets: build?.buildSecrets,
+        ports: build?.ports?.map((p) => p.containerPort),
+        onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
+      });
+    } catch (err) {
+      ports?.close('the run did not start');
+      throw err;
+    }
+    ports?.setRun(started.runId);
     run = new Run(
       {
         runId: started.runId, name: rel, dockerfile: rel, agent: conn.name,
@@ -59,6 +72,14 @@ export class Runner implements vscode.Disposable {
       },
       dockerfile, hardware,
     );
+    if (ports) {
+      run.setPorts(ports.views);
+      // From the run, not from this start's stream: events after a re-attach reach the forwards too.
+      const sub = run.onDidChange((events) => {
+        for (const e of events) ports.event(e.event as RunEvent);
+        if (!run?.active) sub.dispose();
+      });
+    }
     for (const [seq, e] of early) run.add(seq, e);
     this.connectionOf.set(run.runId, conn);
     const r = run;

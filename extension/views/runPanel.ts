@@ -21,6 +21,8 @@ export interface PanelActions {
   stop(runId: string): Promise<void>;
   runAgain(runId: string): Promise<void>;
   openOutputs(runId: string): Promise<void>;
+  /** Opens a forwarded port in the browser. */
+  openPort(runId: string, containerPort: number): Promise<void>;
 }
 
 export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
@@ -86,6 +88,7 @@ class RunPanel {
   private pending: SeqEvent[] = [];
   private timer?: NodeJS.Timeout;
   private live?: vscode.Disposable;
+  private livePorts?: vscode.Disposable;
   /** Events up to this seq were posted to the current webview document. */
   private sentSeq = 0;
 
@@ -110,6 +113,7 @@ class RunPanel {
         case 'stop': return await this.actions.stop(m.runId);
         case 'runAgain': return await this.actions.runAgain(m.runId);
         case 'openOutputs': return await this.actions.openOutputs(m.runId);
+        case 'openPort': return await this.actions.openPort(m.runId, m.containerPort);
         case 'copy':
           await vscode.env.clipboard.writeText(m.text);
           vscode.window.setStatusBarMessage(`Copied ${m.lines} log line(s)`, 2000);
@@ -123,6 +127,7 @@ class RunPanel {
   /** A (re)loaded webview document: send who/what, replay what it lacks, then follow live. */
   private async onReady(haveSeq: number): Promise<void> {
     this.live?.dispose();
+    this.livePorts?.dispose();
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = [];
@@ -152,6 +157,8 @@ class RunPanel {
       else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
     });
     if (run.connectionProblem) this.post({ type: 'connection', state: 'reconnecting', message: run.connectionProblem });
+    if (run.ports.length) this.post({ type: 'ports', runId: this.runId, ports: run.ports });
+    this.livePorts = run.onDidChangePorts((ports) => this.post({ type: 'ports', runId: this.runId, ports }));
   }
 
   private replay(run: Run): void {
@@ -176,6 +183,7 @@ class RunPanel {
   dispose(): void {
     clearTimeout(this.timer);
     this.live?.dispose();
+    this.livePorts?.dispose();
     for (const d of this.disposables) d.dispose();
   }
 }

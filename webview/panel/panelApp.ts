@@ -16,6 +16,7 @@ import { TickerDisplay, tickerCost } from './costTicker';
 import { ExitView, StartKindView } from './outcomeView';
 import { phaseRows } from './phaseRows';
 import { PhasesView } from './phasesView';
+import { PortsView } from './portsView';
 import { RunActions } from './runActions';
 import { RunHeader } from './runHeader';
 import { type RunModel, applyEvent, newRunModel, setFinal } from './runModel';
@@ -46,6 +47,7 @@ export class PanelApp {
   private readonly cost = new CostView();
   private readonly chart = new StatsChart();
   private readonly actions: RunActions;
+  private readonly ports: PortsView;
   private readonly banner: HTMLElement;
   private readonly ticker = new TickerDisplay();
   private queue: SeqEvent[][] = [];
@@ -94,11 +96,13 @@ export class PanelApp {
       runAgain: () => this.post({ type: 'runAgain', runId: this.model.runId }),
       openOutputs: () => this.post({ type: 'openOutputs', runId: this.model.runId }),
     });
+    this.ports = new PortsView((containerPort) => this.post({ type: 'openPort', runId: this.model.runId, containerPort }));
     this.header = new RunHeader([this.startKind.el, this.exit.el, this.actions.el]);
     this.banner = h('div', { id: 'connection-banner', class: 'banner', role: 'alert', hidden: true });
     root.append(
       this.header.el,
       this.banner,
+      this.ports.el,
       h('div', { class: 'cards' }, this.phases.el, this.cost.el, this.chart.el),
       this.tasksTable.el,
       this.taskSelect.el,
@@ -149,6 +153,10 @@ export class PanelApp {
         if (m.runId !== this.model.runId) return;
         this.outputsAvailable = m.available;
         break;
+      case 'ports':
+        if (m.runId !== this.model.runId || !Array.isArray(m.ports)) return;
+        this.ports.update(m.ports);
+        return;
       default:
         return;
     }

@@ -71,7 +71,7 @@ describe('ByteNite extension', () => {
 
   it('finds Dockerfiles by name, keeps the list current, and honours search.exclude', async () => {
     const has = async (p: string) => (await api.dockerfiles()).includes(p);
-    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'many/Dockerfile', 'slow/Dockerfile']);
+    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'many/Dockerfile', 'slow/Dockerfile', 'web/Dockerfile']);
     const extra = workspaceUri('extra', 'app.Dockerfile');
     await vscode.workspace.fs.writeFile(extra, Buffer.from('FROM scratch\n'));
     await until('a new Dockerfile to be found', async () => (await has('extra/app.Dockerfile')) || undefined, 45_000)

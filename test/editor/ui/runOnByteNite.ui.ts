@@ -136,6 +136,33 @@ describe('Run on ByteNite in the workbench', function () {
     await shot('run-panel-100k.png');
   });
 
+  it('forwards the EXPOSEd port of a run that serves a page; the panel\'s Open shows the page', async () => {
+    const sidebar = await webviewWith('#dockerfiles', 30_000);
+    await sidebar.locator('.dockerfile-row', { hasText: 'web/Dockerfile' }).locator('.run-dockerfile').click();
+    // The ports step, filled from EXPOSE 8000 and ticked: accept it.
+    const widget = page.locator('.quick-input-widget');
+    await widget.locator('.quick-input-title', { hasText: 'Forward which ports' }).waitFor({ timeout: 30_000 });
+    await widget.locator('.quick-input-list .monaco-list-row', { hasText: 'Port 8000' }).first().waitFor();
+    await shot('ports-step.png');
+    await page.keyboard.press('Enter');
+    const panel = await webviewWith('#ports .port-row[data-state="ready"]', 120_000);
+    const row = panel.locator('#ports .port-row[data-state="ready"]').first();
+    const text = (await row.innerText()).replace(/\s+/g, ' ');
+    assert.match(text, /http:\/\/127\.0\.0\.1:\d+ → port 8000 · ready \d+ ms after start/);
+    // The status bar names the forward of the run in progress.
+    await page.locator('.statusbar-item', { hasText: /ByteNite: .*:\d+/ }).first().waitFor({ timeout: 10_000 });
+    await shot('run-panel-ports.png');
+    const opened = ctx.browser.waitForEvent('page', { timeout: 30_000 });
+    await row.locator('.port-open').click();
+    const tab = await opened;
+    await tab.waitForLoadState('domcontentloaded');
+    await tab.locator('h1', { hasText: 'served from a ByteNite run' }).waitFor({ timeout: 30_000 });
+    await tab.screenshot({ path: path.join(ctx.results, 'port-opened.png') });
+    await tab.close();
+    await panel.locator('#btn-stop').click();
+    await panel.locator('#ports .port-row[data-state="closed"]').first().waitFor({ timeout: 60_000 });
+  });
+
   it('reports its activation time in Developer: Show Running Extensions', async () => {
     const { text, ms } = await shared.activationTime(page);
     console.log(`      [activation] ${text}`);
