@@ -22,6 +22,8 @@ export const config = {
     ),
   selectedAgent: (): string => section().get<string>('agents.selected', LOCAL_AGENT) || LOCAL_AGENT,
   localAgentAutoStart: (): boolean => section().get<boolean>('localAgent.autoStart', true),
+  /** A Docker context for the local agent's engine; empty: the docker CLI's own rules. */
+  localDockerContext: (): string | undefined => section().get<string>('localAgent.dockerContext', '')?.trim() || undefined,
   async setRemoteAgents(agents: RemoteAgentConfig[]): Promise<void> {
     await section().update('agents.remote', agents, vscode.ConfigurationTarget.Global);
   },

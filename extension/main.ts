@@ -24,6 +24,10 @@ export interface ByteNiteApi {
   setParallel(dockerfile: vscode.Uri, parallel: number): Promise<void>;
   /** The selected agent's connection state (`connected`, `retrying`, `failed`...). */
   agentState(): string;
+  /** The engine the selected agent runs on, as it describes it, once connected. */
+  agentEngine(): string | undefined;
+  /** Why the selected agent is not connected, when it is not. */
+  agentProblem(): string | undefined;
   /** Workspace-relative paths of the Dockerfiles found. */
   dockerfiles(): Promise<string[]>;
   /** Pid of the local agent process, when it runs. */
@@ -72,6 +76,14 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
       return { state: r.state, final: r.final, logs: logEvents.map((e) => e.data), logEvents, costUsd: r.costUsd };
     },
     agentState: () => ctx.agents.selected().state.kind,
+    agentEngine: () => {
+      const s = ctx.agents.selected().state;
+      return s.kind === 'connected' ? s.engine : undefined;
+    },
+    agentProblem: () => {
+      const s = ctx.agents.selected().state;
+      return s.kind === 'failed' || s.kind === 'retrying' ? s.reason : undefined;
+    },
     dockerfiles: async () => (await ctx.dockerfiles.list()).map((u) => vscode.workspace.asRelativePath(u, false)),
     localAgentPid: () => ctx.local.pid,
     runRows: async () => (await ctx.sidebar.state()).runs,

@@ -1,6 +1,7 @@
 /** The status bar item: the selected agent, its connection state, the cost of the run in progress and its forwards. */
 import * as vscode from 'vscode';
 import type { AgentManager } from './agents/agentManager';
+import { engineLabel } from './agents/engineLabel';
 import { formatUsd } from './hardware/pricing';
 import type { RunStore } from './runs/runStore';
 
@@ -27,7 +28,11 @@ export class AgentStatusBar implements vscode.Disposable {
     let tooltip = `ByteNite agent "${name}": `;
     this.item.backgroundColor = undefined;
     switch (s.kind) {
-      case 'connected': tooltip += `connected (agent ${s.agentVersion}, ${s.engine})`; break;
+      case 'connected':
+        // Which engine runs go to, at a glance: a context switch or a Podman socket is otherwise invisible.
+        state = ` · ${engineLabel(s.engine)}`;
+        tooltip += `connected (agent ${s.agentVersion}, ${s.engine})`;
+        break;
       case 'idle': icon = '$(server)'; state = ' · idle'; tooltip += 'not connected yet'; break;
       case 'connecting': icon = '$(sync~spin)'; state = ' · connecting'; tooltip += 'connecting'; break;
       case 'retrying':

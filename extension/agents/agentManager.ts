@@ -31,6 +31,8 @@ export class AgentManager implements vscode.Disposable {
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (affects(e, 'agents.selected')) this.selectedChanged.fire(this.selected());
+        // Another engine for the local agent: restart it there (runs in progress on it are stopped, as by Stop Local Agent).
+        if (affects(e, 'localAgent.dockerContext') && this.localAllowed) void this.restartLocal();
         if (affects(e, 'agents.remote')) {
           // A changed URL needs a fresh connection.
           for (const [name, c] of this.connections) {
@@ -110,6 +112,13 @@ export class AgentManager implements vscode.Disposable {
     this.localAllowed = false;
     this.connections.get(LOCAL_AGENT)?.disconnect('the local agent is stopped');
     await this.local.stop();
+  }
+
+  private async restartLocal(): Promise<void> {
+    this.log.info('bytenite.localAgent.dockerContext changed: restarting the local agent');
+    this.connections.get(LOCAL_AGENT)?.disconnect('the local agent is restarting on another engine');
+    await this.local.stop();
+    if (this.localAllowed) await this.connection(LOCAL_AGENT).get().catch(() => {});
   }
 
   /** Forgets a remote agent's connection (after its token changed). */

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as vscode from 'vscode';
 import type { Log } from '../log';
+import { config } from '../config';
 import { pingDocker } from './dockerCheck';
 
 export interface Endpoint {
@@ -57,19 +58,24 @@ export class LocalAgent implements vscode.Disposable {
   }
 
   private async doStart(): Promise<Endpoint> {
-    const docker = await pingDocker();
+    const context = config.localDockerContext();
+    const docker = await pingDocker(context);
     if (!docker.ok) {
+      const looked = docker.looked.length ? ` Looked at: ${docker.looked.join(', ')}.` : '';
       throw new LocalAgentError(
-        `No Docker Engine answers at ${docker.where} (${docker.error}). Install Docker Engine and start it ` +
-          '(https://docs.docker.com/engine/install/), or run on a remote agent: ByteNite: Add Remote Agent.',
+        `No Docker Engine answers at ${docker.where}: ${docker.error}.${looked} Start the engine ` +
+          '(https://docs.docker.com/engine/install/), choose another with the setting bytenite.localAgent.dockerContext, ' +
+          'or run on a remote agent: ByteNite: Add Remote Agent.',
       );
     }
+    this.log.info(`the local agent's engine: ${docker.where}`);
     const tokenFile = path.join(this.storageDir, 'local-agent.token');
     const dataDir = path.join(this.storageDir, 'local-agent');
     await fs.mkdir(dataDir, { recursive: true });
     // A fresh token on every start: the agent writes a new one when the file is missing.
     await fs.rm(tokenFile, { force: true });
     const args = [this.agentScript, 'agent', '--port', '0', '--token-file', tokenFile, '--data-dir', dataDir];
+    if (context) args.push('--docker-context', context);
     this.log.info(`starting the local agent: ${process.execPath} ${args.join(' ')}`);
     args.unshift('-e', EXIT_WITH_PARENT);
     const t0 = Date.now();

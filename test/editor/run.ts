@@ -86,7 +86,10 @@ async function extensionHostSuite(tmp: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   const ws = makeWorkspace(dir);
   const resultsFile = path.join(dir, 'extension-host-results.json');
-  const cs = await startCodeServer({ dir, workspace: ws, env: { BYTENITE_EDITOR_RESULTS: resultsFile } });
+  // A Docker CLI config of the test's own: the context test writes its contexts there, not in the user's ~/.docker.
+  const dockerConfig = path.join(dir, 'docker-config');
+  fs.mkdirSync(dockerConfig, { recursive: true });
+  const cs = await startCodeServer({ dir, workspace: ws, env: { BYTENITE_EDITOR_RESULTS: resultsFile, DOCKER_CONFIG: dockerConfig } });
   cleanups.push(() => cs.stop());
   const browser = await launchBrowser(dir);
   cleanups.push(() => browser.close());

@@ -5,6 +5,10 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ByteNiteApi } from '../../../extension/main';
@@ -282,5 +286,44 @@ describe('ByteNite extension', () => {
     const run = await until('the replayed final event', () => (api.run(id)?.final ? api.run(id) : undefined), 30_000);
     assert.match(run.logs.join(''), /labelled run says hi/);
     assert.equal(run.costUsd, row.costUsd);
+  });
+
+  it('puts the local agent on the engine of the Docker context bytenite.localAgent.dockerContext names, and names a broken one', async () => {
+    // The context's socket is a counting proxy in front of the real engine: runs that go through it are seen.
+    const sock = path.join(os.tmpdir(), `bn-editor-context-${process.pid}.sock`);
+    fs.rmSync(sock, { force: true });
+    let connections = 0;
+    const proxy = net.createServer((c) => {
+      connections++;
+      const up = net.connect('/var/run/docker.sock');
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(sock, resolve));
+    const id = createHash('sha256').update('bn-editor').digest('hex');
+    const meta = path.join(process.env.DOCKER_CONFIG!, 'contexts', 'meta', id);
+    fs.mkdirSync(meta, { recursive: true });
+    fs.writeFileSync(path.join(meta, 'meta.json'), JSON.stringify({ Name: 'bn-editor', Metadata: {}, Endpoints: { docker: { Host: `unix://${sock}`, SkipTLSVerify: false } } }));
+    const settings = () => vscode.workspace.getConfiguration('bytenite');
+    try {
+      await settings().update('localAgent.dockerContext', 'bn-editor', vscode.ConfigurationTarget.Global);
+      const engine = await until('the agent on the context\'s engine', () => (api.agentEngine()?.includes('context "bn-editor"') ? api.agentEngine() : undefined), 60_000);
+      assert.match(engine, new RegExp(`unix://${sock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      const before = connections;
+      const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('labelled', 'Dockerfile'));
+      const run = await until('the run on the context\'s engine', () => (api.run(runId)?.final ? api.run(runId) : undefined), 150_000);
+      assert.equal((run.final as { exitCode: number }).exitCode, 0);
+      assert.ok(connections > before, `the run went through the context's socket (${connections - before} connections)`);
+
+      await settings().update('localAgent.dockerContext', 'no-such-context', vscode.ConfigurationTarget.Global);
+      const problem = await until('the broken context to be reported', () => api.agentProblem()?.includes('no-such-context') ? api.agentProblem() : undefined, 30_000);
+      assert.match(problem, /Docker context "no-such-context" is not in .*check `docker context ls`/);
+    } finally {
+      await settings().update('localAgent.dockerContext', undefined, vscode.ConfigurationTarget.Global);
+      proxy.close();
+    }
+    const back = await until('the agent back on the default engine', () => api.agentEngine(), 60_000);
+    assert.doesNotMatch(back, /bn-editor/);
   });
 });

@@ -149,8 +149,8 @@ describe('Run on ByteNite in the workbench', function () {
     const row = panel.locator('#ports .port-row[data-state="ready"]').first();
     const text = (await row.innerText()).replace(/\s+/g, ' ');
     assert.match(text, /http:\/\/127\.0\.0\.1:\d+ → port 8000 · ready \d+ ms after start/);
-    // The status bar names the forward of the run in progress.
-    await page.locator('.statusbar-item', { hasText: /ByteNite: .*:\d+/ }).first().waitFor({ timeout: 10_000 });
+    // The status bar names the engine the local agent is on and the forward of the run in progress.
+    await page.locator('.statusbar-item', { hasText: /ByteNite: local · Docker \d[^ ]* .*:\d+/ }).first().waitFor({ timeout: 10_000 });
     await shot('run-panel-ports.png');
     const opened = ctx.browser.waitForEvent('page', { timeout: 30_000 });
     await row.locator('.port-open').click();
