@@ -73,6 +73,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
     if (publishes.length) {
       forwards = await PortForwards.listen(publishes, {
         tunnel: (r, p, t) => (conn ? conn.client.tunnel(r, p, t) : Promise.reject(new Error('not connected to the agent'))), task,
+        dial: async (r, p, t) => (conn?.dial ? conn.dial(r, p, t) : null),
         onReady: (f, ms) => reporter.forwardReady(runId, { host: f.host, port: f.boundPort, url: forwardUrl(f.host, f.boundPort) }, f.containerPort, ms),
         onNote: (line) => reporter.note(line),
       });

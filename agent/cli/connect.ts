@@ -4,6 +4,7 @@
  * over a real loopback WebSocket so that both paths run the same protocol code.
  */
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { AgentClient } from '../client/agentClient';
 import { readTokenFile } from '../auth/tokens';
@@ -22,6 +23,8 @@ export interface ConnectFlags {
 export interface Connection {
   client: AgentClient;
   embedded: boolean;
+  /** The embedded agent's own way to a run's port, skipping the WebSocket tunnel (absent for a remote agent). */
+  dial?(runId: string, port: number, task?: number): Promise<Duplex>;
   /** The connection if it is still open, else a new one to the same agent (a download resumes on it). */
   current(): Promise<AgentClient>;
   close(): Promise<void>;
@@ -65,7 +68,7 @@ export async function connect(flags: ConnectFlags): Promise<Connection> {
     const client = await AgentClient.connect(agent.url, { token: agent.token, clientName });
     const r = reconnecting(client, () => AgentClient.connect(agent.url, { token: agent.token, clientName }));
     return {
-      client, embedded: true, current: r.current,
+      client, embedded: true, current: r.current, dial: agent.dial,
       async close() {
         r.closeAll();
         await agent.close();

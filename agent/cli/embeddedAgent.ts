@@ -1,11 +1,15 @@
 /** The agent `bytenite run` starts inside its own process when no --agent is given. */
-import { generateToken } from '../auth/tokens';
+import type { Duplex } from 'node:stream';
+import { DEFAULT_TENANT, generateToken } from '../auth/tokens';
+import { dialRun } from '../tunnel/localTunnel';
 import { startAgent } from '../server';
 import { createLogger } from '../log';
 
 export interface EmbeddedAgent {
   url: string;
   token: string;
+  /** A connection to a run's container port from this process, without a WebSocket (see agent/tunnel/localTunnel.ts). */
+  dial(runId: string, port: number, task?: number): Promise<Duplex>;
   close(): Promise<void>;
 }
 
@@ -19,5 +23,9 @@ export async function startEmbeddedAgent(dataDir: string): Promise<EmbeddedAgent
     // The embedded agent speaks up only for problems: the user is watching their run, not the agent.
     log: createLogger(process.env.BYTENITE_LOG_LEVEL ?? 'warn'),
   });
-  return { url: agent.url, token, close: () => agent.close() };
+  return {
+    url: agent.url, token, close: () => agent.close(),
+    // The token's tenant: the embedded agent has the one, and its runs are this process's.
+    dial: (runId, port, task) => dialRun(agent.runs, DEFAULT_TENANT, runId, port, task),
+  };
 }

@@ -5,17 +5,13 @@
  */
 import WebSocket from 'ws';
 import { MAX_FRAME } from '../protocol';
+import { TunnelRefused } from '../tunnel/tunnelRefused';
+
+export { TunnelRefused };
 
 export interface TunnelAuth {
   token: string;
   ca?: string | Buffer;
-}
-
-export class TunnelRefused extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = 'TunnelRefused';
-  }
 }
 
 export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<WebSocket> {

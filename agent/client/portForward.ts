@@ -6,6 +6,7 @@
  * so a late connection is refused by this machine at once rather than left hanging.
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { RunEvent } from '../protocol';
 import type { WebSocket } from 'ws';
 import { TunnelRefused } from './openTunnel';
@@ -23,6 +24,11 @@ export interface PortForwardOptions {
    * it needs the agent's address and token, not the protocol connection, so it works across reconnects.
    */
   tunnel(runId: string, port: number, task?: number): Promise<WebSocket>;
+  /**
+   * Where the agent is this process (the embedded one): a connection to the container's port made here,
+   * used instead of `tunnel`, with the same refusals (TunnelRefused). Null: use `tunnel`.
+   */
+  dial?(runId: string, port: number, task?: number): Promise<Duplex | null>;
   /** Of a fan-out run: forward to this task's container (default 0). */
   task?: number;
   /** A container port first accepted a connection. */
@@ -119,6 +125,13 @@ export class PortForwards {
     for (;;) {
       if (socket.destroyed || this.ended) return void socket.destroy();
       try {
+        const conn = await this.opts.dial?.(this.runId!, forward.containerPort, this.opts.task);
+        if (conn) {
+          if (socket.destroyed || this.ended) return void conn.destroy();
+          splice(socket, conn);
+          socket.resume();
+          return;
+        }
         const ws = await this.opts.tunnel(this.runId!, forward.containerPort, this.opts.task);
         if (socket.destroyed || this.ended) return void ws.terminate();
         this.tunnels.add(ws);
@@ -144,4 +157,22 @@ export class PortForwards {
     this.said.add(line);
     this.opts.onNote?.(line);
   }
+}
+
+/**
+ * Joins two connections of this process: bytes both ways with the streams' own backpressure, a FIN passed
+ * on as a FIN (half-close), and an error or reset on either side closing both.
+ */
+function splice(a: net.Socket, b: Duplex): void {
+  a.pipe(b);
+  b.pipe(a);
+  const cut = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.once('error', cut);
+  b.once('error', cut);
+  // Closed without its FIN (a reset, the run's end cutting it): the other side goes at once, not gracefully.
+  a.once('close', () => !a.readableEnded && b.destroy());
+  b.once('close', () => !b.readableEnded && a.destroy());
 }

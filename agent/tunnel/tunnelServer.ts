@@ -1,10 +1,8 @@
 /**
  * The agent's end of port forwards: `GET /tunnel/RUN/PORT[?task=K]`, a WebSocket upgrade authenticated with
  * the same token as the protocol's connection, carries one TCP connection to PORT of the run's container
- * (task K's, on a fan-out run). Everything is checked before the upgrade, so a refusal is a plain HTTP
- * status with the reason as its body: 404 for a run that is not the caller's tenant's (word for word the
- * answer for a run that does not exist), 409 for one not running yet, 410 for one that ended, 502 when the
- * container does not accept the connection. The bytes themselves are never logged.
+ * (task K's, on a fan-out run). Everything is checked before the upgrade (agent/tunnel/admitTunnel.ts), so
+ * a refusal is a plain HTTP status with the reason as its body. The bytes themselves are never logged.
  */
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -12,6 +10,8 @@ import type { WebSocketServer } from 'ws';
 import type { RunManager } from '../runs/runManager';
 import type { Logger } from '../log';
 import { pump } from './pump';
+import { admitTunnel, type Admitted } from './admitTunnel';
+import { TunnelRefused } from './tunnelRefused';
 
 const TUNNEL_PATH = /^\/tunnel\/(r-[a-z0-9]{6,40})\/(\d{1,5})(?:\?task=(\d{1,3}))?$/;
 
@@ -36,25 +36,14 @@ export async function openTunnel(req: http.IncomingMessage, socket: Duplex, head
   const port = m ? Number(m[2]) : 0;
   if (!m || port < 1 || port > 65535) return refuse(socket, 400, 'a tunnel is asked for as /tunnel/RUN_ID/PORT, with PORT from 1 to 65535 (and ?task=K on a fan-out run)');
   const [runId, task] = [m[1], m[3] === undefined ? 0 : Number(m[3])];
-  const run = deps.runs.get(runId);
-  if (!run || run.tenant !== tenant) return refuse(socket, 404, `no run ${runId} on this agent`);
-  if (run.ports.ended) return refuse(socket, 410, `run ${runId} is over (${run.ports.ended}): its ports are closed`);
-  const target = run.ports.target(task);
-  if (!target && run.ports.unreachable) return refuse(socket, 501, run.ports.unreachable);
-  if (!target) {
-    if (run.state === 'running') {
-      const parallel = run.spec.parallel ?? 1;
-      if (task >= parallel) return refuse(socket, 404, `run ${runId} has no task ${task} (it has ${parallel})`);
-      return refuse(socket, 409, `task ${task} of run ${runId} is not running`);
-    }
-    return refuse(socket, 409, `run ${runId} is ${run.state}: its ports can be reached once it runs`);
-  }
-  let conn: Duplex;
+  let admitted: Admitted;
   try {
-    conn = await target.dial(port);
+    admitted = await admitTunnel(deps.runs, tenant, runId, port, task);
   } catch (err) {
-    return refuse(socket, 502, `port ${port} of run ${runId}'s container did not take the connection: ${(err as Error).message}`);
+    if (err instanceof TunnelRefused) return refuse(socket, err.status, err.message);
+    throw err;
   }
+  const { run, target, conn } = admitted;
   if (socket.destroyed) {
     conn.destroy();
     return;
