@@ -96,7 +96,7 @@ export class BuildSession {
       return;
     }
     this.socket = socket;
-    socket.setTimeout(0);
+    socket.setTimeout?.(0); // an SSH channel has no timeout of its own
     socket.on('error', () => {}); // a session the engine drops ends with the build, which reports it
     const server = http2.createServer();
     this.server = server;

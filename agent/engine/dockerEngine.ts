@@ -181,10 +181,9 @@ export class DockerEngine implements Engine {
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {
-    // BuildKit's session needs a plain connection of its own to the engine; over SSH the legacy builder builds.
-    const overSsh = (this.docker.modem as { protocol?: string }).protocol === 'ssh';
+    // BuildKit's session needs a connection of its own to the engine (over SSH: a dial-stdio channel of its own).
     const addr = await engineAddress(this.docker);
-    this.builderChoice ??= overSsh ? Promise.resolve({ builder: 'legacy' } as BuilderChoice) : chooseBuilder(addr, this.builderSetting);
+    this.builderChoice ??= chooseBuilder(addr, this.builderSetting);
     const choice = await this.builderChoice.catch((err) => {
       this.builderChoice = undefined;
       throw new EngineUnavailableError(`could not ask the engine at ${this.where()} which builder it has: ${(err as Error).message}`);

@@ -67,6 +67,8 @@ test('a run on an engine reached over ssh:// through the user\'s SSH agent', asy
   const r = await runCli(['run', path.join(ctx, 'Dockerfile')], { env: env() });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'over ssh\n');
+  // Built by the remote engine's BuildKit, its session carried by a dial-stdio channel of its own.
+  assert.match(r.stderr, /by BuildKit/, r.stderr);
   const hw = await runCli(['hardware'], { env: env() });
   assert.match(hw.stdout, new RegExp(`^Engine: Docker Engine .* at ssh://root@127\\.0\\.0\\.1:${port} \\(DOCKER_HOST\\)$`, 'm'));
 });
