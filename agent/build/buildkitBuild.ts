@@ -86,6 +86,7 @@ export async function buildWithBuildKit(addr: EngineAddress, req: BuildRequest, 
     if (stored) q.set('remote', 'client-session');
     if (req.target) q.set('target', req.target);
     if (req.noCache) q.set('nocache', '1');
+    if (req.pull) q.set('pull', '1');
     const progress = new TraceProgress(req.onStep, req.onLog);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       request = engineRequest(addr, {

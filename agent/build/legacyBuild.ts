@@ -33,6 +33,7 @@ export async function buildLegacy(docker: Docker, req: BuildRequest, opts: Legac
     version: '1',
     ...(req.target ? { target: req.target } : {}),
     ...(req.noCache ? { nocache: true } : {}),
+    ...(req.pull ? { pull: true } : {}),
     ...(registryConfig && Object.keys(registryConfig).length ? { registryconfig: registryConfig } : {}),
   } as Docker.ImageBuildOptions);
   const state = newBuildProgress();

@@ -127,6 +127,14 @@ export class RegistryAuth {
     return config.auths.has(key) ? 'auths' : undefined;
   }
 
+  /** The registry hosts this config has credentials for (no credential read: helpers are only listed). */
+  async hosts(): Promise<Set<string>> {
+    const config = this.read();
+    const out = new Set<string>([...config.auths.keys(), ...config.credHelpers.keys()]);
+    if (config.credsStore) for (const server of await helperList(config.credsStore).catch(() => [])) out.add(registryHost(server));
+    return out;
+  }
+
   /** The legacy builder's X-Registry-Config: every registry the config has credentials for, as the docker CLI sends them. */
   async registryConfig(): Promise<Record<string, AuthConfig>> {
     const config = this.read();
@@ -155,6 +163,22 @@ export class TenantRegistryAuth {
 
   for(tenant = DEFAULT_TENANT): RegistryAuth | undefined {
     return this.byTenant.get(tenant) ?? (tenant === DEFAULT_TENANT ? this.owner : undefined);
+  }
+
+  /**
+   * Does anyone but `tenant` hold credentials for one of `hosts` (`*`: a host not known before the build)?
+   * Then an image from there that the engine already has may be theirs, and the build must ask the registry.
+   */
+  async othersHold(tenant: string, hosts: ReadonlySet<string>): Promise<boolean> {
+    if (!hosts.size) return false;
+    const mine = this.for(tenant);
+    const others = [...(tenant === DEFAULT_TENANT ? [] : [this.owner]), ...[...this.byTenant].filter(([t]) => t !== tenant).map(([, a]) => a)];
+    for (const auth of others) {
+      if (!auth || auth === mine) continue;
+      const held = await auth.hosts();
+      if (held.size && (hosts.has('*') || [...hosts].some((h) => held.has(h)))) return true;
+    }
+    return false;
   }
 }
 

@@ -18,6 +18,7 @@ import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build
 import { engineAddress } from '../build/engineHttp';
 import { buildLegacy } from '../build/legacyBuild';
 import { TenantRegistryAuth, type RegistryAuth } from '../build/registryAuth';
+import { mustAskRegistry } from '../build/baseImages';
 import { findStaticBusybox, goMessage, shimEntrypoint } from './hotShim';
 import { Owner, resolveOwner } from './imageUser';
 import { outputSkeleton } from './outputSkeleton';
@@ -191,11 +192,13 @@ export class DockerEngine implements Engine {
     const buildKit = choice.builder === 'buildkit';
     const tracked = this.images.buildStarted(buildKit);
     const registryAuth = this.registryAuth?.for(req.tenant);
+    // Another tenant's private base image may be on the engine already: then the registry decides (--pull).
+    const pull = req.pull || (this.registryAuth ? await mustAskRegistry(this.registryAuth, req) : false);
     let ok = false;
     try {
       const built = buildKit
-        ? await buildWithBuildKit(addr, req, { apiVersion: choice.apiVersion, onSent: this.onSent, registryAuth })
-        : await buildLegacy(this.docker, req, { tracked, registryAuth, findImage: (d) => this.findImage(d) });
+        ? await buildWithBuildKit(addr, { ...req, pull }, { apiVersion: choice.apiVersion, onSent: this.onSent, registryAuth })
+        : await buildLegacy(this.docker, { ...req, pull }, { tracked, registryAuth, findImage: (d) => this.findImage(d) });
       ok = true;
       this.imagesByDigest.set(req.digest, built.imageId);
       return built;

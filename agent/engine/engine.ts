@@ -83,6 +83,8 @@ export interface BuildRequest {
   target?: string;
   /** Build without the engine's cache. */
   noCache?: boolean;
+  /** Ask the registry for every base image even when the engine has it (`docker build --pull`). */
+  pull?: boolean;
   /** Build secrets by id (BuildKit only; values never leave memory, never logged). */
   secrets?: ReadonlyMap<string, Buffer>;
 }

@@ -179,6 +179,33 @@ test('a shared agent: a tenant gets its own credentials, and never the owner\'s'
   }
 });
 
+for (const builder of ['legacy', 'buildkit'] as const) {
+  test(`${builder}: on a shared agent, a private base image already on the engine is not a way around the registry`, async () => {
+    const tokens = new Map([[hex(16), 'default'], [hex(16), 'bob'], [hex(16), 'carol']]);
+    const tokenOf = (tenant: string) => [...tokens].find(([, t]) => t === tenant)![0];
+    const registryAuth = new TenantRegistryAuth(undefined, new Map([['carol', RegistryAuth.fromFlag(path.join(withAuth, 'config.json'))]]));
+    const agent = await startTestAgent({ engine: new DockerEngine(undefined, { hotPool: 0, builder, registryAuth }), tokens });
+    agents.push(agent);
+    const as = async (tenant: string) => {
+      const c = await AgentClient.connect(agent.url, { token: tokenOf(tenant) });
+      clients.push(c);
+      return c;
+    };
+    // Someone with the credentials pulled it: the engine has it by name (as a legacy build's pull leaves it).
+    execFileSync(DOCKER, ['pull', '-q', image], { env: { ...process.env, DOCKER_CONFIG: withAuth }, stdio: 'pipe' });
+    try {
+      const bob = await buildFromPrivate(await as('bob'));
+      assert.equal(bob.final.kind, 'failed', `bob, with no credentials, built from carol's private image: ${JSON.stringify(bob.final)}`);
+      if (bob.final.kind === 'failed') assert.match(bob.final.message, /tenant "bob" has no registry credentials on this agent/);
+      const carol = await buildFromPrivate(await as('carol'));
+      assert.equal(carol.final.kind === 'exited' && carol.final.exitCode, 0, JSON.stringify(carol.final));
+      assert.equal(carol.out, `${marker}\n`);
+    } finally {
+      spawnSync(DOCKER, ['rmi', image], { stdio: 'ignore' });
+    }
+  });
+}
+
 test('bytenite run: the owner\'s Docker config ($DOCKER_CONFIG) gives the embedded agent its credentials; a wrong password is named as such', async () => {
   const dir = tmpDir('bytenite-ctx-');
   writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${image}\nLABEL test.uniq=${hex(6)}\n`);
