@@ -13,7 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   AgentProcess, BENCH_ID, DOCKER, DOCKER_ENV, Result, comparison, dockerBuild, figure, log, makeContext, removeImage,
@@ -44,7 +44,8 @@ function fileSizes(total: number): number[] {
 }
 
 class Context {
-  readonly dir: string;
+  dir: string;
+  private moves = 0;
   private readonly md5 = new Map<string, string>();
   readonly oneMiB: string[] = [];
   private changes = 0;
@@ -65,6 +66,16 @@ class Context {
   private write(rel: string, data: Buffer): void {
     writeFileSync(path.join(this.dir, rel), data);
     this.md5.set(rel, md5(data));
+  }
+
+  /**
+   * The same files under a new path: the docker CLI keys the engine's kept copy of a context by its path, so
+   * only a context at a path it never built from is a first run for `docker build` too.
+   */
+  moveToFreshPath(): void {
+    const to = `${this.dir.replace(/-moved-\d+$/, '')}-moved-${++this.moves}`;
+    renameSync(this.dir, to);
+    this.dir = to;
   }
 
   /** A state no build has seen: a new nonce (a small file). */
@@ -92,7 +103,6 @@ export async function benchBuildContext(): Promise<Result[]> {
   const work = tempDir();
   log(`build context: writing ${FILES} files, ${TOTAL / MiB} MiB`);
   const ctx = new Context(work);
-  const dockerfile = path.join(ctx.dir, 'Dockerfile');
   const tag = `bytenite-bench-ctx:${BENCH_ID}`;
   const hw = ['--cpus', '1', '--memory', '256m'];
   let agent: AgentProcess | undefined;
@@ -103,7 +113,7 @@ export async function benchBuildContext(): Promise<Result[]> {
   };
 
   const bytenite = async (expectStart: 'warm' | 'cold', keepImage = false): Promise<JsonRun> => {
-    const r = await runJson([dockerfile, ...agent!.flags, ...hw]);
+    const r = await runJson([path.join(ctx.dir, 'Dockerfile'), ...agent!.flags, ...hw]);
     // A hot start is a warm one whose container was also made ahead: no upload and no build either way.
     if ((r.start === 'cold') !== (expectStart === 'cold')) throw new Error(`expected a ${expectStart} start, got ${r.start}`);
     if (r.stdout !== ctx.expected()) throw new Error(`the image's /ctx does not match the context: got ${JSON.stringify(r.stdout)}, want ${JSON.stringify(ctx.expected())}`);
@@ -141,6 +151,7 @@ export async function benchBuildContext(): Promise<Result[]> {
         ctx.freshNonce();
         const a = (await bytenite('cold')).startingMs;
         ctx.freshNonce();
+        ctx.moveToFreshPath();
         const b = await docker();
         ctx.freshNonce();
         const c = await docker(false, 'legacy');
