@@ -128,6 +128,9 @@ test('a run on the Swarm: logs apart and in order, exit code, cost, outputs, fir
   assert.equal(final.kind, 'exited');
   if (final.kind !== 'exited') return;
   assert.equal(final.exitCode, 3);
+  // Built on the manager by its BuildKit, through the agent's own session, as on one engine.
+  assert.equal(final.start, 'cold');
+  assert.equal(final.builder, 'buildkit', JSON.stringify(final));
   assert.ok(final.durationMs > 0 && final.cost.total > 0, JSON.stringify(final));
   assert.equal(final.outputs.files, 1, JSON.stringify(final));
   const files = readdirSync(out, { recursive: true }).map(String);
