@@ -17,6 +17,7 @@ import { trace } from './trace';
 import { readBuildSecret } from './buildSecretFlag';
 import { forwardUrl, parsePublish, type Publish } from './publishFlag';
 import { PortForwards } from '../client/portForward';
+import { ContextWatcher } from './contextWatcher';
 
 export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
 
@@ -54,6 +55,9 @@ Options:
   --ca-file FILE       CA certificate (PEM) to verify a wss:// agent's self-signed certificate
   --data-dir DIR       data folder of the embedded agent
   --json               print the run's protocol events on stdout, one JSON object a line
+  --watch              run again when the context (as .dockerignore leaves it) or the Dockerfile changes:
+                       the run in progress is stopped (SIGTERM, then its grace), and the next one uploads
+                       only what changed. Ctrl-C ends the watch
 `;
 
 export class UsageError extends Error {}
@@ -125,6 +129,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'ca-file': { type: 'string' }, secret: { type: 'string', multiple: true }, target: { type: 'string' },
       'no-cache': { type: 'boolean', default: false }, publish: { type: 'string', short: 'p', multiple: true },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      watch: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
@@ -175,6 +180,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, parallel - 1);
 
   const publishes: Publish[] = (values.publish ?? []).map((p) => asUsage(() => parsePublish(p)));
+  if (values.watch && publishes.length) throw new UsageError('--watch with -p is not supported yet: forward the port with bytenite attach RUN -p … per run');
+  if (values.watch && values.out) throw new UsageError('--watch with --out: each run of a watch writes its outputs to bytenite-out/RUN_ID');
 
   const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
   for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);
@@ -200,7 +207,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   }
   // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
-  const starting = startRun(connecting.then((c) => c.client), {
+  const begin = () => startRun(connecting.then((c) => c.client), {
     contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user,
     target: values.target, noCache: values['no-cache'], buildSecrets: Object.keys(buildSecrets).length ? buildSecrets : undefined,
     name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
@@ -215,29 +222,75 @@ export async function runCommand(argv: string[]): Promise<number> {
       }
     },
   });
+  let conn: Awaited<typeof connecting> | undefined;
+  let runId = '';
+  let running = false;
+  let interrupted = 0;
+  // The watch: a change cancels the run in progress, or ends the wait between runs.
+  let restart: string | undefined;
+  let wake: (() => void) | undefined;
+  const changed = (what: string) => {
+    const first = restart === undefined;
+    restart = what;
+    if (running && runId && first) {
+      reporter.note(`${what} changed: stopping ${runId} to run again`);
+      conn?.client.cancel(runId).catch(() => {});
+    }
+    wake?.();
+  };
+  const watcher = values.watch ? new ContextWatcher(contextDir, dockerfile, (what) => changed(what), [path.resolve('bytenite-out')]) : undefined;
+  watcher?.mark();
+  let starting = begin();
   starting.catch(() => {}); // awaited below, once the connection is known to be open
-  let conn;
   try {
     conn = await connecting;
   } catch (err) {
     forwards?.close('no agent');
+    watcher?.close();
     reporter.error((err as Error).message);
     return EXIT_NOT_RUN;
   }
   trace('connected');
-  const { client } = conn;
-  let runId = '';
-  let interrupted = 0;
+  const live = conn;
+  const { client } = live;
   const onSigint = () => {
     interrupted++;
-    if (interrupted === 1 && runId) {
-      reporter.note('stopping the run (Ctrl-C again to leave it)');
+    wake?.();
+    if (interrupted === 1 && running && runId) {
+      reporter.note(`stopping the run${watcher ? ' and the watch' : ''} (Ctrl-C again to leave it)`);
       client.cancel(runId).catch(() => {});
-    } else {
+    } else if (!(interrupted === 1 && watcher)) {
       process.exit(130);
     }
   };
   process.on('SIGINT', onSigint);
+  try {
+    for (;;) {
+      running = true;
+      const code = await oneRun();
+      running = false;
+      if (!watcher) return code;
+      if (interrupted) return 130;
+      if (restart === undefined) {
+        reporter.note(`watching ${path.relative(process.cwd(), contextDir) || '.'} for changes (Ctrl-C to stop)`);
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        if (interrupted) return 130;
+      }
+      reporter.note(`${restart} changed: running again`);
+      restart = undefined;
+      watcher.mark();
+      starting = begin();
+      starting.catch(() => {});
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    watcher?.close();
+    forwards?.close('the command ended');
+    await live.close();
+  }
+
+  async function oneRun(): Promise<number> {
   try {
     const started = await starting;
     trace('accepted');
@@ -246,7 +299,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     // Asked for now: the agent sends the archive as it copies it out of the stopped container, and the
     // files are written here meanwhile, instead of after the run's end.
     const fetching = fetchOutputs({
-      runId, outDir: out, wait: true, connect: () => conn.current(),
+      runId, outDir: out, wait: true, connect: () => live.current(),
       onProgress: throttle((n, total) => reporter.downloading(n, total), 200),
       onResume: (offset, why) => reporter.note(`outputs download cut (${why}); resuming at ${formatBytes(offset)}`),
     });
@@ -274,10 +327,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (err) {
     reporter.error((err as Error).message);
     return EXIT_NOT_RUN;
-  } finally {
-    process.off('SIGINT', onSigint);
-    forwards?.close('the command ended');
-    await conn.close();
+  }
   }
 }
 
