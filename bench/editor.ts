@@ -31,7 +31,7 @@ const SLEEP_S = 8;
 const CMD = `CMD ["sh", "-c", "sleep ${SLEEP_S}; seq 1 ${LINES} | sed 's/^/line /'"]\n`;
 
 /** `npm run package` (production build, then vsce); returns a copy of the .vsix and puts the development build back. */
-function packageVsix(work: string): string {
+export function packageVsix(work: string): string {
   const r = spawnSync('npm', ['run', '--silent', 'package'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error('npm run package failed');
   const vsix = path.join(work, 'bytenite.vsix');

@@ -37,7 +37,8 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
       void vscode.window.showInformationMessage('No run to repeat yet: run a Dockerfile first.');
       return undefined;
     }
-    return startAndShow(ctx, vscode.Uri.parse(entry.dockerfile), entry.hardware);
+    // In the repeated run's panel when it has one (and it finished): the log starts over there.
+    return startAndShow(ctx, vscode.Uri.parse(entry.dockerfile), entry.hardware, entry.info.runId);
   },
 
   stopRun: (ctx) => async (runId?: string) => {
@@ -238,12 +239,12 @@ async function offerDockerignore(ctx: Ctx, dockerfile: vscode.Uri, outDir: vscod
   await vscode.workspace.fs.writeFile(ignoreFile, Buffer.from(`${text}${sep}${entry}\n`));
 }
 
-async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest): Promise<string | undefined> {
+async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest, reuseFrom?: string): Promise<string | undefined> {
   const parallel = ctx.choices.parallel(uri);
   const build = await buildOptionsFor(ctx, uri);
   if (!build) return undefined;
   const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware, parallel, build));
-  ctx.panels.open(run.runId, true);
+  if (!reuseFrom || !ctx.panels.reuse(reuseFrom, run.runId, true)) ctx.panels.open(run.runId, true);
   return run.runId;
 }
 

@@ -35,6 +35,21 @@ export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposab
     private readonly log: Log,
   ) {}
 
+  /**
+   * Shows `runId` in the panel of the finished run `from`, as a task's terminal is reused: no new webview to
+   * load (most of a hot Run Again's time was the new panel's first paint). False when `from` has no panel
+   * or is still running (then its log stays where it is).
+   */
+  reuse(from: string, runId: string, preserveFocus = false): boolean {
+    const p = this.panels.get(from);
+    if (!p || this.panels.has(runId) || this.store.get(from)?.active) return false;
+    this.panels.delete(from);
+    this.panels.set(runId, p);
+    p.retarget(runId, this.title(runId));
+    p.panel.reveal(undefined, preserveFocus);
+    return true;
+  }
+
   /** Opens (or reveals) the panel of a run. */
   open(runId: string, preserveFocus = false): void {
     const existing = this.panels.get(runId);
@@ -72,7 +87,8 @@ export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposab
     const p = new RunPanel(panel, runId, this.store, this.actions, this.log);
     this.panels.set(runId, p);
     panel.onDidDispose(() => {
-      this.panels.delete(runId);
+      // By the run it shows now: a reused panel has moved on from the run it was opened for.
+      if (this.panels.get(p.runId) === p) this.panels.delete(p.runId);
       p.dispose();
     });
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'panel', panel.title);
@@ -94,12 +110,23 @@ class RunPanel {
 
   constructor(
     readonly panel: vscode.WebviewPanel,
-    private readonly runId: string,
+    private _runId: string,
     private readonly store: RunStore,
     private readonly actions: PanelActions,
     private readonly log: Log,
   ) {
     this.disposables.push(panel.webview.onDidReceiveMessage((m: FromPanel) => void this.onMessage(m)));
+  }
+
+  get runId(): string {
+    return this._runId;
+  }
+
+  /** Follows another run in the same document: `init` with a new run id makes the page start over. */
+  retarget(runId: string, title: string): void {
+    this._runId = runId;
+    this.panel.title = title;
+    void this.onReady(0);
   }
 
   private post(m: ToPanel): void {

@@ -168,6 +168,19 @@ describe('ByteNite extension', () => {
       .find((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('labelled/Dockerfile')), 20_000);
   });
 
+  it('Run Again shows the new run in the finished run\'s panel rather than opening another', async () => {
+    assert.ok(labelledRunId, 'the labelled run ran');
+    const panels = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+      .filter((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('labelled/Dockerfile'));
+    assert.equal(panels().length, 1);
+    const again = await vscode.commands.executeCommand<string>('bytenite.runAgain', labelledRunId);
+    assert.match(again ?? '', /^r-/);
+    assert.notEqual(again, labelledRunId);
+    const run = await until('the repeated run\'s final event', () => (api.run(again)?.final ? api.run(again) : undefined), 150_000);
+    assert.equal((run.final as { exitCode: number }).exitCode, 0);
+    assert.equal(panels().length, 1, 'one panel for the Dockerfile, now showing the new run');
+  });
+
   it('fans a run out into 2 tasks: each task\'s log lines arrive with its index, and the final has 2 tasks', async () => {
     const uri = workspaceUri('labelled', 'Dockerfile');
     await api.setParallel(uri, 2);
