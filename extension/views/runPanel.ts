@@ -107,6 +107,8 @@ class RunPanel {
   private livePorts?: vscode.Disposable;
   /** Events up to this seq were posted to the current webview document. */
   private sentSeq = 0;
+  /** The run's output has started reaching the document (later lines may wait for their batch). */
+  private logSent = false;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -158,6 +160,7 @@ class RunPanel {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = [];
+    this.logSent = false;
     const run = this.store.get(this.runId) ?? (await this.actions.restore(this.runId));
     if (!run) {
       const h = this.store.historyEntry(this.runId);
@@ -180,7 +183,9 @@ class RunPanel {
       }
       this.pending.push(...events);
       const final = events.some((e) => ['exited', 'failed', 'cancelled'].includes(e.event.kind));
-      if (final || this.pending.length >= BATCH_MAX) this.flush();
+      // The run's first output goes at once: batching is for bursts, and the first line is what is waited for.
+      const firstLog = !this.logSent && events.some((e) => e.event.kind === 'log' && e.event.stream !== 'build');
+      if (final || firstLog || this.pending.length >= BATCH_MAX) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
     });
     if (run.connectionProblem) this.post({ type: 'connection', state: 'reconnecting', message: run.connectionProblem });
@@ -191,6 +196,7 @@ class RunPanel {
   private replay(run: Run): void {
     const from = run.events.findIndex((e) => e.seq > this.sentSeq);
     if (from < 0) return;
+    this.logSent ||= run.events.some((e) => e.event.kind === 'log' && e.event.stream !== 'build');
     for (let i = from; i < run.events.length; i += BATCH_MAX) {
       this.post({ type: 'events', runId: this.runId, events: run.events.slice(i, i + BATCH_MAX) });
     }
@@ -203,6 +209,7 @@ class RunPanel {
     const events = this.pending.filter((e) => e.seq > this.sentSeq);
     this.pending = [];
     if (!events.length) return;
+    this.logSent ||= events.some((e) => e.event.kind === 'log' && e.event.stream !== 'build');
     this.sentSeq = events[events.length - 1].seq;
     this.post({ type: 'events', runId: this.runId, events });
   }
