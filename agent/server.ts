@@ -29,6 +29,7 @@ import { buildCatalog, readHost } from './hardware/catalog';
 import { loadPricing } from './cost/pricing';
 import { ImageKeeper } from './images/imageKeeper';
 import { isTunnelRequest, openTunnel } from './tunnel/tunnelServer';
+import { isExecRequest, openExec } from './interactive/execServer';
 
 export interface AgentOptions {
   host: string;
@@ -92,7 +93,7 @@ export interface AgentServer {
 }
 
 export const DEFAULT_PORT = 7420;
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -187,6 +188,13 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
       limiter.failed(address);
       log.warn({ peer }, 'refused a connection: missing or wrong token');
       socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmissing or wrong token\n');
+      return;
+    }
+    if (isExecRequest(req.url)) {
+      openExec(req, socket, head, tenant, peer, { runs, log, wss }).catch((err) => {
+        log.error({ peer, err: (err as Error).message }, 'exec failed to open');
+        socket.destroy();
+      });
       return;
     }
     if (isTunnelRequest(req.url)) {

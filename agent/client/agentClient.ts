@@ -15,6 +15,7 @@ import {
 import type { FileEntry } from '../context/listContext';
 import type { ListedContext } from '../context/packContext';
 import { manifestParts, toManifest } from '../context/manifest';
+import { openExec, type ExecOptions } from './openExec';
 import { openTunnel, type TunnelAuth } from './openTunnel';
 
 export class AgentError extends Error {
@@ -153,6 +154,11 @@ export class AgentClient {
    */
   tunnel(runId: string, port: number, task?: number): Promise<WebSocket> {
     return openTunnel(this.url, this.auth, runId, port, task);
+  }
+
+  /** A command in the run's container, on a WebSocket of its own (agent/interactive/execServer.ts). */
+  exec(runId: string, o: ExecOptions): Promise<WebSocket> {
+    return openExec(this.url, this.auth, runId, o);
   }
 
   /** Asks for a `port` event for each of `ports` of the run once it accepts connections. */

@@ -25,6 +25,7 @@ import { outputSkeleton } from './outputSkeleton';
 import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
 import { DockerImages } from '../images/dockerImages';
 import { dockerDialer } from './containerDial';
+import { startExec } from '../interactive/containerExec';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
 
@@ -514,6 +515,7 @@ export class DockerEngine implements Engine {
       remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
       dial: (port) => dialer.dial(port),
       probe: (port) => dialer.probe(port),
+      exec: (req) => startExec(container, req),
     };
   }
 

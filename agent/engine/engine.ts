@@ -154,6 +154,8 @@ export interface RunningContainer {
   dial?(port: number): Promise<import('node:stream').Duplex>;
   /** Whether the container accepts connections on `port` now. */
   probe?(port: number): Promise<boolean>;
+  /** A command inside the container (`bytenite exec`); absent where the engine cannot start one. */
+  exec?(req: import('../interactive/containerExec').ExecRequest): Promise<import('../interactive/containerExec').ExecSession>;
 }
 
 /** What an engine that spans several machines offers: `host` is what one run can get, `nodes` the machines. */

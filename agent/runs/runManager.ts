@@ -743,7 +743,7 @@ function noForwarding(engine: string): string {
 
 /** The running container as its run's ports see it, when the engine can reach its ports. */
 function portTarget(running: RunningContainer): PortTarget | undefined {
-  const { dial, probe } = running;
+  const { dial, probe, exec } = running;
   if (!dial || !probe) return undefined;
-  return { dial: (p) => dial(p), probe: (p) => probe(p), startedAt: running.startedAt };
+  return { dial: (p) => dial(p), probe: (p) => probe(p), startedAt: running.startedAt, ...(exec ? { exec: (r) => exec(r) } : {}) };
 }

@@ -18,7 +18,8 @@ export interface Admitted {
   conn: Duplex;
 }
 
-export async function admitTunnel(runs: RunManager, tenant: string, runId: string, port: number, task: number): Promise<Admitted> {
+/** The running container of a run's task that a client may reach, or the refusal that says why not. */
+export function admitTarget(runs: RunManager, tenant: string, runId: string, task: number): { run: Run; target: PortTarget } {
   const run = runs.get(runId);
   if (!run || run.tenant !== tenant) throw new TunnelRefused(404, `no run ${runId} on this agent`);
   if (run.ports.ended) throw new TunnelRefused(410, `run ${runId} is over (${run.ports.ended}): its ports are closed`);
@@ -32,6 +33,11 @@ export async function admitTunnel(runs: RunManager, tenant: string, runId: strin
     }
     throw new TunnelRefused(409, `run ${runId} is ${run.state}: its ports can be reached once it runs`);
   }
+  return { run, target };
+}
+
+export async function admitTunnel(runs: RunManager, tenant: string, runId: string, port: number, task: number): Promise<Admitted> {
+  const { run, target } = admitTarget(runs, tenant, runId, task);
   try {
     return { run, target, conn: await target.dial(port) };
   } catch (err) {

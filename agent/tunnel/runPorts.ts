@@ -13,6 +13,8 @@ export interface PortTarget {
   probe(port: number): Promise<boolean>;
   /** When the run's program started: `port` events count from here. */
   startedAt: Date;
+  /** A command inside the container (`bytenite exec`), which reaches the run the same way a tunnel does. */
+  exec?: NonNullable<import('../engine/engine').RunningContainer['exec']>;
 }
 
 type Closer = (code: number, reason: string) => void;
