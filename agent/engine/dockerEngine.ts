@@ -26,6 +26,7 @@ import { DockerImages } from '../images/dockerImages';
 import { dockerDialer } from './containerDial';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
+import { isPodman, podmanQuirks, PodmanQuirks } from './podman';
 
 const MiB = 1024 * 1024;
 
@@ -126,6 +127,13 @@ export class DockerEngine implements Engine {
   }
 
   private readonly target?: EngineTarget;
+  /** Set when the engine is Podman: what the agent does differently there (agent/engine/podman.ts). */
+  private podman?: Promise<PodmanQuirks | undefined>;
+
+  private quirks(): Promise<PodmanQuirks | undefined> {
+    this.podman ??= podmanQuirks(this.docker, this.local).catch(() => (this.podman = undefined));
+    return this.podman;
+  }
 
   /** The engine is on this machine (a local socket): its containers' addresses can be routed to. */
   private get local(): boolean {
@@ -143,7 +151,9 @@ export class DockerEngine implements Engine {
   /** `Docker Engine 20.10.24 (API 1.41) at unix:///var/run/docker.sock (the default socket)`. */
   async describe(): Promise<string> {
     const v = await this.docker.version();
-    return `${/podman/i.test(JSON.stringify(v.Components ?? [])) ? 'Podman' : 'Docker Engine'} ${v.Version} (API ${v.ApiVersion}) at ${this.where()}`;
+    const podman = isPodman(v as { Components?: Array<{ Name?: string }> }) ? await this.quirks() : undefined;
+    const line = `${podman ? 'Podman Engine' : 'Docker Engine'} ${v.Version} (API ${v.ApiVersion}) at ${this.where()}`;
+    return podman ? `${line}; legacy builder (no BuildKit on Podman); ${await podman.oomNote()}` : line;
   }
 
   async ping(): Promise<void> {
@@ -402,7 +412,7 @@ export class DockerEngine implements Engine {
     } catch (err) {
       await container.remove({ force: true, v: true }).catch(() => {});
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-      const hint = hw.gpu ? ' (GPU runs need the NVIDIA Container Toolkit on the agent\'s host)' : '';
+      const hint = hw.gpu ? ((await this.quirks()) ? ` (${PodmanQuirks.noGpu})` : ' (GPU runs need the NVIDIA Container Toolkit on the agent\'s host)') : '';
       throw new Error(`the engine could not start the container: ${msg}${hint}`);
     }
   }
@@ -494,9 +504,10 @@ export class DockerEngine implements Engine {
         stopStats();
         (logs as { destroy?: () => void }).destroy?.();
       }
+      const exitCode = result.StatusCode ?? info.State.ExitCode;
       return {
-        exitCode: result.StatusCode ?? info.State.ExitCode,
-        oomKilled: Boolean(info.State.OOMKilled),
+        exitCode,
+        oomKilled: Boolean(info.State.OOMKilled) || Boolean(await (await this.quirks())?.oomKilled(container.id, exitCode)),
         startedAt: goAt ?? new Date(info.State.StartedAt),
         finishedAt: new Date(info.State.FinishedAt),
         error: result.Error?.Message || info.State.Error || undefined,
