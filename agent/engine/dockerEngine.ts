@@ -312,10 +312,11 @@ export class DockerEngine implements Engine {
     const discard = () => container.remove({ force: true, v: true }).then(() => undefined, () => undefined);
     try {
       const skeleton = this.skeleton(spec.outputDir, true, await this.ownerFor(container, spec));
-      const [, attached] = await Promise.all([
-        container.putArchive(skeleton, { path: '/' }),
-        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as Promise<Duplex>,
-      ]);
+      const attach = () => container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as Promise<Duplex>;
+      // Podman's attach creates the container's process (runc create): the shim must be in it first.
+      const [, attached] = (await this.quirks())
+        ? [await container.putArchive(skeleton, { path: '/' }), await attach()]
+        : await Promise.all([container.putArchive(skeleton, { path: '/' }), attach()]);
       attached.on('error', () => {}); // an engine gone: alive() turns false and the wait settles
       const waited = container.wait({ condition: 'next-exit' }) as Promise<WaitResult>;
       let settled = false;
