@@ -115,8 +115,9 @@ export class DockerEngine implements Engine {
 
   /** Blocks the metadata range for run containers where the agent can; says what holds, for the start-up line. */
   async isolation(): Promise<string> {
-    const { note } = await blockMetadata(this.local);
-    return `runs: a network per tenant with traffic between containers off; ${note}`;
+    const podman = await this.quirks();
+    const { note } = await blockMetadata(this.local, podman ? PodmanQuirks.firewallChains : undefined);
+    return `runs: ${podman ? PodmanQuirks.networkNote : 'a network per tenant with traffic between containers off'}; ${note}`;
   }
 
   /** `NetworkMode` of a container of `spec`: its tenant's network, or none. */

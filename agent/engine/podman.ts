@@ -45,6 +45,16 @@ export class PodmanQuirks {
     return 'OOM kills MAY GO UNREPORTED: Podman does not flag them on cgroup v1 and the agent cannot read the engine host\'s kernel log; an exit 137 may be the memory limit';
   }
 
+  /**
+   * Podman takes the tenant network's bridge name (bn-…) but maps "inter-container traffic off" to
+   * netavark's `isolate`, which only keeps networks apart: runs of one tenant reach each other (seen: nc
+   * from one container to another on the same network). Other tenants' runs stay unreachable.
+   */
+  static readonly networkNote = 'a network per tenant, kept apart from other tenants\' networks; on Podman runs of the SAME tenant CAN reach each other (netavark has no inter-container switch)';
+
+  /** Podman's forwarded traffic goes through FORWARD (DOCKER-USER exists only where Docker is installed too). */
+  static readonly firewallChains = ['FORWARD', 'INPUT'];
+
   /** Podman's API has no device requests (GPUs through CDI need `podman run --device nvidia.com/gpu=all`). */
   static readonly noGpu = 'GPU runs are not available on Podman through its Docker-compatible API (no device requests); use a Docker Engine with the NVIDIA Container Toolkit';
 }
