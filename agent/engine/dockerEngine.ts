@@ -466,7 +466,11 @@ export class DockerEngine implements Engine {
       logs.on('close', resolve);
       logs.on('error', () => resolve());
     }).then(() => reader.end());
-    const stopStats = followStats(container, handlers);
+    let stopStats = () => {};
+    let statsStopped = false;
+    void this.quirks().then((podman) => {
+      if (!statsStopped) stopStats = followStats(container, handlers, Boolean(podman));
+    });
     const dialer = dockerDialer(container, { local: this.local, hasShim: goAt !== undefined && source.live });
     const exited = (async (): Promise<ExitInfo> => {
       let result: WaitResult;
@@ -503,6 +507,7 @@ export class DockerEngine implements Engine {
             'Its outcome is unknown; check the engine (`systemctl status docker`), then run it again.',
         );
       } finally {
+        statsStopped = true;
         stopStats();
         (logs as { destroy?: () => void }).destroy?.();
       }

@@ -149,6 +149,19 @@ test('an OOM kill is reported: exit 137, OOM-killed (Podman itself says false he
   assert.equal(f2.kind === 'exited' && f2.oomKilled, false);
 });
 
+test('stats come every second with the limit and a CPU figure within the quota (Podman: polled, CPU over wall-clock time)', async () => {
+  const dir = ctx();
+  const r = await run(dir, ['sh', '-c', 'end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do :; done'], { cpus: 0.5, memoryMiB: 64 });
+  assert.equal(r.final.kind, 'exited', JSON.stringify(r.final));
+  const stats = r.events.flatMap((e) => (e.kind === 'stats' ? [e] : []));
+  assert.ok(stats.length >= 2, `stats events: ${stats.length}`);
+  for (const s of stats) {
+    assert.equal(s.memoryLimitBytes, 64 * 1024 * 1024);
+    assert.ok(s.cpuPercent <= 65, `CPU ${s.cpuPercent}% under a 0.5 vCPU quota`);
+  }
+  assert.ok(stats.some((s) => s.cpuPercent >= 25), `a busy loop shows: ${stats.map((s) => s.cpuPercent).join(', ')}`);
+});
+
 test('cancel stops a running container, reports cancelled and leaves no container behind', async () => {
   const dir = ctx();
   let running!: () => void;
@@ -203,10 +216,17 @@ test('what Podman cannot do is said plainly: an agent forced to BuildKit fails t
   dirs.push(forced.dataDir);
   const c = await AgentClient.connect(forced.url, { token: forced.token });
   try {
-    const r = await startRun(c, { contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, onEvent: () => {} });
-    const final = await r.done;
-    assert.equal(final.kind, 'failed');
-    assert.match(final.kind === 'failed' ? final.message : '', /--builder buildkit cannot work on Podman/);
+    // The build fails as soon as the upload ends, so the client may see its upload cut: the run's own
+    // final event says why either way.
+    let failed: RunEvent | undefined;
+    const onEvent = (_s: unknown, e: RunEvent) => { if (e.kind === 'failed') failed = e; };
+    await startRun(c, { contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, onEvent }).then((r) => r.done).catch(() => undefined);
+    if (!failed) {
+      const [runId] = (await c.list()).map((x) => x.runId);
+      await new Promise<void>((resolve) => void c.attach(runId, 0, (_s, e) => { onEvent(_s, e); if (e.kind === 'failed') resolve(); }));
+    }
+    assert.equal(failed?.kind, 'failed');
+    assert.match(failed?.kind === 'failed' ? failed.message : '', /--builder buildkit cannot work on Podman/);
   } finally {
     c.close();
     await forced.close();
