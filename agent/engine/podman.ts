@@ -3,9 +3,11 @@
  *
  * OOM kills: Podman 4.3 on cgroup v1 reports `State.OOMKilled: false` for a container the kernel killed at
  * its memory limit (exit 137). The limit holds (memory.limit_in_bytes and memory.memsw.limit_in_bytes are
- * the limit, there is no swap), and the container's own memory.oom_control counts the kill, but conmon's
- * eventfd on memory.oom_control never fires here, so Podman never writes its `oom` file. The cgroup is
- * gone by the time the agent sees the exit, so the agent asks the kernel's log instead: the kernel names
+ * the limit, there is no swap), and the container's own memory.oom_control counts the kill. conmon does get
+ * the cgroup v1 OOM event, but writes its `oom` file relative to its working directory, which is wherever
+ * `podman system service` was started (seen: an `oom` file in that folder after the first kill), not the
+ * container's bundle folder where Podman looks for it. The cgroup is gone by the time the agent sees
+ * the exit, so the agent asks the kernel's log instead: the kernel names
  * the memory cgroup of each OOM kill (`oom_memcg=/libpod_parent/libpod-<container id>`), which ties it to
  * exactly one container. That needs the engine on this machine and a readable kernel log (root, or
  * kernel.dmesg_restrict=0); otherwise the start-up line says OOM kills may go unreported.

@@ -33,7 +33,8 @@ before(async () => {
   // Raising the open-files limit is refused on these machines: no default ulimits for containers.
   const conf = path.join(dir, 'containers.conf');
   writeFileSync(conf, '[containers]\ndefault_ulimits = []\n');
-  service = spawn('podman', ['system', 'service', '--time=0', host], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CONTAINERS_CONF: conf } });
+  // Its own folder as working directory: conmon writes an `oom` file there on each OOM kill (see agent/engine/podman.ts).
+  service = spawn('podman', ['system', 'service', '--time=0', host], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CONTAINERS_CONF: conf } });
   let err = '';
   service.stderr!.on('data', (d) => (err += d));
   podman = new Docker({ socketPath: sock });
