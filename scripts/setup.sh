@@ -18,6 +18,8 @@ if [ "${1:-}" = "--tests" ]; then
   command -v ip >/dev/null || need_apt+=(iproute2)
   # The SSH engine test runs its own sshd on loopback, with keys it makes.
   [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+  # The agent on Podman's Docker-compatible API (test/agent/podman.test.ts starts its own service)
+  command -v podman >/dev/null || need_apt+=(podman)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"

@@ -50,11 +50,27 @@ export async function buildLegacy(docker: Docker, req: BuildRequest, opts: Legac
     );
   } finally {
     req.signal?.removeEventListener('abort', onAbort);
-    for (const id of state.made) opts.tracked.made(id);
+    for (const id of await twelveDigitIds(docker, state.made)) opts.tracked.made(id);
   }
   req.signal?.throwIfAborted();
   if (state.error) throw new BuildError(explainRegistryError(state.error, opts.registryAuth, req.tenant) ?? state.error.trim());
   const imageId = state.imageId ?? (await opts.findImage(req.digest));
   if (!imageId) throw new BuildError('the build finished without producing an image');
   return { imageId, steps: state.steps, cachedSteps: state.cachedSteps, builder: 'legacy' };
+}
+
+/**
+ * The build cache is recorded by 12-digit ids, as Docker prints them; buildah (Podman) prints 11, so those
+ * are asked of the engine. One that is already gone is no build cache to keep track of.
+ */
+async function twelveDigitIds(docker: Docker, ids: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const id of ids) {
+    if (id.length >= 12) out.push(id);
+    else {
+      const full = await docker.getImage(id).inspect().then((i) => i.Id.replace(/^sha256:/, ''), () => undefined);
+      if (full) out.push(full.slice(0, 12));
+    }
+  }
+  return out;
 }

@@ -5,7 +5,15 @@
  */
 import type { BuildStep } from './engine';
 
-const STEP = /^Step (\d+)\/(\d+) : (.*)$/;
+/**
+ * Docker's builder writes `Step 2/7 : COPY …`, ` ---> Using cache`, ` ---> 0123456789ab`; Podman's (buildah
+ * behind the same API) writes `STEP 2/7: COPY …`, `--> Using cache <full id>`, `--> 0123456789a` (11 hex
+ * digits) and `COMMIT <tag>`: both are read here.
+ */
+const STEP = /^(?:Step|STEP) (\d+)\/(\d+) ?: (.*)$/;
+const USING_CACHE = /^ ?---?> Using cache( [0-9a-f]{64})?$/;
+const MADE = /^ ?---?> ([0-9a-f]{11,64})$/;
+const BOOKKEEPING = /^ ?---?> |^Removing intermediate container |^Successfully (built|tagged) |^COMMIT |^[0-9a-f]{64}$/;
 
 export interface BuildProgressState {
   current?: BuildStep;
@@ -13,7 +21,7 @@ export interface BuildProgressState {
   cachedSteps: number;
   imageId?: string;
   error?: string;
-  /** Short ids of the images the build made (steps not taken from the cache): its build cache. */
+  /** Short ids of the images the build made (steps not taken from the cache): its build cache. Buildah's are 11 hex digits. */
   made: string[];
 }
 
@@ -25,7 +33,7 @@ export function newBuildProgress(): BuildProgressState {
  * The engine turns the build's `labels` into LABEL steps of its own at the end of the Dockerfile; they are
  * the agent's bookkeeping, not the user's steps, so progress leaves them out.
  */
-const AGENT_STEP = /^LABEL io\.bytenite\./;
+const AGENT_STEP = /^LABEL "?io\.bytenite\./;
 
 /**
  * Applies one progress object. Calls `onStep` when a step starts (again, with `cached: true`, once the
@@ -54,13 +62,13 @@ export function applyBuildProgress(
       state.current = { step: Number(step[1]), steps: Number(step[2]) - hiddenSteps, instruction: step[3], cached: false };
       state.steps = state.current.steps;
       onStep(state.current);
-    } else if (line.trim() === '---> Using cache' && state.current && !state.current.cached) {
+    } else if (USING_CACHE.test(line.trimEnd()) && state.current && !state.current.cached) {
       state.current = { ...state.current, cached: true };
       state.cachedSteps++;
       onStep(state.current);
-    } else if (/^ ---> [0-9a-f]{12,64}$/.test(line)) {
-      if (!state.current?.cached) state.made.push(line.slice(6, 18));
-    } else if (line.length && !/^ ---> |^Removing intermediate container |^Successfully (built|tagged) /.test(line)) {
+    } else if (MADE.test(line)) {
+      if (!state.current?.cached) state.made.push(MADE.exec(line)![1].slice(0, 12));
+    } else if (line.length && !BOOKKEEPING.test(line)) {
       onLog(line + '\n');
     }
   }

@@ -6,8 +6,13 @@ import type Docker from 'dockerode';
 import type { ContainerHandlers } from './engine';
 import { statsSample } from './dockerStats';
 
-/** Follows the container's stats (about one sample a second) until the returned function is called. */
-export function followStats(container: Docker.Container, handlers: ContainerHandlers): () => void {
+/**
+ * Follows the container's stats (about one sample a second) until the returned function is called.
+ * `poll`: ask for one sample a second instead of streaming; Podman 4.3 does not flush its stats stream
+ * (a sample's bytes arrive seconds late, several at once, or not before a short run ends).
+ */
+export function followStats(container: Docker.Container, handlers: ContainerHandlers, poll = false): () => void {
+  if (poll) return pollStats(container, handlers);
   let stream: NodeJS.ReadableStream & { destroy?: () => void } | undefined;
   let stopped = false;
   let previous: Parameters<typeof statsSample>[0] | undefined;
@@ -38,6 +43,34 @@ export function followStats(container: Docker.Container, handlers: ContainerHand
     stopped = true;
     stream?.destroy?.();
   };
+}
+
+function pollStats(container: Docker.Container, handlers: ContainerHandlers): () => void {
+  let previous: Parameters<typeof statsSample>[0] | undefined;
+  let previousAt = 0;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    container.stats({ stream: false }).then((sample) => {
+      const cur = sample as Parameters<typeof statsSample>[0];
+      // A stopped container's sample is all zeros: nothing to report.
+      if (!cur.memory_stats?.limit) return;
+      // Podman's system_cpu_usage leaves out the host's idle time, so the ratio Docker's figure is made of
+      // means nothing: CPU % is the container's CPU time over the wall-clock time between the two samples.
+      const at = Date.parse((sample as { read?: string }).read ?? '') || Date.now();
+      if (previous) {
+        const figures = statsSample(previous, cur);
+        const used = (cur.cpu_stats?.cpu_usage?.total_usage ?? 0) - (previous.cpu_stats?.cpu_usage?.total_usage ?? 0);
+        const wallNs = (at - previousAt) * 1e6;
+        handlers.onStats({ ...figures, cpuPercent: wallNs > 0 && used > 0 ? Math.round((used / wallNs) * 1000) / 10 : 0 });
+      }
+      previous = cur;
+      previousAt = at;
+    }, () => {}).finally(() => (busy = false));
+  }, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** The folder `dir` of a (stopped) container as a tar stream; undefined when the container has no such folder. */

@@ -28,6 +28,7 @@ import { dockerDialer } from './containerDial';
 import { startExec } from '../interactive/containerExec';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
+import { isPodman, podmanQuirks, PodmanQuirks } from './podman';
 
 const MiB = 1024 * 1024;
 
@@ -116,8 +117,9 @@ export class DockerEngine implements Engine {
 
   /** Blocks the metadata range for run containers where the agent can; says what holds, for the start-up line. */
   async isolation(): Promise<string> {
-    const { note } = await blockMetadata(this.local);
-    return `runs: a network per tenant with traffic between containers off; ${note}`;
+    const podman = await this.quirks();
+    const { note } = await blockMetadata(this.local, podman ? PodmanQuirks.firewallChains : undefined);
+    return `runs: ${podman ? PodmanQuirks.networkNote : 'a network per tenant with traffic between containers off'}; ${note}`;
   }
 
   /** `NetworkMode` of a container of `spec`: its tenant's network, or none. */
@@ -128,6 +130,13 @@ export class DockerEngine implements Engine {
   }
 
   private readonly target?: EngineTarget;
+  /** Set when the engine is Podman: what the agent does differently there (agent/engine/podman.ts). */
+  private podman?: Promise<PodmanQuirks | undefined>;
+
+  private quirks(): Promise<PodmanQuirks | undefined> {
+    this.podman ??= podmanQuirks(this.docker, this.local).catch(() => (this.podman = undefined));
+    return this.podman;
+  }
 
   /** The engine is on this machine (a local socket): its containers' addresses can be routed to. */
   private get local(): boolean {
@@ -145,7 +154,9 @@ export class DockerEngine implements Engine {
   /** `Docker Engine 20.10.24 (API 1.41) at unix:///var/run/docker.sock (the default socket)`. */
   async describe(): Promise<string> {
     const v = await this.docker.version();
-    return `${/podman/i.test(JSON.stringify(v.Components ?? [])) ? 'Podman' : 'Docker Engine'} ${v.Version} (API ${v.ApiVersion}) at ${this.where()}`;
+    const podman = isPodman(v as { Components?: Array<{ Name?: string }> }) ? await this.quirks() : undefined;
+    const line = `${podman ? 'Podman Engine' : 'Docker Engine'} ${v.Version} (API ${v.ApiVersion}) at ${this.where()}`;
+    return podman ? `${line}; legacy builder (no BuildKit on Podman); ${await podman.oomNote()}` : line;
   }
 
   async ping(): Promise<void> {
@@ -305,10 +316,11 @@ export class DockerEngine implements Engine {
     const discard = () => container.remove({ force: true, v: true }).then(() => undefined, () => undefined);
     try {
       const skeleton = this.skeleton(spec.outputDir, true, await this.ownerFor(container, spec));
-      const [, attached] = await Promise.all([
-        container.putArchive(skeleton, { path: '/' }),
-        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as Promise<Duplex>,
-      ]);
+      const attach = () => container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as Promise<Duplex>;
+      // Podman's attach creates the container's process (runc create): the shim must be in it first.
+      const [, attached] = (await this.quirks())
+        ? [await container.putArchive(skeleton, { path: '/' }), await attach()]
+        : await Promise.all([container.putArchive(skeleton, { path: '/' }), attach()]);
       attached.on('error', () => {}); // an engine gone: alive() turns false and the wait settles
       const waited = container.wait({ condition: 'next-exit' }) as Promise<WaitResult>;
       let settled = false;
@@ -405,7 +417,7 @@ export class DockerEngine implements Engine {
     } catch (err) {
       await container.remove({ force: true, v: true }).catch(() => {});
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-      const hint = hw.gpu ? ' (GPU runs need the NVIDIA Container Toolkit on the agent\'s host)' : '';
+      const hint = hw.gpu ? ((await this.quirks()) ? ` (${PodmanQuirks.noGpu})` : ' (GPU runs need the NVIDIA Container Toolkit on the agent\'s host)') : '';
       throw new Error(`the engine could not start the container: ${msg}${hint}`);
     }
   }
@@ -457,7 +469,11 @@ export class DockerEngine implements Engine {
       logs.on('close', resolve);
       logs.on('error', () => resolve());
     }).then(() => reader.end());
-    const stopStats = followStats(container, handlers);
+    let stopStats = () => {};
+    let statsStopped = false;
+    void this.quirks().then((podman) => {
+      if (!statsStopped) stopStats = followStats(container, handlers, Boolean(podman));
+    });
     const dialer = dockerDialer(container, { local: this.local, hasShim: goAt !== undefined && source.live });
     const exited = (async (): Promise<ExitInfo> => {
       let result: WaitResult;
@@ -494,12 +510,14 @@ export class DockerEngine implements Engine {
             'Its outcome is unknown; check the engine (`systemctl status docker`), then run it again.',
         );
       } finally {
+        statsStopped = true;
         stopStats();
         (logs as { destroy?: () => void }).destroy?.();
       }
+      const exitCode = result.StatusCode ?? info.State.ExitCode;
       return {
-        exitCode: result.StatusCode ?? info.State.ExitCode,
-        oomKilled: Boolean(info.State.OOMKilled),
+        exitCode,
+        oomKilled: Boolean(info.State.OOMKilled) || Boolean(await (await this.quirks())?.oomKilled(container.id, exitCode)),
         startedAt: goAt ?? new Date(info.State.StartedAt),
         finishedAt: new Date(info.State.FinishedAt),
         error: result.Error?.Message || info.State.Error || undefined,

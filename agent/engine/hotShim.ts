@@ -18,6 +18,9 @@ export const SHIM_PATH = `/${SHIM_DIR}/busybox`;
  */
 const SCRIPT = [
   'IFS= read -r BYTENITE_RUN_ID || exit 125',
+  // Podman hands the attach request's JSON body (dockerode's options) to stdin ahead of the go message,
+  // with no newline: a run id never holds a brace, so whatever precedes the last one is that body.
+  'BYTENITE_RUN_ID=${BYTENITE_RUN_ID##*\\}}',
   'export BYTENITE_RUN_ID',
   'IFS= read -r n || exit 125',
   'set --',

@@ -25,13 +25,13 @@ function iptables(args: string[]): Promise<void> {
 }
 
 /** Adds the rules if they are not there. Resolves with a line for the start-up log saying what holds. */
-export async function blockMetadata(local: boolean): Promise<{ blocked: boolean; note: string }> {
+export async function blockMetadata(local: boolean, chains: readonly string[] = CHAINS): Promise<{ blocked: boolean; note: string }> {
   const not = (why: string) => ({ blocked: false, note: `containers CAN reach ${LINK_LOCAL} (a cloud machine's metadata and credentials): ${why}` });
   if (!local) return not('the engine is on another machine, whose firewall the agent does not manage; block it there');
   if (process.platform !== 'linux') return not(`no firewall rule on ${process.platform}`);
   if (process.getuid?.() !== 0) return not('the agent is not root, so it cannot add its firewall rule (run it as root, or add: iptables -I DOCKER-USER -i bn-+ -d 169.254.0.0/16 -j REJECT)');
   try {
-    for (const chain of CHAINS) {
+    for (const chain of chains) {
       const rule = [chain, '-i', `${BRIDGE_PREFIX}+`, '-d', LINK_LOCAL, '-j', 'REJECT'];
       await iptables(['-C', ...rule]).catch(() => iptables(['-I', chain, '1', ...rule.slice(1)]));
     }

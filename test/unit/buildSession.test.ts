@@ -134,4 +134,9 @@ test('the builder /_ping leads to', async () => {
   assert.equal(await choice({ 'Api-Version': '1.41', Ostype: 'windows' }), 'legacy');
   assert.equal(await choice({ 'Api-Version': '1.43', 'Builder-Version': '2' }, 'legacy'), 'legacy');
   await assert.rejects(choice({ 'Api-Version': '1.38' }, 'buildkit'), /needs an engine with API 1\.39/);
+  // Podman: an empty Builder-Version and Libpod-Api-Version; its /session is 404.
+  const podman = { 'Api-Version': '1.41', 'Builder-Version': '', 'Libpod-Api-Version': '4.3.1' };
+  assert.equal(await choice(podman), 'legacy');
+  await assert.rejects(choice(podman, 'buildkit'), /cannot work on Podman/);
+  assert.equal(await choice({ 'Api-Version': '1.43', 'Builder-Version': '1.5', Ostype: 'linux' }), 'legacy', 'only 2 means BuildKit');
 });
