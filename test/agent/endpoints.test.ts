@@ -92,3 +92,46 @@ test('deploy, call with and without the token, idle to zero and wake again, anot
   console.log('wakes:', JSON.stringify(woke.map((r) => ({ held: r.heldMs, ...r.wake, firstByte: r.firstByteMs, total: r.totalMs }))));
   client.close();
 });
+
+test('200 concurrent requests at zero, --max 2 --concurrency 1, a WebSocket, and a crash mid-request', async () => {
+  const { serviceContext } = await import('./serviceImage');
+  const WebSocket = (await import('ws')).default;
+  const svc = serviceContext();
+  dirs.push(svc);
+  const agent = await startTestAgent({});
+  agents.push(agent);
+  const base = agent.url.replace(/^ws/, 'http');
+  const auth = { authorization: `Bearer ${agent.token}` };
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+
+  await deploy(client, svc, 'many', { port: 8000, idleMs: 2000, max: 4, concurrency: 64 });
+  const all = await Promise.all(Array.from({ length: 200 }, () => get(`${base}/e/many/`, auth)));
+  assert.deepEqual([...new Set(all.map((r) => `${r.status} ${r.body}`))], ['200 marker']);
+  const started = new Set((await client.endpointRequests('many', { limit: 1000 })).map((r) => r.instance));
+  console.log(`200 at zero: ${started.size} instance(s)`);
+  assert.ok(started.size >= 1 && started.size <= 4);
+
+  await deploy(client, svc, 'two', { port: 8000, idleMs: 2000, max: 2, concurrency: 1 });
+  const slow = await Promise.all(Array.from({ length: 5 }, () => get(`${base}/e/two/slow?ms=1500`, auth)));
+  assert.deepEqual(slow.map((r) => r.status), [200, 200, 200, 200, 200]);
+  const served = new Set(slow.map((r) => r.body));
+  assert.equal(served.size, 2, `exactly two instances served the slow requests: ${[...served]}`);
+
+  // A WebSocket through the endpoint, the agent's token in the upgrade.
+  const echoed = await new Promise<string>((resolve, reject) => {
+    const ws = new WebSocket(`${agent.url}/e/many/ws`, { headers: auth });
+    ws.on('open', () => ws.send('ping through the endpoint'));
+    ws.on('message', (d) => { resolve(d.toString()); ws.close(); });
+    ws.on('error', reject);
+  });
+  assert.equal(echoed, 'ping through the endpoint');
+
+  // The instance dies holding a request: that request gets 502 with the reason, the next is served.
+  const crashed = await get(`${base}/e/many/crash`, auth);
+  assert.equal(crashed.status, 502);
+  assert.match(crashed.body, /exited with code 3|ended/);
+  const next = await get(`${base}/e/many/`, auth);
+  assert.equal(next.status, 200);
+  assert.equal(next.body, 'marker');
+  client.close();
+});
