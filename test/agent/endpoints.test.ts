@@ -135,3 +135,38 @@ test('200 concurrent requests at zero, --max 2 --concurrency 1, a WebSocket, and
   assert.equal(next.body, 'marker');
   client.close();
 });
+
+test('agent SIGKILL and restart: the endpoint is still there, its instance adopted, the next request served', async () => {
+  const { spawnAgent, stopAgent, freePort, tmpDir } = await import('./helpers');
+  const { writeFileSync } = await import('node:fs');
+  const page = makeContext({ 'www/index.html': 'still here' }, 'COPY www /www\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
+  const dataDir = tmpDir('bytenite-ep-data-');
+  dirs.push(page, dataDir);
+  const token = 'c'.repeat(32);
+  const tokenFile = `${dataDir}/token`;
+  writeFileSync(tokenFile, token + '\n');
+  const port = await freePort();
+  let proc = await spawnAgent(dataDir, tokenFile, port);
+  const base = proc.url.replace(/^ws/, 'http');
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    const client = await AgentClient.connect(proc.url, { token });
+    await deploy(client, page, 'kept', { port: 8000, idleMs: 60_000 });
+    client.close();
+    const before = await get(`${base}/e/kept/index.html`, auth);
+    assert.equal(before.status, 200);
+    proc.child.kill('SIGKILL');
+    await new Promise((r) => proc.child.once('exit', r));
+    proc = await spawnAgent(dataDir, tokenFile, port);
+    const afterKill = await get(`${base}/e/kept/index.html`, auth);
+    assert.equal(afterKill.status, 200, afterKill.body);
+    assert.equal(afterKill.body, 'still here');
+    const c2 = await AgentClient.connect(proc.url, { token });
+    const [ep] = await c2.endpoints();
+    assert.equal(ep.name, 'kept');
+    assert.ok(ep.instances.length <= 1, `one instance at most after the restart: ${JSON.stringify(ep.instances)}`);
+    c2.close();
+  } finally {
+    await stopAgent(proc);
+  }
+});
