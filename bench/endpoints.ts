@@ -10,6 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
 import { startAgent } from '../agent/server';
 import { createLogger } from '../agent/log';
 import { AgentClient } from '../agent/client/agentClient';
@@ -94,7 +95,27 @@ export async function benchEndpoints(): Promise<Result[]> {
     const burst = figure('200 concurrent requests at zero, p50', 'ms', [median(times)], undefined,
       `p99 ${times[Math.floor(times.length * 0.99) - 1].toFixed(0)} ms; ${200 - bad}/200 answered 200; ${served} instance(s) served them`);
     burst.met = bad === 0;
-    return [wakeRow, burst];
+
+    // Steady state: one instance up, 64 keep-alive connections through /e/ and straight to its address.
+    await client.deployEndpoint('steady', built.spec, { port: 8000, idleMs: 600_000, max: 1, concurrency: 1000 });
+    await get(`${base}/e/steady/`, auth);
+    const runId = (await client.endpoints()).find((e) => e.name === 'steady')!.instances[0].runId;
+    const cid = (execFileSync('docker', ['ps', '-q', '--filter', `label=io.bytenite.run=${runId}`], { encoding: 'utf8' }).trim()
+      || execFileSync('docker', ['ps', '-q', '--filter', `name=bytenite-${runId}`], { encoding: 'utf8' }).trim()).split('\n')[0];
+    const ip = execFileSync('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', cid], { encoding: 'utf8' }).trim();
+    const seconds = Number(process.env.BENCH_ENDPOINTS_SECONDS ?? 5);
+    const load = async (url: string, headers: Record<string, string>) => {
+      const r = await autocannon({ url, headers, connections: 64, duration: seconds, pipelining: 1 });
+      if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+      return { rps: r.requests.average, p99: r.latency.p99 };
+    };
+    const via = await load(`${base}/e/steady/`, auth);
+    const direct = await load(`http://${ip}:8000/`, {});
+    log(`endpoints: steady ${via.rps.toFixed(0)} req/s p99 ${via.p99} ms vs direct ${direct.rps.toFixed(0)} req/s p99 ${direct.p99} ms`);
+    const steady = comparison('steady state through the endpoint, 64 keep-alive connections (straight to the container)', [via.rps], [direct.rps], { text: 'ratio ≥ 0.7, p99 +≤ 3 ms' }, 'req/s');
+    steady.met = via.rps / direct.rps >= 0.7 && via.p99 - direct.p99 <= 3;
+    steady.note = `p99 ${via.p99} ms vs ${direct.p99} ms`;
+    return [wakeRow, burst, steady];
   } finally {
     client.close();
     await agent.close();
