@@ -30,6 +30,8 @@ import { loadPricing } from './cost/pricing';
 import { ImageKeeper } from './images/imageKeeper';
 import { isTunnelRequest, openTunnel } from './tunnel/tunnelServer';
 import { isExecRequest, openExec } from './interactive/execServer';
+import { Endpoints } from './endpoints/endpoints';
+import { isEndpointRequest, routeRequest, routeUpgrade, type RouterDeps } from './endpoints/router';
 
 export interface AgentOptions {
   host: string;
@@ -75,6 +77,10 @@ export interface AgentOptions {
   builder?: BuilderSetting;
   /** Credentials for private base images (default: the agent user's own Docker config, for the default tenant). */
   registryAuth?: RegistryAuth | TenantRegistryAuth;
+  /** Serve endpoints at /e/NAME/ (default true; the CLI's embedded agent, which ends with its command, does not). */
+  endpoints?: boolean;
+  /** How long an endpoint request is held waiting for an instance before 503 (default 60 s). */
+  endpointHoldMs?: number;
 }
 
 export interface AgentServer {
@@ -89,11 +95,13 @@ export interface AgentServer {
   isolation?: string;
   /** The image budget's keeper (absent for an engine without images of its own, e.g. Swarm): `usage()`, `collect()`. */
   images?: ImageKeeper;
+  /** The endpoints it serves at /e/NAME/ (absent when `endpoints: false`). */
+  endpoints?: Endpoints;
   close(): Promise<void>;
 }
 
 export const DEFAULT_PORT = 7420;
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -133,10 +141,16 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     journal, outputs,
     images,
   }, log);
-  images?.neededBy(() => runs.imagesInUse());
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
+  // After the runs: an endpoint adopts the instances (runs) the previous agent left running.
+  const endpoints = (opts.endpoints ?? true)
+    ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs })
+    : undefined;
+  endpoints?.load();
+  // An endpoint at zero has no run, yet its image is needed by the next request.
+  images?.neededBy(() => (endpoints ? new Set([...runs.imagesInUse(), ...endpoints.imagesInUse()]) : runs.imagesInUse()));
   images?.collectSoon();
   const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
   const storage = () => storageUse({
@@ -151,15 +165,24 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES, blobs, outputs, storage, engineDescription,
+    runs, engine, catalog, log, capabilities: endpoints ? CAPABILITIES : CAPABILITIES.filter((c) => c !== 'endpoints'), blobs, outputs, storage, engineDescription, endpoints,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 
   const tokens: ReadonlyMap<string, string> = opts.tokens ?? new Map(opts.token ? [[opts.token, DEFAULT_TENANT]] : []);
   if (tokens.size === 0) throw new Error('startAgent needs a token (or a token table)');
   const limiter = new AuthLimiter(opts.authLimit ?? DEFAULT_AUTH_LIMIT);
+  const router: RouterDeps | undefined = endpoints ? { endpoints, tokens, limiter, log, tls: Boolean(opts.tls) } : undefined;
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (router && isEndpointRequest(req.url)) {
+      routeRequest(req, res, router).catch((err) => {
+        log.error({ err: (err as Error).message }, 'endpoint request failed');
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+      return;
+    }
     // Plain HTTP answers only a health check; everything else is the WebSocket protocol.
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -175,6 +198,14 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
+    // An endpoint checks its own callers (a public one takes anyone) before anything starts.
+    if (router && isEndpointRequest(req.url)) {
+      routeUpgrade(req, socket, head, router).catch((err) => {
+        log.error({ err: (err as Error).message }, 'endpoint upgrade failed');
+        socket.destroy();
+      });
+      return;
+    }
     const address = req.socket.remoteAddress ?? 'unknown';
     const peer = `${address}:${req.socket.remotePort}`;
     const wait = limiter.retryAfter(address);
@@ -243,9 +274,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   }, 'agent listening');
 
   return {
-    url, port, runs, storage, images, engineDescription, isolation,
+    url, port, runs, storage, images, engineDescription, isolation, endpoints,
     async close() {
       clearInterval(heartbeat);
+      endpoints?.close();
       await runs.shutdown();
       outputs.close();
       await images?.close();

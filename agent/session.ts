@@ -25,6 +25,7 @@ import { contextKey } from './build/contextKey';
 import type { BlobStore } from './store/blobStore';
 import type { OutputStore } from './outputs/outputStore';
 import { OutputsRequestError, sendOutputs } from './outputs/outputsSender';
+import { EndpointError, type Endpoints } from './endpoints/endpoints';
 
 export class UploadError extends Error {
   constructor(message: string) {
@@ -46,6 +47,8 @@ export interface SessionDeps {
   /** The agent's disk use, part by part, for the hardware reply. */
   storage(): Promise<StorageUse[]>;
   engineDescription(): Promise<string | undefined>;
+  /** The endpoints the agent serves; absent on the CLI's embedded agent. */
+  endpoints?: Endpoints;
 }
 
 class RequestError extends Error {
@@ -77,6 +80,8 @@ export class Session {
   /** The outputs download in progress on this connection (binary frames carry no id: one at a time). */
   private download?: AbortController;
   private readonly following = new Map<string, () => void>();
+  /** Endpoint journals this connection follows, by name. */
+  private readonly followingRequests = new Map<string, () => void>();
   private chain: Promise<void> = Promise.resolve();
 
   /** `tenant`: whose token opened the connection; it sees and touches that tenant's runs only. */
@@ -97,6 +102,8 @@ export class Session {
     this.download?.abort();
     for (const off of this.following.values()) off();
     this.following.clear();
+    for (const off of this.followingRequests.values()) off();
+    this.followingRequests.clear();
     if (this.upload) this.failUpload('the client disconnected before the context was fully sent');
   }
 
@@ -124,6 +131,8 @@ export class Session {
       await this.dispatch(msg, data.length);
     } catch (err) {
       if (err instanceof RequestError) {
+        this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
+      } else if (err instanceof EndpointError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
       } else if (err instanceof EngineUnavailableError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: 'engine_unavailable', message: err.message });
@@ -166,7 +175,35 @@ export class Session {
       case 'outputs.fetched':
         this.deps.outputs.markFetched(this.findRun(msg.runId).id);
         return this.send({ type: 'ok', inReplyTo: msg.id });
+      case 'endpoint.deploy': {
+        const badHardware = checkHardware(this.deps.catalog, msg.spec.hardware);
+        if (badHardware) throw new RequestError('hardware_unavailable', badHardware);
+        const endpoint = await this.endpoints().deploy(this.tenant, msg.name, msg.spec, msg.settings);
+        return this.send({ type: 'endpoint', inReplyTo: msg.id, endpoint });
+      }
+      case 'endpoint.list':
+        return this.send({ type: 'endpoints', inReplyTo: msg.id, endpoints: this.endpoints().list(this.tenant) });
+      case 'endpoint.remove':
+        this.endpoints().remove(this.tenant, msg.name);
+        return this.send({ type: 'ok', inReplyTo: msg.id });
+      case 'endpoint.requests': {
+        const journal = this.endpoints().journal(this.tenant, msg.name);
+        this.send({ type: 'endpoint.requests', inReplyTo: msg.id, name: msg.name, requests: journal.list(msg.afterSeq, msg.limit) });
+        if (msg.follow) {
+          this.followingRequests.get(msg.name)?.();
+          this.followingRequests.set(msg.name, journal.follow((request) => this.send({ type: 'endpoint.request', name: msg.name, request })));
+        }
+        return;
+      }
     }
+  }
+
+  private endpoints(): Endpoints {
+    if (!this.deps.endpoints) {
+      throw new RequestError('bad_message', 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
+        'start one with `bytenite agent` and pass --agent URL --token-file FILE');
+    }
+    return this.deps.endpoints;
   }
 
   private hello(msg: Extract<ClientMessage, { type: 'hello' }>): void {

@@ -20,6 +20,8 @@ export async function startEmbeddedAgent(dataDir: string): Promise<EmbeddedAgent
     host: '127.0.0.1', port: 0, token, dataDir,
     // It ends with its one run: a container started ahead of time would only be made to be removed.
     hotPool: 0,
+    // Nor does it serve endpoints: it would stop them with its command.
+    endpoints: false,
     // The embedded agent speaks up only for problems: the user is watching their run, not the agent.
     log: createLogger(process.env.BYTENITE_LOG_LEVEL ?? 'warn'),
   });

@@ -10,6 +10,7 @@ import { attachCommand, ATTACH_HELP } from './attachCommand';
 import { outputsCommand, OUTPUTS_HELP } from './outputsCommand';
 import { execCommand, EXEC_HELP } from './execCommand';
 import { EXIT_NOT_RUN, RUN_HELP, runCommand, UsageError } from './runCommand';
+import { DEPLOY_HELP, deployCommand, endpointCommand, endpointsCommand, undeployCommand } from './endpointCommands';
 
 const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware, with live logs, warm starts and cost.
 
@@ -20,6 +21,8 @@ Usage:
   bytenite runs [--json] [--agent URL --token-file FILE]   the runs an agent knows, past ones too, newest first
   bytenite outputs RUN [--out DIR] [--agent URL --token-file FILE]   fetch a run's output files (again)
   bytenite exec [-i] [-t] RUN --agent URL -- COMMAND...  a command (a shell: -it ... -- sh) in a running run's container
+  bytenite deploy NAME [DOCKERFILE] --port N [options]  an endpoint at /e/NAME/ that scales to zero (see bytenite deploy --help)
+  bytenite endpoints [--json] | undeploy NAME | endpoint logs NAME [--follow]   endpoints of an agent
   bytenite agent [options]                              serve runs to clients (see bytenite agent --help)
   bytenite --version
 `;
@@ -34,6 +37,10 @@ async function main(argv: string[]): Promise<number> {
     case 'runs': return runsCommand(rest);
     case 'outputs': return outputsCommand(rest);
     case 'exec': return execCommand(rest);
+    case 'deploy': return deployCommand(rest);
+    case 'endpoints': return endpointsCommand(rest);
+    case 'undeploy': return undeployCommand(rest);
+    case 'endpoint': return endpointCommand(rest);
     case '--version': case '-v':
       process.stdout.write(`${AGENT_VERSION}\n`);
       return 0;
@@ -55,7 +62,7 @@ main(process.argv.slice(2)).then(
     process.stderr.write(`bytenite: ${err.message}\n`);
     if (usage) {
       const cmd = process.argv[2];
-      const help = cmd === 'agent' ? (await loadAgentSide()).AGENT_HELP : cmd === 'attach' ? ATTACH_HELP : cmd === 'outputs' ? OUTPUTS_HELP : cmd === 'exec' ? EXEC_HELP : RUN_HELP;
+      const help = cmd === 'agent' ? (await loadAgentSide()).AGENT_HELP : cmd === 'attach' ? ATTACH_HELP : cmd === 'outputs' ? OUTPUTS_HELP : cmd === 'exec' ? EXEC_HELP : cmd === 'deploy' ? DEPLOY_HELP : RUN_HELP;
       process.stderr.write(`\n${help}`);
     }
     process.exitCode = usage ? 2 : EXIT_NOT_RUN;

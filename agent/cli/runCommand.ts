@@ -82,7 +82,7 @@ function asUsage<T>(read: () => T): T {
 /** Exit status when the run could not happen at all (agent, build or engine error), as docker uses it. */
 export const EXIT_NOT_RUN = 125;
 
-function parseEnvPair(pair: string, flag: string): [string, string] {
+export function parseEnvPair(pair: string, flag: string): [string, string] {
   const eq = pair.indexOf('=');
   if (eq === 0) throw new UsageError(`${flag} ${pair}: the name is missing`);
   if (eq < 0) {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
-  AgentMessage, Catalog, ClientMessageInput, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
+  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, RequestRecord, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
   parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION,
 } from '../protocol';
 import type { FileEntry } from '../context/listContext';
@@ -59,6 +59,7 @@ export class AgentClient {
   private readonly pending = new Map<string, Pending>();
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly closeListeners = new Set<(reason: string) => void>();
+  private readonly requestListeners = new Map<string, Set<(r: RequestRecord) => void>>();
   private download?: Download;
   private closedReason?: string;
   hello!: Hello;
@@ -130,6 +131,36 @@ export class AgentClient {
     const r = await this.request({ type: 'run.list' });
     if (r.type !== 'runs') throw new AgentError('internal', `unexpected reply: ${r.type}`);
     return r.runs;
+  }
+
+  /** Registers (or replaces) an endpoint whose image a `buildOnly` run of `spec` built. */
+  async deployEndpoint(name: string, spec: RunSpecInput, settings: EndpointSettingsInput): Promise<EndpointSummary> {
+    const r = await this.request({ type: 'endpoint.deploy', name, spec, settings });
+    if (r.type !== 'endpoint') throw new AgentError('internal', `unexpected reply: ${r.type}`);
+    return r.endpoint;
+  }
+
+  async endpoints(): Promise<EndpointSummary[]> {
+    const r = await this.request({ type: 'endpoint.list' });
+    if (r.type !== 'endpoints') throw new AgentError('internal', `unexpected reply: ${r.type}`);
+    return r.endpoints;
+  }
+
+  async removeEndpoint(name: string): Promise<void> {
+    await this.request({ type: 'endpoint.remove', name });
+  }
+
+  /** The latest requests of an endpoint; with `onRequest`, each later one too, as it ends. */
+  async endpointRequests(name: string, opts: { afterSeq?: number; limit?: number; onRequest?(r: RequestRecord): void } = {}): Promise<RequestRecord[]> {
+    const follow = Boolean(opts.onRequest);
+    if (opts.onRequest) {
+      let set = this.requestListeners.get(name);
+      if (!set) this.requestListeners.set(name, (set = new Set()));
+      set.add(opts.onRequest);
+    }
+    const r = await this.request({ type: 'endpoint.requests', name, afterSeq: opts.afterSeq, limit: opts.limit, follow });
+    if (r.type !== 'endpoint.requests') throw new AgentError('internal', `unexpected reply: ${r.type}`);
+    return r.requests;
   }
 
   async cancel(runId: string): Promise<void> {
@@ -333,6 +364,10 @@ export class AgentClient {
     const msg = parsed.message;
     if (msg.type === 'event') {
       for (const l of this.listeners.get(msg.runId) ?? []) l(msg.seq, msg.event, msg.runId);
+      return;
+    }
+    if (msg.type === 'endpoint.request') {
+      for (const l of this.requestListeners.get(msg.name) ?? []) l(msg.request);
       return;
     }
     if (this.download && msg.inReplyTo === this.download.id && (msg.type === 'outputs.end' || msg.type === 'error') && !this.pending.has(msg.inReplyTo)) {

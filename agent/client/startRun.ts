@@ -9,7 +9,7 @@ import path from 'node:path';
 import { contextIdOf } from '../build/contextKey';
 import { AgentClient, EventListener } from './agentClient';
 import { listForBuild, packContext } from '../context/packContext';
-import { FinalEvent, HardwareRequest, RunEvent, isFinal } from '../protocol';
+import { FinalEvent, HardwareRequest, RunEvent, RunSpecInput, isFinal } from '../protocol';
 
 export interface StartRunOptions {
   contextDir: string;
@@ -34,6 +34,8 @@ export interface StartRunOptions {
   parallel?: number;
   /** Container ports to be told about (`port` events) once they accept connections: the `-p` ones. */
   ports?: number[];
+  /** Build (or find the warm image) and end without a container: how `bytenite deploy` builds. */
+  buildOnly?: boolean;
   onEvent: EventListener;
 }
 
@@ -42,6 +44,8 @@ export interface StartedRun {
   /** The final event (exited, failed or cancelled). Rejects if the connection drops first. */
   done: Promise<FinalEvent>;
   lastSeq(): number;
+  /** The spec the run was created with (an endpoint is deployed with the spec of the run that built it). */
+  spec: RunSpecInput;
 }
 
 /**
@@ -62,8 +66,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
   const done = new Promise<FinalEvent>((resolve, reject) => (settle = { resolve, reject }));
   const offClose = client.onClosed((reason) => settle.reject(new Error(`lost the agent before the run ended: ${reason}`)));
   try {
-    const { runId } = await client.createRun(
-      {
+    const spec: RunSpecInput = {
         dockerfile, contextDigest: pack.digest, contextBytes: pack.bytes, buildArgs,
         env: opts.env ?? {}, secretEnv: opts.secretEnv ?? [], command: opts.command,
         hardware: opts.hardware, timeoutMs: opts.timeoutMs, name: opts.name, ...(opts.user ? { user: opts.user } : {}),
@@ -72,7 +75,10 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.buildSecrets ? { buildSecrets: opts.buildSecrets } : {}),
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
         ...(opts.ports?.length ? { ports: opts.ports } : {}),
-      },
+        ...(opts.buildOnly ? { buildOnly: true } : {}),
+    };
+    const { runId } = await client.createRun(
+      spec,
       'tarPath' in pack ? pack.tarPath : pack,
       (seq: number, event: RunEvent, runId: string) => {
         lastSeq = seq;
@@ -81,7 +87,8 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
       },
     );
     done.finally(offClose).catch(() => {});
-    return { runId, done, lastSeq: () => lastSeq };
+    const { buildSecrets: _secrets, ...kept } = spec;
+    return { runId, done, lastSeq: () => lastSeq, spec: kept };
   } catch (err) {
     offClose();
     throw err;

@@ -54,6 +54,8 @@ export const RunSpec = z.strictObject({
     .describe('Fan-out: run this many tasks of the same image (one build); each gets BYTENITE_TASK_INDEX (0..N-1) and BYTENITE_TASK_COUNT. Default 1.'),
   ports: z.array(containerPort).max(64).optional()
     .describe('Container ports a client will forward (`-p`): the agent reports each with a `port` event once it first accepts a connection. Forwarding itself needs no declaration (see the tunnel endpoint).'),
+  buildOnly: z.boolean().optional()
+    .describe('Build (or find the warm image) and end there, with `exited` 0 and no container: how `bytenite deploy` builds an endpoint\'s image.'),
 }).describe('What to build and run.');
 export type RunSpec = z.infer<typeof RunSpec>;
 export type RunSpecInput = z.input<typeof RunSpec>;
@@ -242,6 +244,64 @@ export const ManifestEntry = z.discriminatedUnion('type', [
 ]).describe('One entry of a build context: a file (by content digest), a folder or a symlink.');
 export type ManifestEntry = z.infer<typeof ManifestEntry>;
 
+
+// ---------------------------------------------------------------- endpoints
+
+const endpointName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/)
+  .describe('Endpoint name: lower-case letters, digits and `-`, 1 to 63; the URL is `/e/NAME/` on the agent\'s own listener.');
+
+/** How an endpoint scales and when its instances are ready. */
+export const EndpointSettings = z.strictObject({
+  port: containerPort.describe('The container port requests go to.'),
+  min: z.number().int().min(0).max(64).default(0).describe('Instances kept running with no traffic (0: scale to zero).'),
+  max: z.number().int().min(1).max(64).default(4).describe('Most instances at once.'),
+  idleMs: z.number().int().min(100).max(24 * 3600 * 1000).default(60_000).describe('An instance with nothing in flight this long is stopped (down to `min`).'),
+  concurrency: z.number().int().min(1).max(10_000).default(32).describe('Requests (and open WebSockets) in flight per instance before another one is started.'),
+  readyPath: z.string().regex(/^\/[^\s]*$/).max(1024).optional().describe('An instance is ready once this path answers 2xx (else: once its port accepts a connection).'),
+  public: z.boolean().default(false).describe('Serve requests without the tenant token (a public name is unique on the agent).'),
+}).describe('How an endpoint scales and when its instances are ready.');
+export type EndpointSettings = z.infer<typeof EndpointSettings>;
+export type EndpointSettingsInput = z.input<typeof EndpointSettings>;
+
+/** One running (or starting) instance of an endpoint. */
+export const EndpointInstance = z.strictObject({
+  runId, state: z.enum(['starting', 'ready', 'stopping']), inFlight: nonNegInt,
+  start: StartKind.optional().describe('How its container started, once known.'),
+  startedAt: z.string().optional(),
+}).describe('One instance of an endpoint.');
+
+/** An endpoint as the agent lists it. */
+export const EndpointSummary = z.strictObject({
+  name: endpointName, path: z.string().describe('`/e/NAME/`, on the agent\'s own HTTP(S) address.'),
+  settings: EndpointSettings, hardware: HardwareRequest, image: z.string(), createdAt: z.string(),
+  instances: z.array(EndpointInstance), queued: nonNegInt.describe('Requests held, waiting for an instance.'),
+  requests: nonNegInt.describe('Requests served since the agent started.'),
+}).describe('An endpoint as the agent lists it.');
+export type EndpointSummary = z.infer<typeof EndpointSummary>;
+
+/** How long one wake of an instance took, part by part (the request that woke it carries it). */
+export const WakePhases = z.strictObject({
+  start: StartKind,
+  admitMs: nonNegInt.describe('From the request to the container being created (capacity, image lookup).'),
+  startMs: nonNegInt.describe('Create and start of the container (hot: only the go message).'),
+  readyMs: nonNegInt.describe('From the process running to its port accepting (and `readyPath` answering 2xx).'),
+}).describe('How long one wake of an instance took.');
+
+/** One request through an endpoint: never its headers, query or body. */
+export const RequestRecord = z.strictObject({
+  seq: z.number().int().min(1), time: z.string().describe('ISO time the request arrived.'),
+  requestId: z.string(), method: z.string(), path: z.string().describe('Path after `/e/NAME`, without the query.'),
+  status: z.number().int().describe('HTTP status answered (101 for a WebSocket; 0 when the client left first).'),
+  bytesIn: nonNegInt, bytesOut: nonNegInt.describe('Body bytes from the client, and to it.'),
+  heldMs: nonNegInt.describe('From arrival to being sent to an instance.'),
+  firstByteMs: nonNegInt.optional().describe('From arrival to the response\'s headers.'),
+  totalMs: nonNegInt.describe('From arrival to the last byte (a WebSocket: to its close).'),
+  instance: runId.optional(),
+  wake: WakePhases.optional().describe('Set on the request that woke the instance it went to.'),
+  error: z.string().optional().describe('Why the agent answered itself (401, 404, 502, 503).'),
+}).describe('One request through an endpoint.');
+export type RequestRecord = z.infer<typeof RequestRecord>;
+
 // ---------------------------------------------------------------- client -> agent
 
 export const ClientMessage = z.discriminatedUnion('type', [
@@ -275,6 +335,20 @@ export const ClientMessage = z.discriminatedUnion('type', [
   }).describe('Watch more container ports of a run (e.g. `bytenite attach -p`): each gets a `port` event once it accepts connections (at once if it already does). Answered by `ok`.'),
   z.strictObject({ type: z.literal('outputs.fetched'), id, runId })
     .describe('The client has written the outputs and checked them: the agent may now remove them first when it needs room. Answered by `ok`.'),
+  z.strictObject({
+    type: z.literal('endpoint.deploy'), id, name: endpointName,
+    spec: RunSpec.describe('The spec of the `buildOnly` run that built the image (its digest must name an image the agent has); `buildOnly`, `buildSecrets` and `parallel` are ignored.'),
+    settings: EndpointSettings,
+  }).describe('Register (or replace) an endpoint whose image was built by a `buildOnly` run. Answered by `endpoint`.'),
+  z.strictObject({ type: z.literal('endpoint.list'), id }).describe('List this tenant\'s endpoints. Answered by `endpoints`.'),
+  z.strictObject({ type: z.literal('endpoint.remove'), id, name: endpointName })
+    .describe('Remove an endpoint: new requests get 404, its instances finish what they hold and stop. Answered by `ok`.'),
+  z.strictObject({
+    type: z.literal('endpoint.requests'), id, name: endpointName,
+    afterSeq: nonNegInt.default(0).describe('Only requests with a greater sequence number.'),
+    limit: z.number().int().min(1).max(10_000).default(200).describe('At most this many of the latest ones.'),
+    follow: z.boolean().default(false).describe('Then keep sending each new one as an `endpoint.request` message.'),
+  }).describe('The request journal of an endpoint. Answered by `endpoint.requests`.'),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageInput = z.input<typeof ClientMessage>;
@@ -284,6 +358,7 @@ export type ClientMessageInput = z.input<typeof ClientMessage>;
 export const ErrorCode = z.enum([
   'bad_json', 'bad_message', 'too_large', 'hello_required', 'incompatible_version', 'not_found',
   'hardware_unavailable', 'bad_dockerfile_path', 'bad_context', 'unexpected_binary', 'engine_unavailable', 'internal',
+  'name_taken',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
@@ -324,6 +399,12 @@ export const AgentMessage = z.discriminatedUnion('type', [
   }).describe('All output bytes are sent (or, with `error`, none will follow).'),
   z.strictObject({ type: z.literal('event'), runId, seq: z.number().int().min(1).describe('1, 2, 3... per run, no gaps.'), event: RunEvent })
     .describe('An event of a run this connection follows.'),
+  z.strictObject({ type: z.literal('endpoint'), inReplyTo: z.string(), endpoint: EndpointSummary }).describe('Reply to endpoint.deploy.'),
+  z.strictObject({ type: z.literal('endpoints'), inReplyTo: z.string(), endpoints: z.array(EndpointSummary) }).describe('Reply to endpoint.list.'),
+  z.strictObject({ type: z.literal('endpoint.requests'), inReplyTo: z.string(), name: endpointName, requests: z.array(RequestRecord) })
+    .describe('Reply to endpoint.requests: the latest requests, oldest first.'),
+  z.strictObject({ type: z.literal('endpoint.request'), name: endpointName, request: RequestRecord })
+    .describe('A request an `endpoint.requests` with `follow` asked to be told of.'),
   z.strictObject({
     type: z.literal('error'), inReplyTo: z.string().optional().describe('The request this answers, when the agent could read its id.'),
     code: ErrorCode, message: z.string().describe('What is wrong, naming the field, and what to do.'),

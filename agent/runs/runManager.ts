@@ -153,6 +153,25 @@ export class RunManager {
     await this.engine.close?.();
   }
 
+  /** The container a single-task run of `spec` gets: its hot-pool key depends on all of it but the run id. */
+  private containerSpec(runId: string, spec: RunSpec, tenant: string, image: string): ContainerSpec {
+    return {
+      runId, agentId: this.opts.agentId, image, command: spec.command, hardware: spec.hardware, pidsLimit: this.opts.pidsLimit,
+      user: spec.user, network: this.opts.network, tenant, outputDir: spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir,
+      env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: runId, ...spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
+    };
+  }
+
+  /**
+   * Has a container made ahead for the next run of `spec` (an endpoint at zero wakes hot), unless one waits
+   * already. A no-op on engines without a pool.
+   */
+  prewarm(spec: RunSpec, tenant: string, image: string): void {
+    if (this.engine.schedules || (spec.parallel ?? 1) > 1) return;
+    const c = this.containerSpec('r-prewarm0', spec, tenant, image);
+    if (!this.engine.hotReady?.(c)) this.engine.expect?.(c);
+  }
+
   private async execute(run: Run): Promise<void> {
     const t0 = Date.now();
     const phases = { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 0, runMs: 0 };
@@ -184,11 +203,7 @@ export class RunManager {
       });
       // An engine that schedules itself (Swarm) queues the run there, and says so through onQueued.
       const single = (run.spec.parallel ?? 1) === 1;
-      const specFor = (image: string): ContainerSpec => ({
-        runId: run.id, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware, pidsLimit: this.opts.pidsLimit,
-        user: run.spec.user, network: this.opts.network, tenant: run.tenant, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
-        env: { BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env, BYTENITE_TASK_INDEX: '0', BYTENITE_TASK_COUNT: '1' },
-      });
+      const specFor = (image: string): ContainerSpec => ({ ...this.containerSpec(run.id, run.spec, run.tenant, image), signal });
       let expected = false;
       if (!this.engine.schedules) {
         release = await this.capacity.acquire(run.hardware, (position) => {
@@ -226,6 +241,11 @@ export class RunManager {
         if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       }
       if (aborted()) throw signal.reason;
+      // `bytenite deploy` builds as runs do and stops there: the endpoint starts its own containers.
+      if (run.spec.buildOnly) {
+        final = { kind: 'exited', ...base({ exitCode: 0 }) };
+        return;
+      }
 
       if ((run.spec.parallel ?? 1) > 1) {
         run.emit({ kind: 'starting', start, image, steps, cachedSteps, builder, ...(coldReason ? { reason: coldReason } : {}) });

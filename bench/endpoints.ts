@@ -1,0 +1,123 @@
+/**
+ * Endpoint benchmarks (BENCH_ONLY=endpoints): the first response of an endpoint at zero with a hot container
+ * waiting, against `docker run -d` of the same image, waiting for its port, then the same request; and 200
+ * concurrent requests to an endpoint at zero (all 200, p50/p99, instances that served them). The agent runs
+ * in this process (its hot pool on), the image is busybox httpd FROM scratch.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+import { startAgent } from '../agent/server';
+import { createLogger } from '../agent/log';
+import { AgentClient } from '../agent/client/agentClient';
+import { startRun } from '../agent/client/startRun';
+import { Result, comparison, figure, log, median, tempDir, PAIRS } from './lib';
+
+function get(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers, agent: false }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); }).on('error', reject);
+  });
+}
+
+async function waitPort(host: string, port: number): Promise<void> {
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => { const s = net.connect(port, host, () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function benchEndpoints(): Promise<Result[]> {
+  const dir = tempDir();
+  mkdirSync(path.join(dir, 'www'), { recursive: true });
+  copyFileSync('/bin/busybox', path.join(dir, 'busybox'));
+  writeFileSync(path.join(dir, 'www', 'index.html'), 'bench');
+  writeFileSync(path.join(dir, 'Dockerfile'), `FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nLABEL bench=${randomBytes(4).toString('hex')}\nCMD ["/bin/busybox","httpd","-f","-p","8000","-h","/www"]\n`);
+  const token = randomBytes(16).toString('hex');
+  const agent = await startAgent({ host: '127.0.0.1', port: 0, token, dataDir: tempDir(), log: createLogger('silent'), stopGraceSeconds: 1 });
+  const client = await AgentClient.connect(agent.url, { token });
+  const base = agent.url.replace(/^ws/, 'http');
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    const built = await startRun(client, { contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: { cpus: 0.5, memoryMiB: 128 }, buildOnly: true, onEvent: () => {} });
+    await built.done;
+    await client.deployEndpoint('bench', built.spec, { port: 8000, idleMs: 500, max: 4, concurrency: 64 });
+    const image = (await client.endpoints())[0].image;
+    const atZero = async () => {
+      while ((await client.endpoints())[0].instances.length > 0) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 1500)); // the pool's container for the next wake is made meanwhile
+    };
+    const wake = async () => {
+      await atZero();
+      const t0 = performance.now();
+      if ((await get(`${base}/e/bench/`, auth)) !== 200) throw new Error('wake: not 200');
+      return performance.now() - t0;
+    };
+    const dockerRun = async () => {
+      const t0 = performance.now();
+      const id = execFileSync('docker', ['run', '-d', image], { encoding: 'utf8' }).trim();
+      const ip = execFileSync('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', id], { encoding: 'utf8' }).trim();
+      await waitPort(ip, 8000);
+      if ((await get(`http://${ip}:8000/`, {})) !== 200) throw new Error('docker run: not 200');
+      const ms = performance.now() - t0;
+      execFileSync('docker', ['rm', '-f', id]);
+      return ms;
+    };
+    log('endpoints: warm-up');
+    await wake();
+    await dockerRun();
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      xs.push(await wake());
+      ys.push(await dockerRun());
+      log(`endpoints: pair ${i + 1}/${PAIRS}: ${xs[i].toFixed(0)} vs ${ys[i].toFixed(0)} ms`);
+    }
+    const wakeRow = comparison('endpoint wake from zero, hot container waiting, to first response (`docker run -d` + port + request)', xs, ys, { ratio: 0.25 });
+    const wakes = (await client.endpointRequests('bench', { limit: 1000 })).filter((r) => r.wake).slice(-PAIRS);
+    wakeRow.note = `wakes: ${wakes.map((r) => `${r.wake!.start} held ${r.heldMs}/admit ${r.wake!.admitMs}/start ${r.wake!.startMs}/ready ${r.wake!.readyMs}/first byte ${r.firstByteMs}`).join('; ')}`;
+
+    await atZero();
+    const times: number[] = [];
+    const statuses = await Promise.all(Array.from({ length: 200 }, async () => {
+      const t0 = performance.now();
+      const s = await get(`${base}/e/bench/`, auth);
+      times.push(performance.now() - t0);
+      return s;
+    }));
+    const bad = statuses.filter((s) => s !== 200).length;
+    const served = new Set((await client.endpointRequests('bench', { limit: 200 })).map((r) => r.instance)).size;
+    times.sort((a, b) => a - b);
+    const burst = figure('200 concurrent requests at zero, p50', 'ms', [median(times)], undefined,
+      `p99 ${times[Math.floor(times.length * 0.99) - 1].toFixed(0)} ms; ${200 - bad}/200 answered 200; ${served} instance(s) served them`);
+    burst.met = bad === 0;
+
+    // Steady state: one instance up, 64 keep-alive connections through /e/ and straight to its address.
+    await client.deployEndpoint('steady', built.spec, { port: 8000, idleMs: 600_000, max: 1, concurrency: 1000 });
+    await get(`${base}/e/steady/`, auth);
+    const runId = (await client.endpoints()).find((e) => e.name === 'steady')!.instances[0].runId;
+    const cid = (execFileSync('docker', ['ps', '-q', '--filter', `label=io.bytenite.run=${runId}`], { encoding: 'utf8' }).trim()
+      || execFileSync('docker', ['ps', '-q', '--filter', `name=bytenite-${runId}`], { encoding: 'utf8' }).trim()).split('\n')[0];
+    const ip = execFileSync('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', cid], { encoding: 'utf8' }).trim();
+    const seconds = Number(process.env.BENCH_ENDPOINTS_SECONDS ?? 5);
+    const load = async (url: string, headers: Record<string, string>) => {
+      const r = await autocannon({ url, headers, connections: 64, duration: seconds, pipelining: 1 });
+      if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+      return { rps: r.requests.average, p99: r.latency.p99 };
+    };
+    const via = await load(`${base}/e/steady/`, auth);
+    const direct = await load(`http://${ip}:8000/`, {});
+    log(`endpoints: steady ${via.rps.toFixed(0)} req/s p99 ${via.p99} ms vs direct ${direct.rps.toFixed(0)} req/s p99 ${direct.p99} ms`);
+    const steady = comparison('steady state through the endpoint, 64 keep-alive connections (straight to the container)', [via.rps], [direct.rps], { text: 'ratio ≥ 0.7, p99 +≤ 3 ms' }, 'req/s');
+    steady.met = via.rps / direct.rps >= 0.7 && via.p99 - direct.p99 <= 3;
+    steady.note = `p99 ${via.p99} ms vs ${direct.p99} ms`;
+    return [wakeRow, burst, steady];
+  } finally {
+    client.close();
+    await agent.close();
+  }
+}

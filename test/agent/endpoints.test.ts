@@ -1,0 +1,172 @@
+// Endpoints (`/e/NAME/`) on a real agent and engine, with real HTTP clients: token or 401 (nothing started),
+// scale to zero after --idle and a new instance on the next request, another tenant's 404 word for word.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { cleanup, docker, makeContext, startTestAgent, type TestAgent } from './helpers';
+import { AgentClient } from '../../agent/client/agentClient';
+import { startRun } from '../../agent/client/startRun';
+
+const dirs: string[] = [];
+const agents: TestAgent[] = [];
+after(async () => {
+  for (const a of agents) await a.close();
+  cleanup(...dirs);
+});
+
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false, timeout: 90_000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function instances(agentId: string): Promise<number> {
+  const all = await docker.listContainers({ filters: { label: [`io.bytenite.agent=${agentId}`] } });
+  return all.filter((c) => c.Labels['io.bytenite.hot'] !== '1').length;
+}
+
+/** Builds `dir` with a buildOnly run and deploys it as NAME. */
+async function deploy(client: AgentClient, dir: string, name: string, settings: Parameters<AgentClient['deployEndpoint']>[2]) {
+  const started = await startRun(client, { contextDir: dir, dockerfile: `${dir}/Dockerfile`, hardware: { cpus: 0.5, memoryMiB: 128 }, buildOnly: true, onEvent: () => {} });
+  const final = await started.done;
+  assert.equal(final.kind, 'exited', JSON.stringify(final));
+  return client.deployEndpoint(name, started.spec, settings);
+}
+
+test('deploy, call with and without the token, idle to zero and wake again, another tenant gets 404', async () => {
+  const page = makeContext({ 'www/index.html': 'hello endpoint' }, 'COPY www /www\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
+  dirs.push(page);
+  const other = 'b'.repeat(32);
+  const agent = await startTestAgent({});
+  agents.push(agent);
+  const tokens = new Map([[agent.token, 'default'], [other, 'other']]);
+  await agent.close();
+  const a2 = await startTestAgent({ tokens, dataDir: agent.dataDir });
+  agents.push(a2);
+  const base = a2.url.replace(/^ws/, 'http');
+  const client = await AgentClient.connect(a2.url, { token: agent.token });
+  const ep = await deploy(client, page, 'page', { port: 8000, idleMs: 2000 });
+  assert.equal(ep.path, '/e/page/');
+  const agentId = a2.runs.agentId;
+
+  const refused = await get(`${base}/e/page/index.html`);
+  assert.equal(refused.status, 401);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await instances(agentId), 0, 'no container started for a request without the token');
+
+  const t0 = Date.now();
+  const ok = await get(`${base}/e/page/index.html`, { authorization: `Bearer ${agent.token}` });
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(ok.body, 'hello endpoint');
+  assert.ok(ok.headers['x-request-id']);
+  console.log(`cold wake to response: ${Date.now() - t0} ms`);
+  const first = (await client.endpoints())[0].instances.map((i) => i.runId);
+  assert.equal(first.length, 1);
+
+  const theirs = await get(`${base}/e/page/index.html`, { authorization: `Bearer ${other}` });
+  const missing = await get(`${base}/e/nothing/`, { authorization: `Bearer ${other}` });
+  assert.equal(theirs.status, 404);
+  assert.equal(theirs.body, missing.body.replace('nothing', 'page'));
+
+  // Idle for 2 s: the instance stops; the next request wakes a new one.
+  const deadline = Date.now() + 30_000;
+  while ((await client.endpoints())[0].instances.length > 0) {
+    assert.ok(Date.now() < deadline, 'the instance stopped after --idle');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const again = await get(`${base}/e/page/index.html`, { authorization: `Bearer ${agent.token}` });
+  assert.equal(again.status, 200);
+  const second = (await client.endpoints())[0].instances.map((i) => i.runId);
+  assert.equal(second.length, 1);
+  assert.notEqual(second[0], first[0]);
+
+  const log = await client.endpointRequests('page');
+  const woke = log.filter((r) => r.wake);
+  assert.ok(woke.length >= 2, JSON.stringify(log));
+  console.log('wakes:', JSON.stringify(woke.map((r) => ({ held: r.heldMs, ...r.wake, firstByte: r.firstByteMs, total: r.totalMs }))));
+  client.close();
+});
+
+test('200 concurrent requests at zero, --max 2 --concurrency 1, a WebSocket, and a crash mid-request', async () => {
+  const { serviceContext } = await import('./serviceImage');
+  const WebSocket = (await import('ws')).default;
+  const svc = serviceContext();
+  dirs.push(svc);
+  const agent = await startTestAgent({});
+  agents.push(agent);
+  const base = agent.url.replace(/^ws/, 'http');
+  const auth = { authorization: `Bearer ${agent.token}` };
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+
+  await deploy(client, svc, 'many', { port: 8000, idleMs: 2000, max: 4, concurrency: 64 });
+  const all = await Promise.all(Array.from({ length: 200 }, () => get(`${base}/e/many/`, auth)));
+  assert.deepEqual([...new Set(all.map((r) => `${r.status} ${r.body}`))], ['200 marker']);
+  const started = new Set((await client.endpointRequests('many', { limit: 1000 })).map((r) => r.instance));
+  console.log(`200 at zero: ${started.size} instance(s)`);
+  assert.ok(started.size >= 1 && started.size <= 4);
+
+  await deploy(client, svc, 'two', { port: 8000, idleMs: 2000, max: 2, concurrency: 1 });
+  const slow = await Promise.all(Array.from({ length: 5 }, () => get(`${base}/e/two/slow?ms=1500`, auth)));
+  assert.deepEqual(slow.map((r) => r.status), [200, 200, 200, 200, 200]);
+  const served = new Set(slow.map((r) => r.body));
+  assert.equal(served.size, 2, `exactly two instances served the slow requests: ${[...served]}`);
+
+  // A WebSocket through the endpoint, the agent's token in the upgrade.
+  const echoed = await new Promise<string>((resolve, reject) => {
+    const ws = new WebSocket(`${agent.url}/e/many/ws`, { headers: auth });
+    ws.on('open', () => ws.send('ping through the endpoint'));
+    ws.on('message', (d) => { resolve(d.toString()); ws.close(); });
+    ws.on('error', reject);
+  });
+  assert.equal(echoed, 'ping through the endpoint');
+
+  // The instance dies holding a request: that request gets 502 with the reason, the next is served.
+  const crashed = await get(`${base}/e/many/crash`, auth);
+  assert.equal(crashed.status, 502);
+  assert.match(crashed.body, /exited with code 3|ended/);
+  const next = await get(`${base}/e/many/`, auth);
+  assert.equal(next.status, 200);
+  assert.equal(next.body, 'marker');
+  client.close();
+});
+
+test('agent SIGKILL and restart: the endpoint is still there, its instance adopted, the next request served', async () => {
+  const { spawnAgent, stopAgent, freePort, tmpDir } = await import('./helpers');
+  const { writeFileSync } = await import('node:fs');
+  const page = makeContext({ 'www/index.html': 'still here' }, 'COPY www /www\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
+  const dataDir = tmpDir('bytenite-ep-data-');
+  dirs.push(page, dataDir);
+  const token = 'c'.repeat(32);
+  const tokenFile = `${dataDir}/token`;
+  writeFileSync(tokenFile, token + '\n');
+  const port = await freePort();
+  let proc = await spawnAgent(dataDir, tokenFile, port);
+  const base = proc.url.replace(/^ws/, 'http');
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    const client = await AgentClient.connect(proc.url, { token });
+    await deploy(client, page, 'kept', { port: 8000, idleMs: 60_000 });
+    client.close();
+    const before = await get(`${base}/e/kept/index.html`, auth);
+    assert.equal(before.status, 200);
+    proc.child.kill('SIGKILL');
+    await new Promise((r) => proc.child.once('exit', r));
+    proc = await spawnAgent(dataDir, tokenFile, port);
+    const afterKill = await get(`${base}/e/kept/index.html`, auth);
+    assert.equal(afterKill.status, 200, afterKill.body);
+    assert.equal(afterKill.body, 'still here');
+    const c2 = await AgentClient.connect(proc.url, { token });
+    const [ep] = await c2.endpoints();
+    assert.equal(ep.name, 'kept');
+    assert.ok(ep.instances.length <= 1, `one instance at most after the restart: ${JSON.stringify(ep.instances)}`);
+    c2.close();
+  } finally {
+    await stopAgent(proc);
+  }
+});
