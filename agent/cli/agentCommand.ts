@@ -130,6 +130,14 @@ export async function agentCommand(argv: string[]): Promise<number> {
   };
   const outputsBudgetBytes = values['outputs-budget'] !== undefined ? flagValue('--outputs-budget', () => parseBytes(values['outputs-budget']!)) : undefined;
   const outputsRetentionMs = values['outputs-retention'] !== undefined ? flagValue('--outputs-retention', () => parseDuration(values['outputs-retention']!)) : undefined;
+  // Listened for from here, not after the start-up lines: a SIGTERM while the agent starts (taking up its
+  // runs, measuring its disk) would otherwise end the process at once and leave their containers running.
+  let stopRequested = false;
+  let onStop = () => {
+    stopRequested = true;
+  };
+  process.once('SIGINT', () => onStop());
+  process.once('SIGTERM', () => onStop());
   const agent = await startAgent({
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
     contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
@@ -144,9 +152,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
       (agent.isolation ? `bytenite agent: network: ${agent.isolation}\n` : ''),
   );
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (stopRequested) resolve();
+    else onStop = resolve;
   });
   process.stderr.write('bytenite agent: stopping, cancelling runs in progress\n');
   await agent.close();

@@ -640,7 +640,9 @@ export class RunManager {
     const removed = await this.engine.removeLeftovers(this.opts.agentId, keep).catch(() => 0);
     if (removed) this.log.info({ removed }, 'removed leftover containers');
     this.log.info({ recovered: keep.size, failed: unfinished.length - keep.size }, 'journal recovered');
-    await Promise.all(jobs);
+    // Not awaited: `recovering` is the taking-up, not the recovered runs' whole life. A shutdown waits for it,
+    // then cancels them like any run (a recovered endpoint instance, which never ends on its own, included).
+    void Promise.all(jobs).catch((err) => this.log.error({ err: (err as Error).message }, 'a recovered run failed to end cleanly'));
   }
 
   private shuttingDown = false;

@@ -232,6 +232,38 @@ test('SIGKILL the agent 3 times mid-run: it reattaches, the logs continue with n
   }
 });
 
+test('a run taken up after a SIGKILL is stopped with its agent (SIGTERM), not left running', async () => {
+  const { dataDir, tokenFile, token, port } = await agentHome('adopted');
+  let agent = await spawnAgent(dataDir, tokenFile, port);
+  let runId = '';
+  try {
+    const c = await AgentClient.connect(agent.url, { token });
+    const seen = new Seen();
+    const run = await startRun(c, {
+      contextDir: ctxDir, dockerfile: path.join(ctxDir, 'Dockerfile'), hardware: HW, command: numbered(100_000, '0.1'),
+      onEvent: (seq, e) => seen.add(seq, e),
+    });
+    runId = run.runId;
+    await until(() => seen.lines() >= 3, 60_000, 'first lines');
+    c.close();
+    await sigkill(agent);
+    agent = await spawnAgent(dataDir, tokenFile, port);
+    // Taken up: its lines continue through the new agent.
+    const target = seen.lines() + 5;
+    (await attachUntil(agent.url, token, runId, seen, () => seen.lines() >= target)).close();
+    assert.equal(await containersOf(runId), 1);
+    // At once, while the new agent may still be writing its start-up lines: it must not die without stopping it.
+    const t0 = Date.now();
+    await stopAgent(agent);
+    assert.ok(Date.now() - t0 < 14_000, `the agent stopped on SIGTERM by itself (${Date.now() - t0} ms), not by the test's SIGKILL`);
+    assert.equal(await containersOf(runId), 0, 'the taken-up run\'s container went with the agent');
+  } finally {
+    await stopAgent(agent);
+    if (runId && (await containersOf(runId))) await docker.listContainers({ all: true, filters: { label: [`io.bytenite.run=${runId}`] } })
+      .then((cs) => Promise.all(cs.map((x) => docker.getContainer(x.Id).remove({ force: true }))));
+  }
+});
+
 test('an agent stopped while it cleans up after a run keeps the run\'s outcome: it is reported, not lost', async () => {
   // The state a SIGKILL leaves between "container exited" and "final event journaled": the outcome was
   // kept, the container is already removed. (The window is short; the 3-restart test above hit it in CI.)
