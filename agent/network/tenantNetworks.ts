@@ -56,17 +56,45 @@ export class TenantNetworks {
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
+    const create = () => this.docker.createNetwork({
+      Name: name, Driver: 'bridge', CheckDuplicate: true,
+      Labels: { [LABELS.managed]: '1', [LABELS.agent]: agentId, [TENANT_LABEL]: hash(tenant).slice(0, 16) },
+      Options: { 'com.docker.network.bridge.enable_icc': 'false', 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${h.slice(0, 12)}` },
+    });
+    const message = (err: unknown) => (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
     try {
-      await this.docker.createNetwork({
-        Name: name, Driver: 'bridge', CheckDuplicate: true,
-        Labels: { [LABELS.managed]: '1', [LABELS.agent]: agentId, [TENANT_LABEL]: hash(tenant).slice(0, 16) },
-        Options: { 'com.docker.network.bridge.enable_icc': 'false', 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${h.slice(0, 12)}` },
-      });
+      try {
+        await create();
+      } catch (err) {
+        // The engine's address pools are used up, often by networks of agents that were killed (and so never
+        // removed them): those no container is on go, and the network is made again.
+        if (!/non-overlapping IPv4 address pool|address pools have been fully subnetted/i.test(message(err))) throw err;
+        const freed = await this.removeIdle();
+        if (freed === 0) throw err;
+        await create();
+      }
     } catch (err) {
       // Made meanwhile by another start: that one is as good.
-      if ((err as { statusCode?: number }).statusCode !== 409) throw new Error(`could not make the run network ${name}: ${(err as { json?: { message?: string } }).json?.message ?? (err as Error).message}`);
+      if ((err as { statusCode?: number }).statusCode !== 409) throw new Error(`could not make the run network ${name}: ${message(err)}`);
     }
     return name;
+  }
+
+  /**
+   * Removes every agent's run networks that no container is on. Another agent that is running makes its
+   * own again at its next start (a start retries once on a network that went missing).
+   */
+  private async removeIdle(): Promise<number> {
+    const list = await this.docker.listNetworks({ filters: { label: [`${LABELS.managed}=1`] } });
+    let removed = 0;
+    for (const n of list) {
+      if (!n.Name.startsWith('bytenite-')) continue;
+      const info = await this.docker.getNetwork(n.Id).inspect().catch(() => undefined);
+      if (!info || Object.keys(info.Containers ?? {}).length > 0) continue;
+      this.forget(n.Name);
+      await this.docker.getNetwork(n.Id).remove().then(() => removed++, () => {});
+    }
+    return removed;
   }
 
   /** Forgets that network `name` was made, so the next run's start looks for it (and makes it) again. */
