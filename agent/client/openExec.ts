@@ -3,10 +3,8 @@
  * agent/interactive/execServer.ts for what travels on it. A refusal rejects with the agent's reason and
  * its HTTP status.
  */
-import WebSocket from 'ws';
-import { MAX_FRAME } from '../protocol';
-import { TunnelRefused } from '../tunnel/tunnelRefused';
-import type { TunnelAuth } from './openTunnel';
+import type WebSocket from 'ws';
+import { openAgentSocket, type TunnelAuth } from './openTunnel';
 
 export interface ExecOptions {
   cmd: string[];
@@ -26,22 +24,5 @@ export function openExec(agentUrl: string, auth: TunnelAuth, runId: string, o: E
     q.set('rows', String(o.rows));
   }
   if (o.task !== undefined) q.set('task', String(o.task));
-  const ws = new WebSocket(`${agentUrl.replace(/\/+$/, '')}/exec/${runId}?${q}`, {
-    headers: { Authorization: `Bearer ${auth.token}` }, ca: auth.ca, maxPayload: MAX_FRAME, perMessageDeflate: false, handshakeTimeout: 10_000,
-  });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
-      const done = () => {
-        reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the exec (HTTP ${res.statusCode})`));
-        ws.terminate();
-      };
-      res.once('end', done);
-      res.once('close', done);
-    });
-    ws.once('error', (err) => reject(new TunnelRefused(0, `cannot reach the agent: ${err.message}`)));
-  });
+  return openAgentSocket(`${agentUrl.replace(/\/+$/, '')}/exec/${runId}?${q}`, auth, 'exec');
 }

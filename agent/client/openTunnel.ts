@@ -15,7 +15,14 @@ export interface TunnelAuth {
 }
 
 export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<WebSocket> {
-  const url = `${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`;
+  return openAgentSocket(`${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`, auth, 'tunnel');
+}
+
+/**
+ * A WebSocket of its own to the agent (a tunnel, an exec), authenticated with the token. A refusal before
+ * the upgrade rejects with the agent's own words and its HTTP status; no answer rejects with status 0.
+ */
+export function openAgentSocket(url: string, auth: TunnelAuth, what: string): Promise<WebSocket> {
   const ws = new WebSocket(url, {
     headers: { Authorization: `Bearer ${auth.token}` }, ca: auth.ca, maxPayload: MAX_FRAME, perMessageDeflate: false, handshakeTimeout: 10_000,
   });
@@ -26,7 +33,7 @@ export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, po
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
       const done = () => {
-        reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the tunnel (HTTP ${res.statusCode})`));
+        reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the ${what} (HTTP ${res.statusCode})`));
         ws.terminate();
       };
       res.once('end', done);

@@ -15,12 +15,12 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { RunManager } from '../runs/runManager';
 import type { Logger } from '../log';
 import { admitTarget } from '../tunnel/admitTunnel';
+import { refuseUpgrade } from '../tunnel/refuse';
 import { TunnelRefused } from '../tunnel/tunnelRefused';
 import { FrameSplitter } from '../engine/dockerStream';
 import type { ExecRequest } from './containerExec';
 
 const EXEC_PATH = /^\/exec\/(r-[a-z0-9]{6,40})\?(.*)$/;
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 501: 'Not Implemented', 502: 'Bad Gateway' };
 /** Output sent but not yet written to the client's socket past which the command's output is not read. */
 const HIGH_WATER = 1024 * 1024;
 
@@ -34,9 +34,6 @@ export interface ExecDeps {
   wss: WebSocketServer;
 }
 
-function refuse(socket: Duplex, status: number, message: string): void {
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${message}\n`);
-}
 
 /** The exec asked for in the query, checked; a string is what is wrong with it. */
 export function parseExecQuery(query: string): (ExecRequest & { task: number }) | string {
@@ -67,24 +64,24 @@ export function parseExecQuery(query: string): (ExecRequest & { task: number }) 
 
 export async function openExec(req: http.IncomingMessage, socket: Duplex, head: Buffer, tenant: string, peer: string, deps: ExecDeps): Promise<void> {
   const m = EXEC_PATH.exec(req.url ?? '');
-  if (!m) return refuse(socket, 400, 'an exec is asked for as /exec/RUN_ID?cmd=BASE64URL_JSON_ARRAY[&tty=1][&stdin=1][&cols=C&rows=R][&task=K]');
+  if (!m) return refuseUpgrade(socket, 400, 'an exec is asked for as /exec/RUN_ID?cmd=BASE64URL_JSON_ARRAY[&tty=1][&stdin=1][&cols=C&rows=R][&task=K]');
   const parsed = parseExecQuery(m[2]);
-  if (typeof parsed === 'string') return refuse(socket, 400, parsed);
+  if (typeof parsed === 'string') return refuseUpgrade(socket, 400, parsed);
   const runId = m[1];
   let target;
   try {
     ({ target } = admitTarget(deps.runs, tenant, runId, parsed.task));
   } catch (err) {
-    if (err instanceof TunnelRefused) return refuse(socket, err.status, err.message);
+    if (err instanceof TunnelRefused) return refuseUpgrade(socket, err.status, err.message);
     throw err;
   }
   const run = deps.runs.get(runId)!;
-  if (!target.exec) return refuse(socket, 501, 'this engine cannot start a command in a run\'s container');
+  if (!target.exec) return refuseUpgrade(socket, 501, 'this engine cannot start a command in a run\'s container');
   let session;
   try {
     session = await target.exec(parsed);
   } catch (err) {
-    return refuse(socket, 502, `the engine did not start ${JSON.stringify(parsed.cmd[0])} in run ${runId}'s container: ${(err as Error).message}`);
+    return refuseUpgrade(socket, 502, `the engine did not start ${JSON.stringify(parsed.cmd[0])} in run ${runId}'s container: ${(err as Error).message}`);
   }
   if (socket.destroyed) return void session.stream.destroy();
   const exec = session;

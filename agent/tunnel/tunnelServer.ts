@@ -11,6 +11,7 @@ import type { RunManager } from '../runs/runManager';
 import type { Logger } from '../log';
 import { pump } from './pump';
 import { admitTunnel, type Admitted } from './admitTunnel';
+import { refuseUpgrade } from './refuse';
 import { TunnelRefused } from './tunnelRefused';
 
 const TUNNEL_PATH = /^\/tunnel\/(r-[a-z0-9]{6,40})\/(\d{1,5})(?:\?task=(\d{1,3}))?$/;
@@ -25,22 +26,18 @@ export interface TunnelDeps {
   wss: WebSocketServer;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 501: 'Not Implemented', 502: 'Bad Gateway' };
 
-function refuse(socket: Duplex, status: number, message: string): void {
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${message}\n`);
-}
 
 export async function openTunnel(req: http.IncomingMessage, socket: Duplex, head: Buffer, tenant: string, peer: string, deps: TunnelDeps): Promise<void> {
   const m = TUNNEL_PATH.exec(req.url ?? '');
   const port = m ? Number(m[2]) : 0;
-  if (!m || port < 1 || port > 65535) return refuse(socket, 400, 'a tunnel is asked for as /tunnel/RUN_ID/PORT, with PORT from 1 to 65535 (and ?task=K on a fan-out run)');
+  if (!m || port < 1 || port > 65535) return refuseUpgrade(socket, 400, 'a tunnel is asked for as /tunnel/RUN_ID/PORT, with PORT from 1 to 65535 (and ?task=K on a fan-out run)');
   const [runId, task] = [m[1], m[3] === undefined ? 0 : Number(m[3])];
   let admitted: Admitted;
   try {
     admitted = await admitTunnel(deps.runs, tenant, runId, port, task);
   } catch (err) {
-    if (err instanceof TunnelRefused) return refuse(socket, err.status, err.message);
+    if (err instanceof TunnelRefused) return refuseUpgrade(socket, err.status, err.message);
     throw err;
   }
   const { run, target, conn } = admitted;
