@@ -95,6 +95,26 @@ function draft(req: http.IncomingMessage, rest: string, requestId: string): Draf
   return { time: new Date().toISOString(), requestId, method: req.method ?? 'GET', path: rest, status: 0, bytesIn: 0, bytesOut: 0, heldMs: 0, totalMs: 0 };
 }
 
+type Entry = Checked['entry'];
+
+/**
+ * A free instance for the request (held until there is one), or undefined once the refusal (503 past the
+ * hold limit, 499 when the client left) was answered with `answer` and journaled.
+ */
+async function acquireSlot(
+  activator: Entry['activator'], journal: Entry['journal'], rec: Draft, arrived: number, signal: AbortSignal,
+  answer: (status: number, message: string, headers: Record<string, string>) => void,
+): Promise<Slot | undefined> {
+  try {
+    return await activator.acquire(signal);
+  } catch (err) {
+    const r = err instanceof Refusal ? err : new Refusal(500, (err as Error).message);
+    if (r.status !== 499) answer(r.status, r.message, r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {});
+    journal.add({ ...rec, status: r.status === 499 ? 0 : r.status, heldMs: Date.now() - arrived, totalMs: Date.now() - arrived, error: r.message });
+    return undefined;
+  }
+}
+
 function plain(res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.destroy();
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(message + '\n');
@@ -116,15 +136,8 @@ export async function routeRequest(req: http.IncomingMessage, res: http.ServerRe
   const { activator, journal } = c.entry;
   const left = new AbortController();
   res.on('close', () => left.abort());
-  let slot: Slot;
-  try {
-    slot = await activator.acquire(left.signal);
-  } catch (err) {
-    const r = err instanceof Refusal ? err : new Refusal(500, (err as Error).message);
-    if (r.status !== 499) plain(res, r.status, r.message, r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {});
-    journal.add({ ...rec, status: r.status === 499 ? 0 : r.status, heldMs: Date.now() - arrived, totalMs: Date.now() - arrived, error: r.message });
-    return;
-  }
+  const slot = await acquireSlot(activator, journal, rec, arrived, left.signal, (st, m, h) => plain(res, st, m, h));
+  if (!slot) return;
   const sent = Date.now();
   rec.heldMs = sent - arrived;
   rec.instance = slot.instance.runId;
@@ -184,15 +197,8 @@ export async function routeUpgrade(req: http.IncomingMessage, socket: Duplex, he
   const { activator, journal } = c.entry;
   const left = new AbortController();
   socket.on('close', () => left.abort());
-  let slot: Slot;
-  try {
-    slot = await activator.acquire(left.signal);
-  } catch (err) {
-    const r = err instanceof Refusal ? err : new Refusal(500, (err as Error).message);
-    if (r.status !== 499) rawRefuse(socket, r.status, r.message, r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {});
-    journal.add({ ...rec, status: r.status === 499 ? 0 : r.status, heldMs: Date.now() - arrived, totalMs: Date.now() - arrived, error: r.message });
-    return;
-  }
+  const slot = await acquireSlot(activator, journal, rec, arrived, left.signal, (st, m, h) => rawRefuse(socket, st, m, h));
+  if (!slot) return;
   rec.heldMs = Date.now() - arrived;
   rec.instance = slot.instance.runId;
   if (slot.wake) rec.wake = slot.wake;
