@@ -84,8 +84,12 @@ export async function readDockerfile(req: BuildRequest): Promise<string | undefi
 
 /** Should this build ask the registry for its base images (`pull`), though the engine may have them? */
 export async function mustAskRegistry(auth: TenantRegistryAuth, req: BuildRequest): Promise<boolean> {
+  // Asked first, as it is cheap: on an agent where no one else holds credentials (most), the Dockerfile is not read.
+  const held = await auth.othersHosts(req.tenant ?? DEFAULT_TENANT);
+  if (!held.size) return false;
   const text = await readDockerfile(req).catch(() => undefined);
   // A Dockerfile that is not in the context: the builder fails on it anyway, reaching no one's image.
   if (text === undefined) return false;
-  return auth.othersHold(req.tenant ?? DEFAULT_TENANT, baseImageHosts(text, req.buildArgs));
+  const hosts = baseImageHosts(text, req.buildArgs);
+  return hosts.has(UNKNOWN_HOST) || [...hosts].some((h) => held.has(h));
 }

@@ -166,19 +166,15 @@ export class TenantRegistryAuth {
   }
 
   /**
-   * Does anyone but `tenant` hold credentials for one of `hosts` (`*`: a host not known before the build)?
-   * Then an image from there that the engine already has may be theirs, and the build must ask the registry.
+   * The registry hosts anyone but `tenant` holds credentials for (the owner's count for other tenants). An
+   * image from one of them that the engine already has may be theirs, so the build must ask the registry.
    */
-  async othersHold(tenant: string, hosts: ReadonlySet<string>): Promise<boolean> {
-    if (!hosts.size) return false;
+  async othersHosts(tenant: string): Promise<Set<string>> {
     const mine = this.for(tenant);
     const others = [...(tenant === DEFAULT_TENANT ? [] : [this.owner]), ...[...this.byTenant].filter(([t]) => t !== tenant).map(([, a]) => a)];
-    for (const auth of others) {
-      if (!auth || auth === mine) continue;
-      const held = await auth.hosts();
-      if (held.size && (hosts.has('*') || [...hosts].some((h) => held.has(h)))) return true;
-    }
-    return false;
+    const hosts = new Set<string>();
+    for (const auth of others) if (auth && auth !== mine) for (const h of await auth.hosts()) hosts.add(h);
+    return hosts;
   }
 }
 
