@@ -31,7 +31,7 @@ export class ContextWatcher {
   ) {
     const seen = (file: string | null) => {
       if (file && this.excluded(path.relative(contextDir, file).split(path.sep).join('/'))) return;
-      this.poke(file ?? '');
+      this.poke();
     };
     this.watchers.push(watch(contextDir, { recursive: true }, (_e, f) => seen(f && path.join(contextDir, f.toString()))));
     // A Dockerfile outside its context (`--context`): watched on its own.
@@ -60,7 +60,7 @@ export class ContextWatcher {
     });
   }
 
-  private poke(_file: string): void {
+  private poke(): void {
     if (this.closed) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.look(), SETTLE_MS);

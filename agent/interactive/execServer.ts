@@ -68,14 +68,14 @@ export async function openExec(req: http.IncomingMessage, socket: Duplex, head: 
   const parsed = parseExecQuery(m[2]);
   if (typeof parsed === 'string') return refuseUpgrade(socket, 400, parsed);
   const runId = m[1];
-  let target;
+  let admitted;
   try {
-    ({ target } = admitTarget(deps.runs, tenant, runId, parsed.task));
+    admitted = admitTarget(deps.runs, tenant, runId, parsed.task);
   } catch (err) {
     if (err instanceof TunnelRefused) return refuseUpgrade(socket, err.status, err.message);
     throw err;
   }
-  const run = deps.runs.get(runId)!;
+  const { run, target } = admitted;
   if (!target.exec) return refuseUpgrade(socket, 501, 'this engine cannot start a command in a run\'s container');
   let session;
   try {
