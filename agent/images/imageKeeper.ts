@@ -169,9 +169,13 @@ export class ImageKeeper {
     return this.record.buildKit ? s.buildKitBytes : 0;
   }
 
-  /** The leftover step images this agent's builds made (the record says which). */
+  /** The leftover step images this agent's builds made (the record says which), dated by that record:
+   * the engine's Created is whole seconds, so two builds failing within one second would tie. */
   private ownCache(s: ImageSnapshot) {
-    return s.untagged.filter((c) => this.record.madeAt(c.id) !== undefined);
+    return s.untagged.flatMap((c) => {
+      const madeMs = this.record.madeAt(c.id);
+      return madeMs === undefined ? [] : [{ ...c, createdMs: Math.max(c.createdMs, madeMs) }];
+    });
   }
 
   private async collectOnce(): Promise<CollectResult> {
