@@ -146,7 +146,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   runs.restore();
   // After the runs: an endpoint adopts the instances (runs) the previous agent left running.
   const endpoints = (opts.endpoints ?? true)
-    ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs })
+    ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs, pricing })
     : undefined;
   endpoints?.load();
   // An endpoint at zero has no run, yet its image is needed by the next request.

@@ -35,7 +35,7 @@ export interface Phases { queuedMs: number; uploadMs: number; buildMs: number; s
 /** Cost of a run (agent `CostBreakdown`). */
 export interface CostBreakdown {
   currency: 'USD'; total: number; vcpu: number; memory: number; gpu: number; billedMs: number;
-  reference: { name: string; total: number }[];
+  reference: { name: string; total: number; unpriced?: string }[];
 }
 
 /** How one task of a fan-out run ended (agent `TaskResult`). */

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { HardwareRequest, RequestRecord } from '../protocol';
+import type { EndpointSummary, HardwareRequest, RequestRecord } from '../protocol';
+import { formatUsd } from '../cost/cost';
 import { startRun } from '../client/startRun';
 import { parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
 import { connect } from './connect';
@@ -99,6 +100,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
     if (values.json) process.stdout.write(JSON.stringify({ type: 'endpoint', url, endpoint: ep }) + '\n');
     else process.stdout.write(`${url}\n`);
     process.stderr.write(`bytenite: endpoint ${name} deployed (${ep.settings.min}..${ep.settings.max} instances, idle ${ep.settings.idleMs / 1000} s${ep.settings.public ? ', public' : ', needs the agent token'})\n`);
+    if (ep.cost) process.stderr.write(`bytenite: ${ep.cost.idle.text}\n`);
     return 0;
   } catch (err) {
     reporter.error((err as Error).message);
@@ -123,6 +125,7 @@ export async function endpointsCommand(argv: string[]): Promise<number> {
       const serving = e.instances.filter((i) => i.state === 'ready').length;
       const state = e.instances.some((i) => i.state === 'starting') ? 'starting' : serving ? `serving ${serving}` : 'idle';
       process.stdout.write(`${e.name.padEnd(20)} ${state.padEnd(12)} ${String(e.requests).padStart(6)} req  ${base}${e.path}\n`);
+      if (e.cost) process.stdout.write(`${' '.repeat(21)}${describeEndpointCost(e.cost)}\n`);
     }
     return 0;
   } finally {
@@ -164,4 +167,11 @@ export async function endpointCommand(argv: string[]): Promise<number> {
 function requestLine(r: RequestRecord): string {
   const wake = r.wake ? ` · ${r.wake.start} wake: admit ${r.wake.admitMs} ms, start ${r.wake.startMs} ms, ready ${r.wake.readyMs} ms` : '';
   return `${r.time} ${r.method} ${r.path} ${r.status} · ${r.bytesOut} B · held ${r.heldMs} ms · first byte ${r.firstByteMs ?? '-'} ms · total ${r.totalMs} ms${wake}${r.error ? ` · ${r.error}` : ''}`;
+}
+
+/** `cost today $0.0012, total $0.0040 · same instance time: Modal $0.0051, … · each wake keeps …`. */
+export function describeEndpointCost(c: NonNullable<EndpointSummary['cost']>): string {
+  const refs = c.reference.filter((r) => r.unpriced !== 'GPU machines only')
+    .map((r) => `${r.name} ${formatUsd(r.total)}${r.unpriced ? ` (${r.unpriced})` : ''}`);
+  return [`cost today ${formatUsd(c.today)}, total ${formatUsd(c.total)}`, ...(refs.length ? [`same instance time: ${refs.join(', ')}`] : []), c.idle.text].join(' · ');
 }

@@ -1,6 +1,7 @@
 /** `bytenite hardware`: the catalog an agent offers, with prices. */
 import { parseArgs } from 'node:util';
 import { formatUsd, hourlyRate } from '../cost/cost';
+import { describeReference } from '../cost/referenceText';
 import { connect } from './connect';
 import { describeStorage } from '../outputs/storageUse';
 
@@ -29,7 +30,7 @@ export async function hardwareCommand(argv: string[]): Promise<number> {
       ...c.gpuOptions.map((g) => `GPU ${g.type}: ${g.counts.join(', ')}   at ${formatUsd((p.gpuSecond[g.type] ?? 0) * 3600)} per GPU-hour`),
       `Billed per ${p.incrementMs} ms. Prices: ${p.source} (${p.date}).`,
       `Example: 2 vCPU, 4 GiB = ${formatUsd(hourlyRate({ cpus: 2, memoryMiB: 4096 }, p))}/h`,
-      ...c.reference.map((r) => `Reference ${r.name}: ${formatUsd(r.vcpuSecond * 3600)}/vCPU-h, ${formatUsd(r.gibSecond * 3600)}/GiB-h (${r.date})`),
+      ...c.reference.map((r) => `Reference ${describeReference(r)}`),
       ...(c.storage?.length ? ['Disk:', ...describeStorage(c.storage).map((l) => `  ${l}`)] : []),
     ];
     process.stdout.write(lines.join('\n') + '\n');

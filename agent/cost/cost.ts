@@ -40,11 +40,22 @@ export function costOf(hw: HardwareRequest, durationMs: number, prices: Prices, 
   const gpu = s.gpu * seconds;
   return {
     currency: 'USD', total: vcpu + memory + gpu, vcpu, memory, gpu, billedMs: billed,
-    reference: reference.map((r) => {
-      const rs = perSecond(hw, r);
-      return { name: r.name, total: (rs.vcpu + rs.memory + rs.gpu) * (billedMs(durationMs, r.incrementMs) / 1000) };
-    }),
+    reference: reference.map((r) => referenceCost(hw, durationMs, r)),
   };
+}
+
+/**
+ * `hw` held for `durationMs` at one reference's rates, with its increment, minimum and tail. What the
+ * reference does not sell (a GPU type it has no price for, or CPU machines from a GPU-only platform) is
+ * named in `unpriced` rather than silently counted as free.
+ */
+export function referenceCost(hw: HardwareRequest, durationMs: number, r: ReferenceRate): CostBreakdown['reference'][number] {
+  const unpriced = !hw.gpu && r.gpuOnly ? 'GPU machines only'
+    : hw.gpu && !Object.hasOwn(r.gpuSecond, hw.gpu.type) ? `no ${hw.gpu.type}` : undefined;
+  const rs = perSecond(hw, r);
+  const held = durationMs > 0 ? Math.max(durationMs, r.minimumMs ?? 0) + (r.tailMs ?? 0) : 0;
+  const total = unpriced === 'GPU machines only' ? 0 : (rs.vcpu + rs.memory + rs.gpu) * (billedMs(held, r.incrementMs) / 1000);
+  return unpriced ? { name: r.name, total, unpriced } : { name: r.name, total };
 }
 
 const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });

@@ -61,6 +61,8 @@ export class Instance {
   startedAt?: Date;
   /** How its start went, until a request takes it. */
   wake?: WakeTiming;
+  /** Its final cost was passed on (see Activator.settle). */
+  settled = false;
   /** Why it is gone, once it is: a request it held is answered 502 with this. */
   gone?: string;
   /** Resolves once its run has ended. */
@@ -115,6 +117,8 @@ export interface ActivatorOptions {
   queueMax?: number;
   /** The instances changed: their run ids are kept with the definition. */
   onInstances(): void;
+  /** An instance's run ended, with what it cost (called once per instance). */
+  onSpent?(cost: FinalEvent['cost']): void;
 }
 
 const READY_POLL_MS = 20;
@@ -318,11 +322,13 @@ export class Activator {
         inst.startedAt = new Date(e.startedAt);
       } else if (isFinal(e)) {
         off();
+        this.settle(inst, e);
         this.ended(inst, endedWhy(e));
       }
     });
     if (run.done) {
       off();
+      this.settle(inst, run.final!);
       this.ended(inst, endedWhy(run.final!));
       return;
     }
@@ -371,6 +377,13 @@ export class Activator {
     if (!this.instances.some((i) => i.state !== 'stopping')) {
       for (const w of this.queue.splice(0)) w.refuse(new Refusal(502, `the endpoint's instance could not start: ${why}`));
     }
+  }
+
+  /** Passes an instance's final cost on, once however its end was seen. */
+  private settle(inst: Instance, final: FinalEvent): void {
+    if (inst.settled) return;
+    inst.settled = true;
+    this.opts.onSpent?.(final.cost);
   }
 
   private ended(inst: Instance, why: string): void {

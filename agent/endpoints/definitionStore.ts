@@ -8,11 +8,13 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { EndpointSettings, RunSpec } from '../protocol';
+import { Spent } from './endpointCost';
 
 /** One endpoint as kept on disk: the run spec its instances are made from, and how it scales. */
 export const EndpointDefinition = z.strictObject({
   tenant: z.string(), name: z.string(), spec: RunSpec, settings: EndpointSettings, image: z.string(), createdAt: z.string(),
   instances: z.array(z.string()).default([]).describe('Run ids of the instances running when this was written.'),
+  spent: Spent.optional().describe('What its instances have cost, as of this writing.'),
 });
 export type EndpointDefinition = z.infer<typeof EndpointDefinition>;
 

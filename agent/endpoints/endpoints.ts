@@ -16,6 +16,9 @@ import { imageDigest, type RunManager } from '../runs/runManager';
 import { Activator, instanceName, instanceSpec } from './activator';
 import { DefinitionStore, type EndpointDefinition } from './definitionStore';
 import { RequestJournal } from './requestJournal';
+import { CostLedger, idleWindow } from './endpointCost';
+import { costOf } from '../cost/cost';
+import type { PricingTable } from '../cost/pricing';
 
 export class EndpointError extends Error {
   constructor(readonly code: 'not_found' | 'name_taken' | 'bad_message', message: string) {
@@ -26,6 +29,8 @@ export class EndpointError extends Error {
 interface Entry {
   activator: Activator;
   journal: RequestJournal;
+  /** Kept across redeploys, like the journal: it is the endpoint's, not one image's. */
+  ledger: CostLedger;
 }
 
 export interface EndpointsOptions {
@@ -35,6 +40,8 @@ export interface EndpointsOptions {
   dataDir: string;
   /** How long a request is held for an instance before 503 (default 60 s). */
   holdMs?: number;
+  /** Instances are billed as runs are, at the agent's prices. */
+  pricing: PricingTable;
 }
 
 export class Endpoints {
@@ -91,7 +98,7 @@ export class Endpoints {
       tenant, name, spec: kept, settings, image, instances: [],
       createdAt: new Date().toISOString(),
     };
-    const entry = this.entryFor(def, old?.journal);
+    const entry = this.entryFor(def, old?.journal, old?.ledger);
     this.byKey.set(key(tenant, name), entry);
     if (old) this.retire(old.activator, entry.activator);
     this.save();
@@ -150,30 +157,43 @@ export class Endpoints {
     old.retire(next);
   }
 
-  private entryFor(def: EndpointDefinition, journal?: RequestJournal): Entry {
+  private entryFor(def: EndpointDefinition, journal?: RequestJournal, ledger = new CostLedger(def.spent)): Entry {
     const activator: Activator = new Activator(def, {
       runs: this.opts.runs, log: this.opts.log, holdMs: this.opts.holdMs,
       onInstances: () => {
         if (this.draining.has(activator) && activator.instanceRuns().length === 0) this.draining.delete(activator);
         this.save();
       },
+      onSpent: (cost) => {
+        ledger.add(cost);
+        this.save();
+      },
     });
     const file = path.join(this.opts.dataDir, 'endpoints', `${def.name}-${createHash('sha256').update(def.tenant).digest('hex').slice(0, 12)}.requests.jsonl`);
-    return { activator, journal: journal ?? new RequestJournal(file) };
+    return { activator, journal: journal ?? new RequestJournal(file), ledger };
   }
 
   private summary(e: Entry): EndpointSummary {
     const d = e.activator.def;
+    const { prices, reference } = this.opts.pricing;
+    const now = Date.now();
+    const active = e.activator.summary();
+    // Instances still running count at their cost so far (old ones draining after a redeploy too).
+    const running = [e.activator, ...[...this.draining].filter((a) => a.def.tenant === d.tenant && a.def.name === d.name)]
+      .flatMap((a) => a.summary().instances)
+      .filter((i) => i.startedAt)
+      .map((i) => costOf(d.spec.hardware, now - Date.parse(i.startedAt!), prices, reference));
     return {
       name: d.name, path: `/e/${d.name}/`, settings: d.settings, hardware: d.spec.hardware, image: d.image, createdAt: d.createdAt,
-      ...e.activator.summary(), requests: e.journal.served,
+      ...active, requests: e.journal.served,
+      cost: { ...e.ledger.view(running), idle: idleWindow(d.spec.hardware, d.settings.idleMs, this.opts.pricing) },
     };
   }
 
   /** Definitions with their instances' run ids, so a restarted agent adopts them. */
   private save(): void {
     if (this.closed) return;
-    const defs = [...this.byKey.values()].map((e) => ({ ...e.activator.def, instances: e.activator.instanceRuns() }));
+    const defs = [...this.byKey.values()].map((e) => ({ ...e.activator.def, instances: e.activator.instanceRuns(), spent: e.ledger.kept() }));
     try {
       this.store.save(defs);
     } catch (err) {

@@ -83,8 +83,11 @@ export const CostBreakdown = z.strictObject({
   memory: z.number().nonnegative(),
   gpu: z.number().nonnegative(),
   billedMs: nonNegInt.describe('Billed duration: the container\'s run time rounded up to the billing increment.'),
-  reference: z.array(z.strictObject({ name: z.string(), total: z.number().nonnegative() })).default([])
-    .describe('The same run priced at the reference rates of the agent\'s pricing table.'),
+  reference: z.array(z.strictObject({
+    name: z.string(), total: z.number().nonnegative(),
+    unpriced: z.string().optional().describe('Why this reference cannot price the whole run (e.g. `no h200`, `GPU machines only`); `total` then leaves that part out.'),
+  })).default([])
+    .describe('The same run priced at the reference rates of the agent\'s pricing table, each with its own billing increment and minimum.'),
 }).describe('Cost of a run.');
 export type CostBreakdown = z.infer<typeof CostBreakdown>;
 
@@ -200,6 +203,9 @@ export const ReferenceRate = z.strictObject({
   name: z.string(), vcpuSecond: z.number().nonnegative(), gibSecond: z.number().nonnegative(),
   gpuSecond: z.record(z.string(), z.number().nonnegative()).default({}),
   incrementMs: z.number().int().positive(), source: z.string(), date: z.string(),
+  minimumMs: nonNegInt.default(0).describe('Billed at least this long per run (Fargate and EC2: one minute).'),
+  tailMs: nonNegInt.default(0).describe('Billed on top of each run: a serverless worker kept up (and billed) this long after its work, e.g. RunPod\'s 5 s idle timeout.'),
+  gpuOnly: z.boolean().default(false).describe('Offers GPU machines only (CPU and memory come with the GPU): a run without a GPU is not priced here.'),
 }).describe('Another provider\'s published rates, to compare a run\'s cost with.');
 export type ReferenceRate = z.infer<typeof ReferenceRate>;
 
@@ -270,12 +276,26 @@ export const EndpointInstance = z.strictObject({
   startedAt: z.string().optional(),
 }).describe('One instance of an endpoint.');
 
+/** What an endpoint's instances have cost (they are billed as runs are), and what one wake's idle window costs. */
+export const EndpointCost = z.strictObject({
+  today: z.number().nonnegative().describe('Since local midnight on the agent, running instances included at their cost so far.'),
+  total: z.number().nonnegative().describe('Since `since`.'),
+  since: z.string().describe('ISO time the endpoint was first deployed (a redeploy keeps counting).'),
+  idle: z.strictObject({
+    usd: z.number().nonnegative(), ms: nonNegInt,
+    text: z.string().describe('e.g. `each wake keeps 1 vCPU · 2 GiB up 60 s after the last request: $0.0021`.'),
+  }).describe('What an instance costs while it waits `idleMs` after its last request before it is stopped.'),
+  reference: CostBreakdown.shape.reference.describe('The same instance time (`total`) at the reference rates, each with its own increment and minimum.'),
+}).describe('What an endpoint has cost.');
+export type EndpointCost = z.infer<typeof EndpointCost>;
+
 /** An endpoint as the agent lists it. */
 export const EndpointSummary = z.strictObject({
   name: endpointName, path: z.string().describe('`/e/NAME/`, on the agent\'s own HTTP(S) address.'),
   settings: EndpointSettings, hardware: HardwareRequest, image: z.string(), createdAt: z.string(),
   instances: z.array(EndpointInstance), queued: nonNegInt.describe('Requests held, waiting for an instance.'),
   requests: nonNegInt.describe('Requests served since the agent started.'),
+  cost: EndpointCost.optional().describe('Absent from agents that do not count it.'),
 }).describe('An endpoint as the agent lists it.');
 export type EndpointSummary = z.infer<typeof EndpointSummary>;
 

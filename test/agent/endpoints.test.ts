@@ -80,6 +80,13 @@ test('deploy, call with and without the token, idle to zero and wake again, anot
     assert.ok(Date.now() < deadline, 'the instance stopped after --idle');
     await new Promise((r) => setTimeout(r, 200));
   }
+  // The stopped instance was billed as a run is: its time is the endpoint's cost, here and at the references.
+  const [atZero] = await client.endpoints();
+  const cost = atZero.cost!;
+  assert.ok(cost.total > 0 && cost.today === cost.total, JSON.stringify(cost));
+  assert.match(cost.idle.text, /^each wake keeps 0.5 vCPU · 128 MiB up 2 s after the last request: \$/);
+  assert.ok(cost.idle.usd > 0);
+  assert.ok(cost.reference.find((r) => r.name === 'Modal')!.total > 0, JSON.stringify(cost.reference));
   const again = await get(`${base}/e/page/index.html`, { authorization: `Bearer ${agent.token}` });
   assert.equal(again.status, 200);
   const second = (await client.endpoints())[0].instances.map((i) => i.runId);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CostBreakdown, type Prices, type ReferenceRate } from '../../agent/protocol/messages';
+import { CostBreakdown, ReferenceRate, type Prices } from '../../agent/protocol/messages';
 import { billedMs, costOf, formatHardware, formatUsd, hourlyRate } from '../../agent/cost/cost';
 import { loadPricing } from '../../agent/cost/pricing';
 
@@ -28,7 +28,7 @@ const prices: Prices = {
 const reference: ReferenceRate[] = [
   { name: 'per-second, no GPUs', vcpuSecond: 0.002, gibSecond: 0.0002, gpuSecond: {}, incrementMs: 1000, source: 'test', date: 'test' },
   { name: 'memory only', vcpuSecond: 0, gibSecond: 0.00003, gpuSecond: { h100: 0.02 }, incrementMs: 1, source: 'test', date: 'test' },
-];
+].map((r) => ReferenceRate.parse(r));
 
 test('a run costs its allocated resources times its billed duration', () => {
   const hw = { cpus: 2, memoryMiB: 3072, gpu: { type: 'h100', count: 2 } };
@@ -39,10 +39,12 @@ test('a run costs its allocated resources times its billed duration', () => {
   close(cost.gpu, 2 * 0.01 * 1.3, 'gpu');
   close(cost.total, 0.0026 + 0.00039 + 0.026, 'total');
   assert.equal(cost.currency, 'USD');
-  // Each reference bills with its own increment; a GPU it has no rate for adds nothing there.
+  // Each reference bills with its own increment; a GPU it has no rate for is left out and named.
   assert.equal(cost.reference.length, 2);
   assert.equal(cost.reference[0].name, 'per-second, no GPUs');
   close(cost.reference[0].total, (2 * 0.002 + 3 * 0.0002) * 2, 'per-second reference (1234 ms bills 2 s)');
+  assert.equal(cost.reference[0].unpriced, 'no h100');
+  assert.equal(cost.reference[1].unpriced, undefined);
   close(cost.reference[1].total, (3 * 0.00003 + 2 * 0.02) * 1.234, 'memory-only reference (1 ms increment)');
 });
 
@@ -101,7 +103,34 @@ test('the default table stores the published hourly figures per second, each wit
   assert.equal(lambda.vcpuSecond, 0);
   assert.equal(lambda.incrementMs, 1);
   assert.match(lambda.source, /proportion to the memory/);
-  for (const r of refs) assert.equal(r.date, 'published rates as known on 2025-06');
+  assert.equal(fargate.minimumMs, 60_000);
+  for (const r of refs) assert.ok(r.source.length > 40 && r.date.length > 0, `${r.name} has a source and a date`);
+  // The platforms users compare with, serverless and not, CPU and GPU.
+  for (const name of ['Cloud Run', 'Modal', 'RunPod Serverless', 'RunPod Pod']) assert.ok(refs.some((r) => r.name.includes(name)), name);
+  const modal = refs.find((r) => r.name === 'Modal')!;
+  close(perHour(modal.gpuSecond.h100), 3.9492, 'Modal H100');
+  const runpod = refs.find((r) => r.name.startsWith('RunPod Serverless'))!;
+  assert.equal(runpod.gpuSecond.h100, 0.00116);
+  assert.equal(runpod.tailMs, 5000);
+  assert.equal(runpod.gpuOnly, true);
+});
+
+test('a reference bills its own minimum and idle tail, and says what it does not sell', () => {
+  const rate = (r: Partial<ReferenceRate>) => ReferenceRate.parse({ name: 'r', vcpuSecond: 0.001, gibSecond: 0, gpuSecond: { h100: 0.01 }, incrementMs: 1000, source: 's', date: 'd', ...r });
+  const cpu = { cpus: 1, memoryMiB: 1024 };
+  const h100 = { ...cpu, gpu: { type: 'h100', count: 1 } };
+  // A one-minute minimum: a 2 s run is billed 60 s.
+  close(costOf(cpu, 2000, prices, [rate({ minimumMs: 60_000 })]).reference[0].total, 0.001 * 60, 'minimum');
+  // A 5 s tail after the work: 2.5 s of work bills 8 s (7.5 s rounded up to the second).
+  close(costOf(h100, 2500, prices, [rate({ tailMs: 5000 })]).reference[0].total, 0.011 * 8, 'tail');
+  // Nothing run: neither the minimum nor the tail is billed.
+  assert.equal(costOf(h100, 0, prices, [rate({ minimumMs: 60_000, tailMs: 5000 })]).reference[0].total, 0);
+  // A GPU-only platform prices a GPU run, and names a CPU-only one as not sold there.
+  const gpuOnly = rate({ vcpuSecond: 0, gpuOnly: true });
+  close(costOf(h100, 1000, prices, [gpuOnly]).reference[0].total, 0.01, 'gpu-only, gpu run');
+  assert.deepEqual(costOf(cpu, 1000, prices, [gpuOnly]).reference[0], { name: 'r', total: 0, unpriced: 'GPU machines only' });
+  // A GPU type it has no price for: the rest is priced, and the missing type named.
+  assert.deepEqual(costOf({ ...cpu, gpu: { type: 'h200', count: 1 } }, 1000, prices, [rate({})]).reference[0], { name: 'r', total: 0.001, unpriced: 'no h200' });
 });
 
 function withFile(contents: string, fn: (path: string) => void) {

@@ -49,8 +49,12 @@ export class CostView {
       this.reference.replaceChildren(
         h('div', { class: 'muted' }, 'Same run at reference rates:'),
         h('ul', {}, ...c.reference.map((r) => h('li', { class: 'cost-reference-row' },
-          h('span', {}, r.name), ' ', h('span', { class: 'num' }, formatUsd(r.total)), ' ',
-          h('span', { class: 'muted' }, compare(c.total, r.total))))),
+          h('span', {}, r.name), ' ',
+          // Not sold there at all: no figure to compare. Partly priced: the figure, and what it leaves out.
+          ...(r.unpriced === 'GPU machines only'
+            ? [h('span', { class: 'muted' }, 'not offered (GPU machines only)')]
+            : [h('span', { class: 'num' }, formatUsd(r.total)), ' ',
+              h('span', { class: 'muted' }, r.unpriced ? `(${r.unpriced}: GPU not included)` : compare(c.total, r.total))])))),
       );
       this.reference.hidden = false;
     } else {
