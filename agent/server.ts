@@ -101,6 +101,8 @@ export interface AgentServer {
 }
 
 export const DEFAULT_PORT = 7420;
+const EMBEDDED_NO_ENDPOINTS = 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
+  'start one with `bytenite agent` and pass --agent URL --token-file FILE';
 const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
@@ -145,7 +147,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
   runs.restore();
   // After the runs: an endpoint adopts the instances (runs) the previous agent left running.
-  const endpoints = (opts.endpoints ?? true)
+  const noEndpoints = opts.endpoints === false ? EMBEDDED_NO_ENDPOINTS : engine.noEndpoints;
+  const endpoints = noEndpoints === undefined
     ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs, pricing })
     : undefined;
   endpoints?.load();
@@ -165,7 +168,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: endpoints ? CAPABILITIES : CAPABILITIES.filter((c) => c !== 'endpoints'), blobs, outputs, storage, engineDescription, endpoints,
+    runs, engine, catalog, log, capabilities: endpoints ? CAPABILITIES : CAPABILITIES.filter((c) => c !== 'endpoints'), blobs, outputs, storage, engineDescription, endpoints, noEndpoints,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 

@@ -49,6 +49,8 @@ export interface SessionDeps {
   engineDescription(): Promise<string | undefined>;
   /** The endpoints the agent serves; absent on the CLI's embedded agent. */
   endpoints?: Endpoints;
+  /** Why there are no endpoints here, when `endpoints` is absent. */
+  noEndpoints?: string;
 }
 
 class RequestError extends Error {
@@ -199,10 +201,7 @@ export class Session {
   }
 
   private endpoints(): Endpoints {
-    if (!this.deps.endpoints) {
-      throw new RequestError('bad_message', 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
-        'start one with `bytenite agent` and pass --agent URL --token-file FILE');
-    }
+    if (!this.deps.endpoints) throw new RequestError('bad_message', this.deps.noEndpoints ?? 'this agent serves no endpoints');
     return this.deps.endpoints;
   }
 

@@ -85,6 +85,8 @@ export async function deployCommand(argv: string[]): Promise<number> {
   const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr });
   const conn = await connect(values);
   try {
+    // Asked first, so an agent that serves no endpoints (the embedded one, a Swarm) says why before a build.
+    await conn.client.endpoints();
     const started = await startRun(conn.client, {
       contextDir: path.resolve(values.context ?? path.dirname(dockerfile)), dockerfile, hardware, buildArgs, env, secretEnv,
       user: values.user, target: values.target, name: `deploy ${name}`, buildOnly: true,

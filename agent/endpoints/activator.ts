@@ -339,6 +339,8 @@ export class Activator {
       for (;;) {
         if (inst.gone || stopping(inst)) return;
         if (Date.now() > deadline) throw new Error(`the instance was not ready after ${READY_TIMEOUT_MS / 1000} s`);
+        // An engine whose ports the agent cannot reach never becomes ready: say so now, not after the timeout.
+        if (run.ports.unreachable) throw new Error(run.ports.unreachable);
         const target = run.ports.target(0);
         if (target && (await target.probe(port).catch(() => false))) {
           if (!this.def.settings.readyPath || (await readyPathAnswers(target, port, this.def.settings.readyPath))) {

@@ -171,6 +171,8 @@ export interface Engine {
    * instead of queueing by its own host's capacity, and reports the engine's waiting (`onQueued`).
    */
   readonly schedules?: boolean;
+  /** Why this engine cannot serve endpoints, if it cannot (the agent must reach an instance's port). */
+  readonly noEndpoints?: string;
   /** The hardware to offer, when it is not this machine's (a cluster's nodes). */
   hardware?(): Promise<EngineHardware>;
   /** Throws EngineUnavailableError with a message that says how to get an engine running. */

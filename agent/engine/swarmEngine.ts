@@ -96,6 +96,8 @@ export class SwarmEngine implements Engine {
   readonly name = 'swarm';
   /** Swarm places and queues tasks itself: the agent admits every run at once and reports Swarm's waiting. */
   readonly schedules = true;
+  readonly noEndpoints = 'the Swarm engine serves no endpoints yet: the agent cannot reach a Swarm task\'s ports (its tasks run on ' +
+    'other machines), and an endpoint as a replicated service scaled between --min and --max is not built; deploy to an agent on a Docker engine';
   private readonly docker: Docker;
   private readonly builder: DockerEngine;
   private readonly registry: string;

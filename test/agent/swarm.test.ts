@@ -112,6 +112,15 @@ test('the catalog shows both nodes of the Swarm, and what one task can get', asy
   assert.deepEqual(catalog.gpuOptions.map((g) => [g.type, g.counts]), [['h100', [1]]]);
 });
 
+test('deploy on the Swarm is refused before any build, saying why', async () => {
+  const dir = makeContext({}, 'CMD ["/bin/busybox", "httpd", "-f", "-p", "8000"]\n', { uniq: true });
+  dirs.push(dir);
+  const r = await runCli(['deploy', 'web', path.join(dir, 'Dockerfile'), '--port', '8000', ...agentArgs()]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Swarm engine serves no endpoints yet: the agent cannot reach a Swarm task's ports/);
+  assert.doesNotMatch(r.stderr, /build|upload/i, 'nothing was built first');
+});
+
 test('a run on the Swarm: logs apart and in order, exit code, cost, outputs, first line timed against one machine', async () => {
   const dir = ctx();
   const script = 'echo out1; echo err1 >&2; i=1; while [ $i -le 200 ]; do echo "line $i"; i=$((i+1)); done; ' +
