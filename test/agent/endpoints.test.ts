@@ -32,8 +32,8 @@ async function instances(agentId: string): Promise<number> {
 }
 
 /** Builds `dir` with a buildOnly run and deploys it as NAME. */
-async function deploy(client: AgentClient, dir: string, name: string, settings: Parameters<AgentClient['deployEndpoint']>[2]) {
-  const started = await startRun(client, { contextDir: dir, dockerfile: `${dir}/Dockerfile`, hardware: { cpus: 0.5, memoryMiB: 128 }, buildOnly: true, onEvent: () => {} });
+async function deploy(client: AgentClient, dir: string, name: string, settings: Parameters<AgentClient['deployEndpoint']>[2], env?: Record<string, string>) {
+  const started = await startRun(client, { contextDir: dir, dockerfile: `${dir}/Dockerfile`, hardware: { cpus: 0.5, memoryMiB: 128 }, buildOnly: true, env, onEvent: () => {} });
   const final = await started.done;
   assert.equal(final.kind, 'exited', JSON.stringify(final));
   return client.deployEndpoint(name, started.spec, settings);
@@ -176,4 +176,69 @@ test('agent SIGKILL and restart: the endpoint is still there, its instance adopt
   } finally {
     await stopAgent(proc);
   }
+});
+
+test('a redeploy under load loses no request, and the old instances stop; a request held past the limit gets 503 with Retry-After', async () => {
+  const { serviceContext } = await import('./serviceImage');
+  const svc = serviceContext();
+  dirs.push(svc);
+  const agent = await startTestAgent({ endpointHoldMs: 1500 });
+  agents.push(agent);
+  const base = agent.url.replace(/^ws/, 'http');
+  const auth = { authorization: `Bearer ${agent.token}` };
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+  await deploy(client, svc, 'live', { port: 8000, idleMs: 30_000, max: 2, concurrency: 4 }, { MARKER: 'v1' });
+
+  // Eight clients in a loop, each request timed against the moment the redeploy was answered.
+  let stop = false;
+  let redeployedAt = Infinity;
+  const seen: Array<{ status: number; body: string; sentAt: number }> = [];
+  const loop = async () => {
+    while (!stop) {
+      const sentAt = Date.now();
+      const r = await get(`${base}/e/live/`, auth);
+      seen.push({ status: r.status, body: r.body, sentAt });
+    }
+  };
+  const loops = Array.from({ length: 8 }, loop);
+  await new Promise((r) => setTimeout(r, 1000));
+  await deploy(client, svc, 'live', { port: 8000, idleMs: 30_000, max: 2, concurrency: 4 }, { MARKER: 'v2' });
+  redeployedAt = Date.now();
+  await new Promise((r) => setTimeout(r, 1500));
+  stop = true;
+  await Promise.all(loops);
+
+  const bad = seen.filter((r) => r.status !== 200 || !['v1', 'v2'].includes(r.body));
+  assert.deepEqual(bad, [], `every request during the redeploy answered by one version or the other (${seen.length} sent)`);
+  assert.ok(seen.some((r) => r.body === 'v1') && seen.some((r) => r.body === 'v2'), 'both versions served');
+  const lateOld = seen.filter((r) => r.sentAt > redeployedAt && r.body === 'v1');
+  assert.deepEqual(lateOld, [], 'a request sent after the redeploy was answered goes to the new version');
+  console.log(`redeploy under load: ${seen.length} requests, all 200 (${seen.filter((r) => r.body === 'v1').length} v1, ${seen.filter((r) => r.body === 'v2').length} v2)`);
+
+  // The old version's instances finish what they hold and stop; the new one keeps serving.
+  const records = await client.endpointRequests('live', { limit: 10_000 });
+  const served = new Set(records.flatMap((r) => (r.instance ? [r.instance] : [])));
+  const current = new Set((await client.endpoints())[0].instances.map((i) => i.runId));
+  const old = [...served].filter((id) => !current.has(id));
+  assert.ok(old.length >= 1, 'the old version had instances');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const running = await docker.listContainers({ filters: { label: old.map((id) => `io.bytenite.run=${id}`) } });
+    const left = running.filter((c) => old.includes(c.Labels['io.bytenite.run']));
+    if (left.length === 0) break;
+    assert.ok(Date.now() < deadline, `the old instances stopped after the redeploy: ${left.map((c) => c.Labels['io.bytenite.run'])}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal((await get(`${base}/e/live/`, auth)).body, 'v2');
+
+  // An instance that never gets ready (nothing listens on 9999): the held request is answered, not left hanging.
+  await deploy(client, svc, 'never', { port: 9999, idleMs: 30_000 });
+  const t0 = Date.now();
+  const held = await get(`${base}/e/never/`, auth);
+  assert.equal(held.status, 503, held.body);
+  assert.ok(Number(held.headers['retry-after']) > 0, JSON.stringify(held.headers));
+  assert.match(held.body, /could take the request within 2 s/);
+  assert.ok(Date.now() - t0 < 10_000);
+  await client.removeEndpoint('never');
+  client.close();
 });
