@@ -63,8 +63,9 @@ export type RunEvent =
   | { kind: 'stats'; task?: number; cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }
   | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
   | { kind: 'port'; task?: number; port: number; state: 'ready'; ms: number }
+  | { kind: 'volume'; state: 'over-quota'; usedBytes: number; quotaBytes: number; message: string }
   | ({ kind: 'exited' } & FinalFields)
-  | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal'; message: string } & FinalFields)
+  | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal' | 'volume'; message: string } & FinalFields)
   | ({ kind: 'cancelled' } & FinalFields);
 export type FinalEvent = Extract<RunEvent, { kind: 'exited' | 'failed' | 'cancelled' }>;
 
