@@ -8,10 +8,11 @@ import { VolumeMount, volumeName } from '../protocol/messages';
 const HOST_PATH = 'host paths are never mounted: a run gets named volumes of its tenant on the agent (-v NAME:/path[:ro]); put the files it needs in the build context';
 
 export function parseVolume(value: string, flag = '-v'): VolumeMount {
-  const what = `${flag} ${value}`;
+  const what = flag.endsWith('=') ? `${flag}${value}` : `${flag} ${value}`;
   const parts = value.split(':');
   const source = parts[0] ?? '';
-  if (source.startsWith('/') || source.startsWith('.') || source.startsWith('~') || /[\\/]/.test(source) || /^[A-Za-z]$/.test(source)) {
+  if (source.startsWith('/') || source.startsWith('.') || source.startsWith('~') || /[\\/]/.test(source)
+    || (/^[A-Za-z]$/.test(source) && (parts[1] ?? '').startsWith('\\'))) { // C:\data, a Windows drive
     throw new Error(`${what}: ${HOST_PATH}`);
   }
   if (parts.length === 1) throw new Error(`${what}: give a volume name and where to mount it, NAME:/path (anonymous volumes are not kept; name it)`);

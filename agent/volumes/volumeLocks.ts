@@ -42,7 +42,8 @@ export class VolumeLocks {
     return new Promise((resolve, reject) => {
       const release = this.releaser(runId, wanted);
       const waiter: Waiter = { runId, reqs: wanted, grant: () => resolve(release), onWait };
-      if (this.blocker(waiter, 0) === undefined) {
+      // Behind everyone already waiting: a reader does not overtake a writer in line.
+      if (this.blocker(waiter, this.waiting.length) === undefined) {
         this.take(waiter);
         resolve(release);
         return;
