@@ -252,6 +252,17 @@ test('a volume in use cannot be removed (the reply names the run); once the run 
   const name = `busy-${hex()}`;
   const long = await begin(client, ['sleep', '30'], [{ name, path: '/b' }]);
   await until('the run to run', () => long.events.some((e) => e.kind === 'running'));
+  // Its container is limited as every run's is, and mounts the named volume, no host path.
+  const [c] = await docker.listContainers({ filters: { label: [`io.bytenite.run=${long.runId}`] } });
+  const info = await docker.getContainer(c.Id).inspect();
+  assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
+  assert.equal(info.HostConfig.NanoCpus, 0.5e9);
+  assert.ok((info.HostConfig.PidsLimit ?? 0) > 0);
+  assert.equal(info.HostConfig.Privileged, false);
+  assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges']);
+  assert.deepEqual(info.HostConfig.Binds ?? [], []);
+  assert.deepEqual(info.Mounts.map((m) => ({ type: m.Type, rw: m.RW, dest: m.Destination, named: /^bytenite-vol-[a-f0-9]{32}$/.test(m.Name ?? '') })),
+    [{ type: 'volume', rw: true, dest: '/b', named: true }]);
   await assert.rejects(client.removeVolume(name), (err: AgentError) => {
     assert.equal(err.code, 'volume_in_use');
     assert.equal(err.message, `volume ${name} is in use by run ${long.runId}: remove it once that run has ended (or cancel the run first)`);
