@@ -601,6 +601,9 @@ export class RunManager {
       });
       run.tenant = record.tenant ?? 'default';
       this.runs.set(run.id, run);
+      // Held from now, before any new run can ask: its container may still be writing them.
+      const held = this.opts.owner ? this.opts.volumes?.hold(run, (e) => run.emit(e)) : undefined;
+      if (held) this.heldVolumes.set(run.id, held);
       if (record.agentId === this.opts.agentId && this.opts.owner) unfinished.push({ run, entries });
       else if (this.opts.owner) unfinished.push({ run, entries: [] }); // another (gone) agent's: see recoverAll
     }
@@ -634,10 +637,12 @@ export class RunManager {
       } else if (settled) {
         // The run had ended and the agent was cleaning up its container when it stopped.
         this.log.info({ runId: run.id }, 'run had ended before the agent stopped; its outcome was kept');
+        await this.heldVolumes.get(run.id)?.release();
         this.end(run, settled);
       } else {
         const lost = run.state === 'starting' || run.state === 'running';
         this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');
+        await this.heldVolumes.get(run.id)?.release();
         this.end(run, {
           kind: 'failed', ...this.lostFields(run, entries), code: lost ? 'engine' : 'internal',
           message: fanOut && lost
@@ -657,6 +662,8 @@ export class RunManager {
   }
 
   private shuttingDown = false;
+  /** The volumes of the runs taken up after a restart, held from the journal's reading on. */
+  private readonly heldVolumes = new Map<string, VolumeLease>();
 
   private lostFields(run: Run, entries: JournalEntry[]): FinalFields {
     const starting = findEvent(entries, 'starting');
@@ -685,7 +692,7 @@ export class RunManager {
     let container: RunningContainer | undefined;
     let final: FinalEvent | undefined;
     // Its container has its volumes mounted already: it holds them again, without waiting.
-    const volumes = this.opts.volumes?.hold(run, (e) => run.emit(e));
+    const volumes = this.heldVolumes.get(run.id);
     volumes?.running();
     try {
       if (!this.engine.schedules) release = await this.capacity.acquire(run.hardware, () => {}, new AbortController().signal);

@@ -122,6 +122,38 @@ test('a file written to a volume in one run is read in the next, and after the a
   }
 });
 
+test('a writer the agent was killed under (SIGKILL) still holds its volume after the restart: the next writer waits for it', async () => {
+  const dataDir = tmpDir('bytenite-data-');
+  dirs.push(dataDir);
+  const tokenFile = path.join(dataDir, 'token');
+  const token = `${hex()}${hex()}`;
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const port = await freePort();
+  let agent = await spawnAgent(dataDir, tokenFile, port);
+  agentIds.add(readFileSync(path.join(dataDir, 'agent-id'), 'utf8').trim());
+  const name = `kill-${hex()}`;
+  try {
+    const c1 = await AgentClient.connect(agent.url, { token });
+    const first = await begin(c1, ['sh', '-c', 'sleep 4; echo first >> /v/log'], [{ name, path: '/v' }]);
+    first.done.catch(() => {});
+    await until('the first run to run', () => first.events.some((e) => e.kind === 'running'));
+    agent.child.kill('SIGKILL');
+    await new Promise((r) => agent.child.once('exit', r));
+    c1.close();
+    agent = await spawnAgent(dataDir, tokenFile, port);
+    const c2 = await AgentClient.connect(agent.url, { token });
+    clients.push(c2);
+    const second = await begin(c2, ['sh', '-c', 'echo second >> /v/log; cat /v/log'], [{ name, path: '/v' }]);
+    const b = await second.done;
+    const queued = b.events.find((e) => e.kind === 'queued');
+    assert.ok(queued && queued.kind === 'queued' && queued.reason === `waiting for volume ${name}: run ${first.runId} writes it (one writer at a time; :ro mounts share)`,
+      JSON.stringify(b.events.slice(0, 3)));
+    assert.equal(b.out, 'first\nsecond\n');
+  } finally {
+    await stopAgent(agent);
+  }
+});
+
 test('a :ro mount refuses writes; a host path or an anonymous volume is refused before anything runs', async () => {
   const agent = await agentWith();
   const client = await clientOf(agent);
