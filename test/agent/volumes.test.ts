@@ -250,6 +250,22 @@ test('over the quota: the run that crosses it is told in its events, the next wr
   assert.equal((await run(client, ['true'], [{ name, path: '/q' }])).final.exitCode, 0, 'back under quota once the volume is removed');
 });
 
+test('a writer already waiting when the one ahead crosses the quota fails with the usage instead of starting', async () => {
+  const agent = await agentWith({ volumeQuotaBytes: 1024 * 1024, volumeCheckMs: 200 });
+  const client = await clientOf(agent);
+  const name = `q2-${hex()}`;
+  const first = await begin(client, ['sh', '-c', 'sleep 1; head -c 2097152 /dev/zero > /q/big'], [{ name, path: '/q' }]);
+  await until('the first run to run', () => first.events.some((e) => e.kind === 'running'));
+  const second = await begin(client, ['sh', '-c', 'echo never'], [{ name, path: '/q' }]);
+  assert.equal((await first.done).final.exitCode, 0);
+  const b = await second.done;
+  assert.ok(b.events.some((e) => e.kind === 'queued' && e.reason?.includes(`run ${first.runId} writes it`)));
+  assert.equal(b.final.kind, 'failed');
+  assert.ok(b.final.kind === 'failed' && b.final.code === 'volume');
+  assert.match((b.final as { message: string }).message, /^the volumes of this tenant hold 2\.0 MiB, over their quota of 1\.0 MiB/);
+  assert.equal(b.out, '', 'it never ran');
+});
+
 test('tenants cannot list, mount or remove each other\'s volumes: the same "not found" as a missing one', async () => {
   const alice = `alice-${hex()}`;
   const bob = `bob-${hex()}`;
