@@ -106,7 +106,7 @@ export interface AgentServer {
 }
 
 export const DEFAULT_PORT = 7420;
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints', 'volumes'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -174,7 +174,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: endpoints ? CAPABILITIES : CAPABILITIES.filter((c) => c !== 'endpoints'), blobs, outputs, storage, engineDescription, endpoints, volumes,
+    runs, engine, catalog, log, capabilities: CAPABILITIES.filter((c) => (c !== 'endpoints' || endpoints) && (c !== 'volumes' || engine.volumes)), blobs, outputs, storage, engineDescription, endpoints, volumes,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 

@@ -157,6 +157,7 @@ test('a writer the agent was killed under (SIGKILL) still holds its volume after
 test('a :ro mount refuses writes; a host path or an anonymous volume is refused before anything runs', async () => {
   const agent = await agentWith();
   const client = await clientOf(agent);
+  assert.ok(client.hello.capabilities.includes('volumes'), 'the agent says it offers volumes');
   const name = `ro-${hex()}`;
   const w = await run(client, ['sh', '-c', 'echo x > /d/f'], [{ name, path: '/d' }]);
   assert.equal(w.final.exitCode, 0);
