@@ -166,6 +166,18 @@ export interface AgentView {
   message?: string;
   /** The agent's disk use, part by part against each budget (as its last hardware reply gave it). */
   disk?: DiskPartView[];
+  /** This tenant's named volumes on the agent (agent `VolumeSummary`, as its last `volume.list` gave them). */
+  volumes?: VolumeView[];
+}
+
+export interface VolumeView {
+  name: string;
+  sizeBytes: number;
+  /** USD a month its size costs at the agent's storage price. */
+  monthlyCost: number;
+  lastUsedAt?: string;
+  /** Run ids mounting it now. */
+  inUse: string[];
 }
 
 export interface DiskPartView {
