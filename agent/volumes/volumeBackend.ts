@@ -5,6 +5,7 @@
  * folders is exactly what runs must never get.
  */
 import type Docker from 'dockerode';
+import { diskUsage } from '../images/dockerImages';
 
 export interface EngineVolume {
   /** The engine's name for it. */
@@ -46,10 +47,11 @@ export class DockerVolumes implements VolumeBackend {
 
   async sizes(): Promise<Map<string, number>> {
     // `type=volume` (API 1.42+) spares the engine measuring images and containers; older ones ignore it.
-    const df = await new Promise<{ Volumes?: Array<{ Name: string; UsageData?: { Size: number } | null }> | null }>((resolve, reject) => {
+    // Through the image budget's df queue: an engine refuses a second df while one runs ("already running").
+    const df = await diskUsage(() => new Promise<{ Volumes?: Array<{ Name: string; UsageData?: { Size: number } | null }> | null }>((resolve, reject) => {
       this.docker.modem.dial({ path: '/system/df?type=volume', method: 'GET', statusCodes: { 200: true, 500: 'server error' } },
         (err, data) => (err ? reject(err) : resolve(data as never)));
-    });
+    }));
     return new Map((df.Volumes ?? []).map((v) => [v.Name, Math.max(0, v.UsageData?.Size ?? 0)]));
   }
 

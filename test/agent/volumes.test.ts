@@ -15,6 +15,8 @@ import {
 } from './helpers';
 
 const HW = { cpus: 0.5, memoryMiB: 64 };
+/** A test that hangs fails (and its volumes are still removed) instead of holding up the suite. */
+const T = { timeout: 180_000 };
 const dirs: string[] = [];
 const agentIds = new Set<string>();
 const agents: TestAgent[] = [];
@@ -82,7 +84,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-test('a file written to a volume in one run is read in the next, and after the agent restarts; `bytenite volumes` lists it with size, use and cost', async () => {
+test('a file written to a volume in one run is read in the next, and after the agent restarts; `bytenite volumes` lists it with size, use and cost', T, async () => {
   const dataDir = tmpDir('bytenite-data-');
   dirs.push(dataDir);
   const tokenFile = path.join(dataDir, 'token');
@@ -122,7 +124,7 @@ test('a file written to a volume in one run is read in the next, and after the a
   }
 });
 
-test('a writer the agent was killed under (SIGKILL) still holds its volume after the restart: the next writer waits for it', async () => {
+test('a writer the agent was killed under (SIGKILL) still holds its volume after the restart: the next writer waits for it', T, async () => {
   const dataDir = tmpDir('bytenite-data-');
   dirs.push(dataDir);
   const tokenFile = path.join(dataDir, 'token');
@@ -154,7 +156,7 @@ test('a writer the agent was killed under (SIGKILL) still holds its volume after
   }
 });
 
-test('a :ro mount refuses writes; a host path or an anonymous volume is refused before anything runs', async () => {
+test('a :ro mount refuses writes; a host path or an anonymous volume is refused before anything runs', T, async () => {
   const agent = await agentWith();
   const client = await clientOf(agent);
   assert.ok(client.hello.capabilities.includes('volumes'), 'the agent says it offers volumes');
@@ -179,7 +181,7 @@ test('a :ro mount refuses writes; a host path or an anonymous volume is refused 
   assert.match(anon.stderr, /give a volume name and where to mount it/);
 });
 
-test('a second writer waits in the queue with the reason, then runs and sees the first one\'s write; :ro runs share', async () => {
+test('a second writer waits in the queue with the reason, then runs and sees the first one\'s write; :ro runs share', T, async () => {
   const agent = await agentWith();
   const client = await clientOf(agent);
   const name = `w-${hex()}`;
@@ -206,7 +208,7 @@ test('a second writer waits in the queue with the reason, then runs and sees the
   assert.equal((await r2.done).out, 'first\nsecond\n');
 });
 
-test('a fan-out run with a read-write volume is refused, saying to mount it :ro; with :ro its tasks all read it', async () => {
+test('a fan-out run with a read-write volume is refused, saying to mount it :ro; with :ro its tasks all read it', T, async () => {
   const agent = await agentWith();
   const client = await clientOf(agent);
   const name = `fan-${hex()}`;
@@ -222,7 +224,7 @@ test('a fan-out run with a read-write volume is refused, saying to mount it :ro;
   assert.equal(ro.out, 'shared\nshared\n');
 });
 
-test('over the quota: the run that crosses it is told in its events, the next writer is refused with the usage; :ro still runs', async () => {
+test('over the quota: the run that crosses it is told in its events, the next writer is refused with the usage; :ro still runs', T, async () => {
   const agent = await agentWith({ volumeQuotaBytes: 1024 * 1024, volumeCheckMs: 200 });
   const client = await clientOf(agent);
   const name = `q-${hex()}`;
@@ -251,7 +253,7 @@ test('over the quota: the run that crosses it is told in its events, the next wr
   assert.equal((await run(client, ['true'], [{ name, path: '/q' }])).final.exitCode, 0, 'back under quota once the volume is removed');
 });
 
-test('a writer already waiting when the one ahead crosses the quota fails with the usage instead of starting', async () => {
+test('a writer already waiting when the one ahead crosses the quota fails with the usage instead of starting', T, async () => {
   const agent = await agentWith({ volumeQuotaBytes: 1024 * 1024, volumeCheckMs: 200 });
   const client = await clientOf(agent);
   const name = `q2-${hex()}`;
@@ -267,7 +269,7 @@ test('a writer already waiting when the one ahead crosses the quota fails with t
   assert.equal(b.out, '', 'it never ran');
 });
 
-test('tenants cannot list, mount or remove each other\'s volumes: the same "not found" as a missing one', async () => {
+test('tenants cannot list, mount or remove each other\'s volumes: the same "not found" as a missing one', T, async () => {
   const alice = `alice-${hex()}`;
   const bob = `bob-${hex()}`;
   const agent = await agentWith({ tokens: new Map([[alice, 'alice'], [bob, 'bob']]) });
@@ -295,7 +297,7 @@ test('tenants cannot list, mount or remove each other\'s volumes: the same "not 
   assert.equal((await run(a, ['cat', '/p/secret'], [{ name, path: '/p', readOnly: true }])).out, 'alice-only\n', 'bob removing his removed nothing of alice\'s');
 });
 
-test('a volume in use cannot be removed (the reply names the run); once the run ends it can, and is gone', async () => {
+test('a volume in use cannot be removed (the reply names the run); once the run ends it can, and is gone', T, async () => {
   const agent = await agentWith();
   const client = await clientOf(agent);
   const name = `busy-${hex()}`;
@@ -329,7 +331,7 @@ test('a volume in use cannot be removed (the reply names the run); once the run 
   assert.ok(!(await client.volumes()).volumes.some((v) => v.name === name));
 });
 
-test('LABEL bytenite.volume=NAME:/path mounts like -v; a flag for the same path replaces it', async () => {
+test('LABEL bytenite.volume=NAME:/path mounts like -v; a flag for the same path replaces it', T, async () => {
   const agent = await agentWith();
   const tokenFile = path.join(agent.dataDir, 'client-token');
   writeFileSync(tokenFile, agent.token + '\n', { mode: 0o600 });
