@@ -21,6 +21,8 @@ import { VolumeInUseError, type VolumeBackend } from './volumeBackend';
 
 export const DEFAULT_VOLUME_QUOTA_BYTES = 20 * 1024 ** 3;
 const DEFAULT_CHECK_MS = 10_000;
+/** Longest a run's end waits for the last measure of its volumes. */
+const FINAL_MEASURE_MS = 10_000;
 const GiB = 1024 ** 3;
 
 const LABEL = { managed: 'io.bytenite.managed', agent: 'io.bytenite.agent', tenant: 'io.bytenite.tenant', volume: 'io.bytenite.volume' } as const;
@@ -189,11 +191,13 @@ export class Volumes {
   private lease(run: RunLike, reqs: LockRequest[], unlock: () => void, writes: boolean, onEvent: (e: VolumeEvent) => void): VolumeLease {
     let timer: NodeJS.Timeout | undefined;
     let told = false;
+    /** The run's end no longer waits: nothing more goes into its events. */
+    let ended = false;
     let measuring: Promise<void> | undefined;
     const measure = () => (measuring ??= (async () => {
       try {
         const used = await this.usedBytes(run.tenant);
-        if (used > this.quotaBytes && !told) {
+        if (used > this.quotaBytes && !told && !ended) {
           told = true;
           this.opts.log.warn({ runId: run.id, usedBytes: used, quotaBytes: this.quotaBytes }, 'a run took its tenant\'s volumes over quota');
           onEvent({
@@ -217,13 +221,19 @@ export class Volumes {
       },
       release: async () => {
         clearInterval(timer);
-        if (writes) {
-          await measuring;
-          await measure();
-        }
         for (const r of reqs) this.lastUsed[r.key] = new Date().toISOString();
         this.save();
+        // Free first: the next writer measures for itself when admitted, and must not wait on this measure.
         unlock();
+        if (!writes) return;
+        // Once more, so that a crossing is in this run's events; bounded, the run's end never waits on a slow engine.
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([
+          (async () => { await measuring; await measure(); })(),
+          new Promise<void>((r) => { timeout = setTimeout(r, FINAL_MEASURE_MS); }),
+        ]);
+        clearTimeout(timeout);
+        ended = true;
       },
     };
   }
