@@ -31,6 +31,7 @@ import { ImageKeeper } from './images/imageKeeper';
 import { isTunnelRequest, openTunnel } from './tunnel/tunnelServer';
 import { isExecRequest, openExec } from './interactive/execServer';
 import { Endpoints } from './endpoints/endpoints';
+import { Volumes } from './volumes/volumes';
 import { isEndpointRequest, routeRequest, routeUpgrade, type RouterDeps } from './endpoints/router';
 
 export interface AgentOptions {
@@ -81,6 +82,10 @@ export interface AgentOptions {
   endpoints?: boolean;
   /** How long an endpoint request is held waiting for an instance before 503 (default 60 s). */
   endpointHoldMs?: number;
+  /** Bytes each tenant's named volumes may hold together (`--volume-quota`, default 20 GiB). */
+  volumeQuotaBytes?: number;
+  /** How often a run that writes a volume has its tenant's usage measured (default 10 s). */
+  volumeCheckMs?: number;
 }
 
 export interface AgentServer {
@@ -103,7 +108,7 @@ export interface AgentServer {
 export const DEFAULT_PORT = 7420;
 const EMBEDDED_NO_ENDPOINTS = 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
   'start one with `bytenite agent` and pass --agent URL --token-file FILE';
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints', 'volumes'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -133,6 +138,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
       imageBudgetBytes: opts.imageBudgetBytes, buildCacheBudgetBytes: opts.buildCacheBudgetBytes,
     })
     : undefined;
+  const volumes = new Volumes(engine.volumes, engine.name, {
+    agentId: identity.id, dataDir: opts.dataDir, quotaBytes: opts.volumeQuotaBytes, checkMs: opts.volumeCheckMs,
+    outputDir: '/bytenite/out', price: pricing.prices.volume, log,
+  });
   const runs = new RunManager(engine, catalog, pricing, {
     dataDir: opts.dataDir,
     stopGraceSeconds: opts.stopGraceSeconds ?? 10,
@@ -141,7 +150,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     outputDir: '/bytenite/out',
     agentId: identity.id, owner: identity.owner,
     journal, outputs,
-    images,
+    images, volumes,
   }, log);
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
@@ -168,7 +177,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: endpoints ? CAPABILITIES : CAPABILITIES.filter((c) => c !== 'endpoints'), blobs, outputs, storage, engineDescription, endpoints, noEndpoints,
+    runs, engine, catalog, log, capabilities: CAPABILITIES.filter((c) => (c !== 'endpoints' || endpoints) && (c !== 'volumes' || engine.volumes)), blobs, outputs, storage, engineDescription, endpoints, noEndpoints, volumes,
     maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
   };
 

@@ -26,6 +26,7 @@ import type { BlobStore } from './store/blobStore';
 import type { OutputStore } from './outputs/outputStore';
 import { OutputsRequestError, sendOutputs } from './outputs/outputsSender';
 import { EndpointError, type Endpoints } from './endpoints/endpoints';
+import { VolumeError, type Volumes } from './volumes/volumes';
 
 export class UploadError extends Error {
   constructor(message: string) {
@@ -51,6 +52,8 @@ export interface SessionDeps {
   endpoints?: Endpoints;
   /** Why there are no endpoints here, when `endpoints` is absent. */
   noEndpoints?: string;
+  /** Tenants' named volumes. */
+  volumes?: Pick<Volumes, 'check' | 'list' | 'remove'>;
 }
 
 class RequestError extends Error {
@@ -134,7 +137,7 @@ export class Session {
     } catch (err) {
       if (err instanceof RequestError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
-      } else if (err instanceof EndpointError) {
+      } else if (err instanceof EndpointError || err instanceof VolumeError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
       } else if (err instanceof EngineUnavailableError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: 'engine_unavailable', message: err.message });
@@ -180,6 +183,8 @@ export class Session {
       case 'endpoint.deploy': {
         const badHardware = checkHardware(this.deps.catalog, msg.spec.hardware);
         if (badHardware) throw new RequestError('hardware_unavailable', badHardware);
+        // Its instances come and go by traffic, several at once: one writer at a time cannot hold there.
+        if (msg.spec.volumes?.length) throw new RequestError('volume_refused', 'an endpoint cannot mount volumes (its instances run side by side): deploy it without -v');
         const endpoint = await this.endpoints().deploy(this.tenant, msg.name, msg.spec, msg.settings);
         return this.send({ type: 'endpoint', inReplyTo: msg.id, endpoint });
       }
@@ -187,6 +192,13 @@ export class Session {
         return this.send({ type: 'endpoints', inReplyTo: msg.id, endpoints: this.endpoints().list(this.tenant) });
       case 'endpoint.remove':
         this.endpoints().remove(this.tenant, msg.name);
+        return this.send({ type: 'ok', inReplyTo: msg.id });
+      case 'volume.list': {
+        const listed = await this.volumes().list(this.tenant);
+        return this.send({ type: 'volumes', inReplyTo: msg.id, ...listed });
+      }
+      case 'volume.remove':
+        await this.volumes().remove(this.tenant, msg.name);
         return this.send({ type: 'ok', inReplyTo: msg.id });
       case 'endpoint.requests': {
         const journal = this.endpoints().journal(this.tenant, msg.name);
@@ -198,6 +210,11 @@ export class Session {
         return;
       }
     }
+  }
+
+  private volumes(): NonNullable<SessionDeps['volumes']> {
+    if (!this.deps.volumes) throw new RequestError('volume_refused', 'this agent has no volumes');
+    return this.deps.volumes;
   }
 
   private endpoints(): Endpoints {
@@ -238,6 +255,7 @@ export class Session {
         'Leave large files out with .dockerignore.');
     }
     await this.deps.engine.ping();
+    if (spec.volumes?.length) await this.volumes().check(spec, this.tenant);
     const run = await this.deps.runs.create(spec, this.tenant);
     const upload = !run.warmImage;
     // Whether a manifest or a tar comes is known from the first thing the client sends next.

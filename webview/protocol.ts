@@ -63,8 +63,9 @@ export type RunEvent =
   | { kind: 'stats'; task?: number; cpuPercent: number; memoryBytes: number; memoryLimitBytes: number; pids: number }
   | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
   | { kind: 'port'; task?: number; port: number; state: 'ready'; ms: number }
+  | { kind: 'volume'; state: 'over-quota'; usedBytes: number; quotaBytes: number; message: string }
   | ({ kind: 'exited' } & FinalFields)
-  | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal'; message: string } & FinalFields)
+  | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal' | 'volume'; message: string } & FinalFields)
   | ({ kind: 'cancelled' } & FinalFields);
 export type FinalEvent = Extract<RunEvent, { kind: 'exited' | 'failed' | 'cancelled' }>;
 
@@ -165,6 +166,18 @@ export interface AgentView {
   message?: string;
   /** The agent's disk use, part by part against each budget (as its last hardware reply gave it). */
   disk?: DiskPartView[];
+  /** This tenant's named volumes on the agent (agent `VolumeSummary`, as its last `volume.list` gave them). */
+  volumes?: VolumeView[];
+}
+
+export interface VolumeView {
+  name: string;
+  sizeBytes: number;
+  /** USD a month its size costs at the agent's storage price. */
+  monthlyCost: number;
+  lastUsedAt?: string;
+  /** Run ids mounting it now. */
+  inUse: string[];
 }
 
 export interface DiskPartView {

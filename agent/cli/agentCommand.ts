@@ -45,6 +45,8 @@ Options:
                       (default: a quarter of the engine's disk, shown at start; the least recently
                       run or built go first; never an image a run or a hot container needs)
   --build-cache-budget SIZE  disk for build cache (default: a tenth of the engine's disk)
+  --volume-quota SIZE  what each tenant's named volumes (run -v NAME:/path) may hold together
+                      (default 20g): a run that would write a volume over it is refused
   --no-network        run containers with no network
   --hot-pool N        keep up to N containers started ahead of time for runs like recent ones, so
                       they start hot (default 4; 0: none; needs a static busybox, see README)
@@ -80,7 +82,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       engine: { type: 'string', default: 'docker' }, registry: { type: 'string' },
       'node-engine': { type: 'string', multiple: true }, 'context-store': { type: 'string' },
       'hot-pool': { type: 'string', default: '4' }, 'outputs-budget': { type: 'string' }, 'outputs-retention': { type: 'string' },
-      'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' },
+      'image-budget': { type: 'string' }, 'build-cache-budget': { type: 'string' }, 'volume-quota': { type: 'string' },
       'engine-host': { type: 'string' }, 'docker-context': { type: 'string' },
       builder: { type: 'string', default: 'auto' }, 'registry-auth': { type: 'string' }, 'tenant-registry-auth': { type: 'string', multiple: true },
     },
@@ -129,6 +131,9 @@ export async function agentCommand(argv: string[]): Promise<number> {
     }
   };
   const outputsBudgetBytes = values['outputs-budget'] !== undefined ? flagValue('--outputs-budget', () => parseBytes(values['outputs-budget']!)) : undefined;
+  const volumeQuotaBytes = values['volume-quota'] !== undefined ? flagValue('--volume-quota', () => parseBytes(values['volume-quota']!)) : undefined;
+  // A test hook (no flag): how often a writing run's volumes are measured against the quota.
+  const volumeCheckMs = process.env.BYTENITE_VOLUME_CHECK_MS ? Number(process.env.BYTENITE_VOLUME_CHECK_MS) : undefined;
   const outputsRetentionMs = values['outputs-retention'] !== undefined ? flagValue('--outputs-retention', () => parseDuration(values['outputs-retention']!)) : undefined;
   // Listened for from here, not after the start-up lines: a SIGTERM while the agent starts (taking up its
   // runs, measuring its disk) would otherwise end the process at once and leave their containers running.
@@ -142,7 +147,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     host: values.host!, port, tokens, tls, dataDir, log, pricesFile: values.prices, network: !values['no-network'], engine,
     contextStoreBytes, hotPool, imageBudgetBytes: size('image-budget'), buildCacheBudgetBytes: size('build-cache-budget'),
     outputsBudgetBytes, outputsRetentionMs, engineHost: values['engine-host'], dockerContext: values['docker-context'], builder: parseBuilderSetting(values.builder),
-    registryAuth,
+    registryAuth, volumeQuotaBytes, volumeCheckMs,
   });
   process.stdout.write(`listening ${agent.url}\n`);
   process.stderr.write(

@@ -56,6 +56,8 @@ export async function deployCommand(argv: string[]): Promise<number> {
   const dockerfile = path.resolve(file ?? 'Dockerfile');
   if (!existsSync(dockerfile)) throw new UsageError(`no Dockerfile at ${dockerfile}`);
   const labels = readHardwareLabels(await readFile(dockerfile, 'utf8'));
+  // Said here rather than dropped: an endpoint's instances run side by side, and one writer at a time cannot hold there.
+  if (labels.volumes?.length) throw new UsageError(`${path.relative(process.cwd(), dockerfile) || 'Dockerfile'} has LABEL bytenite.volume: an endpoint cannot mount volumes; deploy it from a Dockerfile without one`);
   const hardware: HardwareRequest = {
     cpus: values.cpus ? parseCpus(values.cpus) : labels.cpus ?? 1,
     memoryMiB: values.memory ? parseMemory(values.memory) : labels.memoryMiB ?? 1024,

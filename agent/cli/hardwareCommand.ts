@@ -29,6 +29,7 @@ export async function hardwareCommand(argv: string[]): Promise<number> {
       `Memory: ${c.memoryOptionsMiB.map((m) => (m >= 1024 ? `${m / 1024} GiB` : `${m} MiB`)).join(', ')}   at ${formatUsd(p.gibSecond * 3600)} per GiB-hour`,
       ...c.gpuOptions.map((g) => `GPU ${g.type}: ${g.counts.join(', ')}   at ${formatUsd((p.gpuSecond[g.type] ?? 0) * 3600)} per GPU-hour`),
       `Billed per ${p.incrementMs} ms. Prices: ${p.source} (${p.date}).`,
+      ...(p.volume ? [`Volumes: ${formatUsd(p.volume.gibMonth)} per GiB-month of what they hold. ${p.volume.source} (${p.volume.date}).`] : []),
       `Example: 2 vCPU, 4 GiB = ${formatUsd(hourlyRate({ cpus: 2, memoryMiB: 4096 }, p))}/h`,
       ...c.reference.map((r) => `Reference ${describeReference(r)}`),
       ...(c.storage?.length ? ['Disk:', ...describeStorage(c.storage).map((l) => `  ${l}`)] : []),

@@ -18,6 +18,7 @@ import { readBuildSecret } from './buildSecretFlag';
 import { forwardUrl, parsePublish, type Publish } from './publishFlag';
 import { PortForwards } from '../client/portForward';
 import { ContextWatcher } from './contextWatcher';
+import { mergeVolumes, parseVolume } from '../volumes/volumeFlag';
 
 export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
 
@@ -44,6 +45,11 @@ Options:
                        forward a local port to a port of the container, through the agent (repeatable;
                        docker run -p's syntax): listens on 127.0.0.1 unless IP is given; no LOCAL: a free
                        port. Announced once the container's port accepts a connection
+  -v, --volume NAME:/PATH[:ro]
+                       mount the named volume NAME of your tenant on the agent at PATH (repeatable;
+                       docker run -v's syntax; default: LABEL bytenite.volume=NAME:/PATH). Made on first
+                       use, kept across runs; one read-write run at a time (others wait), :ro ones
+                       share. Host paths are refused. See bytenite volumes
   --timeout DURATION   stop the run after this long, e.g. 30s, 10m
   --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
                        (0..N-1) and BYTENITE_TASK_COUNT; logs labelled [task N], outputs in task-N/,
@@ -129,7 +135,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'ca-file': { type: 'string' }, secret: { type: 'string', multiple: true }, target: { type: 'string' },
       'no-cache': { type: 'boolean', default: false }, publish: { type: 'string', short: 'p', multiple: true },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
-      watch: { type: 'boolean', default: false },
+      watch: { type: 'boolean', default: false }, volume: { type: 'string', short: 'v', multiple: true },
     },
   });
   if (values.help) {
@@ -175,6 +181,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.target !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(values.target)) {
     throw new UsageError(`--target ${values.target}: a stage name (letters, digits, . _ -)`);
   }
+  const volumes = mergeVolumes(labels.volumes ?? [], (values.volume ?? []).map((v) => asUsage(() => parseVolume(v))));
   const timeoutMs = values.timeout ? asUsage(() => parseDuration(values.timeout!)) : undefined;
   const parallel = values.parallel === undefined ? 1 : parseCount(values.parallel, '--parallel', 1, 256);
   const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, parallel - 1);
@@ -208,7 +215,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
   const begin = () => startRun(connecting.then((c) => c.client), {
-    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user,
+    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user, volumes,
     target: values.target, noCache: values['no-cache'], buildSecrets: Object.keys(buildSecrets).length ? buildSecrets : undefined,
     name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
     ports: publishes.length ? [...new Set(publishes.map((p) => p.containerPort))] : undefined,

@@ -177,6 +177,8 @@ export class RunReporter {
         else this.write(this.o.stderr, data);
         return;
       }
+      case 'volume':
+        return this.error(e.message);
       case 'stats':
       case 'cost':
       case 'port': // announced with its local address by forwardReady()

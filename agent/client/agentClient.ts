@@ -150,6 +150,17 @@ export class AgentClient {
     await this.request({ type: 'endpoint.remove', name });
   }
 
+  /** This tenant's named volumes, their sizes and what they cost. */
+  async volumes(): Promise<Extract<AgentMessage, { type: 'volumes' }>> {
+    const r = await this.request({ type: 'volume.list' });
+    if (r.type !== 'volumes') throw new AgentError('internal', `unexpected reply: ${r.type}`);
+    return r;
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.request({ type: 'volume.remove', name });
+  }
+
   /** The latest requests of an endpoint; with `onRequest`, each later one too, as it ends. */
   async endpointRequests(name: string, opts: { afterSeq?: number; limit?: number; onRequest?(r: RequestRecord): void } = {}): Promise<RequestRecord[]> {
     const follow = Boolean(opts.onRequest);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { contextIdOf } from '../build/contextKey';
 import { AgentClient, EventListener } from './agentClient';
 import { listForBuild, packContext } from '../context/packContext';
-import { FinalEvent, HardwareRequest, RunEvent, RunSpecInput, isFinal } from '../protocol';
+import { FinalEvent, HardwareRequest, RunEvent, RunSpecInput, VolumeMount, isFinal } from '../protocol';
 
 export interface StartRunOptions {
   contextDir: string;
@@ -36,6 +36,8 @@ export interface StartRunOptions {
   ports?: number[];
   /** Build (or find the warm image) and end without a container: how `bytenite deploy` builds. */
   buildOnly?: boolean;
+  /** Named volumes of the tenant to mount (`-v NAME:/path[:ro]`). */
+  volumes?: VolumeMount[];
   onEvent: EventListener;
 }
 
@@ -76,6 +78,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.parallel && opts.parallel > 1 ? { parallel: opts.parallel } : {}),
         ...(opts.ports?.length ? { ports: opts.ports } : {}),
         ...(opts.buildOnly ? { buildOnly: true } : {}),
+        ...(opts.volumes?.length ? { volumes: opts.volumes } : {}),
     };
     const { runId } = await client.createRun(
       spec,

@@ -29,6 +29,7 @@ import { startExec } from '../interactive/containerExec';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
 import { isPodman, podmanQuirks, PodmanQuirks } from './podman';
+import { DockerVolumes } from '../volumes/volumeBackend';
 
 const MiB = 1024 * 1024;
 
@@ -90,6 +91,8 @@ export class DockerEngine implements Engine {
   readonly images: DockerImages;
   /** A network per tenant, containers kept apart (agent/network/). */
   private readonly networks: TenantNetworks;
+  /** Tenants' named volumes (agent/volumes/). */
+  readonly volumes: DockerVolumes;
   /** Agents whose networks this engine made, removed when it closes. */
   private readonly agentIds = new Set<string>();
 
@@ -102,6 +105,7 @@ export class DockerEngine implements Engine {
     this.target = opts.target;
     this.docker = docker ?? new Docker(opts.target ? dockerOptions(opts.target) : undefined);
     this.builderSetting = opts.builder ?? 'auto';
+    this.volumes = new DockerVolumes(this.docker);
     this.onSent = opts.onSent;
     this.registryAuth = opts.registryAuth instanceof TenantRegistryAuth ? opts.registryAuth : new TenantRegistryAuth(opts.registryAuth);
     const max = opts.hotPool ?? HOT_POOL_MAX;
@@ -258,7 +262,8 @@ export class DockerEngine implements Engine {
    * that sets its own BYTENITE_RUN_ID, or takes GPUs (a waiting container would pin them), gets none.
    */
   private hotKey(spec: ContainerSpec): string | undefined {
-    if (!this.pool.enabled || spec.hardware.gpu || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
+    // A run with volumes takes none either: a container made ahead would hold them before the run has their lock.
+    if (!this.pool.enabled || spec.hardware.gpu || spec.mounts?.length || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
     const env = Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.tenant ?? 'default', spec.outputDir, spec.task ?? null, spec.user ?? ''];
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
@@ -370,7 +375,8 @@ export class DockerEngine implements Engine {
         CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT'],
         NetworkMode: networkMode,
         Binds: [],
-        Mounts: [],
+        // Named volumes only (agent/volumes/): a host path is never mounted.
+        Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target, ReadOnly: m.readOnly })),
         DeviceRequests: hw.gpu ? [{ Driver: 'nvidia', Count: hw.gpu.count, Capabilities: [['gpu']] }] : undefined,
       },
     };

@@ -118,6 +118,16 @@ export interface ContainerSpec {
   user?: string;
   /** Aborts a start that waits (an engine that queues work itself, like Swarm, may wait long). */
   signal?: AbortSignal;
+  /** Named volumes of the engine to mount (agent/volumes/); never a host path. */
+  mounts?: ContainerMount[];
+}
+
+/** A named volume as a container mounts it. */
+export interface ContainerMount {
+  /** The engine's name of the volume. */
+  volume: string;
+  target: string;
+  readOnly: boolean;
 }
 
 export interface ContainerHandlers {
@@ -191,6 +201,8 @@ export interface Engine {
   hotReady?(spec: ContainerSpec): boolean;
   /** A run with this spec waits for capacity: a container for it may be made ahead while it waits. */
   expect?(spec: ContainerSpec): void;
+  /** Its named volumes (agent/volumes/); absent where a run cannot have one (Swarm: a volume is node-local). */
+  readonly volumes?: import('../volumes/volumeBackend').VolumeBackend;
   /** Its images and build cache, for the image budget (agent/images/); engines without one keep all they build. */
   readonly images?: ImageStore;
   /** Sets up what keeps runs apart on the network, and says in one line what holds (for the start-up log). */

@@ -3,7 +3,8 @@
  * labels a Dockerfile may carry (`LABEL bytenite.cpus=2 bytenite.memory=4g bytenite.gpu=h100:1`), shared by
  * the CLI and the extension so both read them the same way.
  */
-import type { HardwareRequest } from '../protocol';
+import type { HardwareRequest, VolumeMount } from '../protocol';
+import { parseVolumeLabel } from '../volumes/volumeFlag';
 
 const UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -71,6 +72,8 @@ export interface HardwareLabels {
   cpus?: number;
   memoryMiB?: number;
   gpu?: HardwareRequest['gpu'];
+  /** `bytenite.volume=NAME:/path[:ro]` (several comma-separated, or several labels): named volumes to mount. */
+  volumes?: VolumeMount[];
   /** Labels that were present but could not be read, with why. */
   problems: string[];
 }
@@ -93,8 +96,9 @@ export function readHardwareLabels(dockerfile: string): HardwareLabels {
         if (key === 'bytenite.cpus') out.cpus = parseCpus(value);
         else if (key === 'bytenite.memory') out.memoryMiB = parseMemory(value);
         else if (key === 'bytenite.gpu') out.gpu = value === 'none' ? undefined : parseGpu(value);
+        else if (key === 'bytenite.volume') out.volumes = [...(out.volumes ?? []), ...parseVolumeLabel(value)];
         else if (!['bytenite.name', 'bytenite.description'].includes(key)) {
-          out.problems.push(`unknown label ${key} (known: bytenite.cpus, bytenite.memory, bytenite.gpu)`);
+          out.problems.push(`unknown label ${key} (known: bytenite.cpus, bytenite.memory, bytenite.gpu, bytenite.volume)`);
         }
       } catch (err) {
         out.problems.push(`${key}: ${(err as Error).message}`);

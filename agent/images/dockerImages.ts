@@ -133,7 +133,7 @@ let dfChain: Promise<unknown> = Promise.resolve();
  * Asks for the engine's disk usage, one request at a time here and again after a pause while another
  * client's (another agent, `docker system df`) holds the engine's lock ("a disk usage operation is already running").
  */
-function diskUsage<T>(ask: () => Promise<T>): Promise<T> {
+export function diskUsage<T>(ask: () => Promise<T>): Promise<T> {
   const run = async (): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -28,6 +28,19 @@ export const HardwareRequest = z.strictObject({
 }).describe('Hardware a run asks for.');
 export type HardwareRequest = z.infer<typeof HardwareRequest>;
 
+/** A volume name: a tenant's own name for its data on the agent (not a path). */
+export const volumeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
+  .describe('Volume name: letters, digits, `_`, `.`, `-`, 1 to 64, starting with a letter or digit. Each tenant has its own names.');
+
+/** One named volume a run mounts (`-v NAME:/path[:ro]`). */
+export const VolumeMount = z.strictObject({
+  name: volumeName,
+  path: z.string().min(2).max(1024).regex(/^\/[^:,\0]*$/).refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'no `.` or `..` segments')
+    .describe('Absolute path inside the container where the volume is mounted (not `/`; no `:`, `,`, `.` or `..` segments).'),
+  readOnly: z.boolean().default(false).describe('Mount read-only (`:ro`): many runs may read at once; a read-write mount has the volume to itself.'),
+}).describe('A named volume of the run\'s tenant, created on first use and kept across runs and agent restarts.');
+export type VolumeMount = z.infer<typeof VolumeMount>;
+
 /** What to build and run. */
 export const RunSpec = z.strictObject({
   dockerfile: z.string().min(1).max(4096).describe('Path of the Dockerfile inside the context, `/`-separated, relative.'),
@@ -56,6 +69,9 @@ export const RunSpec = z.strictObject({
     .describe('Container ports a client will forward (`-p`): the agent reports each with a `port` event once it first accepts a connection. Forwarding itself needs no declaration (see the tunnel endpoint).'),
   buildOnly: z.boolean().optional()
     .describe('Build (or find the warm image) and end there, with `exited` 0 and no container: how `bytenite deploy` builds an endpoint\'s image.'),
+  volumes: z.array(VolumeMount).max(16).optional()
+    .refine((v) => !v || new Set(v.map((m) => m.path)).size === v.length, 'two volumes at the same path')
+    .describe('Named volumes to mount (`-v NAME:/path[:ro]`); host paths are never mounted.'),
 }).describe('What to build and run.');
 export type RunSpec = z.infer<typeof RunSpec>;
 export type RunSpecInput = z.input<typeof RunSpec>;
@@ -167,11 +183,17 @@ export const RunEvent = z.discriminatedUnion('kind', [
   }).describe('A watched container port (`spec.ports`, `ports.watch`) now accepts connections: a forward to it reaches the program.'),
   z.strictObject({ kind: z.literal('cost'), total: z.number().nonnegative(), billedMs: nonNegInt, currency: z.literal('USD') })
     .describe('Cost accrued so far, at least once a second while running (of all tasks together, on a fan-out run).'),
+  z.strictObject({
+    kind: z.literal('volume'), state: z.literal('over-quota'),
+    usedBytes: nonNegInt.describe('What the tenant\'s volumes hold now, as the agent measured it.'),
+    quotaBytes: nonNegInt.describe('The tenant\'s volume quota (`bytenite agent --volume-quota`).'),
+    message: z.string().describe('What happened and what it means for the next run.'),
+  }).describe('The tenant\'s volumes crossed their quota while this run wrote to one: this run goes on, the next one that writes a volume is refused.'),
   z.strictObject({ kind: z.literal('exited'), ...finalFields })
     .describe('Final: the container ran and exited (any exit code).'),
   z.strictObject({
     kind: z.literal('failed'), ...finalFields,
-    code: z.enum(['upload', 'build', 'engine', 'hardware', 'timeout', 'internal']),
+    code: z.enum(['upload', 'build', 'engine', 'hardware', 'timeout', 'internal', 'volume']),
     message: z.string().describe('What went wrong and what to do next.'),
   }).describe('Final: the run could not complete (bad build, engine gone, timeout...).'),
   z.strictObject({ kind: z.literal('cancelled'), ...finalFields })
@@ -196,6 +218,10 @@ export const Prices = z.strictObject({
   gpuSecond: z.record(z.string(), z.number().nonnegative()).describe('By GPU type.'),
   incrementMs: z.number().int().positive().describe('Billing increment; durations round up to it.'),
   source: z.string(), date: z.string(),
+  volume: z.strictObject({
+    gibMonth: z.number().nonnegative().describe('USD per GiB of volume data per month (30 days), charged for what the volume holds.'),
+    source: z.string(), date: z.string(),
+  }).optional().describe('The storage price of named volumes, with its source.'),
 }).describe('Prices per second of allocated resource.');
 export type Prices = z.infer<typeof Prices>;
 
@@ -235,6 +261,20 @@ export const Catalog = z.strictObject({
   storage: z.array(StorageUse).optional().describe('Disk the agent uses, each part against its budget (as of this reply).'),
 }).describe('What the agent can run and what it costs.');
 export type Catalog = z.infer<typeof Catalog>;
+
+// ---------------------------------------------------------------- volumes
+
+/** A named volume as the agent lists it to its tenant. */
+export const VolumeSummary = z.strictObject({
+  name: volumeName,
+  sizeBytes: nonNegInt.describe('What the volume holds, as the engine measured it (`measuredAt`).'),
+  measuredAt: z.string().describe('ISO time of that measure.'),
+  createdAt: z.string(),
+  lastUsedAt: z.string().optional().describe('ISO time a run last mounted it (absent: never since it was made).'),
+  inUse: z.array(z.strictObject({ runId, readOnly: z.boolean() })).describe('The runs mounting it now.'),
+  monthlyCost: z.number().nonnegative().describe('USD per month its size costs at the agent\'s storage price (`prices.volume`).'),
+}).describe('A named volume of the tenant.');
+export type VolumeSummary = z.infer<typeof VolumeSummary>;
 
 // ---------------------------------------------------------------- context manifest
 
@@ -361,6 +401,9 @@ export const ClientMessage = z.discriminatedUnion('type', [
     settings: EndpointSettings,
   }).describe('Register (or replace) an endpoint whose image was built by a `buildOnly` run. Answered by `endpoint`.'),
   z.strictObject({ type: z.literal('endpoint.list'), id }).describe('List this tenant\'s endpoints. Answered by `endpoints`.'),
+  z.strictObject({ type: z.literal('volume.list'), id }).describe('List this tenant\'s named volumes with their sizes. Answered by `volumes`.'),
+  z.strictObject({ type: z.literal('volume.remove'), id, name: volumeName })
+    .describe('Remove a named volume and its data; refused (`volume_in_use`) while a run mounts it. Answered by `ok`.'),
   z.strictObject({ type: z.literal('endpoint.remove'), id, name: endpointName })
     .describe('Remove an endpoint: new requests get 404, its instances finish what they hold and stop. Answered by `ok`.'),
   z.strictObject({
@@ -378,7 +421,7 @@ export type ClientMessageInput = z.input<typeof ClientMessage>;
 export const ErrorCode = z.enum([
   'bad_json', 'bad_message', 'too_large', 'hello_required', 'incompatible_version', 'not_found',
   'hardware_unavailable', 'bad_dockerfile_path', 'bad_context', 'unexpected_binary', 'engine_unavailable', 'internal',
-  'name_taken',
+  'name_taken', 'volume_in_use', 'over_quota', 'volume_refused',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
@@ -421,6 +464,11 @@ export const AgentMessage = z.discriminatedUnion('type', [
     .describe('An event of a run this connection follows.'),
   z.strictObject({ type: z.literal('endpoint'), inReplyTo: z.string(), endpoint: EndpointSummary }).describe('Reply to endpoint.deploy.'),
   z.strictObject({ type: z.literal('endpoints'), inReplyTo: z.string(), endpoints: z.array(EndpointSummary) }).describe('Reply to endpoint.list.'),
+  z.strictObject({
+    type: z.literal('volumes'), inReplyTo: z.string(), volumes: z.array(VolumeSummary),
+    usedBytes: nonNegInt.describe('What all the tenant\'s volumes hold.'), quotaBytes: nonNegInt.describe('The tenant\'s quota.'),
+    price: z.strictObject({ gibMonth: z.number().nonnegative(), source: z.string() }).describe('The storage price the costs are at.'),
+  }).describe('Reply to volume.list.'),
   z.strictObject({ type: z.literal('endpoint.requests'), inReplyTo: z.string(), name: endpointName, requests: z.array(RequestRecord) })
     .describe('Reply to endpoint.requests: the latest requests, oldest first.'),
   z.strictObject({ type: z.literal('endpoint.request'), name: endpointName, request: RequestRecord })

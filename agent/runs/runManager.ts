@@ -19,6 +19,8 @@ import { costOf } from '../cost/cost';
 import { JournalEntry, LogCursor, PastRunEvents, RunJournal, RunRecord } from '../store/runJournal';
 import { SecretRedactor } from './secretRedactor';
 import type { ImageKeeper } from '../images/imageKeeper';
+import type { VolumeLease, Volumes } from '../volumes/volumes';
+import type { ContainerMount } from '../engine/engine';
 
 export interface RunManagerOptions {
   dataDir: string;
@@ -36,6 +38,8 @@ export interface RunManagerOptions {
   outputs: OutputStore;
   /** Keeps images within their budget: told of each run's digest, and says why a run starts cold. */
   images?: Pick<ImageKeeper, 'used' | 'coldReason'>;
+  /** Tenants' named volumes: a run waits for its volumes' locks before capacity, and mounts them. */
+  volumes?: Pick<Volumes, 'acquire' | 'hold'>;
 }
 
 export interface Pricing {
@@ -186,6 +190,7 @@ export class RunManager {
     let release: (() => void) | undefined;
     let container: RunningContainer | undefined;
     let tarPath: ContextTar | undefined;
+    let volumes: VolumeLease | undefined;
     const base = (over: Partial<FinalFields> = {}): FinalFields => ({
       exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference),
       start, steps, cachedSteps, builder, phases, outputs: { files: 0, bytes: 0 }, ...over,
@@ -203,7 +208,9 @@ export class RunManager {
       });
       // An engine that schedules itself (Swarm) queues the run there, and says so through onQueued.
       const single = (run.spec.parallel ?? 1) === 1;
-      const specFor = (image: string): ContainerSpec => ({ ...this.containerSpec(run.id, run.spec, run.tenant, image), signal });
+      // Volumes first: a run that waits for another one's write to its volume holds no capacity meanwhile.
+      if (!run.spec.buildOnly) volumes = await this.opts.volumes?.acquire(run, (reason) => run.emit({ kind: 'queued', position: 1, reason }), (e) => run.emit(e), signal);
+      const specFor = (image: string): ContainerSpec => ({ ...this.containerSpec(run.id, run.spec, run.tenant, image), signal, mounts: volumes?.mounts });
       let expected = false;
       if (!this.engine.schedules) {
         release = await this.capacity.acquire(run.hardware, (position) => {
@@ -252,7 +259,8 @@ export class RunManager {
         // Task 0 takes the room the run was admitted with; the other tasks are admitted one by one.
         const slot = release;
         release = undefined;
-        final = await this.fanOut(run, image, slot, phases, base);
+        volumes?.running();
+        final = await this.fanOut(run, image, slot, phases, base, volumes?.mounts);
         return;
       }
       const spec = specFor(image);
@@ -282,6 +290,7 @@ export class RunManager {
         },
       );
       markRunning();
+      volumes?.running();
 
       final = await this.watch(run, container, {
         phases, base, deadline: run.spec.timeoutMs ? container.startedAt.getTime() + run.spec.timeoutMs : undefined, flush: secrets,
@@ -303,7 +312,7 @@ export class RunManager {
       } else {
         const e = err as Error;
         const code = e instanceof BuildError ? 'build' : e instanceof EngineUnavailableError ? 'engine' : e instanceof HardwareUnavailableError ? 'hardware'
-          : e.name === 'BadContextError' || e.name === 'UploadError' ? 'upload' : 'engine';
+          : e.name === 'VolumeError' ? 'volume' : e.name === 'BadContextError' || e.name === 'UploadError' ? 'upload' : 'engine';
         const message = secrets.redact(e.message);
         this.log.warn({ runId: run.id, code, err: message }, 'run failed');
         final = { kind: 'failed', ...base(), code, message };
@@ -316,6 +325,8 @@ export class RunManager {
       if (typeof tarPath === 'string') await rm(tarPath, { force: true });
       run.context?.reject(new Error('run ended'));
       release?.();
+      // After the container is gone (the engine keeps a volume in use while a container refers to it).
+      await volumes?.release();
       this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
       this.log.info({ runId: run.id, state: run.state, ms: Date.now() - t0 }, 'run ended');
     }
@@ -372,7 +383,7 @@ export class RunManager {
    * Runs the N tasks of a fan-out run from one image, each admitted by capacity like a run of its own,
    * and adds up how they went: exit code, cost (each task charged for its own running time), outputs.
    */
-  private async fanOut(run: Run, image: string, slot: (() => void) | undefined, phases: Phases, base: Watch['base']): Promise<FinalEvent> {
+  private async fanOut(run: Run, image: string, slot: (() => void) | undefined, phases: Phases, base: Watch['base'], mounts?: ContainerMount[]): Promise<FinalEvent> {
     const count = run.spec.parallel ?? 1;
     const live = new Map<number, number>();
     const ended: TaskResult[] = [];
@@ -386,7 +397,7 @@ export class RunManager {
     const s0 = Date.now();
     let outcomes: TaskOutcome[];
     try {
-      outcomes = await Promise.all(Array.from({ length: count }, (_, i) => this.runTask(run, image, i, count, i === 0 ? slot : undefined, {
+      outcomes = await Promise.all(Array.from({ length: count }, (_, i) => this.runTask(run, image, i, count, i === 0 ? slot : undefined, mounts, {
         started: (t) => {
           live.set(i, t);
           if (live.size === 1 && ended.length === 0) phases.startMs = Date.now() - s0;
@@ -420,7 +431,7 @@ export class RunManager {
 
   /** One task of a fan-out run: admitted, started, followed to its exit, its outputs kept, its container removed. */
   private async runTask(
-    run: Run, image: string, index: number, count: number, slot: (() => void) | undefined,
+    run: Run, image: string, index: number, count: number, slot: (() => void) | undefined, mounts: ContainerMount[] | undefined,
     on: { started(at: number): void; ended(r: TaskResult): void },
   ): Promise<TaskOutcome> {
     const signal = run.abort.signal;
@@ -451,7 +462,7 @@ export class RunManager {
       container = await this.engine.start(
         {
           runId: run.id, task: index, agentId: this.opts.agentId, image, command: run.spec.command, hardware: run.hardware,
-          pidsLimit: this.opts.pidsLimit, user: run.spec.user, network: this.opts.network, tenant: run.tenant, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal,
+          pidsLimit: this.opts.pidsLimit, user: run.spec.user, network: this.opts.network, tenant: run.tenant, outputDir: run.spec.env.BYTENITE_OUTPUT_DIR || this.opts.outputDir, signal, mounts,
           env: {
             BYTENITE_OUTPUT_DIR: this.opts.outputDir, BYTENITE_RUN_ID: run.id, ...run.spec.env,
             BYTENITE_TASK_INDEX: String(index), BYTENITE_TASK_COUNT: String(count),
@@ -590,6 +601,9 @@ export class RunManager {
       });
       run.tenant = record.tenant ?? 'default';
       this.runs.set(run.id, run);
+      // Held from now, before any new run can ask: its container may still be writing them.
+      const held = this.opts.owner ? this.opts.volumes?.hold(run, (e) => run.emit(e)) : undefined;
+      if (held) this.heldVolumes.set(run.id, held);
       if (record.agentId === this.opts.agentId && this.opts.owner) unfinished.push({ run, entries });
       else if (this.opts.owner) unfinished.push({ run, entries: [] }); // another (gone) agent's: see recoverAll
     }
@@ -623,10 +637,12 @@ export class RunManager {
       } else if (settled) {
         // The run had ended and the agent was cleaning up its container when it stopped.
         this.log.info({ runId: run.id }, 'run had ended before the agent stopped; its outcome was kept');
+        await this.heldVolumes.get(run.id)?.release();
         this.end(run, settled);
       } else {
         const lost = run.state === 'starting' || run.state === 'running';
         this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');
+        await this.heldVolumes.get(run.id)?.release();
         this.end(run, {
           kind: 'failed', ...this.lostFields(run, entries), code: lost ? 'engine' : 'internal',
           message: fanOut && lost
@@ -646,6 +662,8 @@ export class RunManager {
   }
 
   private shuttingDown = false;
+  /** The volumes of the runs taken up after a restart, held from the journal's reading on. */
+  private readonly heldVolumes = new Map<string, VolumeLease>();
 
   private lostFields(run: Run, entries: JournalEntry[]): FinalFields {
     const starting = findEvent(entries, 'starting');
@@ -673,6 +691,9 @@ export class RunManager {
     let release: (() => void) | undefined;
     let container: RunningContainer | undefined;
     let final: FinalEvent | undefined;
+    // Its container has its volumes mounted already: it holds them again, without waiting.
+    const volumes = this.heldVolumes.get(run.id);
+    volumes?.running();
     try {
       if (!this.engine.schedules) release = await this.capacity.acquire(run.hardware, () => {}, new AbortController().signal);
       let runningEmitted = Boolean(running);
@@ -707,6 +728,7 @@ export class RunManager {
         await this.removeContainer(run, container);
       } else this.reapPending = true;
       release?.();
+      await volumes?.release();
       this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
       this.log.info({ runId: run.id, state: run.state }, 'recovered run ended');
     }

@@ -15,6 +15,7 @@ import { LocalPorts } from './localPorts';
 import { Run } from './run';
 import type { HistoryEntry, RunStore } from './runStore';
 import type { BuildOptions } from './buildOptions';
+import { readHardwareLabels } from '../dockerfiles/labels';
 
 export class Runner implements vscode.Disposable {
   private readonly connectionOf = new Map<string, AgentConnection>();
@@ -40,6 +41,8 @@ export class Runner implements vscode.Disposable {
     this.watch(conn);
     const client = await conn.get();
     const rel = vscode.workspace.asRelativePath(dockerfile, false);
+    // `LABEL bytenite.volume=NAME:/path` mounts as it does from the CLI (agent/volumes/).
+    const volumes = readHardwareLabels(doc ? doc.getText() : Buffer.from(await vscode.workspace.fs.readFile(dockerfile)).toString('utf8')).volumes;
     const contextDir = build?.contextDir ?? path.dirname(dockerfile.fsPath);
     const rate = conn.catalog ? pricePerHour(conn.catalog.prices, hardware) : undefined;
     let run: Run | undefined;
@@ -57,7 +60,7 @@ export class Runner implements vscode.Disposable {
     try {
       started = await startRun(client, {
         contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks, target: build?.target, buildSecrets: build?.buildSecrets,
-        ports: build?.ports?.map((p) => p.containerPort),
+        ports: build?.ports?.map((p) => p.containerPort), volumes,
         onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
       });
     } catch (err) {

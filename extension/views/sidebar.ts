@@ -3,7 +3,7 @@
  * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
  */
 import * as vscode from 'vscode';
-import type { AgentView, DiskPartView, FromSidebar, SidebarState, ToSidebar } from '../../webview/protocol';
+import type { AgentView, DiskPartView, FromSidebar, SidebarState, ToSidebar, VolumeView } from '../../webview/protocol';
 import type { AgentManager } from '../agents/agentManager';
 import type { ConnectionState } from '../agents/agentConnection';
 import { LOCAL_AGENT, config } from '../config';
@@ -23,7 +23,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
   private readonly disposables: vscode.Disposable[] = [];
   private scheduled?: NodeJS.Timeout;
   /** The selected agent's disk use, asked at most every DISK_MS (a hardware request) while the view shows. */
-  private disk?: { agent: string; at: number; parts: DiskPartView[] };
+  private disk?: { agent: string; at: number; parts: DiskPartView[]; volumes?: VolumeView[] };
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -94,14 +94,22 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     const local = name === LOCAL_AGENT;
     const url = local ? undefined : config.remoteAgents().find((a) => a.name === name)?.url;
     const state = viewState(conn.state, local);
-    return { name, kind: local ? 'local' : 'remote', url, ...state, disk: state.state === 'connected' ? await this.diskOf(name, conn) : undefined };
+    const disk = state.state === 'connected' ? await this.diskOf(name, conn) : undefined;
+    return { name, kind: local ? 'local' : 'remote', url, ...state, disk, ...(disk && this.disk?.volumes ? { volumes: this.disk.volumes } : {}) };
   }
 
   private async diskOf(name: string, conn: ReturnType<AgentManager['selected']>): Promise<DiskPartView[] | undefined> {
     if (this.disk?.agent === name && Date.now() - this.disk.at < DISK_MS) return this.disk.parts;
     try {
-      const catalog = await (await conn.get(2000)).hardware();
-      this.disk = { agent: name, at: Date.now(), parts: catalog.storage ?? [] };
+      const client = await conn.get(2000);
+      const catalog = await client.hardware();
+      // An agent that has volumes lists the tenant's with their sizes (asked as often as the disk).
+      const volumes = client.hello.capabilities.includes('volumes')
+        ? (await client.volumes()).volumes.map((v): VolumeView => ({
+          name: v.name, sizeBytes: v.sizeBytes, monthlyCost: v.monthlyCost, lastUsedAt: v.lastUsedAt, inUse: v.inUse.map((u) => u.runId),
+        }))
+        : undefined;
+      this.disk = { agent: name, at: Date.now(), parts: catalog.storage ?? [], volumes };
       return this.disk.parts;
     } catch {
       return undefined; // shown again at the next refresh

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { costTotals, runRowText, sortRuns } from '../../webview/sidebar/sidebarModel';
+import { costTotals, runRowText, sortRuns, volumeRowText } from '../../webview/sidebar/sidebarModel';
 import type { RunRowView } from '../../webview/protocol';
 
 const run = (runId: string, createdAt: string, more: Partial<RunRowView> = {}): RunRowView =>
@@ -29,4 +29,10 @@ test('row words: exit codes, OOM, stopped, in progress', () => {
   const live = runRowText(run('r-a', 'x', { state: 'running', start: 'warm', durationMs: 65_000, costUsd: 0.0042 }));
   assert.deepEqual([live.status, live.tone, live.duration, live.cost], ['running', 'active', '1m 05s', '$0.004200']);
   assert.equal(live.label, 'r-a/Dockerfile, running, warm start, 1m 05s, $0.004200');
+});
+
+test('a volume row: its size, its monthly cost, or the runs using it now', () => {
+  assert.deepEqual(volumeRowText({ name: 'models', sizeBytes: 10 * 1024 ** 3, monthlyCost: 0.7, inUse: [] }),
+    { size: '10.0 GiB', detail: '$0.7000/month', label: 'Volume models, 10.0 GiB, $0.7000/month, not in use' });
+  assert.deepEqual(volumeRowText({ name: 'cache', sizeBytes: 2048, monthlyCost: 0.00000013, inUse: ['r-abc123'] }).detail, 'in use by r-abc123');
 });

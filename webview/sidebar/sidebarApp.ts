@@ -7,7 +7,7 @@ import { h, setAttr, setText } from '../components/dom';
 import { formatBytes, formatUsd } from '../components/format';
 import { vscodeApi } from '../components/vscodeApi';
 import type { FromSidebar, SidebarState, ToSidebar } from '../protocol';
-import { costTotals, runRowText, sortRuns } from './sidebarModel';
+import { costTotals, runRowText, sortRuns, volumeRowText } from './sidebarModel';
 
 const AGENT_STATE_TEXT: Record<NonNullable<SidebarState['agent']>['state'], string> = {
   connected: 'connected', connecting: 'connecting…', disconnected: 'disconnected', stopped: 'stopped', error: 'error',
@@ -88,6 +88,12 @@ export class SidebarApp {
         return h('li', { class: full ? 'disk-part near-full' : 'disk-part', title: `${d.note ? `${d.note}. ` : ''}${d.flag ? `Budget: bytenite agent ${d.flag}` : ''}` },
           h('span', { class: 'disk-name' }, d.name),
           h('span', { class: 'disk-use muted' }, `${formatBytes(d.usedBytes)} of ${formatBytes(d.budgetBytes)}`));
+      }))] : []),
+      ...(a?.volumes?.length ? [h('div', { class: 'section-title' }, 'Volumes'), h('ul', { class: 'agent-volumes', 'aria-label': 'Volumes on the agent' }, ...a.volumes.map((v) => {
+        const t = volumeRowText(v);
+        return h('li', { class: 'disk-part volume-row', 'data-volume': v.name, title: t.label, 'aria-label': t.label },
+          h('span', { class: 'disk-name' }, v.name),
+          h('span', { class: 'disk-use muted' }, `${t.size} · ${t.detail}`));
       }))] : []),
       ...(a?.kind === 'local' && (a.state === 'stopped' || a.state === 'error')
         ? [h('vscode-button', { 'data-action': 'start-local', secondary: true }, 'Start Local Agent')] : []),

@@ -1,6 +1,6 @@
 /** What the sidebar derives from the host's state: run order, cost totals, and the words on each run row. */
-import { formatDuration, formatUsd } from '../components/format';
-import type { RunRowView } from '../protocol';
+import { formatBytes, formatDuration, formatUsd } from '../components/format';
+import type { RunRowView, VolumeView } from '../protocol';
 
 /** Newest first by creation time; runs with unreadable times go last, in the order given. */
 export function sortRuns(runs: RunRowView[]): RunRowView[] {
@@ -57,4 +57,12 @@ export function runRowText(r: RunRowView): RunRowText {
   const cost = r.costUsd !== undefined ? formatUsd(r.costUsd) : '';
   const label = [r.name, status, r.start && `${r.start} start`, duration, cost].filter(Boolean).join(', ');
   return { status, tone, duration, cost, label };
+}
+
+/** A volume row: its size, and what it costs a month or which runs use it; the whole in one sentence. */
+export function volumeRowText(v: VolumeView): { size: string; detail: string; label: string } {
+  const size = formatBytes(v.sizeBytes);
+  const cost = `${formatUsd(v.monthlyCost)}/month`;
+  const detail = v.inUse.length ? `in use by ${v.inUse.join(', ')}` : cost;
+  return { size, detail, label: [`Volume ${v.name}`, size, cost, v.inUse.length ? `in use by ${v.inUse.join(', ')}` : 'not in use'].join(', ') };
 }
