@@ -30,6 +30,7 @@ import { loadPricing } from './cost/pricing';
 import { ImageKeeper } from './images/imageKeeper';
 import { isTunnelRequest, openTunnel } from './tunnel/tunnelServer';
 import { isExecRequest, openExec } from './interactive/execServer';
+import { isStdinRequest, openStdin } from './interactive/stdinServer';
 import { Endpoints } from './endpoints/endpoints';
 import { Volumes } from './volumes/volumes';
 import { isEndpointRequest, routeRequest, routeUpgrade, type RouterDeps } from './endpoints/router';
@@ -108,7 +109,7 @@ export interface AgentServer {
 export const DEFAULT_PORT = 7420;
 const EMBEDDED_NO_ENDPOINTS = 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
   'start one with `bytenite agent` and pass --agent URL --token-file FILE';
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'endpoints', 'volumes'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -233,6 +234,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
       socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmissing or wrong token\n');
       return;
     }
+    if (isStdinRequest(req.url)) return openStdin(req, socket, head, tenant, peer, { runs, log, wss });
     if (isExecRequest(req.url)) {
       openExec(req, socket, head, tenant, peer, { runs, log, wss }).catch((err) => {
         log.error({ peer, err: (err as Error).message }, 'exec failed to open');

@@ -64,6 +64,7 @@ export type RunEvent =
   | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
   | { kind: 'port'; task?: number; port: number; state: 'ready'; ms: number }
   | { kind: 'volume'; state: 'over-quota'; usedBytes: number; quotaBytes: number; message: string }
+  | { kind: 'idle'; idleMs: number; stopInMs: number; message: string }
   | ({ kind: 'exited' } & FinalFields)
   | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal' | 'volume'; message: string } & FinalFields)
   | ({ kind: 'cancelled' } & FinalFields);

@@ -19,6 +19,7 @@ import { forwardUrl, parsePublish, type Publish } from './publishFlag';
 import { PortForwards } from '../client/portForward';
 import { ContextWatcher } from './contextWatcher';
 import { mergeVolumes, parseVolume } from '../volumes/volumeFlag';
+import { INTERACTIVE_HELP, InteractiveLinker, interactiveSpec } from './interactiveRun';
 
 export const RUN_HELP = `Usage: bytenite run [DOCKERFILE] [options] [-- COMMAND...]
 
@@ -51,7 +52,7 @@ Options:
                        use, kept across runs; one read-write run at a time (others wait), :ro ones
                        share. Host paths are refused. See bytenite volumes
   --timeout DURATION   stop the run after this long, e.g. 30s, 10m
-  --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
+\${INTERACTIVE_HELP}  --parallel N         fan out: N tasks of the same image (one build), each with BYTENITE_TASK_INDEX
                        (0..N-1) and BYTENITE_TASK_COUNT; logs labelled [task N], outputs in task-N/,
                        exit code the first non-zero task exit code (by index), cost summed over tasks
   --task K             with --parallel: show only task K's output (the run is the same)
@@ -136,6 +137,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean', default: false }, publish: { type: 'string', short: 'p', multiple: true },
       'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
       watch: { type: 'boolean', default: false }, volume: { type: 'string', short: 'v', multiple: true },
+      interactive: { type: 'boolean', short: 'i', default: false }, tty: { type: 'boolean', short: 't', default: false },
+      'idle-timeout': { type: 'string' },
     },
   });
   if (values.help) {
@@ -186,15 +189,18 @@ export async function runCommand(argv: string[]): Promise<number> {
   const parallel = values.parallel === undefined ? 1 : parseCount(values.parallel, '--parallel', 1, 256);
   const task = values.task === undefined ? undefined : parseCount(values.task, '--task', 0, parallel - 1);
 
+  const interactive = interactiveSpec(values, { parallel, watch: Boolean(values.watch), json: Boolean(values.json) });
   const publishes: Publish[] = (values.publish ?? []).map((p) => asUsage(() => parsePublish(p)));
   if (values.watch && publishes.length) throw new UsageError('--watch with -p is not supported yet: forward the port with bytenite attach RUN -p … per run');
   if (values.watch && values.out) throw new UsageError('--watch with --out: each run of a watch writes its outputs to bytenite-out/RUN_ID');
 
-  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task });
+  // A raw terminal does not turn \n into \r\n: the CLI's own lines end with both while the program has it.
+  const reporter = new RunReporter({ json: values.json!, tty: Boolean(process.stderr.isTTY), stdout: process.stdout, stderr: process.stderr, task, crlf: Boolean(interactive?.tty) });
   for (const p of labels.problems) reporter.error(`Dockerfile label ${p}`);
 
   const connecting = connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'], 'data-dir': values['data-dir'] });
   connecting.catch(() => {}); // awaited below
+  const linker = interactive ? new InteractiveLinker(interactive.tty, () => connecting.then((c) => c.client), (line) => reporter.error(line)) : undefined;
   let forwards: PortForwards | undefined;
   let forwardsRunId = '';
   if (publishes.length) {
@@ -215,12 +221,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   // Started before the connection is open: the context is listed and hashed meanwhile (see startRun).
   const begin = () => startRun(connecting.then((c) => c.client), {
-    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user, volumes,
+    contextDir, dockerfile, hardware, buildArgs, env, secretEnv, command, timeoutMs, parallel, user: values.user, volumes, interactive,
     target: values.target, noCache: values['no-cache'], buildSecrets: Object.keys(buildSecrets).length ? buildSecrets : undefined,
     name: path.relative(process.cwd(), dockerfile) || 'Dockerfile',
     ports: publishes.length ? [...new Set(publishes.map((p) => p.containerPort))] : undefined,
     onEvent: (seq, e, id) => {
       if (e.kind === 'log') trace('first log');
+      linker?.event(id, e);
       reporter.event(id, seq, e);
       if (forwards) {
         forwardsRunId = id;
@@ -291,6 +298,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       starting.catch(() => {});
     }
   } finally {
+    linker?.close();
     process.off('SIGINT', onSigint);
     watcher?.close();
     forwards?.close('the command ended');

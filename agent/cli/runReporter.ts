@@ -16,6 +16,8 @@ export interface ReporterOptions {
   stderr: NodeJS.WritableStream;
   /** Show only this task's logs and stats of a fan-out run (`--task K`). */
   task?: number;
+  /** End the CLI's own lines with \r\n: a program has the terminal in raw mode (`run -it`). */
+  crlf?: boolean;
 }
 
 export function formatMs(ms: number): string {
@@ -79,7 +81,8 @@ export class RunReporter {
   /** Status lines (never the container's own output). */
   note(text: string): void {
     this.clearProgress();
-    this.write(this.o.stderr, this.o.tty ? `\x1b[2m▸ ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
+    const eol = this.o.crlf ? '\r\n' : '\n';
+    this.write(this.o.stderr, this.o.tty ? `\x1b[2m▸ ${text}\x1b[0m${eol}` : `bytenite: ${text}${eol}`);
     this.flush();
   }
 
@@ -94,7 +97,8 @@ export class RunReporter {
 
   error(text: string): void {
     this.clearProgress();
-    this.write(this.o.stderr, this.o.tty ? `\x1b[31mbytenite: ${text}\x1b[0m\n` : `bytenite: ${text}\n`);
+    const eol = this.o.crlf ? '\r\n' : '\n';
+    this.write(this.o.stderr, this.o.tty ? `\x1b[31mbytenite: ${text}\x1b[0m${eol}` : `bytenite: ${text}${eol}`);
     this.flush();
   }
 
@@ -178,6 +182,8 @@ export class RunReporter {
         return;
       }
       case 'volume':
+        return this.error(e.message);
+      case 'idle':
         return this.error(e.message);
       case 'stats':
       case 'cost':

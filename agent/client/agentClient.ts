@@ -16,6 +16,7 @@ import type { FileEntry } from '../context/listContext';
 import type { ListedContext } from '../context/packContext';
 import { manifestParts, toManifest } from '../context/manifest';
 import { openExec, type ExecOptions } from './openExec';
+import { openStdin } from './openStdin';
 import { openTunnel, type TunnelAuth } from './openTunnel';
 
 export class AgentError extends Error {
@@ -196,6 +197,11 @@ export class AgentClient {
    */
   tunnel(runId: string, port: number, task?: number): Promise<WebSocket> {
     return openTunnel(this.url, this.auth, runId, port, task);
+  }
+
+  /** An interactive run's stdin, on a WebSocket of its own (agent/interactive/stdinServer.ts). */
+  stdin(runId: string, size?: { cols?: number; rows?: number }): Promise<WebSocket> {
+    return openStdin(this.url, this.auth, runId, size);
   }
 
   /** A command in the run's container, on a WebSocket of its own (agent/interactive/execServer.ts). */

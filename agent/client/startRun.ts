@@ -38,6 +38,8 @@ export interface StartRunOptions {
   buildOnly?: boolean;
   /** Named volumes of the tenant to mount (`-v NAME:/path[:ro]`). */
   volumes?: VolumeMount[];
+  /** An interactive run (`-i`, `-it`): its stdin is then opened with `AgentClient.stdin`. */
+  interactive?: RunSpecInput['interactive'];
   onEvent: EventListener;
 }
 
@@ -79,6 +81,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.ports?.length ? { ports: opts.ports } : {}),
         ...(opts.buildOnly ? { buildOnly: true } : {}),
         ...(opts.volumes?.length ? { volumes: opts.volumes } : {}),
+        ...(opts.interactive ? { interactive: opts.interactive } : {}),
     };
     const { runId } = await client.createRun(
       spec,

@@ -26,6 +26,8 @@ import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
 import { DockerImages } from '../images/dockerImages';
 import { dockerDialer } from './containerDial';
 import { startExec } from '../interactive/containerExec';
+import { containerStdin, interactiveCreateOptions } from '../interactive/containerStdin';
+import { TtyStreamReader } from '../interactive/ttyStream';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
 import { isPodman, podmanQuirks, PodmanQuirks } from './podman';
@@ -263,7 +265,8 @@ export class DockerEngine implements Engine {
    */
   private hotKey(spec: ContainerSpec): string | undefined {
     // A run with volumes takes none either: a container made ahead would hold them before the run has their lock.
-    if (!this.pool.enabled || spec.hardware.gpu || spec.mounts?.length || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
+    // An interactive run takes none: its container is made with stdin open (and maybe a terminal).
+    if (!this.pool.enabled || spec.hardware.gpu || spec.mounts?.length || spec.interactive || spec.env.BYTENITE_RUN_ID !== spec.runId) return undefined;
     const env = Object.entries(spec.env).filter(([k]) => k !== 'BYTENITE_RUN_ID').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const what = [spec.agentId, spec.image, env, spec.hardware.cpus, spec.hardware.memoryMiB, spec.pidsLimit, spec.network, spec.tenant ?? 'default', spec.outputDir, spec.task ?? null, spec.user ?? ''];
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
@@ -365,6 +368,7 @@ export class DockerEngine implements Engine {
       AttachStderr: true,
       Tty: false,
       OpenStdin: false,
+      ...(spec.interactive ? interactiveCreateOptions(spec.interactive.tty) : {}),
       HostConfig: {
         NanoCpus: Math.round(hw.cpus * 1e9),
         Memory: memory,
@@ -411,15 +415,19 @@ export class DockerEngine implements Engine {
       // about five times slower here (1M lines: 16 s against 3.3 s) and can end before its last line.
       // The two requests go together: neither needs the other, and each is a round trip to the engine.
       const skeleton = this.skeleton(spec.outputDir, false, await this.ownerFor(container, spec));
+      const io = spec.interactive;
       const [, attached] = await Promise.all([
         container.putArchive(skeleton, { path: '/' }),
-        container.attach({ stream: true, stdout: true, stderr: true }) as Promise<NodeJS.ReadableStream>,
+        // Interactive: a hijacked connection, whose write side is the process's stdin.
+        container.attach({ stream: true, stdout: true, stderr: true, ...(io ? { stdin: true, hijack: true } : {}) }) as Promise<NodeJS.ReadableStream>,
       ]);
       // `next-exit` must be asked before start: a plain wait made before start returns at once.
       const waited = container.wait({ condition: 'next-exit' }) as Promise<WaitResult>;
       waited.catch(() => {});
       await container.start();
-      return this.supervise(container, spec.outputDir, handlers, waited, new Date(), { stream: attached, live: true });
+      if (io?.tty && io.cols && io.rows) await container.resize({ w: io.cols, h: io.rows }).catch(() => {});
+      const stdin = io ? containerStdin(container, attached as Duplex, io.tty) : undefined;
+      return this.supervise(container, spec.outputDir, handlers, waited, new Date(), { stream: attached, live: true, tty: io?.tty, stdin });
     } catch (err) {
       await container.remove({ force: true, v: true }).catch(() => {});
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
@@ -438,7 +446,7 @@ export class DockerEngine implements Engine {
     const skip = cursor && !('time' in cursor) ? cursor : undefined;
     const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
     // A hot container started long before its run: the run's own start comes from the journal.
-    return this.supervise(container, outputDir, handlers, waited, startedAt ?? new Date(info.State.StartedAt), { stream, live: false, skip }, startedAt);
+    return this.supervise(container, outputDir, handlers, waited, startedAt ?? new Date(info.State.StartedAt), { stream, live: false, skip, tty: Boolean(info.Config.Tty) }, startedAt);
   }
 
   async containerEnv(containerId: string): Promise<Record<string, string>> {
@@ -463,12 +471,15 @@ export class DockerEngine implements Engine {
    */
   private supervise(
     container: Docker.Container, outputDir: string, handlers: ContainerHandlers, waited: Promise<WaitResult>,
-    startedAt: Date, source: { stream: NodeJS.ReadableStream; live: boolean; skip?: ByteCursor },
+    startedAt: Date,
+    source: { stream: NodeJS.ReadableStream; live: boolean; skip?: ByteCursor; tty?: boolean; stdin?: RunningContainer['stdin'] },
     /** When the run began, if not when the container did (a hot container is started before its run). */
     goAt?: Date,
   ): RunningContainer {
     const logs = source.stream;
-    const reader = new DockerStreamDemuxer((stream, text, c) => handlers.onOutput(stream, text, c), source.skip);
+    // A container with a terminal writes one raw stream, without the engine's frames.
+    const Reader = source.tty ? TtyStreamReader : DockerStreamDemuxer;
+    const reader = new Reader((stream, text, c) => handlers.onOutput(stream, text, c), source.skip);
     const outputDone = new Promise<void>((resolve) => {
       logs.on('data', (c: Buffer) => reader.push(c));
       logs.on('end', resolve);
@@ -505,7 +516,7 @@ export class DockerEngine implements Engine {
           // A followed log file can end as the container stops, before the engine has written the last
           // (partial) line: read it once more, skipping what was already taken.
           const whole = (await container.logs({ follow: false, stdout: true, stderr: true })) as unknown as Buffer;
-          const rest = new DockerStreamDemuxer((stream, text, c) => handlers.onOutput(stream, text, c), reader.position);
+          const rest = new Reader((stream, text, c) => handlers.onOutput(stream, text, c), reader.position);
           rest.push(Buffer.isBuffer(whole) ? whole : Buffer.from(whole));
           rest.end();
         }
@@ -540,6 +551,7 @@ export class DockerEngine implements Engine {
       dial: (port) => dialer.dial(port),
       probe: (port) => dialer.probe(port),
       exec: (req) => startExec(container, req),
+      ...(source.stdin ? { stdin: source.stdin } : {}),
     };
   }
 

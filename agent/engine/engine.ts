@@ -120,6 +120,8 @@ export interface ContainerSpec {
   signal?: AbortSignal;
   /** Named volumes of the engine to mount (agent/volumes/); never a host path. */
   mounts?: ContainerMount[];
+  /** `run -i` / `-it`: stdin open (and a terminal of this size); the container then has `stdin`. */
+  interactive?: { tty: boolean; cols?: number; rows?: number };
 }
 
 /** A named volume as a container mounts it. */
@@ -164,6 +166,8 @@ export interface RunningContainer {
   dial?(port: number): Promise<import('node:stream').Duplex>;
   /** Whether the container accepts connections on `port` now. */
   probe?(port: number): Promise<boolean>;
+  /** The main process's stdin, for a container started with `interactive`; absent otherwise or where the engine has none. */
+  stdin?: import('../interactive/containerStdin').ContainerStdin;
   /** A command inside the container (`bytenite exec`); absent where the engine cannot start one. */
   exec?(req: import('../interactive/containerExec').ExecRequest): Promise<import('../interactive/containerExec').ExecSession>;
 }

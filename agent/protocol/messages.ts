@@ -72,6 +72,13 @@ export const RunSpec = z.strictObject({
   volumes: z.array(VolumeMount).max(16).optional()
     .refine((v) => !v || new Set(v.map((m) => m.path)).size === v.length, 'two volumes at the same path')
     .describe('Named volumes to mount (`-v NAME:/path[:ro]`); host paths are never mounted.'),
+  interactive: z.strictObject({
+    tty: z.boolean().describe('Give the program a terminal (`-t`): its output is one byte stream, on `stdout`.'),
+    idleTimeoutMs: z.number().int().min(1000).max(7 * 24 * 3600 * 1000).default(30 * 60_000)
+      .describe('Stop the run after this long with neither input nor output (an `idle` event warns a minute before, or halfway for a shorter one).'),
+    cols: z.number().int().min(1).max(1000).optional().describe('The terminal\'s width at the start (with `tty`).'),
+    rows: z.number().int().min(1).max(1000).optional().describe('The terminal\'s height at the start (with `tty`).'),
+  }).optional().describe('An interactive run (`run -i`, `run -it`): the program\'s stdin is open and reached through the `/stdin/RUN` WebSocket; no hot start, one task only. Without a client on that socket for a grace period, the run is stopped.'),
 }).describe('What to build and run.');
 export type RunSpec = z.infer<typeof RunSpec>;
 export type RunSpecInput = z.input<typeof RunSpec>;
@@ -189,6 +196,11 @@ export const RunEvent = z.discriminatedUnion('kind', [
     quotaBytes: nonNegInt.describe('The tenant\'s volume quota (`bytenite agent --volume-quota`).'),
     message: z.string().describe('What happened and what it means for the next run.'),
   }).describe('The tenant\'s volumes crossed their quota while this run wrote to one: this run goes on, the next one that writes a volume is refused.'),
+  z.strictObject({
+    kind: z.literal('idle'), idleMs: nonNegInt.describe('How long the run has had neither input nor output.'),
+    stopInMs: nonNegInt.describe('It is stopped this much later unless something is typed or printed.'),
+    message: z.string().describe('The warning, in words for the user.'),
+  }).describe('An interactive run has been idle: it will be stopped at its idle timeout (`spec.interactive.idleTimeoutMs`).'),
   z.strictObject({ kind: z.literal('exited'), ...finalFields })
     .describe('Final: the container ran and exited (any exit code).'),
   z.strictObject({

@@ -56,6 +56,9 @@ export class Run {
   /** Set by the connection that uploads the context; the lifecycle awaits it on a cold start. */
   context?: { promise: Promise<ContextTar>; resolve(tar: ContextTar): void; reject(err: Error): void };
 
+  /** An interactive run's stdin, clients and idle timeout, while its container runs (agent/interactive/). */
+  interactive?: import('../interactive/interactiveRun').InteractiveRun;
+
   /** Its containers' ports: readiness of the watched ones, and the tunnels open to them. */
   readonly ports: RunPorts;
 

@@ -21,6 +21,7 @@ import { SecretRedactor } from './secretRedactor';
 import type { ImageKeeper } from '../images/imageKeeper';
 import type { VolumeLease, Volumes } from '../volumes/volumes';
 import type { ContainerMount } from '../engine/engine';
+import { DEFAULT_GRACE_MS, InteractiveRun, RunStopped } from '../interactive/interactiveRun';
 
 export interface RunManagerOptions {
   dataDir: string;
@@ -40,6 +41,8 @@ export interface RunManagerOptions {
   images?: Pick<ImageKeeper, 'used' | 'coldReason'>;
   /** Tenants' named volumes: a run waits for its volumes' locks before capacity, and mounts them. */
   volumes?: Pick<Volumes, 'acquire' | 'hold'>;
+  /** How long an interactive run waits for a client on its stdin (again) before it is stopped. */
+  interactiveGraceMs?: number;
 }
 
 export interface Pricing {
@@ -210,7 +213,12 @@ export class RunManager {
       const single = (run.spec.parallel ?? 1) === 1;
       // Volumes first: a run that waits for another one's write to its volume holds no capacity meanwhile.
       if (!run.spec.buildOnly) volumes = await this.opts.volumes?.acquire(run, (reason) => run.emit({ kind: 'queued', position: 1, reason }), (e) => run.emit(e), signal);
-      const specFor = (image: string): ContainerSpec => ({ ...this.containerSpec(run.id, run.spec, run.tenant, image), signal, mounts: volumes?.mounts });
+      const io = run.spec.interactive;
+      if (io && !single) throw new Error('an interactive run (-i, -it) has one task: leave out --parallel');
+      const specFor = (image: string): ContainerSpec => ({
+        ...this.containerSpec(run.id, run.spec, run.tenant, image), signal, mounts: volumes?.mounts,
+        ...(io ? { interactive: { tty: io.tty, cols: io.cols, rows: io.rows } } : {}),
+      });
       let expected = false;
       if (!this.engine.schedules) {
         release = await this.capacity.acquire(run.hardware, (position) => {
@@ -281,6 +289,7 @@ export class RunManager {
         {
           onOutput: (stream, data, cursor) => {
             markRunning();
+            run.interactive?.touch();
             const text = secrets.push(stream, data);
             // The cursor goes with the text: held-back text is not past the cursor, so a restart re-reads it.
             if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text }, cursor);
@@ -291,6 +300,17 @@ export class RunManager {
       );
       markRunning();
       volumes?.running();
+      if (io) {
+        if (!container.stdin) throw new Error(`the ${this.engine.name} engine cannot give a run's program its stdin: run without -i/-t`);
+        run.interactive = new InteractiveRun({
+          stdin: container.stdin, idleTimeoutMs: io.idleTimeoutMs, graceMs: this.opts.interactiveGraceMs ?? DEFAULT_GRACE_MS,
+          emit: (e) => run.emit(e),
+          stop: (reason) => {
+            this.log.info({ runId: run.id, why: reason.message }, 'interactive run stopped');
+            run.abort.abort(reason);
+          },
+        });
+      }
 
       final = await this.watch(run, container, {
         phases, base, deadline: run.spec.timeoutMs ? container.startedAt.getTime() + run.spec.timeoutMs : undefined, flush: secrets,
@@ -355,6 +375,7 @@ export class RunManager {
       exit = await running.exited;
     } finally {
       run.ports.stopped(0, 'the container exited');
+      run.interactive?.close('the run ended');
       clearInterval(ticker);
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -374,6 +395,8 @@ export class RunManager {
       cost: costOf(run.hardware, durationMs, this.pricing.prices, this.pricing.reference), outputs,
     });
     if (timedOut) return { kind: 'failed', ...fields, code: 'timeout', message: `stopped after its timeout of ${formatMs(run.spec.timeoutMs!)}` };
+    // Stopped by the agent itself (an interactive run idle, or left without a client): the final event says why.
+    if (signal.aborted && signal.reason instanceof RunStopped) return { kind: 'failed', ...fields, code: 'timeout', message: signal.reason.message };
     if (signal.aborted) return { kind: 'cancelled', ...fields };
     if (exit.error && exit.exitCode !== 0 && !exit.oomKilled) return { kind: 'failed', ...fields, code: 'engine', message: exit.error };
     return { kind: 'exited', ...fields };
