@@ -52,6 +52,8 @@ export interface AgentOptions {
   pricesFile?: string;
   log?: Logger;
   stopGraceSeconds?: number;
+  /** How long an interactive run waits for a client on its stdin (again) before it is stopped (default 60 s). */
+  interactiveGraceMs?: number;
   maxContextBytes?: number;
   /** Bound of the store of context file contents (default 2 GiB); least recently used contents go first. */
   contextStoreBytes?: number;
@@ -151,7 +153,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     outputDir: '/bytenite/out',
     agentId: identity.id, owner: identity.owner,
     journal, outputs,
-    images, volumes,
+    images, volumes, interactiveGraceMs: opts.interactiveGraceMs,
   }, log);
   await runs.ensureDirs();
   // Past runs come back from the journal; those still running are followed again (see RunManager.restore).
@@ -265,7 +267,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
 
   const heartbeat = setInterval(() => {
     for (const ws of wss.clients) {
-      if (!alive.get(ws)) {
+      // A socket opened elsewhere (exec, stdin, tunnel) is new to the heartbeat: it is pinged from now on,
+      // not dropped unasked (that cut every exec and interactive session at its first heartbeat).
+      if (!alive.has(ws)) ws.on('pong', () => alive.set(ws, true));
+      else if (!alive.get(ws)) {
         ws.terminate();
         continue;
       }

@@ -13,6 +13,8 @@ export interface ContainerStdin {
   drained(cb: () => void): void;
   /** End of input: the program reads EOF. */
   end(): void;
+  /** The terminal hung up (TTY only): SIGHUP to the process, as a closed terminal sends it. */
+  hangup(): Promise<void>;
   /** The terminal's new size (TTY only; ignored otherwise). */
   resize(cols: number, rows: number): Promise<void>;
 }
@@ -36,6 +38,9 @@ export function containerStdin(container: Docker.Container, attached: Duplex, tt
       if (ended) return;
       ended = true;
       if (!attached.destroyed) attached.end();
+    },
+    hangup: async () => {
+      if (tty) await container.kill({ signal: 'SIGHUP' }).catch(() => {});
     },
     resize: async (cols, rows) => {
       if (tty) await container.resize({ w: cols, h: rows });

@@ -38,7 +38,7 @@ export class InteractiveRun {
         kind: 'idle', idleMs, stopInMs,
         message: `no input or output for ${seconds(idleMs)}: the run stops in ${seconds(stopInMs)} unless something is typed (--idle-timeout ${seconds(o.idleTimeoutMs)})`,
       }),
-      stop: () => o.stop(new RunStopped(`stopped after ${seconds(o.idleTimeoutMs)} with no input or output (its --idle-timeout)`)),
+      stop: () => this.stop(new RunStopped(`stopped after ${seconds(o.idleTimeoutMs)} with no input or output (its --idle-timeout)`)),
     });
     this.waitForClient();
   }
@@ -95,11 +95,20 @@ export class InteractiveRun {
     this.clients.clear();
   }
 
+  /**
+   * Hangs up first, as a closed terminal does (a shell leaves at once on SIGHUP; SIGTERM, which an
+   * interactive shell ignores, would wait out the whole stop grace), then stops the run as any stop does.
+   */
+  private stop(reason: RunStopped): void {
+    this.o.stdin.end();
+    void this.o.stdin.hangup().finally(() => this.o.stop(reason));
+  }
+
   private waitForClient(): void {
     clearTimeout(this.grace);
     this.grace = setTimeout(() => {
       if (this.clients.size === 0 && !this.over) {
-        this.o.stop(new RunStopped(`stopped: no client was attached to its stdin for ${seconds(this.o.graceMs)} (the connection was lost, and nobody attached again)`));
+        this.stop(new RunStopped(`stopped: no client was attached to its stdin for ${seconds(this.o.graceMs)} (the connection was lost, and nobody attached again)`));
       }
     }, this.o.graceMs);
     this.grace.unref();

@@ -130,6 +130,15 @@ Clients (the \`bytenite\` CLI, the VS Code extension) talk to an agent over one 
   directions ended, 4001 one whose container stopped or run ended, 4002 one whose TCP side failed, with the reason.
   \`spec.ports\` and \`ports.watch\` ask for a \`port\` event when a container port first accepts a connection.
   Agents that do this say \`ports\` in their hello capabilities.
+- **Interactive runs (\`spec.interactive\`, \`run -i\` / \`-it\`):** the program's output is the run's \`log\` events
+  as for any run (with a terminal, one raw stream on \`stdout\`). Its stdin is a WebSocket of its own to
+  \`/stdin/RUN_ID[?cols=C&rows=R]\`, with the same token and checks as tunnels (404 word for word for another
+  tenant's run, 409 not running yet: retry, 410 over). Binary frames are stdin; text frames are
+  \`{"resize":[COLS,ROWS]}\` and \`{"eof":true}\` (end of input). A program that reads slowly holds its client
+  back (the socket is not read). The agent closes the socket (1000) when the run ends. While no client is
+  attached for the agent's grace period (60 s), and after \`idleTimeoutMs\` without input or output (an \`idle\`
+  event warns first), the run is stopped: \`failed\` with code \`timeout\` and the reason. Agents that do this say
+  \`interactive\` in their hello capabilities.
 
 ## Client → agent
 
