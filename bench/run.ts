@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, ByteNite and its baseline alternating run by run, medians and the
  * median of the pair-by-pair ratios, each against the issue's target. Writes bench/results.json and
- * bench/results.md. BENCH_PAIRS=N sets the counted pairs (default 7); BENCH_ONLY=first,context,cache,logs,many,editor,again,outputs,ports,endpoints
+ * bench/results.md. BENCH_PAIRS=N sets the counted pairs (default 7); BENCH_ONLY=first,context,cache,logs,many,editor,again,outputs,ports,endpoints,keys
  * runs a subset (and then writes its results to bench/results.partial.*, keeping the full table).
  */
 import { writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { benchPorts } from './ports';
 import { benchCacheMount } from './cacheMount';
 import { benchEditorAgain } from './editorAgain';
 import { benchEndpoints } from './endpoints';
+import { benchKeystrokes } from './keystrokes';
 import { PAIRS, Result, cleanupAll, ensureBaseImage, formatValue, log, notMeasured, tempDir } from './lib';
 
 const BENCHMARKS: [string, () => Promise<Result[]>][] = [
@@ -30,6 +31,7 @@ const BENCHMARKS: [string, () => Promise<Result[]>][] = [
   ['outputs', benchOutputs],
   ['ports', benchPorts],
   ['endpoints', benchEndpoints],
+  ['keys', benchKeystrokes],
 ];
 
 function row(r: Result): string {
