@@ -22,7 +22,7 @@ export class TerminalLink {
   private readonly raw: boolean;
   private readonly stdin = process.stdin;
 
-  private constructor(private readonly ws: WebSocket, private readonly runId: string, o: LinkOptions) {
+  private constructor(private readonly ws: WebSocket, runId: string, o: LinkOptions) {
     this.raw = o.tty && Boolean(this.stdin.isTTY);
     if (this.raw) this.stdin.setRawMode(true);
     this.stdin.on('data', this.onData);
@@ -82,8 +82,4 @@ export class TerminalLink {
   private readonly onResize = () => {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ resize: [process.stdout.columns, process.stdout.rows] }));
   };
-
-  get run(): string {
-    return this.runId;
-  }
 }
