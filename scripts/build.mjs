@@ -37,6 +37,22 @@ const zodEnglishOnly = {
   },
 };
 
+/**
+ * docker-modem loads ssh2 (an SSH client in JavaScript, a fifth of the agent bundle) at its top for its own
+ * `ssh://` transport. We never use it: engines over SSH go through the user's `ssh` (agent/engine/sshDial.ts),
+ * which reads their ~/.ssh/config. Every agent start and the extension host parsed it for nothing.
+ */
+const noModemSsh = {
+  name: 'no-docker-modem-ssh',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/ssh$/ }, (args) =>
+      args.importer.includes(`${path.sep}docker-modem${path.sep}lib${path.sep}`) ? { path: 'modem-ssh', namespace: 'no-modem-ssh' } : undefined);
+    build.onLoad({ filter: /.*/, namespace: 'no-modem-ssh' }, () => ({
+      contents: `module.exports = function () { throw new Error('docker-modem ssh is not bundled: ssh:// engines go through agent/engine/sshDial.ts'); };`,
+    }));
+  },
+};
+
 const targets = [
   {
     // What `node dist/bytenite.js` runs: loads the bundles below with V8's code cache (agent/cli/bundleLoader.ts).
@@ -52,10 +68,10 @@ const targets = [
     supported: { 'dynamic-import': false },
   },
   {
-    // The agent the CLI serves or embeds. ssh2's optional native helper is not needed for a local socket.
+    // The agent the CLI serves or embeds.
     entryPoints: { 'bytenite-agent': 'agent/cli/agentSide.ts' },
     platform: 'node', target: 'node20', format: 'cjs', outdir: 'dist',
-    external: ['cpu-features', '*.node'], plugins: [zodEnglishOnly],
+    plugins: [zodEnglishOnly, noModemSsh],
   },
   {
     entryPoints: { extension: 'extension/main.ts' },

@@ -5,12 +5,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-// docker-modem's own SSH transport (ssh2, the user's agent and keys, the host key check dockerode was given):
-// an http.Agent whose one connection is a `docker system dial-stdio` channel.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const sshAgent = require('docker-modem/lib/ssh') as (opts: Record<string, unknown>) => http.Agent;
+import { SshDialAgent, type SshTarget } from '../engine/sshDial';
 
 export interface EngineAddress {
   socketPath?: string;
@@ -20,18 +16,16 @@ export interface EngineAddress {
   ca?: string | Buffer;
   cert?: string | Buffer;
   key?: string | Buffer;
-  /** An engine over SSH: where to log in, and ssh2's options (agent, key, host verifier) from dockerode's. */
-  ssh?: { host: string; port: number; username?: string; options: Record<string, unknown> };
+  /** An engine over SSH: where the user's ssh logs in (and the environment it runs with). */
+  ssh?: { target: SshTarget; env: NodeJS.ProcessEnv };
 }
 
 /** docker-modem may hold the default socket as a function that finds it (the user's rootless one, or the system's). */
 export async function engineAddress(docker: Docker): Promise<EngineAddress> {
   const m = docker.modem as unknown as Omit<EngineAddress, 'socketPath'> & { protocol?: string; socketPath?: string | (() => Promise<string> | string) };
   const socketPath = typeof m.socketPath === 'function' ? await m.socketPath() : m.socketPath;
-  if ((m.protocol as string | undefined) === 'ssh') {
-    const sm = docker.modem as unknown as { host: string; port?: number; username?: string; sshOptions?: Record<string, unknown> };
-    return { ssh: { host: sm.host, port: sm.port ?? 22, username: sm.username, options: sm.sshOptions ?? {} } };
-  }
+  const agent = (docker.modem as unknown as { agent?: unknown }).agent;
+  if (agent instanceof SshDialAgent) return { ssh: { target: agent.ssh, env: agent.env } };
   return {
     socketPath, host: m.host, port: m.port,
     protocol: m.protocol === 'https' ? 'https' : 'http', ca: m.ca, cert: m.cert, key: m.key,
@@ -42,22 +36,10 @@ export async function engineAddress(docker: Docker): Promise<EngineAddress> {
 export function engineRequest(addr: EngineAddress, opts: { method: string; path: string; headers?: http.OutgoingHttpHeaders }): http.ClientRequest {
   const common = { method: opts.method, path: opts.path, headers: opts.headers, agent: false as const };
   if (addr.socketPath) return http.request({ ...common, socketPath: addr.socketPath });
-  if (addr.ssh) {
-    // A new SSH connection per request, closed with it: the session's is held for the build's length.
-    const agent = sshAgent({ ...addr.ssh.options, host: addr.ssh.host, port: addr.ssh.port, username: addr.ssh.username });
-    const create = agent.createConnection.bind(agent) as (o: unknown, cb: (err: Error | null, s?: Duplex) => void) => void;
-    // Node's HTTP client calls socket methods an SSH channel lacks (a request's timeout): they do nothing there.
-    (agent as unknown as { createConnection: typeof create }).createConnection = (o, cb) => create(o, (err, s) => cb(err, s && socketLike(s)));
-    return http.request({ ...common, agent, host: addr.ssh.host });
-  }
+  // A connection (an ssh login) of its own, closed with the request: the session's is held for the build's length.
+  if (addr.ssh) return http.request({ ...common, agent: new SshDialAgent(addr.ssh.target, addr.ssh.env, { keepAlive: false }), host: 'docker' });
   if (addr.protocol === 'https') return https.request({ ...common, host: addr.host, port: addr.port, ca: addr.ca, cert: addr.cert, key: addr.key });
   return http.request({ ...common, host: addr.host, port: addr.port });
-}
-
-function socketLike(s: Duplex): Duplex {
-  const t = s as Duplex & Partial<Record<'setTimeout' | 'setNoDelay' | 'setKeepAlive' | 'ref' | 'unref', () => Duplex>>;
-  for (const m of ['setTimeout', 'setNoDelay', 'setKeepAlive', 'ref', 'unref'] as const) t[m] ??= () => t;
-  return t;
 }
 
 /** The whole body of an engine response, for its error message (`{"message": …}`), bounded. */

@@ -174,7 +174,7 @@ export class DockerEngine implements Engine {
     } catch (err) {
       const looked = this.target && this.target.looked.length > 1 ? ` Looked at, in order: ${this.target.looked.join('; ')}.` : '';
       throw new EngineUnavailableError(
-        `no Docker Engine answers at ${this.where()} (${this.target?.hostKeyProblem ?? (err as Error).message}).${looked} ` +
+        `no Docker Engine answers at ${this.where()} (${(err as Error).message}).${looked} ` +
           'Start one (`sudo systemctl start docker`, or on Debian `apt-get install docker.io && dockerd &`), ' +
           'or point DOCKER_HOST, a Docker context (`docker context use NAME`) or `bytenite agent --engine-host URL` at a running engine, then try again.',
       );

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { checkHostKey, knownHostName, readKnownHosts } from './knownHosts';
+import { SshDialAgent, parseSshUrl } from './sshDial';
 
 export interface EngineTarget {
   /** The engine's address as the docker CLI writes it: `unix:///var/run/docker.sock`, `tcp://h:2376`, `ssh://u@h`. */
@@ -21,8 +21,6 @@ export interface EngineTarget {
   how: string;
   /** The places looked at, in order, with what each gave. */
   looked: string[];
-  /** Set when an `ssh://` engine's host key was refused: why, and what to do. */
-  hostKeyProblem?: string;
   /** TLS material of a context (or DOCKER_CERT_PATH), for a `tcp://` engine. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; skipVerify?: boolean };
 }
@@ -128,22 +126,9 @@ export function dockerOptions(t: EngineTarget, env: NodeJS.ProcessEnv = process.
   if (h.startsWith('npipe://')) return { socketPath: h.slice('npipe://'.length) || '//./pipe/docker_engine' };
   const u = new URL(h);
   if (u.protocol === 'ssh:') {
-    // As the docker CLI does: ssh to the host and speak to its engine through `docker system dial-stdio`.
-    const port = u.port ? Number(u.port) : 22;
-    const name = knownHostName(u.hostname.replace(/^\[|\]$/g, ''), port);
-    const known = readKnownHosts();
-    return {
-      protocol: 'ssh', host: u.hostname, port, username: u.username || os.userInfo().username,
-      sshOptions: {
-        agent: env.SSH_AUTH_SOCK, ...privateKey(env),
-        // Checked as ssh does, never accepted blindly: the engine runs other people's containers.
-        hostVerifier: (key: Buffer) => {
-          const v = checkHostKey(known, name, key);
-          t.hostKeyProblem = v.ok ? undefined : v.why;
-          return v.ok;
-        },
-      },
-    } as Docker.DockerOptions;
+    // As the docker CLI does: the user's ssh runs `docker system dial-stdio` on the host (agent/engine/sshDial.ts).
+    // The host name is only the requests' Host header; every connection comes from the agent.
+    return { protocol: 'http', host: 'docker', port: 80, agent: new SshDialAgent(parseSshUrl(h), env) } as Docker.DockerOptions;
   }
   const tls = t.tls;
   const secure = u.protocol === 'https:' || Boolean(tls?.cert || tls?.ca) || u.port === '2376';
@@ -151,16 +136,6 @@ export function dockerOptions(t: EngineTarget, env: NodeJS.ProcessEnv = process.
     protocol: secure ? 'https' : 'http', host: u.hostname, port: u.port ? Number(u.port) : secure ? 2376 : 2375,
     ...(tls?.ca ? { ca: tls.ca } : {}), ...(tls?.cert ? { cert: tls.cert } : {}), ...(tls?.key ? { key: tls.key } : {}),
   };
-}
-
-/** The user's default key, when there is no SSH agent to ask (ssh itself tries these in this order). */
-function privateKey(env: NodeJS.ProcessEnv): { privateKey?: Buffer } {
-  if (env.SSH_AUTH_SOCK) return {};
-  for (const f of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
-    const p = path.join(os.homedir(), '.ssh', f);
-    if (existsSync(p)) return { privateKey: readFileSync(p) };
-  }
-  return {};
 }
 
 /** `unix:///var/run/docker.sock (the default socket)`: the target as the agent names it. */

@@ -1,20 +1,26 @@
-// An engine reached over SSH, as the docker CLI reaches `ssh://` contexts: an sshd on loopback (Debian's
-// openssh-server) with keys made here, the user's SSH agent holding the client key, and the engine spoken to
-// through `docker system dial-stdio` on the other side. The host key is checked against known_hosts: a host
-// that is not there is refused, with what to do.
+// An engine reached over SSH, as the docker CLI reaches `ssh://` contexts: the user's own `ssh` with its
+// config, against an sshd on loopback (Debian's openssh-server) with keys made here, the user's SSH agent
+// holding the client key, and the engine spoken to through `docker system dial-stdio` on the other side.
+// The ssh config names the host by an alias only it knows (`gpu-box`), so a run that works proves the
+// config was read. OpenSSH finds ~/.ssh through the passwd entry, not $HOME, so the config is passed with
+// `-F` through BYTENITE_SSH_COMMAND, as a user would point GIT_SSH_COMMAND at one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cleanup, freePort, makeContext, runCli, tmpDir } from './helpers';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
+let dir: string;
 let home: string;
 let port: number;
 let agentSock: string;
 let hostLine: string;
+let sshConfig: string;
+let knownHosts: string;
 
 async function until(what: string, ms: number, ok: () => boolean): Promise<void> {
   const t0 = Date.now();
@@ -26,7 +32,7 @@ async function until(what: string, ms: number, ok: () => boolean): Promise<void>
 
 before(async () => {
   assert.ok(existsSync('/usr/sbin/sshd'), 'sshd is missing: scripts/setup.sh --tests installs openssh-server');
-  const dir = tmpDir('bytenite-ssh-');
+  dir = tmpDir('bytenite-ssh-');
   dirs.push(dir);
   home = path.join(dir, 'home');
   mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
@@ -52,16 +58,28 @@ before(async () => {
   execFileSync('ssh-add', ['-q', path.join(dir, 'client_key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
   const [type, blob] = readFileSync(path.join(dir, 'host_key.pub'), 'utf8').split(' ');
   hostLine = `[127.0.0.1]:${port} ${type} ${blob}\n`;
+  knownHosts = path.join(home, '.ssh', 'known_hosts');
+  sshConfig = path.join(home, '.ssh', 'config');
+  writeFileSync(sshConfig, [
+    'Host gpu-box', '  HostName 127.0.0.1', `  Port ${port}`, '  User root', `  IdentityAgent ${agentSock}`,
+    `  UserKnownHostsFile ${knownHosts}`, '  StrictHostKeyChecking yes', '  LogLevel ERROR',
+  ].join('\n') + '\n');
 });
 after(() => {
   for (const p of procs) p.kill('SIGTERM');
   cleanup(...dirs);
 });
 
-const env = () => ({ HOME: home, SSH_AUTH_SOCK: agentSock, DOCKER_HOST: `ssh://root@127.0.0.1:${port}`, DOCKER_CONTEXT: '', DOCKER_CONFIG: path.join(home, '.docker') });
+const env = (over: Record<string, string> = {}) => ({
+  HOME: home, SSH_AUTH_SOCK: '', DOCKER_HOST: 'ssh://gpu-box', DOCKER_CONTEXT: '', DOCKER_CONFIG: path.join(home, '.docker'),
+  BYTENITE_SSH_COMMAND: `ssh -F ${sshConfig}`,
+  // A data folder per call, so that nothing one call left (a login, a cache) serves the next.
+  BYTENITE_DATA_DIR: mkdtempSync(path.join(dir, 'data-')),
+  ...over,
+});
 
-test('a run on an engine reached over ssh:// through the user\'s SSH agent', async () => {
-  writeFileSync(path.join(home, '.ssh', 'known_hosts'), hostLine);
+test('a run on an engine reached over ssh:// through the user\'s ssh, its config and its agent', async () => {
+  writeFileSync(knownHosts, hostLine);
   const ctx = makeContext({}, 'CMD ["echo", "over ssh"]\n', { uniq: true });
   dirs.push(ctx);
   const r = await runCli(['run', path.join(ctx, 'Dockerfile')], { env: env() });
@@ -70,15 +88,35 @@ test('a run on an engine reached over ssh:// through the user\'s SSH agent', asy
   // Built by the remote engine's BuildKit, its session carried by a dial-stdio channel of its own.
   assert.match(r.stderr, /by BuildKit/, r.stderr);
   const hw = await runCli(['hardware'], { env: env() });
-  assert.match(hw.stdout, new RegExp(`^Engine: Docker Engine .* at ssh://root@127\\.0\\.0\\.1:${port} \\(DOCKER_HOST\\)$`, 'm'));
+  assert.match(hw.stdout, /^Engine: Docker Engine .* at ssh:\/\/gpu-box \(DOCKER_HOST\)$/m);
+});
+
+test('a Docker context whose host is ssh:// is reached the same way', async () => {
+  writeFileSync(knownHosts, hostLine);
+  const name = 'gpu';
+  const meta = path.join(home, '.docker', 'contexts', 'meta', createHash('sha256').update(name).digest('hex'));
+  mkdirSync(meta, { recursive: true });
+  writeFileSync(path.join(meta, 'meta.json'), JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: 'ssh://gpu-box', SkipTLSVerify: false } } }));
+  const hw = await runCli(['hardware'], { env: env({ DOCKER_HOST: '', DOCKER_CONTEXT: name }) });
+  assert.equal(hw.code, 0, hw.stderr);
+  assert.match(hw.stdout, /^Engine: Docker Engine .* at ssh:\/\/gpu-box \(context "gpu", from DOCKER_CONTEXT\)$/m);
 });
 
 test('a host whose key is not in known_hosts is refused, with what to do', async () => {
-  writeFileSync(path.join(home, '.ssh', 'known_hosts'), '');
+  writeFileSync(knownHosts, '');
   const ctx = makeContext({}, 'CMD ["echo", "never"]\n', { uniq: true });
   dirs.push(ctx);
   const r = await runCli(['run', path.join(ctx, 'Dockerfile')], { env: env() });
   assert.equal(r.code, 125);
   assert.equal(r.stdout, '');
-  assert.match(r.stderr, new RegExp(`\\[127\\.0\\.0\\.1\\]:${port} is not in known_hosts: connect once with \`ssh\``));
+  assert.match(r.stderr, /ssh to gpu-box: its host key is not in known_hosts or has changed \(.*Host key verification failed.*\); connect once with `ssh gpu-box`/);
+});
+
+test('a key the host does not accept is reported as such', async () => {
+  writeFileSync(knownHosts, hostLine);
+  const ctx = makeContext({}, 'CMD ["echo", "never"]\n', { uniq: true });
+  dirs.push(ctx);
+  const r = await runCli(['run', path.join(ctx, 'Dockerfile')], { env: env({ BYTENITE_SSH_COMMAND: `ssh -F ${sshConfig} -o IdentityAgent=none -o IdentitiesOnly=yes` }) });
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, /ssh to gpu-box: no key was accepted \(.*Permission denied.*\); add your key to the SSH agent/);
 });

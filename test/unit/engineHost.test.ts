@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineConfigError, dockerOptions, findEngine } from '../../agent/engine/engineHost';
+import { SshDialAgent, explainSshFailure, parseSshUrl, sshCommand } from '../../agent/engine/sshDial';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -65,10 +66,29 @@ describe('findEngine', () => {
     assert.throws(() => findEngine({ env: { DOCKER_CONFIG: bad } }), /Docker context "odd": "localhost:2375" is not an engine address/);
   });
 
-  test('client options: a socket path, plain tcp, and ssh through the user\'s agent', () => {
+  test('client options: a socket path, plain tcp, and ssh through the user\'s own ssh', () => {
     assert.deepEqual(dockerOptions({ host: 'unix:///tmp/x.sock', how: '', looked: [] }), { socketPath: '/tmp/x.sock' });
     assert.deepEqual(dockerOptions({ host: 'tcp://h:2375', how: '', looked: [] }), { protocol: 'http', host: 'h', port: 2375 });
-    const ssh = dockerOptions({ host: 'ssh://ops@gpu-box:2222', how: '', looked: [] }, { SSH_AUTH_SOCK: '/run/agent.sock' }) as Record<string, unknown>;
-    assert.deepEqual([ssh.protocol, ssh.host, ssh.port, ssh.username, (ssh.sshOptions as { agent: string }).agent], ['ssh', 'gpu-box', 2222, 'ops', '/run/agent.sock']);
+    const ssh = dockerOptions({ host: 'ssh://ops@gpu-box:2222', how: '', looked: [] }, {}) as { agent: SshDialAgent };
+    assert.ok(ssh.agent instanceof SshDialAgent);
+    assert.deepEqual(ssh.agent.ssh, { host: 'gpu-box', user: 'ops', port: 2222 });
+  });
+
+  test('the ssh command line is the docker CLI\'s, after BYTENITE_SSH_COMMAND\'s own words', () => {
+    assert.deepEqual(sshCommand(parseSshUrl('ssh://gpu-box'), {}), {
+      file: 'ssh', args: ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', '-T', '--', 'gpu-box', 'docker', 'system', 'dial-stdio'],
+    });
+    assert.deepEqual(sshCommand(parseSshUrl('ssh://ops@[::1]:2222'), { BYTENITE_SSH_COMMAND: 'ssh -F /c/config -v' }), {
+      file: 'ssh', args: ['-F', '/c/config', '-v', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', '-T', '-l', 'ops', '-p', '2222', '--', '::1', 'docker', 'system', 'dial-stdio'],
+    });
+    assert.throws(() => parseSshUrl('ssh://box/var/run/docker.sock'), /takes no path/);
+  });
+
+  test('ssh failures say what to do', () => {
+    const t = parseSshUrl('ssh://ops@box');
+    assert.match(explainSshFailure(t, 'Host key verification failed.\n', 255), /host key is not in known_hosts .*connect once with `ssh ops@box`/);
+    assert.match(explainSshFailure(t, 'ops@box: Permission denied (publickey).\n', 255), /no key was accepted .*ssh-add/);
+    assert.match(explainSshFailure(t, 'bash: line 1: docker: command not found\n', 127), /docker CLI is not installed there/);
+    assert.match(explainSshFailure(t, 'ssh: connect to host box port 22: Connection refused\n', 255), /^ssh to ops@box failed \(exit 255\): ssh: connect to host box port 22: Connection refused$/);
   });
 });
