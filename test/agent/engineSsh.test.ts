@@ -10,7 +10,7 @@ import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanup, freePort, makeContext, runCli, tmpDir } from './helpers';
+import { CLI, cleanup, freePort, makeContext, runCli, tmpDir } from './helpers';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
@@ -119,4 +119,19 @@ test('a key the host does not accept is reported as such', async () => {
   const r = await runCli(['run', path.join(ctx, 'Dockerfile')], { env: env({ BYTENITE_SSH_COMMAND: `ssh -F ${sshConfig} -o IdentityAgent=none -o IdentitiesOnly=yes` }) });
   assert.equal(r.code, 125, r.stderr);
   assert.match(r.stderr, /ssh to gpu-box: no key was accepted \(.*Permission denied.*\); add your key to the SSH agent/);
+});
+
+test('run -i over ssh: stdin reaches the program through the engine\'s attach, on a dial-stdio channel', async () => {
+  writeFileSync(knownHosts, hostLine);
+  const ctx = makeContext({}, 'CMD ["echo", "unused"]\n', { uniq: true });
+  dirs.push(ctx);
+  const child = spawn(process.execPath, [CLI, 'run', '-i', path.join(ctx, 'Dockerfile'), '--', 'wc', '-c'], { env: { ...process.env, ...env() }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdin!.end(Buffer.alloc(300_000, 'x'));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, err);
+  assert.equal(out.trim(), '300000');
 });
