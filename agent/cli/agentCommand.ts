@@ -119,7 +119,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       return [tenant, RegistryAuth.fromFlag(v.slice(eq + 1), `--tenant-registry-auth ${tenant}=`)];
     })),
   );
-  const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine'], registryAuth);
+  const engine = swarmEngineFromFlags(values.engine!, values.registry, values['node-engine'], registryAuth, { engineHost: values['engine-host'], dockerContext: values['docker-context'] });
   const contextStoreBytes = values['context-store'] !== undefined ? parseMemory(values['context-store']) * 1024 * 1024 : undefined;
   const size = (flag: 'image-budget' | 'build-cache-budget'): number | undefined => {
     const text = values[flag];

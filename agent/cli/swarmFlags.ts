@@ -3,9 +3,10 @@ import Docker from 'dockerode';
 import type { Engine } from '../engine/engine';
 import type { TenantRegistryAuth } from '../build/registryAuth';
 import { SwarmEngine } from '../engine/swarmEngine';
+import { dockerOptions, findEngine } from '../engine/engineHost';
 
 /** undefined for the default single-machine engine; throws with what to fix for a bad combination. */
-export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngines: string[] = [], registryAuth?: TenantRegistryAuth): Engine | undefined {
+export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngines: string[] = [], registryAuth?: TenantRegistryAuth, choice: { engineHost?: string; dockerContext?: string } = {}): Engine | undefined {
   if (engine === 'docker') {
     if (registry || nodeEngines.length) throw new Error('--registry and --node-engine go with --engine swarm');
     return undefined;
@@ -17,7 +18,9 @@ export function swarmEngineFromFlags(engine: string, registry?: string, nodeEngi
   if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(registry) && !/^\[[0-9a-fA-F:]+\](:\d+)?$/.test(registry)) {
     throw new Error(`--registry ${registry}: give HOST:PORT (no scheme, no path), e.g. 10.0.0.5:5000`);
   }
-  return new SwarmEngine({ registry, nodeEngines: nodeEngines.map(dockerAt), registryAuth });
+  // The manager is found as the docker CLI finds an engine (--engine-host, --docker-context, DOCKER_HOST, contexts).
+  const target = findEngine({ engineHost: choice.engineHost, context: choice.dockerContext });
+  return new SwarmEngine({ registry, nodeEngines: nodeEngines.map(dockerAt), registryAuth, docker: new Docker(dockerOptions(target)), target });
 }
 
 /** A Docker client for `unix:///path` or `tcp://host:port`. */

@@ -25,6 +25,7 @@ import {
   ExitInfo, HardwareUnavailableError, LABELS, RunningContainer, containerLabels,
 } from './engine';
 import { DockerEngine } from './dockerEngine';
+import { describeTarget, type EngineTarget } from './engineHost';
 import type { RegistryAuth, TenantRegistryAuth } from '../build/registryAuth';
 import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
 import { followStats, openOutputs } from './containerIo';
@@ -45,6 +46,8 @@ const MANAGER_GRACE_MS = 15_000;
 export interface SwarmEngineOptions {
   /** The manager's engine (default: DOCKER_HOST or the local socket). */
   docker?: Docker;
+  /** How the manager's engine was found (`--docker-context`, a context, DOCKER_HOST), for messages. */
+  target?: EngineTarget;
   /** HOST:PORT of the registry the agent pushes to and every node pulls from. */
   registry: string;
   /** Engines of other nodes the agent can reach: stats, OOM flag and outputs of their tasks come from there. */
@@ -107,12 +110,13 @@ export class SwarmEngine implements Engine {
 
   constructor(private readonly opts: SwarmEngineOptions) {
     this.docker = opts.docker ?? new Docker();
-    this.builder = new DockerEngine(this.docker, { registryAuth: opts.registryAuth });
+    this.builder = new DockerEngine(this.docker, { registryAuth: opts.registryAuth, target: opts.target });
     this.registry = opts.registry;
     this.pollMs = opts.pollMs ?? 250;
   }
 
   private where(): string {
+    if (this.opts.target) return describeTarget(this.opts.target);
     const m = this.docker.modem as { socketPath?: string; host?: string; port?: number };
     return m.socketPath ? `unix://${m.socketPath}` : `${m.host}:${m.port}`;
   }
@@ -123,7 +127,7 @@ export class SwarmEngine implements Engine {
     if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
       throw new EngineUnavailableError(
         `the Docker Engine at ${this.where()} is not a Swarm manager (swarm state: ${info.Swarm?.LocalNodeState || 'inactive'}). ` +
-          'Point DOCKER_HOST at a manager of the cluster, or start the agent without --engine swarm to run on this machine.',
+          'Point DOCKER_HOST, a Docker context or --engine-host at a manager of the cluster, or start the agent without --engine swarm to run on this machine.',
       );
     }
   }
@@ -423,6 +427,8 @@ export class SwarmEngine implements Engine {
 
   /** The cluster as the catalog shows it: every node, and as `host` what one task can get on the largest. */
   async hardware(): Promise<EngineHardware> {
+    // The agent's first question at start: an engine that is not there, or not a manager, is said plainly.
+    await this.ping();
     const nodes = await this.nodes();
     const usable = nodes.filter(schedulable);
     if (usable.length === 0) throw new EngineUnavailableError(`the Swarm at ${this.where()} has no node that is ready and active`);

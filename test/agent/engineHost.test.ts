@@ -105,3 +105,16 @@ test('bytenite agent --docker-context: the start-up line and bytenite hardware n
     await new Promise((r) => child.once('exit', r));
   }
 });
+
+test('bytenite agent --engine swarm finds its manager by the same rules: the context is asked, and named when it is no manager', async () => {
+  const data = tmpDir('bytenite-data-');
+  dirs.push(data);
+  const before = connections;
+  const r = await runCli(['agent', '--port', '0', '--data-dir', data, '--engine', 'swarm', '--registry', '127.0.0.1:5000', '--docker-context', 'desk'], { env: { ...noHost, DOCKER_CONFIG: cfg } });
+  assert.equal(r.code, 125, r.stderr);
+  assert.ok(connections > before, 'the swarm agent asked the context\'s engine (the proxy), not the default socket');
+  assert.match(r.stderr, new RegExp(`the Docker Engine at unix://${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(context "desk", from --docker-context\\) is not a Swarm manager`));
+  const broken = await runCli(['agent', '--port', '0', '--data-dir', data, '--engine', 'swarm', '--registry', '127.0.0.1:5000', '--docker-context', 'broken'], { env: { ...noHost, DOCKER_CONFIG: cfg } });
+  assert.equal(broken.code, 125);
+  assert.match(broken.stderr, /no Docker Engine answers at unix:\/\/\/nowhere\/docker\.sock \(context "broken", from --docker-context\)/);
+});
