@@ -111,7 +111,7 @@ export interface AgentServer {
 export const DEFAULT_PORT = 7420;
 const EMBEDDED_NO_ENDPOINTS = 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
   'start one with `bytenite agent` and pass --agent URL --token-file FILE';
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes', 'raw-tunnel'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();

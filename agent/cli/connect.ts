@@ -23,8 +23,11 @@ export interface ConnectFlags {
 export interface Connection {
   client: AgentClient;
   embedded: boolean;
-  /** The embedded agent's own way to a run's port, skipping the WebSocket tunnel (absent for a remote agent). */
-  dial?(runId: string, port: number, task?: number): Promise<Duplex>;
+  /**
+   * A plain byte stream to a run's port, skipping the WebSocket tunnel: the embedded agent's own, in this
+   * process; a standalone agent's raw TCP tunnel when it offers one (null when it does not).
+   */
+  dial?(runId: string, port: number, task?: number): Promise<Duplex | null>;
   /** The connection if it is still open, else a new one to the same agent (a download resumes on it). */
   current(): Promise<AgentClient>;
   close(): Promise<void>;
@@ -60,7 +63,8 @@ export async function connect(flags: ConnectFlags): Promise<Connection> {
     const url = flags.agent;
     const client = await AgentClient.connect(url, { token, ca, clientName });
     const r = reconnecting(client, () => AgentClient.connect(url, { token, ca, clientName }));
-    return { client, embedded: false, current: r.current, close: async () => r.closeAll() };
+    // The raw tunnel needs only the agent's address and token, so it goes on across a reconnect of `client`.
+    return { client, embedded: false, current: r.current, dial: (runId, port, task) => client.dialTunnel(runId, port, task), close: async () => r.closeAll() };
   }
   const { startEmbeddedAgent } = await loadAgentSide();
   const agent = await startEmbeddedAgent(path.resolve(flags['data-dir'] ?? defaultDataDir()));

@@ -208,7 +208,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       // Listening before anything starts: a port in use fails the command before a run exists, as docker run -p does.
       forwards = await PortForwards.listen(publishes, {
         tunnel: (runId, port, t) => connecting.then((c) => c.client.tunnel(runId, port, t)), task,
-        // The embedded agent is this process: its connections skip the WebSocket.
+        // The embedded agent is this process, a standalone one may offer raw TCP: both skip the WebSocket.
         dial: (runId, port, t) => connecting.then((c) => (c.dial ? c.dial(runId, port, t) : null)),
         onReady: (f, ms) => reporter.forwardReady(forwardsRunId, { host: f.host, port: f.boundPort, url: forwardUrl(f.host, f.boundPort) }, f.containerPort, ms),
         onNote: (line) => reporter.note(line),

@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import type { Duplex } from 'node:stream';
 import {
   AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, RequestRecord, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
   parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION,
@@ -17,7 +18,7 @@ import type { ListedContext } from '../context/packContext';
 import { manifestParts, toManifest } from '../context/manifest';
 import { openExec, type ExecOptions } from './openExec';
 import { openStdin } from './openStdin';
-import { openTunnel, type TunnelAuth } from './openTunnel';
+import { openRawTunnel, openTunnel, type TunnelAuth } from './openTunnel';
 
 export class AgentError extends Error {
   constructor(readonly code: ErrorCode | 'connection', message: string) {
@@ -197,6 +198,15 @@ export class AgentClient {
    */
   tunnel(runId: string, port: number, task?: number): Promise<WebSocket> {
     return openTunnel(this.url, this.auth, runId, port, task);
+  }
+
+  /**
+   * The same connection as plain TCP, when the agent offers `raw-tunnel` (null when it does not: use
+   * `tunnel`): no framing or masking on the way, the forward's fastest path to a standalone agent.
+   */
+  async dialTunnel(runId: string, port: number, task?: number): Promise<Duplex | null> {
+    if (!this.hello.capabilities.includes('raw-tunnel')) return null;
+    return openRawTunnel(this.url, this.auth, runId, port, task);
   }
 
   /** An interactive run's stdin, on a WebSocket of its own (agent/interactive/stdinServer.ts). */

@@ -3,6 +3,9 @@
  * token). A refusal rejects with the agent's own reason and its HTTP status, which says whether trying
  * again can help (409: the run is not running yet).
  */
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { MAX_FRAME } from '../protocol';
 import { TunnelRefused } from '../tunnel/tunnelRefused';
@@ -16,6 +19,41 @@ export interface TunnelAuth {
 
 export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<WebSocket> {
   return openAgentSocket(`${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`, auth, 'tunnel');
+}
+
+/**
+ * One forwarded connection as plain TCP (capability `raw-tunnel`): an HTTP upgrade to `bytenite-tcp` on
+ * `/tunnel/RUN/PORT`, after whose 101 the socket carries the container port's bytes unframed. Refusals are
+ * the WebSocket tunnel's, with the same statuses.
+ */
+export function openRawTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<Duplex> {
+  const u = new URL(`${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`);
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
+  const opts: https.RequestOptions = {
+    host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (secure ? 443 : 80), path: u.pathname + u.search, agent: false,
+    headers: { Authorization: `Bearer ${auth.token}`, Connection: 'Upgrade', Upgrade: 'bytenite-tcp' },
+    ...(secure && auth.ca ? { ca: auth.ca } : {}),
+  };
+  return new Promise((resolve, reject) => {
+    const req = (secure ? https : http).request(opts);
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
+    req.once('upgrade', (_res, socket, head) => {
+      req.setTimeout(0);
+      socket.setNoDelay(true);
+      if (head.length > 0) socket.unshift(head);
+      resolve(socket);
+    });
+    req.once('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
+      const done = () => reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the tunnel (HTTP ${res.statusCode})`));
+      res.once('end', done);
+      res.once('close', done);
+    });
+    req.once('error', (err) => reject(new TunnelRefused(0, `cannot reach the agent: ${err.message}`)));
+    req.end();
+  });
 }
 
 /**

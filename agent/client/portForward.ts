@@ -11,6 +11,7 @@ import type { RunEvent } from '../protocol';
 import type { WebSocket } from 'ws';
 import { TunnelRefused } from './openTunnel';
 import { pump } from '../tunnel/pump';
+import { splice } from '../tunnel/splice';
 import type { Publish } from '../cli/publishFlag';
 
 export interface Forward extends Publish {
@@ -25,8 +26,9 @@ export interface PortForwardOptions {
    */
   tunnel(runId: string, port: number, task?: number): Promise<WebSocket>;
   /**
-   * Where the agent is this process (the embedded one): a connection to the container's port made here,
-   * used instead of `tunnel`, with the same refusals (TunnelRefused). Null: use `tunnel`.
+   * A plain byte stream to the container's port, used instead of `tunnel` when there is one: made in this
+   * process when the agent is this process (the embedded one), or a raw TCP upgrade to a standalone agent
+   * that offers `raw-tunnel`; the same refusals (TunnelRefused). Null: use `tunnel`.
    */
   dial?(runId: string, port: number, task?: number): Promise<Duplex | null>;
   /** Of a fan-out run: forward to this task's container (default 0). */
@@ -157,22 +159,4 @@ export class PortForwards {
     this.said.add(line);
     this.opts.onNote?.(line);
   }
-}
-
-/**
- * Joins two connections of this process: bytes both ways with the streams' own backpressure, a FIN passed
- * on as a FIN (half-close), and an error or reset on either side closing both.
- */
-function splice(a: net.Socket, b: Duplex): void {
-  a.pipe(b);
-  b.pipe(a);
-  const cut = () => {
-    a.destroy();
-    b.destroy();
-  };
-  a.once('error', cut);
-  b.once('error', cut);
-  // Closed without its FIN (a reset, the run's end cutting it): the other side goes at once, not gracefully.
-  a.once('close', () => !a.readableEnded && b.destroy());
-  b.once('close', () => !b.readableEnded && a.destroy());
 }

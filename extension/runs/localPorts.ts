@@ -21,6 +21,8 @@ export class LocalPorts {
     let self: LocalPorts | undefined;
     const pf = await PortForwards.listen(bound, {
       tunnel: async (runId, port, task) => (await conn.get(10_000)).tunnel(runId, port, task),
+      // Raw TCP where the agent offers it (the local agent does): no WebSocket framing on the editor's forwards.
+      dial: async (runId, port, task) => (await conn.get(10_000)).dialTunnel(runId, port, task),
       onReady: (f, ms) => {
         const v = self?.views.find((x) => x.containerPort === f.containerPort);
         if (!v || !self) return;

@@ -16,7 +16,7 @@ import {
 import { SERVICE_PORT, serviceContext } from './serviceImage';
 import { AgentClient } from '../../agent/client/agentClient';
 import { startRun } from '../../agent/client/startRun';
-import { openTunnel, TunnelRefused } from '../../agent/client/openTunnel';
+import { openRawTunnel, openTunnel, TunnelRefused } from '../../agent/client/openTunnel';
 import type { RunEvent } from '../../agent/protocol';
 
 let svc: string;
@@ -174,7 +174,7 @@ test('a standalone agent with a token forwards; with --no-network the container 
   }
 });
 
-test('a forward reaches only its own tenant\'s run; an ended run\'s forward is refused at once', async () => {
+test('a forward reaches only its own tenant\'s run, by WebSocket and by raw TCP alike; an ended run\'s forward is refused at once', async () => {
   const tokens = new Map([['token-alpha-0123456789', 'alpha'], ['token-beta-0123456789', 'beta']]);
   const agent = await startTestAgent({ tokens });
   dirs.push(agent.dataDir);
@@ -201,26 +201,38 @@ test('a forward reaches only its own tenant\'s run; an ended run\'s forward is r
     assert.match(reply, /^HTTP\/1\.1 200/);
     ws.close();
 
-    const refusal = async (token: string, runId: string) => {
+    // The same through the raw tunnel (capability raw-tunnel): plain bytes after the 101.
+    const raw = await alpha.dialTunnel(started.runId, SERVICE_PORT);
+    assert.ok(raw, 'the agent offers raw-tunnel');
+    raw.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    let rawReply = '';
+    for await (const c of raw) rawReply += c;
+    assert.match(rawReply, /^HTTP\/1\.1 200[\s\S]*alpha/);
+
+    const refusal = async (token: string, runId: string, open: typeof openTunnel | typeof openRawTunnel = openTunnel) => {
       try {
-        await openTunnel(agent.url, { token }, runId, SERVICE_PORT);
+        await open(agent.url, { token }, runId, SERVICE_PORT);
       } catch (err) {
         assert.ok(err instanceof TunnelRefused);
         return `${err.status} ${err.message}`;
       }
       assert.fail('the tunnel was opened');
     };
-    const otherTenant = (await refusal('token-beta-0123456789', started.runId)).replace(started.runId, 'RUN');
-    const missing = (await refusal('token-beta-0123456789', 'r-0000000000000000')).replace('r-0000000000000000', 'RUN');
-    assert.equal(otherTenant, missing);
-    assert.match(otherTenant, /^404 no run RUN on this agent$/);
-    assert.match(await refusal('wrong-token', started.runId), /^401 /);
+    for (const open of [openTunnel, openRawTunnel]) {
+      const otherTenant = (await refusal('token-beta-0123456789', started.runId, open)).replace(started.runId, 'RUN');
+      const missing = (await refusal('token-beta-0123456789', 'r-0000000000000000', open)).replace('r-0000000000000000', 'RUN');
+      assert.equal(otherTenant, missing);
+      assert.match(otherTenant, /^404 no run RUN on this agent$/);
+      assert.match(await refusal('wrong-token', started.runId, open), /^401 /);
+    }
 
     await alpha.cancel(started.runId);
     await started.done;
-    const t0 = Date.now();
-    assert.match(await refusal('token-alpha-0123456789', started.runId), /^410 run r-\S+ is over \(the run was cancelled\)/);
-    assert.ok(Date.now() - t0 < 1000);
+    for (const open of [openTunnel, openRawTunnel]) {
+      const t0 = Date.now();
+      assert.match(await refusal('token-alpha-0123456789', started.runId, open), /^410 run r-\S+ is over \(the run was cancelled\)/);
+      assert.ok(Date.now() - t0 < 1000);
+    }
   } finally {
     alpha.close();
     await agent.close();
