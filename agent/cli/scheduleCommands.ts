@@ -195,7 +195,7 @@ function firingLine(f: ScheduleFiring): string {
 /** `2025-03-30 03:00:00 GMT+2` in this machine's zone. */
 function localTime(iso: string): string {
   const d = new Date(iso);
-  const f = new Intl.DateTimeFormat('sv-SE', { dateStyle: 'short', timeStyle: 'medium', timeZoneName: 'short' });
+  const f = new Intl.DateTimeFormat('sv-SE', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
   return f.format(d);
 }
 
