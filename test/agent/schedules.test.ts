@@ -113,6 +113,26 @@ test('overlap skip: a time that finds the last run still going is recorded as sk
   client.close();
 });
 
+test('overlap queue: one time waits for the running job and starts when it ends; a second one skips', async () => {
+  const ctx = makeContext({}, '', { uniq: true });
+  dirs.push(ctx);
+  const agent = await startTestAgent({});
+  agents.push(agent);
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+  const spec = await build(client, ctx, ['/bin/busybox', 'sleep', '7']);
+  await client.addSchedule('queued', spec, { cron: '*/3 * * * * *', timezone: 'UTC', overlap: 'queue' });
+  const s = await until(client, 'queued', (x) => x.runs >= 2 && x.skipped >= 1, 30_000);
+  await client.removeSchedule('queued');
+  const started = s.recent.filter((f) => f.runId).reverse();
+  assert.match(s.recent.find((f) => f.result === 'skipped')!.reason!, /a firing already waits for r-\w+ to end \(--overlap queue keeps one\)/);
+  const runs = await client.list();
+  const [a, b] = started.map((f) => runs.find((r) => r.runId === f.runId)!);
+  assert.equal(a.final?.kind, 'exited', 'the first had ended when the queued one started');
+  assert.ok(Date.parse(b.createdAt) - Date.parse(a.createdAt) >= 7000, `${a.createdAt} then ${b.createdAt}`);
+  for (const r of await client.list()) if (!r.final) await client.cancel(r.runId);
+  client.close();
+});
+
 test('CLI add and list; agent SIGKILLed: after a downtime spanning missed times it catches up once, then keeps firing', async () => {
   const ctx = makeContext({}, 'CMD ["/bin/busybox", "echo", "beat"]\n', { uniq: true });
   const dataDir = tmpDir('bytenite-sched-data-');
