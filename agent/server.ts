@@ -33,6 +33,8 @@ import { isExecRequest, openExec } from './interactive/execServer';
 import { isStdinRequest, openStdin } from './interactive/stdinServer';
 import { Endpoints } from './endpoints/endpoints';
 import { Volumes } from './volumes/volumes';
+import { Schedules } from './schedules/scheduler';
+import { admitRun } from './runs/admitRun';
 import { isEndpointRequest, routeRequest, routeUpgrade, type RouterDeps } from './endpoints/router';
 
 export interface AgentOptions {
@@ -83,6 +85,8 @@ export interface AgentOptions {
   registryAuth?: RegistryAuth | TenantRegistryAuth;
   /** Serve endpoints at /e/NAME/ (default true; the CLI's embedded agent, which ends with its command, does not). */
   endpoints?: boolean;
+  /** Keep and fire schedules (default: as `endpoints`; the embedded agent would stop them with its command). */
+  schedules?: boolean;
   /** How long an endpoint request is held waiting for an instance before 503 (default 60 s). */
   endpointHoldMs?: number;
   /** Bytes each tenant's named volumes may hold together (`--volume-quota`, default 20 GiB). */
@@ -105,13 +109,17 @@ export interface AgentServer {
   images?: ImageKeeper;
   /** The endpoints it serves at /e/NAME/ (absent when `endpoints: false`). */
   endpoints?: Endpoints;
+  /** Its schedules (absent when `schedules: false`). */
+  schedules?: Schedules;
   close(): Promise<void>;
 }
 
 export const DEFAULT_PORT = 7420;
 const EMBEDDED_NO_ENDPOINTS = 'this agent serves no endpoints (the CLI\'s embedded agent stops with its command): ' +
   'start one with `bytenite agent` and pass --agent URL --token-file FILE';
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes', 'raw-tunnel'];
+const EMBEDDED_NO_SCHEDULES = 'this agent keeps no schedules (the CLI\'s embedded agent stops with its command): ' +
+  'start one with `bytenite agent` and pass --agent URL --token-file FILE';
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes', 'schedules', 'raw-tunnel'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();
@@ -164,8 +172,16 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs, pricing })
     : undefined;
   endpoints?.load();
-  // An endpoint at zero has no run, yet its image is needed by the next request.
-  images?.neededBy(() => (endpoints ? new Set([...runs.imagesInUse(), ...endpoints.imagesInUse()]) : runs.imagesInUse()));
+  const maxContextBytes = opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024;
+  // After the runs too: a schedule follows the runs it had going, then catches up on the times it missed.
+  // Its firings start runs as a client's run.create does (admitRun), so they are refused for the same reasons.
+  const noSchedules = (opts.schedules ?? opts.endpoints) === false ? EMBEDDED_NO_SCHEDULES : undefined;
+  const schedules = noSchedules === undefined
+    ? new Schedules({ runs, engine, log, dataDir: opts.dataDir, start: (spec, tenant) => admitRun({ runs, engine, catalog, maxContextBytes, volumes }, spec, tenant) })
+    : undefined;
+  schedules?.load();
+  // An endpoint at zero has no run, yet its image is needed by the next request; a schedule's by its next time.
+  images?.neededBy(() => new Set([...runs.imagesInUse(), ...(endpoints?.imagesInUse() ?? []), ...(schedules?.imagesInUse() ?? [])]));
   images?.collectSoon();
   const blobs = await BlobStore.open(path.join(opts.dataDir, 'blobs'), opts.contextStoreBytes ?? DEFAULT_STORE_BYTES);
   const storage = () => storageUse({
@@ -180,8 +196,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES.filter((c) => (c !== 'endpoints' || endpoints) && (c !== 'volumes' || engine.volumes)), blobs, outputs, storage, engineDescription, endpoints, noEndpoints, volumes,
-    maxContextBytes: opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024,
+    runs, engine, catalog, log, capabilities: CAPABILITIES.filter((c) => (c !== 'endpoints' || endpoints) && (c !== 'volumes' || engine.volumes) && (c !== 'schedules' || schedules)), blobs, outputs, storage, engineDescription, endpoints, noEndpoints, volumes,
+    schedules, noSchedules, maxContextBytes,
   };
 
   const tokens: ReadonlyMap<string, string> = opts.tokens ?? new Map(opts.token ? [[opts.token, DEFAULT_TENANT]] : []);
@@ -293,10 +309,11 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   }, 'agent listening');
 
   return {
-    url, port, runs, storage, images, engineDescription, isolation, endpoints,
+    url, port, runs, storage, images, engineDescription, isolation, endpoints, schedules,
     async close() {
       clearInterval(heartbeat);
       endpoints?.close();
+      schedules?.close();
       await runs.shutdown();
       outputs.close();
       await images?.close();

@@ -19,7 +19,7 @@ import type { Run } from './runs/run';
 import { RunFeed } from './runs/runFeed';
 import type { Logger } from './log';
 import { checkHardware } from './hardware/catalog';
-import { checkContext, checkDockerfilePath } from './context/checkContext';
+import { checkContext } from './context/checkContext';
 import { ManifestUpload } from './context/manifestUpload';
 import { contextKey } from './build/contextKey';
 import type { BlobStore } from './store/blobStore';
@@ -27,6 +27,8 @@ import type { OutputStore } from './outputs/outputStore';
 import { OutputsRequestError, sendOutputs } from './outputs/outputsSender';
 import { EndpointError, type Endpoints } from './endpoints/endpoints';
 import { VolumeError, type Volumes } from './volumes/volumes';
+import { admitRun, RunRefusedError } from './runs/admitRun';
+import { ScheduleError, type Schedules } from './schedules/scheduler';
 
 export class UploadError extends Error {
   constructor(message: string) {
@@ -54,6 +56,10 @@ export interface SessionDeps {
   noEndpoints?: string;
   /** Tenants' named volumes. */
   volumes?: Pick<Volumes, 'check' | 'list' | 'remove'>;
+  /** The schedules the agent keeps and fires; absent on the CLI's embedded agent. */
+  schedules?: Schedules;
+  /** Why there are no schedules here, when `schedules` is absent. */
+  noSchedules?: string;
 }
 
 class RequestError extends Error {
@@ -137,7 +143,7 @@ export class Session {
     } catch (err) {
       if (err instanceof RequestError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
-      } else if (err instanceof EndpointError || err instanceof VolumeError) {
+      } else if (err instanceof EndpointError || err instanceof VolumeError || err instanceof RunRefusedError || err instanceof ScheduleError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: err.code, message: err.message });
       } else if (err instanceof EngineUnavailableError) {
         this.send({ type: 'error', inReplyTo: msg.id, code: 'engine_unavailable', message: err.message });
@@ -200,6 +206,23 @@ export class Session {
       case 'volume.remove':
         await this.volumes().remove(this.tenant, msg.name);
         return this.send({ type: 'ok', inReplyTo: msg.id });
+      case 'schedule.add': {
+        const badHardware = checkHardware(this.deps.catalog, msg.spec.hardware);
+        if (badHardware) throw new RequestError('hardware_unavailable', badHardware);
+        const schedule = await this.schedules().add(this.tenant, msg.name, msg.spec, msg.settings);
+        return this.send({ type: 'schedule', inReplyTo: msg.id, schedule });
+      }
+      case 'schedule.list':
+        return this.send({ type: 'schedules', inReplyTo: msg.id, schedules: this.schedules().list(this.tenant) });
+      case 'schedule.remove':
+        this.schedules().remove(this.tenant, msg.name);
+        return this.send({ type: 'ok', inReplyTo: msg.id });
+      case 'schedule.run':
+        return this.send({ type: 'schedule', inReplyTo: msg.id, schedule: await this.schedules().runNow(this.tenant, msg.name) });
+      case 'schedule.pause':
+        return this.send({ type: 'schedule', inReplyTo: msg.id, schedule: this.schedules().pause(this.tenant, msg.name) });
+      case 'schedule.resume':
+        return this.send({ type: 'schedule', inReplyTo: msg.id, schedule: this.schedules().resume(this.tenant, msg.name) });
       case 'endpoint.requests': {
         const journal = this.endpoints().journal(this.tenant, msg.name);
         this.send({ type: 'endpoint.requests', inReplyTo: msg.id, name: msg.name, requests: journal.list(msg.afterSeq, msg.limit) });
@@ -215,6 +238,11 @@ export class Session {
   private volumes(): NonNullable<SessionDeps['volumes']> {
     if (!this.deps.volumes) throw new RequestError('volume_refused', 'this agent has no volumes');
     return this.deps.volumes;
+  }
+
+  private schedules(): Schedules {
+    if (!this.deps.schedules) throw new RequestError('bad_message', this.deps.noSchedules ?? 'this agent keeps no schedules');
+    return this.deps.schedules;
   }
 
   private endpoints(): Endpoints {
@@ -245,18 +273,7 @@ export class Session {
   private async createRun(msg: Extract<ClientMessage, { type: 'run.create' }>): Promise<void> {
     const { spec } = msg;
     if (this.upload) throw new RequestError('bad_message', `finish uploading the context of ${this.upload.run.id} first`);
-    const badPath = checkDockerfilePath(spec.dockerfile);
-    if (badPath) throw new RequestError('bad_dockerfile_path', badPath);
-    const badHardware = checkHardware(this.deps.catalog, spec.hardware);
-    if (badHardware) throw new RequestError('hardware_unavailable', badHardware);
-    if (spec.contextBytes > this.deps.maxContextBytes) {
-      throw new RequestError('bad_context',
-        `the context is ${mib(spec.contextBytes)}; this agent takes at most ${mib(this.deps.maxContextBytes)}. ` +
-        'Leave large files out with .dockerignore.');
-    }
-    await this.deps.engine.ping();
-    if (spec.volumes?.length) await this.volumes().check(spec, this.tenant);
-    const run = await this.deps.runs.create(spec, this.tenant);
+    const run = await admitRun(this.deps, spec, this.tenant);
     const upload = !run.warmImage;
     // Whether a manifest or a tar comes is known from the first thing the client sends next.
     if (upload) this.upload = { run, bytes: 0, lastReport: 0 };
@@ -452,8 +469,4 @@ export class Session {
       if (this.download === abort) this.download = undefined;
     });
   }
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

@@ -12,6 +12,7 @@ import { execCommand, EXEC_HELP } from './execCommand';
 import { EXIT_NOT_RUN, RUN_HELP, runCommand, UsageError } from './runCommand';
 import { DEPLOY_HELP, deployCommand, endpointCommand, endpointsCommand, undeployCommand } from './endpointCommands';
 import { VOLUME_HELP, volumeCommand, volumesCommand } from './volumeCommands';
+import { SCHEDULE_HELP, scheduleCommand, schedulesCommand } from './scheduleCommands';
 
 const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware, with live logs, warm starts and cost.
 
@@ -25,6 +26,8 @@ Usage:
   bytenite deploy NAME [DOCKERFILE] --port N [options]  an endpoint at /e/NAME/ that scales to zero (see bytenite deploy --help)
   bytenite endpoints [--json] | undeploy NAME | endpoint logs NAME [--follow]   endpoints of an agent
   bytenite volumes [--json] | volume rm NAME            named volumes of your tenant (run -v NAME:/path), sizes and cost
+  bytenite schedule add NAME --cron "EXPR" [options] [DOCKERFILE]   run it at times (see bytenite schedule --help)
+  bytenite schedules [--json] | schedule rm|run|pause|resume NAME   schedules of an agent: next times, last result, cost
   bytenite agent [options]                              serve runs to clients (see bytenite agent --help)
   bytenite --version
 `;
@@ -45,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
     case 'endpoint': return endpointCommand(rest);
     case 'volumes': return volumesCommand(rest);
     case 'volume': return volumeCommand(rest);
+    case 'schedule': return scheduleCommand(rest);
+    case 'schedules': return schedulesCommand(rest);
     case '--version': case '-v':
       process.stdout.write(`${AGENT_VERSION}\n`);
       return 0;
@@ -66,7 +71,7 @@ main(process.argv.slice(2)).then(
     process.stderr.write(`bytenite: ${err.message}\n`);
     if (usage) {
       const cmd = process.argv[2];
-      const help = cmd === 'agent' ? (await loadAgentSide()).AGENT_HELP : cmd === 'attach' ? ATTACH_HELP : cmd === 'outputs' ? OUTPUTS_HELP : cmd === 'exec' ? EXEC_HELP : cmd === 'deploy' ? DEPLOY_HELP : cmd === 'volume' || cmd === 'volumes' ? VOLUME_HELP : RUN_HELP;
+      const help = cmd === 'agent' ? (await loadAgentSide()).AGENT_HELP : cmd === 'attach' ? ATTACH_HELP : cmd === 'outputs' ? OUTPUTS_HELP : cmd === 'exec' ? EXEC_HELP : cmd === 'deploy' ? DEPLOY_HELP : cmd === 'volume' || cmd === 'volumes' ? VOLUME_HELP : cmd === 'schedule' || cmd === 'schedules' ? SCHEDULE_HELP : RUN_HELP;
       process.stderr.write(`\n${help}`);
     }
     process.exitCode = usage ? 2 : EXIT_NOT_RUN;

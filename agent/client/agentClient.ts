@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Duplex } from 'node:stream';
 import {
-  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, RequestRecord, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
+  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, ScheduleSettingsInput, ScheduleSummary, RequestRecord, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
   parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION,
 } from '../protocol';
 import type { FileEntry } from '../context/listContext';
@@ -150,6 +150,32 @@ export class AgentClient {
 
   async removeEndpoint(name: string): Promise<void> {
     await this.request({ type: 'endpoint.remove', name });
+  }
+
+  /** Registers (or replaces) a schedule whose image a `buildOnly` run of `spec` built. */
+  async addSchedule(name: string, spec: RunSpecInput, settings: ScheduleSettingsInput): Promise<ScheduleSummary> {
+    return this.scheduleReply({ type: 'schedule.add', name, spec, settings });
+  }
+
+  async schedules(): Promise<ScheduleSummary[]> {
+    const r = await this.request({ type: 'schedule.list' });
+    if (r.type !== 'schedules') throw new AgentError('internal', `unexpected reply: ${r.type}`);
+    return r.schedules;
+  }
+
+  async removeSchedule(name: string): Promise<void> {
+    await this.request({ type: 'schedule.remove', name });
+  }
+
+  /** `run`: now, once; `pause`, `resume`. The reply is the schedule as it stands after. */
+  async scheduleAction(action: 'run' | 'pause' | 'resume', name: string): Promise<ScheduleSummary> {
+    return this.scheduleReply({ type: `schedule.${action}`, name });
+  }
+
+  private async scheduleReply(msg: Parameters<AgentClient['request']>[0]): Promise<ScheduleSummary> {
+    const r = await this.request(msg);
+    if (r.type !== 'schedule') throw new AgentError('internal', `unexpected reply: ${r.type}`);
+    return r.schedule;
   }
 
   /** This tenant's named volumes, their sizes and what they cost. */

@@ -374,6 +374,50 @@ export const RequestRecord = z.strictObject({
 }).describe('One request through an endpoint.');
 export type RequestRecord = z.infer<typeof RequestRecord>;
 
+// ---------------------------------------------------------------- schedules
+
+const scheduleName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/)
+  .describe('Schedule name: lower-case letters, digits and `-`, 1 to 63; each tenant has its own names.');
+
+/** When a schedule fires and what it does with a time that finds its last run still going, or the agent down. */
+export const ScheduleSettings = z.strictObject({
+  cron: z.string().min(9).max(256).describe('Cron expression of 5 fields, or 6 with seconds first (`*/5 * * * * *`), as croner reads it.'),
+  timezone: z.string().min(1).max(64).default('UTC').describe('IANA time zone the expression is read in, e.g. `Europe/Berlin`.'),
+  overlap: z.enum(['skip', 'queue', 'allow']).default('skip')
+    .describe('A time that comes while the schedule\'s last run is still going: `skip` records it as skipped, `queue` starts it when that run ends (one waits at most; more are skipped), `allow` starts it beside.'),
+  catchUp: z.enum(['none', 'once', 'all']).default('once')
+    .describe('Times missed while the agent was down: `none` drops them, `once` starts one run for all of them (recorded with the times it stands for), `all` one per time (each under `overlap`, at most 100).'),
+}).describe('When a schedule fires, and its rules for overlapping and missed times.');
+export type ScheduleSettings = z.infer<typeof ScheduleSettings>;
+export type ScheduleSettingsInput = z.input<typeof ScheduleSettings>;
+
+/** One time a schedule came due, or was run by hand, and what became of it. */
+export const ScheduleFiring = z.strictObject({
+  time: z.string().describe('ISO UTC time it was due (a manual run: when it was asked).'),
+  trigger: z.enum(['cron', 'catch-up', 'manual']),
+  result: z.enum(['running', 'queued', 'skipped', 'exited', 'failed', 'cancelled', 'refused']),
+  runId: runId.optional(),
+  exitCode: z.number().int().nullable().optional(),
+  cost: z.number().nonnegative().optional().describe('USD, once its run has ended.'),
+  standsFor: z.array(z.string()).optional().describe('A `once` catch-up: every missed time (ISO UTC) this one run stands for.'),
+  reason: z.string().optional().describe('Why it was skipped or refused, in words for the user.'),
+}).describe('One firing of a schedule.');
+export type ScheduleFiring = z.infer<typeof ScheduleFiring>;
+
+/** A schedule as the agent lists it. */
+export const ScheduleSummary = z.strictObject({
+  name: scheduleName, settings: ScheduleSettings, hardware: HardwareRequest, image: z.string(), createdAt: z.string(),
+  paused: z.boolean(),
+  next: z.array(z.string()).describe('The next three times (ISO UTC), in `settings.timezone`; empty while paused.'),
+  timezone: z.string().describe('The zone `next` was computed in (the same as `settings.timezone`).'),
+  last: ScheduleFiring.optional().describe('The latest firing, with its result.'),
+  recent: z.array(ScheduleFiring).describe('The latest firings, newest first (at most 20).'),
+  runs: nonNegInt.describe('Runs started to date.'),
+  skipped: nonNegInt.describe('Times skipped to date (overlap, or a refused start).'),
+  cost: z.number().nonnegative().describe('USD its ended runs cost to date.'),
+}).describe('A schedule as the agent lists it.');
+export type ScheduleSummary = z.infer<typeof ScheduleSummary>;
+
 // ---------------------------------------------------------------- client -> agent
 
 export const ClientMessage = z.discriminatedUnion('type', [
@@ -424,6 +468,20 @@ export const ClientMessage = z.discriminatedUnion('type', [
     limit: z.number().int().min(1).max(10_000).default(200).describe('At most this many of the latest ones.'),
     follow: z.boolean().default(false).describe('Then keep sending each new one as an `endpoint.request` message.'),
   }).describe('The request journal of an endpoint. Answered by `endpoint.requests`.'),
+  z.strictObject({
+    type: z.literal('schedule.add'), id, name: scheduleName,
+    spec: RunSpec.describe('The spec of the `buildOnly` run that built the image, as for `endpoint.deploy`; each firing runs it (`buildOnly`, `buildSecrets` ignored).'),
+    settings: ScheduleSettings,
+  }).describe('Register (or replace) a schedule whose image was built by a `buildOnly` run. Answered by `schedule`.'),
+  z.strictObject({ type: z.literal('schedule.list'), id }).describe('List this tenant\'s schedules. Answered by `schedules`.'),
+  z.strictObject({ type: z.literal('schedule.remove'), id, name: scheduleName })
+    .describe('Remove a schedule; a run it started goes on. Answered by `ok`.'),
+  z.strictObject({ type: z.literal('schedule.run'), id, name: scheduleName })
+    .describe('Run a schedule now, once (under its `overlap` rule), paused or not. Answered by `schedule`, whose `last` is this firing.'),
+  z.strictObject({ type: z.literal('schedule.pause'), id, name: scheduleName })
+    .describe('Stop firing at its times until resumed (times passed while paused are not caught up). Answered by `schedule`.'),
+  z.strictObject({ type: z.literal('schedule.resume'), id, name: scheduleName })
+    .describe('Fire at its times again, from now. Answered by `schedule`.'),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageInput = z.input<typeof ClientMessage>;
@@ -485,6 +543,9 @@ export const AgentMessage = z.discriminatedUnion('type', [
     .describe('Reply to endpoint.requests: the latest requests, oldest first.'),
   z.strictObject({ type: z.literal('endpoint.request'), name: endpointName, request: RequestRecord })
     .describe('A request an `endpoint.requests` with `follow` asked to be told of.'),
+  z.strictObject({ type: z.literal('schedule'), inReplyTo: z.string(), schedule: ScheduleSummary })
+    .describe('Reply to schedule.add, schedule.run, schedule.pause and schedule.resume.'),
+  z.strictObject({ type: z.literal('schedules'), inReplyTo: z.string(), schedules: z.array(ScheduleSummary) }).describe('Reply to schedule.list.'),
   z.strictObject({
     type: z.literal('error'), inReplyTo: z.string().optional().describe('The request this answers, when the agent could read its id.'),
     code: ErrorCode, message: z.string().describe('What is wrong, naming the field, and what to do.'),
