@@ -499,6 +499,8 @@ export const RunSummary = z.strictObject({
   runId, name: z.string().optional(), state: z.enum(['queued', 'uploading', 'building', 'starting', 'running', 'exited', 'failed', 'cancelled']),
   createdAt: z.string(), hardware: HardwareRequest, lastSeq: nonNegInt,
   final: RunEvent.optional().describe('The final event, once there is one.'),
+  interactive: z.strictObject({ tty: z.boolean() }).optional()
+    .describe('Started with `-i` (`tty`: with `-t`): `attach` reopens its stdin, as `docker attach` does.'),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
