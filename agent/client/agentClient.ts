@@ -18,6 +18,7 @@ import { manifestParts, toManifest } from '../context/manifest';
 import { openExec, type ExecOptions } from './openExec';
 import { openStdin } from './openStdin';
 import { openTunnel, type TunnelAuth } from './openTunnel';
+import { openEndpointProxy, type EndpointProxy } from './endpointProxy';
 
 export class AgentError extends Error {
   constructor(readonly code: ErrorCode | 'connection', message: string) {
@@ -149,6 +150,23 @@ export class AgentClient {
 
   async removeEndpoint(name: string): Promise<void> {
     await this.request({ type: 'endpoint.remove', name });
+  }
+
+  /** The HTTP(S) address of an endpoint (`path` as the agent lists it: `/e/NAME/`), on the agent's own listener. */
+  endpointUrl(path: string): string {
+    return `${this.url.replace(/^ws/, 'http').replace(/\/+$/, '')}${path}`;
+  }
+
+  /** A local address (127.0.0.1) that forwards to the endpoint with this connection's token: for a browser. */
+  proxyEndpoint(name: string, port?: number): Promise<EndpointProxy> {
+    return openEndpointProxy(this.url, this.auth, name, port);
+  }
+
+  /** Stops following an endpoint's requests (an `endpoint.requests` with `follow` keeps sending until the connection ends). */
+  offEndpointRequests(name: string, listener: (r: RequestRecord) => void): void {
+    const set = this.requestListeners.get(name);
+    set?.delete(listener);
+    if (set?.size === 0) this.requestListeners.delete(name);
   }
 
   /** This tenant's named volumes, their sizes and what they cost. */
