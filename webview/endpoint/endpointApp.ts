@@ -90,7 +90,7 @@ export class EndpointApp {
     setText(this.state, s.stateText);
     setAttr(this.state, 'data-state', s.exists ? s.stateText.split(' ')[0] : 'undeployed');
     this.cost.replaceChildren(...[
-      `${s.requests.toLocaleString('en-US')} requests since the agent started`,
+      `${s.requests.toLocaleString('en-US')} request${s.requests === 1 ? '' : 's'} since the agent started`,
       ...(s.queued ? [`${s.queued} held`] : []),
       ...(s.costToday !== undefined ? [`cost today ${formatUsd(s.costToday)}`, `total ${formatUsd(s.costTotal ?? 0)}`] : []),
       ...(s.idleText ? [s.idleText] : []),

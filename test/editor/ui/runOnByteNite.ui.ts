@@ -190,7 +190,8 @@ describe('Run on ByteNite in the workbench', function () {
     await page.locator('.notification-toast', { hasText: /Endpoint web is at http:\/\/127\.0\.0\.1:\d+\/e\/web\// }).first().waitFor({ timeout: 150_000 });
     await shot('endpoint-deployed.png');
 
-    await page.getByRole('tab', { name: /ByteNite/ }).first().click();
+    // Focus, not the activity bar's tab: a click there hides the side bar when it already shows.
+    await shared.runCommand(page, 'ByteNite: Show Runs');
     const sidebar = await webviewWith('#endpoints .endpoint-row[data-endpoint="web"]', 30_000);
     const row = sidebar.locator('#endpoints .endpoint-row[data-endpoint="web"]');
     assert.match((await row.innerText()).replace(/\s+/g, ' '), /web idle 0 req/);
