@@ -1,6 +1,6 @@
 /**
- * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite` and the hardware with its price
- * (which opens the picker). While a run of that Dockerfile is going: its phase, elapsed time and cost so
+ * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite`, the hardware with its price
+ * (which opens the picker) and `Deploy as Endpoint`. While a run of that Dockerfile is going: its phase, elapsed time and cost so
  * far (opens the panel), `Stop`, and `Open :PORT` for each forwarded port that accepts connections.
  */
 import * as vscode from 'vscode';
@@ -96,6 +96,10 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
       new vscode.CodeLens(range, {
         title: hwTitle, tooltip: `Choose hardware (now from ${resolved.source === 'choice' ? 'your choice' : resolved.source === 'labels' ? 'the bytenite.* labels' : 'the default'})`,
         command: 'bytenite.chooseHardware', arguments: [doc.uri],
+      }),
+      new vscode.CodeLens(range, {
+        title: 'Deploy as Endpoint', tooltip: `Build this Dockerfile and serve it at /e/NAME/ on agent "${conn.name}": an instance starts on the first request`,
+        command: 'bytenite.deployEndpoint', arguments: [doc.uri],
       }),
       // A label that cannot be read is said, not silently ignored.
       ...resolved.problems.map((p) => new vscode.CodeLens(range, { title: `$(warning) ${p}`, command: '' })),

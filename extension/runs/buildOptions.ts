@@ -24,8 +24,11 @@ export interface BuildOptions {
 const rel = (p: string) => vscode.workspace.asRelativePath(p, false);
 const isFolder = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 
-/** The options of a run of `dockerfile`, asking for what was never chosen; undefined when the user cancelled. */
-export async function buildOptionsFor(ctx: Ctx, dockerfile: vscode.Uri): Promise<BuildOptions | undefined> {
+/**
+ * The options of a run of `dockerfile`, asking for what was never chosen; undefined when the user cancelled.
+ * `withPorts: false` (a deploy: the endpoint names its one port) skips the forwarded ports.
+ */
+export async function buildOptionsFor(ctx: Ctx, dockerfile: vscode.Uri, withPorts = true): Promise<BuildOptions | undefined> {
   const text = (await vscode.workspace.openTextDocument(dockerfile)).getText();
   const choice = ctx.buildChoices.get(dockerfile);
   let contextDir = choice.contextDir;
@@ -42,7 +45,7 @@ export async function buildOptionsFor(ctx: Ctx, dockerfile: vscode.Uri): Promise
     if (target === undefined) return undefined;
     await ctx.buildChoices.update(dockerfile, { target });
   }
-  const ports = await portsFor(ctx, dockerfile, text);
+  const ports = withPorts ? await portsFor(ctx, dockerfile, text) : [];
   if (ports === undefined) return undefined;
   const secrets = await ctx.buildSecrets.get(dockerfile);
   return {

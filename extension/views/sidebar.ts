@@ -3,7 +3,7 @@
  * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
  */
 import * as vscode from 'vscode';
-import type { AgentView, DiskPartView, FromSidebar, SidebarState, ToSidebar, VolumeView } from '../../webview/protocol';
+import type { AgentView, DiskPartView, EndpointRowView, FromSidebar, SidebarState, ToSidebar, VolumeView } from '../../webview/protocol';
 import type { AgentManager } from '../agents/agentManager';
 import type { ConnectionState } from '../agents/agentConnection';
 import { LOCAL_AGENT, config } from '../config';
@@ -12,16 +12,23 @@ import type { HardwareChoices } from '../hardware/hardwareChoices';
 import { formatHardware } from '../hardware/pricing';
 import type { RunStore } from '../runs/runStore';
 import { webviewHtml, webviewRoots } from './webviewHtml';
+import type { EndpointList } from '../endpoints/endpointList';
+import { endpointRow } from '../endpoints/endpointView';
 
 export const SIDEBAR_VIEW_ID = 'bytenite.sidebar';
 
 /** How old the disk figures may be before the sidebar asks the agent again. */
 const DISK_MS = 10_000;
+/** How often the endpoints are asked for while the view shows (their state and counts move without us). */
+const ENDPOINTS_MS = 3000;
 
 export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view?: vscode.WebviewView;
   private readonly disposables: vscode.Disposable[] = [];
   private scheduled?: NodeJS.Timeout;
+  private endpointTimer?: NodeJS.Timeout;
+  /** The last endpoint rows, reused for a second: run events redraw the view often, the rows need not be asked each time. */
+  private endpointCache?: { agent: string; at: number; rows: EndpointRowView[] | undefined };
   /** The selected agent's disk use, asked at most every DISK_MS (a hardware request) while the view shows. */
   private disk?: { agent: string; at: number; parts: DiskPartView[]; volumes?: VolumeView[] };
 
@@ -31,9 +38,14 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     private readonly dockerfiles: DockerfileIndex,
     private readonly choices: HardwareChoices,
     private readonly store: RunStore,
+    private readonly endpoints: EndpointList,
   ) {
     const refresh = () => this.refresh();
     this.disposables.push(
+      endpoints.onDidChange(() => {
+        this.endpointCache = undefined;
+        refresh();
+      }),
       agents.onDidChangeState(refresh), agents.onDidChangeSelected(refresh), dockerfiles.onDidChange(refresh),
       choices.onDidChange(refresh), store.onDidChange(refresh), vscode.workspace.onDidGrantWorkspaceTrust(refresh),
     );
@@ -45,9 +57,16 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     view.webview.html = webviewHtml(view.webview, this.extensionUri, 'sidebar', 'ByteNite');
     this.disposables.push(
       view.webview.onDidReceiveMessage((m: FromSidebar) => this.onMessage(m)),
-      view.onDidChangeVisibility(() => view.visible && this.refresh()),
+      view.onDidChangeVisibility(() => {
+        if (view.visible) this.refresh();
+        this.pollEndpoints();
+      }),
     );
-    view.onDidDispose(() => (this.view = undefined));
+    this.pollEndpoints();
+    view.onDidDispose(() => {
+      this.view = undefined;
+      this.pollEndpoints();
+    });
   }
 
   private onMessage(m: FromSidebar): void {
@@ -57,6 +76,19 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       case 'openRun': return void vscode.commands.executeCommand('bytenite.openRun', m.runId);
       case 'selectAgent': return void vscode.commands.executeCommand('bytenite.selectAgent');
       case 'startLocalAgent': return void vscode.commands.executeCommand('bytenite.startLocalAgent');
+      case 'openEndpoint': return void vscode.commands.executeCommand('bytenite.openEndpoint', m.name);
+      case 'endpointLogs': return void vscode.commands.executeCommand('bytenite.endpointLogs', m.name);
+      case 'undeployEndpoint': return void vscode.commands.executeCommand('bytenite.undeployEndpoint', m.name);
+    }
+  }
+
+  /** Asks for the endpoints every ENDPOINTS_MS while the view shows, not at all while it is hidden. */
+  private pollEndpoints(): void {
+    const on = Boolean(this.view?.visible);
+    if (on && !this.endpointTimer) this.endpointTimer = setInterval(() => this.refresh(), ENDPOINTS_MS);
+    if (!on && this.endpointTimer) {
+      clearInterval(this.endpointTimer);
+      this.endpointTimer = undefined;
     }
   }
 
@@ -77,8 +109,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
 
   async state(): Promise<SidebarState> {
     const files = await this.dockerfiles.list();
+    const agent = await this.agentView();
+    const endpoints = agent.state === 'connected' ? await this.endpointRows() : undefined;
     return {
-      agent: await this.agentView(),
+      agent,
+      ...(endpoints ? { endpoints } : {}),
       dockerfiles: files.map((uri) => {
         const chosen = this.choices.chosen(uri);
         return { id: uri.toString(), path: vscode.workspace.asRelativePath(uri, false), hardware: chosen ? formatHardware(chosen) : undefined };
@@ -86,6 +121,19 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       runs: this.store.rows(),
       trusted: vscode.workspace.isTrusted,
     };
+  }
+
+  private async endpointRows(): Promise<EndpointRowView[] | undefined> {
+    const agent = this.agents.selectedName();
+    if (this.endpointCache?.agent === agent && Date.now() - this.endpointCache.at < 1000) return this.endpointCache.rows;
+    try {
+      const listed = await this.endpoints.list();
+      const rows = listed?.endpoints.map((e) => endpointRow(e, listed.client.endpointUrl(e.path)));
+      this.endpointCache = { agent, at: Date.now(), rows };
+      return rows;
+    } catch {
+      return undefined; // shown again at the next refresh
+    }
   }
 
   private async agentView(): Promise<AgentView> {
@@ -118,6 +166,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
 
   dispose(): void {
     clearTimeout(this.scheduled);
+    clearInterval(this.endpointTimer);
     for (const d of this.disposables) d.dispose();
   }
 }

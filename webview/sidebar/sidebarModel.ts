@@ -1,6 +1,6 @@
 /** What the sidebar derives from the host's state: run order, cost totals, and the words on each run row. */
 import { formatBytes, formatDuration, formatUsd } from '../components/format';
-import type { RunRowView, VolumeView } from '../protocol';
+import type { EndpointRowView, RunRowView, VolumeView } from '../protocol';
 
 /** Newest first by creation time; runs with unreadable times go last, in the order given. */
 export function sortRuns(runs: RunRowView[]): RunRowView[] {
@@ -65,4 +65,13 @@ export function volumeRowText(v: VolumeView): { size: string; detail: string; la
   const cost = `${formatUsd(v.monthlyCost)}/month`;
   const detail = v.inUse.length ? `in use by ${v.inUse.join(', ')}` : cost;
   return { size, detail, label: [`Volume ${v.name}`, size, cost, v.inUse.length ? `in use by ${v.inUse.join(', ')}` : 'not in use'].join(', ') };
+}
+
+/** An endpoint row: requests (and those held) and cost today; the whole in one sentence. */
+export function endpointRowText(e: EndpointRowView): { detail: string; label: string } {
+  const requests = `${e.requests.toLocaleString('en-US')} req${e.queued ? ` · ${e.queued} held` : ''}`;
+  const cost = e.costToday !== undefined ? `${formatUsd(e.costToday)} today` : undefined;
+  const detail = [requests, cost].filter(Boolean).join(' · ');
+  const label = [`Endpoint ${e.name}`, e.stateText, `${e.requests} requests since the agent started`, e.queued ? `${e.queued} held` : '', cost, e.url].filter(Boolean).join(', ');
+  return { detail, label };
 }
