@@ -225,6 +225,8 @@ export interface EndpointRowView {
   stateText: string;
   /** Requests since the agent started (what the agent counts). */
   requests: number;
+  /** Requests since local midnight on the agent, from agents that count them. */
+  requestsToday?: number;
   /** Held, waiting for an instance. */
   queued: number;
   /** USD since local midnight on the agent, when it counts cost. */

@@ -15,6 +15,7 @@ export function endpointState(e: Pick<EndpointSummary, 'instances'>): { state: E
 export function endpointRow(e: EndpointSummary, url: string): EndpointRowView {
   return {
     name: e.name, url, ...endpointState(e), requests: e.requests, queued: e.queued,
+    ...(e.requestsToday !== undefined ? { requestsToday: e.requestsToday } : {}),
     ...(e.cost ? { costToday: e.cost.today } : {}), public: e.settings.public,
   };
 }

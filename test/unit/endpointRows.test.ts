@@ -20,10 +20,13 @@ test('state: idle at zero, starting while one starts, else serving N', () => {
     { state: 'serving', stateText: 'serving 2' });
 });
 
-test('sidebar row: requests, held, cost today', () => {
+test('sidebar row: requests (today where the agent counts them), held, cost today', () => {
   const row = endpointRow(summary([]), 'http://127.0.0.1:1/e/web/');
   assert.equal(endpointRowText(row).detail, '1,234 req · 2 held · $0.002100 today');
   assert.match(endpointRowText(row).label, /^Endpoint web, idle, 1234 requests since the agent started, 2 held, \$0\.002100 today, http:/);
+  const counted = endpointRow({ ...summary([]), requestsToday: 56 }, 'http://127.0.0.1:1/e/web/');
+  assert.equal(endpointRowText(counted).detail, '56 req today · 2 held · $0.002100 today');
+  assert.match(endpointRowText(counted).label, /^Endpoint web, idle, 56 requests today, 2 held, /);
   assert.equal(endpointHeader(summary([]), 'u', 'local').settings, '0..4 instances · idle 60 s · 32 per instance · port 8000 · needs the agent token');
 });
 

@@ -67,11 +67,14 @@ export function volumeRowText(v: VolumeView): { size: string; detail: string; la
   return { size, detail, label: [`Volume ${v.name}`, size, cost, v.inUse.length ? `in use by ${v.inUse.join(', ')}` : 'not in use'].join(', ') };
 }
 
-/** An endpoint row: requests (and those held) and cost today; the whole in one sentence. */
+/** An endpoint row: requests today (or since the agent started, from an agent that does not count days), those held, and cost today; the whole in one sentence. */
 export function endpointRowText(e: EndpointRowView): { detail: string; label: string } {
-  const requests = `${e.requests.toLocaleString('en-US')} req${e.queued ? ` · ${e.queued} held` : ''}`;
+  const today = e.requestsToday !== undefined;
+  const n = today ? e.requestsToday! : e.requests;
+  const requests = `${n.toLocaleString('en-US')} req${today ? ' today' : ''}${e.queued ? ` · ${e.queued} held` : ''}`;
   const cost = e.costToday !== undefined ? `${formatUsd(e.costToday)} today` : undefined;
   const detail = [requests, cost].filter(Boolean).join(' · ');
-  const label = [`Endpoint ${e.name}`, e.stateText, `${e.requests} requests since the agent started`, e.queued ? `${e.queued} held` : '', cost, e.url].filter(Boolean).join(', ');
+  const said = today ? `${n} requests today` : `${n} requests since the agent started`;
+  const label = [`Endpoint ${e.name}`, e.stateText, said, e.queued ? `${e.queued} held` : '', cost, e.url].filter(Boolean).join(', ');
   return { detail, label };
 }
