@@ -1,24 +1,28 @@
 /**
  * Benchmark 6, the editor's own speed: Run Again in the run panel to the new run's first line in view, in
- * code-server with the packaged extension and its local agent, against `docker run --rm` of the same image
- * to its first line, alternating. The container prints `run $BYTENITE_RUN_ID` at once, so each run's line
- * is its own; the page is polled (every frame that has a log) for a line in view that no earlier run printed.
- * The first run (from the sidebar) builds; the agent's pool then holds a container of that kind, so the
- * Run Agains that follow start hot, as the extension's run trace confirms for each.
+ * code-server with the packaged extension and its local agent, against what a terminal user types, to its
+ * first line, alternating. The container prints `run $BYTENITE_RUN_ID` at once, so each run's line is its
+ * own; the page is polled (every frame that has a log) for a line in view that no earlier run printed. The
+ * extension's run trace (BYTENITE_RUN_TRACE) confirms each run's start:
+ *   - hot: the agent's pool holds a container of that kind (`docker run --rm` of the same image);
+ *   - cold: a file of the context changed before each Run Again, so one layer is rebuilt
+ *     (`DOCKER_BUILDKIT=1 docker build` of the same change, then `docker run --rm`);
+ *   - warm: a second code-server whose local agent runs with `bytenite.localAgent.hotPool: 0`, so each run
+ *     creates its container (`docker run --rm`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { launchBrowser } from '../test/editor/browser';
 import { CODE_SERVER, startCodeServer } from '../test/editor/codeServer';
 import { webviewWith } from '../test/editor/workbench';
 import type { RunTrace } from '../extension/runs/runTrace';
-import { BENCH_ID, DOCKER, DOCKER_ENV, PAIRS, Result, comparison, dockerBuild, figure, log, makeContext, notMeasured, onCleanup, removeImage, tempDir } from './lib';
+import { BENCH_ID, DOCKER, DOCKER_ENV, PAIRS, Result, comparison, dockerBuild, figure, log, makeContext, notMeasured, onCleanup, removeImage, runProcess, tempDir } from './lib';
 import { packageVsix } from './editor';
 
 const DOCKERFILE = 'again/Dockerfile';
-const CMD = 'LABEL bytenite.cpus=0.5 bytenite.memory=128m\nCMD ["sh", "-c", "echo run $BYTENITE_RUN_ID"]\n';
+const CMD = 'COPY stamp.txt /stamp.txt\nLABEL bytenite.cpus=0.5 bytenite.memory=128m\nCMD ["sh", "-c", "echo run $BYTENITE_RUN_ID"]\n';
 
 /** In a frame: the text of a `run …` line in the log's viewport that is not one of `seen`, else null. */
 const NEW_LINE_IN_VIEW = `(seen) => {
@@ -76,61 +80,98 @@ function dockerFirstLine(tag: string): Promise<number> {
   });
 }
 
-export async function benchEditorAgain(): Promise<Result[]> {
-  const name = '6. editor: Run Again in the run panel to the new run\'s first line in view (hot), vs `docker run --rm` to its first line';
-  if (!existsSync(CODE_SERVER)) return [notMeasured(name, 'ratio ≤ 0.1', 'code-server is not installed: run `bash scripts/setup.sh --tests`')];
-  const work = tempDir('bytenite-bench-again-');
-  log('editor again: packaging the extension');
-  const vsix = packageVsix(work);
+type Start = 'hot' | 'warm' | 'cold';
+
+interface Rows {
+  ours: number[];
+  theirs: number[];
+  /** Click to the first log event in the extension host. */
+  toEvent: number[];
+}
+
+/**
+ * One code-server session: the first run from the sidebar (not counted), then a warm-up and PAIRS Run Agains
+ * of each kind in `kinds`, each followed by the terminal user's equivalent.
+ */
+async function session(work: string, vsix: string, tag: string, kinds: Start[], settings: Record<string, unknown>): Promise<Map<Start, Rows>> {
   const workspace = path.join(work, 'workspace');
-  const ctx = makeContext(path.join(workspace, path.dirname(DOCKERFILE)), CMD);
-  const tag = `bytenite-bench-again:${BENCH_ID}`;
-  dockerBuild(ctx, tag, 'buildkit');
-  onCleanup(() => removeImage(tag));
+  const ctx = path.join(workspace, path.dirname(DOCKERFILE));
   const traceFile = path.join(work, 'trace.jsonl');
   const browser = await launchBrowser(work);
   onCleanup(() => void browser.close());
-  const cs = await startCodeServer({ dir: path.join(work, 'cs'), workspace, vsix, env: { BYTENITE_RUN_TRACE: traceFile } });
+  const cs = await startCodeServer({ dir: path.join(work, 'cs'), workspace, vsix, env: { BYTENITE_RUN_TRACE: traceFile }, settings });
   const page = await browser.newPage();
   const seen: string[] = [];
-  const ours: number[] = [];
-  const theirs: number[] = [];
-  const toEvent: number[] = [];
+  const rows = new Map<Start, Rows>(kinds.map((k) => [k, { ours: [], theirs: [], toEvent: [] }]));
+  let stamps = 0;
   try {
     await page.goto(`${cs.url}/?folder=${encodeURIComponent(workspace)}`);
     await page.getByRole('tab', { name: /ByteNite/ }).first().click({ timeout: 60_000 });
     const sidebar = await webviewWith(page, '#dockerfiles', 60_000);
     await sidebar.locator('.dockerfile-row', { hasText: DOCKERFILE }).locator('.run-dockerfile').click({ timeout: 60_000 });
     seen.push((await newLine(page, seen, 180_000)).text);
-    for (let i = 0; i <= PAIRS; i++) {
-      // The pool makes its next container after a run: give it the time a person takes to look at the log.
-      await new Promise((r) => setTimeout(r, 2500));
-      const frame = await againButton(page);
-      const before = traces(traceFile).length;
-      const clickedAt = Date.now();
-      await frame.locator('#btn-run-again').click();
-      const shown = await newLine(page, seen, 60_000);
-      seen.push(shown.text);
-      const end = Date.now() + 30_000;
-      while (traces(traceFile).length <= before && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      const trace = traces(traceFile).at(-1)!;
-      if (!shown.text.includes(trace.runId)) throw new Error(`the line in view (${shown.text}) is not the traced run's (${trace.runId})`);
-      const d = await dockerFirstLine(tag);
-      log(`editor again: ${i ? `pair ${i}/${PAIRS}` : 'warm-up'}: ${trace.start} start, click to line in view ${shown.at - clickedAt} ms ` +
-        `(first log in the extension after ${trace.firstLogAt - clickedAt} ms); docker run ${d.toFixed(0)} ms`);
-      if (i === 0) continue;
-      if (trace.start !== 'hot') throw new Error(`Run Again ${i} started ${trace.start}, not hot`);
-      ours.push(shown.at - clickedAt);
-      theirs.push(d);
-      toEvent.push(trace.firstLogAt - clickedAt);
+    for (const kind of kinds) {
+      for (let i = 0; i <= PAIRS; i++) {
+        // The pool makes its next container after a run: give it the time a person takes to look at the log.
+        await new Promise((r) => setTimeout(r, 2500));
+        if (kind === 'cold') writeFileSync(path.join(ctx, 'stamp.txt'), `change ${++stamps}\n`);
+        const frame = await againButton(page);
+        const before = traces(traceFile).length;
+        const clickedAt = Date.now();
+        await frame.locator('#btn-run-again').click();
+        const shown = await newLine(page, seen, 120_000);
+        seen.push(shown.text);
+        const end = Date.now() + 30_000;
+        while (traces(traceFile).length <= before && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        const trace = traces(traceFile).at(-1)!;
+        if (!shown.text.includes(trace.runId)) throw new Error(`the line in view (${shown.text}) is not the traced run's (${trace.runId})`);
+        // The terminal user's turn, on the same change.
+        const built = kind === 'cold' ? (await runProcess(DOCKER, ['build', '-q', '-t', tag, ctx], { env: { ...DOCKER_ENV, DOCKER_BUILDKIT: '1' } })).ms : 0;
+        const d = built + await dockerFirstLine(tag);
+        log(`editor again (${kind}): ${i ? `pair ${i}/${PAIRS}` : 'warm-up'}: ${trace.start} start, click to line in view ${shown.at - clickedAt} ms ` +
+          `(first log in the extension after ${trace.firstLogAt - clickedAt} ms); ${kind === 'cold' ? 'docker build + ' : ''}docker run ${d.toFixed(0)} ms`);
+        if (i === 0) continue;
+        if (trace.start !== kind) throw new Error(`Run Again ${i} started ${trace.start}, not ${kind}`);
+        const r = rows.get(kind)!;
+        r.ours.push(shown.at - clickedAt);
+        r.theirs.push(d);
+        r.toEvent.push(trace.firstLogAt - clickedAt);
+      }
     }
   } finally {
     await page.close().catch(() => {});
     await cs.stop();
     await browser.close().catch(() => {});
   }
+  return rows;
+}
+
+export async function benchEditorAgain(): Promise<Result[]> {
+  const name = (k: Start, base: string) => `6. editor: Run Again in the run panel to the new run's first line in view (${k}), vs ${base} to its first line`;
+  if (!existsSync(CODE_SERVER)) return [notMeasured(name('hot', '`docker run --rm`'), 'ratio ≤ 0.1', 'code-server is not installed: run `bash scripts/setup.sh --tests`')];
+  const work = tempDir('bytenite-bench-again-');
+  log('editor again: packaging the extension');
+  const vsix = packageVsix(work);
+  const tag = `bytenite-bench-again:${BENCH_ID}`;
+  const prepare = (dir: string) => {
+    const ctx = makeContext(path.join(dir, 'workspace', path.dirname(DOCKERFILE)), CMD);
+    writeFileSync(path.join(ctx, 'stamp.txt'), 'change 0\n');
+    return ctx;
+  };
+  dockerBuild(prepare(path.join(work, 'a')), tag, 'buildkit');
+  prepare(path.join(work, 'b'));
+  onCleanup(() => removeImage(tag));
+  const a = await session(path.join(work, 'a'), vsix, tag, ['hot', 'cold'], {});
+  const b = await session(path.join(work, 'b'), vsix, tag, ['warm'], { 'bytenite.localAgent.hotPool': 0 });
+  const hot = a.get('hot')!;
+  const cold = a.get('cold')!;
+  const warm = b.get('warm')!;
   return [
-    comparison(name, ours, theirs, { ratio: 0.1 }),
-    figure('6. editor: Run Again click to the first log event in the extension host (hot)', 'ms', toEvent),
+    comparison(name('hot', '`docker run --rm`'), hot.ours, hot.theirs, { ratio: 0.1 }),
+    figure('6. editor: Run Again click to the first log event in the extension host (hot)', 'ms', hot.toEvent),
+    comparison(name('warm', '`docker run --rm`'), warm.ours, warm.theirs),
+    figure('6. editor: Run Again click to the first log event in the extension host (warm, `bytenite.localAgent.hotPool: 0`)', 'ms', warm.toEvent),
+    comparison(name('cold', '`DOCKER_BUILDKIT=1 docker build` + `docker run --rm`'), cold.ours, cold.theirs),
+    figure('6. editor: Run Again click to the first log event in the extension host (cold: one file changed)', 'ms', cold.toEvent),
   ];
 }

@@ -24,6 +24,11 @@ export const config = {
   localAgentAutoStart: (): boolean => section().get<boolean>('localAgent.autoStart', true),
   /** A Docker context for the local agent's engine; empty: the docker CLI's own rules. */
   localDockerContext: (): string | undefined => section().get<string>('localAgent.dockerContext', '')?.trim() || undefined,
+  /** `bytenite agent --hot-pool N` for the local agent (0 to 64; anything else falls back to the agent's default). */
+  localHotPool: (): number | undefined => {
+    const n = section().get<number>('localAgent.hotPool');
+    return Number.isInteger(n) && n! >= 0 && n! <= 64 ? n : undefined;
+  },
   async setRemoteAgents(agents: RemoteAgentConfig[]): Promise<void> {
     await section().update('agents.remote', agents, vscode.ConfigurationTarget.Global);
   },

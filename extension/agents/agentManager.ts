@@ -32,7 +32,7 @@ export class AgentManager implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (affects(e, 'agents.selected')) this.selectedChanged.fire(this.selected());
         // Another engine for the local agent: restart it there (runs in progress on it are stopped, as by Stop Local Agent).
-        if (affects(e, 'localAgent.dockerContext') && this.localAllowed) void this.restartLocal();
+        if ((affects(e, 'localAgent.dockerContext') || affects(e, 'localAgent.hotPool')) && this.localAllowed) void this.restartLocal();
         if (affects(e, 'agents.remote')) {
           // A changed URL needs a fresh connection.
           for (const [name, c] of this.connections) {
@@ -115,8 +115,8 @@ export class AgentManager implements vscode.Disposable {
   }
 
   private async restartLocal(): Promise<void> {
-    this.log.info('bytenite.localAgent.dockerContext changed: restarting the local agent');
-    this.connections.get(LOCAL_AGENT)?.disconnect('the local agent is restarting on another engine');
+    this.log.info('the local agent\'s settings changed (bytenite.localAgent.dockerContext or hotPool): restarting it');
+    this.connections.get(LOCAL_AGENT)?.disconnect('the local agent is restarting with its new settings');
     await this.local.stop();
     if (this.localAllowed) await this.connection(LOCAL_AGENT).get().catch(() => {});
   }

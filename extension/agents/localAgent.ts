@@ -76,6 +76,8 @@ export class LocalAgent implements vscode.Disposable {
     await fs.rm(tokenFile, { force: true });
     const args = [this.agentScript, 'agent', '--port', '0', '--token-file', tokenFile, '--data-dir', dataDir];
     if (context) args.push('--docker-context', context);
+    const hotPool = config.localHotPool();
+    if (hotPool !== undefined) args.push('--hot-pool', String(hotPool));
     this.log.info(`starting the local agent: ${process.execPath} ${args.join(' ')}`);
     args.unshift('-e', EXIT_WITH_PARENT);
     const t0 = Date.now();

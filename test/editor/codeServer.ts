@@ -36,9 +36,11 @@ export interface CodeServerOptions {
   /** A .vsix to install first. */
   vsix?: string;
   env?: Record<string, string>;
+  /** User settings added to the defaults below (e.g. the extension's own). */
+  settings?: Record<string, unknown>;
 }
 
-function prepare(dir: string) {
+function prepare(dir: string, settings: Record<string, unknown> = {}) {
   const ud = path.join(dir, 'user-data');
   const exts = path.join(dir, 'extensions');
   fs.mkdirSync(path.join(ud, 'User'), { recursive: true });
@@ -55,13 +57,14 @@ function prepare(dir: string) {
     'workbench.enableExperiments': false,
     'chat.commandCenter.enabled': false,
     'update.mode': 'none',
+    ...settings,
   }, null, 2));
   return { ud, exts, config };
 }
 
 export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServer> {
   if (!fs.existsSync(CODE_SERVER)) throw new Error(`${CODE_SERVER} is missing: run scripts/install-editor-tools.sh`);
-  const { ud, exts, config } = prepare(opts.dir);
+  const { ud, exts, config } = prepare(opts.dir, opts.settings);
   if (opts.vsix) {
     execFileSync(CODE_SERVER, ['--config', config, '--user-data-dir', ud, '--extensions-dir', exts, '--install-extension', opts.vsix], { stdio: 'pipe' });
   }
