@@ -20,6 +20,7 @@ import { BuildChoices } from './runs/buildChoices';
 import { AgentStatusBar } from './statusBar';
 import { RUN_PANEL_VIEW_TYPE, RunPanels, type PanelActions } from './views/runPanel';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './views/sidebar';
+import { ShellTerminals } from './shell/shellTerminals';
 
 /** Dockerfile documents, by language and by the file names the built-in language may not claim. */
 export const DOCKERFILE_SELECTOR: vscode.DocumentSelector = [
@@ -41,6 +42,7 @@ export class Ctx {
   readonly panels: RunPanels;
   readonly sidebar: SidebarProvider;
   readonly codeLens: DockerfileCodeLensProvider;
+  readonly shells: ShellTerminals;
 
   constructor(readonly ext: vscode.ExtensionContext, panelActions: PanelActions) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -61,6 +63,7 @@ export class Ctx {
     this.runner = own(new Runner(this.agents, this.store, this.log));
     own(new AgentRunHistory(this.agents, this.store, this.log));
     own(traceRuns(this.store));
+    this.shells = own(new ShellTerminals(this.agents, this.log));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
     this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store));
     this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store));
