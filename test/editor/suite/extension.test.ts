@@ -259,6 +259,106 @@ describe('ByteNite extension', () => {
     assert.ok(after[1].startsWith('0.5 vCPU · 256 MiB'), after.join(' | '));
   });
 
+  it('Open Shell on a running run: a terminal over exec where typed commands run, resizes and Ctrl-C reach the shell, and closing it ends the exec', async () => {
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('slow', 'Dockerfile'));
+    assert.match(runId ?? '', /^r-/);
+    try {
+      await until('the slow run to print', () => api.run(runId)?.logs.join('').includes('slow job started') || undefined, 120_000);
+      // The run's container and the processes in it that have a terminal (the run itself has none): the exec's.
+      const container = execFileSync('docker', ['ps', '-q', '--filter', `label=io.bytenite.run=${runId}`], { encoding: 'utf8' }).trim();
+      assert.ok(container, 'the run\'s container');
+      const withTty = () => execFileSync('docker', ['top', container, '-o', 'pid,tty,args'], { encoding: 'utf8' })
+        .split('\n').slice(1).filter((l) => l.trim() && l.trim().split(/\s+/)[1] !== '?');
+      assert.deepEqual(withTty(), [], 'no terminal in the run before the shell');
+
+      const t0 = Date.now();
+      assert.equal(await vscode.commands.executeCommand<string>('bytenite.openShell', runId), runId);
+      const title = `ByteNite: local · ${runId.slice(0, 8)} · 0.5 vCPU · 256 MiB`;
+      const terminal = await until('the terminal', () => vscode.window.terminals.find((t) => t.name === title), 10_000)
+        .catch((err) => { throw new Error(`${err.message}; terminals: ${vscode.window.terminals.map((t) => t.name).join(' | ')}`); });
+      const shell = () => api.shell(runId)!;
+      const seen = (re: RegExp, what: string, timeoutMs = 20_000) => until(what, () => (re.test(shell().transcript) ? true : undefined), timeoutMs)
+        .catch((err) => { throw new Error(`${err.message}; the terminal shows ${JSON.stringify(shell().transcript.slice(-600))}`); });
+      await seen(/[#$] $/, 'the shell\'s prompt');
+      notes.shellPromptMs = Date.now() - t0;
+
+      terminal.sendText('echo $((6*7))\r', false);
+      await seen(/\r\n42\r\n/, 'the echo\'s output');
+      const opened = shell().size;
+      assert.ok(opened, 'VS Code gave the terminal a size');
+      terminal.sendText('stty size\r', false);
+      await seen(new RegExp(`\\r\\n${opened!.rows} ${opened!.cols}\\r\\n`), `the initial size ${opened!.rows} ${opened!.cols} inside`);
+
+      shell().setDimensions(97, 31);
+      terminal.sendText('stty size\r', false);
+      await seen(/\r\n31 97\r\n/, 'the resize inside');
+
+      // Ctrl-C is a byte for the shell: it interrupts the sleep, and the shell goes on.
+      terminal.sendText('sleep 300\r', false);
+      await until('the sleep to run', () => withTty().some((l) => /sleep 300/.test(l)) || undefined, 10_000);
+      terminal.sendText('\x03', false);
+      terminal.sendText('echo after-ctrl-c\r', false);
+      await seen(/\r\nafter-ctrl-c\r\n/, 'the shell after Ctrl-C', 10_000);
+      assert.ok(withTty().length >= 1, 'the exec\'s shell is in the container');
+
+      terminal.dispose();
+      await until('the exec\'s processes to be gone from the container', () => (withTty().length === 0 ? true : undefined), 15_000)
+        .catch((err) => { throw new Error(`${err.message}: ${withTty().join(' | ')}`); });
+      assert.equal(api.run(runId)?.state, 'running', 'the run goes on');
+    } finally {
+      await vscode.commands.executeCommand('bytenite.stopRun', runId);
+    }
+    await until('the cancelled event', () => api.run(runId)?.final ? api.run(runId) : undefined, 60_000);
+  });
+
+  it('Open Shell\'s exit: the shell\'s exit code closes the terminal with it', async () => {
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('slow', 'Dockerfile'));
+    try {
+      await until('the slow run to print', () => api.run(runId)?.logs.join('').includes('slow job started') || undefined, 120_000);
+      const closed = new Promise<vscode.Terminal>((resolve) => {
+        const sub = vscode.window.onDidCloseTerminal((t) => {
+          if (!t.name.includes(runId.slice(0, 8))) return;
+          sub.dispose();
+          resolve(t);
+        });
+      });
+      await vscode.commands.executeCommand('bytenite.openShell', runId);
+      await until('the shell\'s prompt', () => (/[#$] $/.test(api.shell(runId)?.transcript ?? '') ? true : undefined), 20_000);
+      const terminal = vscode.window.terminals.find((t) => t.name.includes(runId.slice(0, 8)))!;
+      terminal.sendText('exit 3\r', false);
+      const t = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+      assert.ok(t, 'the terminal closed');
+      assert.equal(t!.exitStatus?.code, 3);
+      assert.equal(api.run(runId)?.state, 'running', 'the run goes on');
+    } finally {
+      await vscode.commands.executeCommand('bytenite.stopRun', runId);
+    }
+    await until('the cancelled event', () => api.run(runId)?.final ? api.run(runId) : undefined, 60_000);
+  });
+
+  it('Open Shell in a new container of a Dockerfile: an interactive run of a shell in the terminal, stopped when the terminal closes', async () => {
+    const t0 = Date.now();
+    const runId = await vscode.commands.executeCommand<string>('bytenite.openShell', {
+      dockerfile: workspaceUri('labelled', 'Dockerfile'), hardware: { cpus: 1, memoryMiB: 512 },
+    });
+    assert.match(runId ?? '', /^r-/, 'the command returns the new run\'s id');
+    const shell = () => api.shell(runId)!;
+    const seen = (re: RegExp, what: string, timeoutMs = 20_000) => until(what, () => (re.test(shell()?.transcript ?? '') ? true : undefined), timeoutMs)
+      .catch((err) => { throw new Error(`${err.message}; the terminal shows ${JSON.stringify(shell()?.transcript.slice(-600))}`); });
+    await seen(/[#$] $/, 'the shell\'s prompt', 120_000);
+    notes.newContainerShellMs = Date.now() - t0;
+    const terminal = await until('the terminal', () => vscode.window.terminals.find((t) => t.name.startsWith(`ByteNite: local · ${runId.slice(0, 8)} · 1 vCPU · 512 MiB`)), 10_000);
+    terminal.sendText('echo $((6*7))\r', false);
+    await seen(/\r\n42\r\n/, 'the echo\'s output');
+    shell().setDimensions(88, 22);
+    terminal.sendText('stty size\r', false);
+    await seen(/\r\n22 88\r\n/, 'the resize inside');
+    assert.equal(api.run(runId)?.state, 'running');
+    terminal.dispose();
+    const run = await until('the run to end', () => (api.run(runId)?.final ? api.run(runId) : undefined), 60_000);
+    assert.equal((run.final as { kind: string }).kind, 'cancelled');
+  });
+
   it('reconnects with backoff when the local agent dies, and Stop/Start Local Agent work', async () => {
     const pid = api.localAgentPid();
     assert.ok(pid, 'the local agent runs');
