@@ -55,6 +55,8 @@ function prepare(dir: string) {
     'workbench.enableExperiments': false,
     'chat.commandCenter.enabled': false,
     'update.mode': 'none',
+    // The DOM renderer: the terminal's text is in the page for the UI suite to read (a canvas hides it).
+    'terminal.integrated.gpuAcceleration': 'off',
   }, null, 2));
   return { ud, exts, config };
 }
