@@ -12,29 +12,47 @@ import type { ShellChannel, ShellSink } from './shellChannel';
 export async function openExecChannel(
   client: AgentClient, runId: string, cmd: string[], size: { cols?: number; rows?: number }, sink: ShellSink,
 ): Promise<ShellChannel> {
-  const ws: WebSocket = await client.exec(runId, { cmd, tty: true, stdin: true, cols: size.cols, rows: size.rows });
   const decoder = new StringDecoder('utf8');
   let exit: number | null | undefined;
   let closedByUser = false;
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    if (isBinary) {
-      const text = decoder.write(data.subarray(1));
-      if (text) sink.output(text);
-      return;
-    }
-    try {
-      const m = JSON.parse(data.toString('utf8')) as { exit?: number | null };
-      if ('exit' in m) exit = m.exit;
-    } catch { /* not a frame of ours */ }
-  });
-  ws.on('error', () => {});
-  ws.on('close', (code, reason) => {
-    const rest = decoder.end();
-    if (rest) sink.output(rest);
-    if (closedByUser) return;
-    if (exit !== undefined && exit !== null) return sink.exit(exit);
-    sink.exit(undefined, code === 1000 ? 'the session ended' : `the session ended: ${reason.toString() || `connection closed (${code})`}`);
-  });
+  // Listening from before the open: the shell's banner and prompt come with the upgrade's answer.
+  const listen = (ws: WebSocket) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        const text = decoder.write(data.subarray(1));
+        if (text) sink.output(text);
+        return;
+      }
+      try {
+        const m = JSON.parse(data.toString('utf8')) as { exit?: number | null };
+        if ('exit' in m) exit = m.exit;
+      } catch { /* not a frame of ours */ }
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code, reason) => {
+      const rest = decoder.end();
+      if (rest) sink.output(rest);
+      const decide = () => {
+        // A refusal is the caller's rejection, in the agent's words; the user's own close needs no word.
+        if (closedByUser || refused) return;
+        if (exit !== undefined && exit !== null) return sink.exit(exit);
+        sink.exit(undefined, code === 1000 ? 'the session ended' : `the session ended: ${reason.toString() || `connection closed (${code})`}`);
+      };
+      // Closed before the open was seen here (a command that ends at once, or a refusal): decided after it.
+      if (opened) decide();
+      else setTimeout(decide, 0);
+    });
+  };
+  let opened = false;
+  let refused = false;
+  let ws: WebSocket;
+  try {
+    ws = await client.exec(runId, { cmd, tty: true, stdin: true, cols: size.cols, rows: size.rows }, listen);
+  } catch (err) {
+    refused = true;
+    throw err;
+  }
+  opened = true;
   const send = (frame: string | Buffer, binary: boolean) => {
     if (ws.readyState === ws.OPEN) ws.send(frame, { binary });
   };

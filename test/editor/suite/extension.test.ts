@@ -15,8 +15,11 @@ import type { ByteNiteApi } from '../../../extension/main';
 import { notes } from './index';
 
 const EXTENSION_ID = 'bytenite.bytenite';
-/** A shell's prompt at the end of the output; busybox's ash then asks the terminal for the cursor (ESC [6n). */
-const PROMPT = /[#$] (\x1b\[6n)?$/;
+/**
+ * A shell's prompt at the end of the output. busybox's ash then asks the terminal where the cursor is
+ * (ESC [6n) and, answered, draws the prompt again and clears the rest (ESC [J).
+ */
+const PROMPT = /[#$] (\x1b\[6n|\x1b\[J)?$/;
 
 async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -266,13 +269,6 @@ describe('ByteNite extension', () => {
     assert.match(runId ?? '', /^r-/);
     try {
       await until('the slow run to print', () => api.run(runId)?.logs.join('').includes('slow job started') || undefined, 120_000);
-      // The run's container, and the processes in it that the run did not start: the exec's.
-      const container = execFileSync('docker', ['ps', '-q', '--filter', `label=io.bytenite.run=${runId}`], { encoding: 'utf8' }).trim();
-      assert.ok(container, 'the run\'s container');
-      const top = () => execFileSync('docker', ['top', container, '-o', 'pid,args'], { encoding: 'utf8' }).split('\n').slice(1).filter((l) => l.trim());
-      const own = new Set(top().map((l) => l.trim().split(/\s+/)[0]));
-      const execProcs = () => top().filter((l) => !own.has(l.trim().split(/\s+/)[0]));
-
       const t0 = Date.now();
       assert.equal(await vscode.commands.executeCommand<string>('bytenite.openShell', runId), runId);
       const title = `ByteNite: local · ${runId.slice(0, 8)} · 0.5 vCPU · 256 MiB`;
@@ -286,6 +282,13 @@ describe('ByteNite extension', () => {
 
       terminal.sendText('echo $((6*7))\r', false);
       await seen(/\r\n42\r\n/, 'the echo\'s output');
+      // The container's hostname is its id: its processes, less the run's own, are the exec's.
+      terminal.sendText('hostname\r', false);
+      await seen(/\r\n[0-9a-f]{12}\r\n/, 'the container\'s hostname');
+      const container = /\r\n([0-9a-f]{12})\r\n/.exec(shell().transcript)![1];
+      const execProcs = () => execFileSync('docker', ['top', container, '-o', 'pid,args'], { encoding: 'utf8' }).split('\n').slice(1)
+        .filter((l) => l.trim() && !/slow job started|sleep 120$/.test(l));
+      assert.ok(execProcs().length >= 1, `the exec's shell in the container: ${execProcs().join(' | ')}`);
       const opened = shell().size;
       assert.ok(opened, 'VS Code gave the terminal a size');
       terminal.sendText('stty size\r', false);
