@@ -17,6 +17,7 @@ import { buildOptionsFor, chooseContext, chooseStage } from './runs/buildOptions
 import { setBuildSecret } from './runs/setBuildSecret';
 import { choosePorts } from './runs/portOptions';
 import { deployEndpoint, type DeployArgs } from './endpoints/deployEndpoint';
+import { SHELL_COMMAND } from './shell/shellChannel';
 
 type Command = (...args: any[]) => unknown;
 
@@ -216,6 +217,36 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
   /** From a CodeLens, the sidebar or a panel: open (or reveal) a run's panel. */
   openRun: (ctx) => (runId: string) => ctx.panels.open(runId),
 
+  /**
+   * A terminal inside a running run's container (from the run panel, the sidebar's run menu, or with a run id),
+   * or, from the palette, one picked among the selected agent's running runs, or a fresh container of a
+   * Dockerfile on hardware picked as for a run. Resolves with the run id.
+   */
+  openShell: (ctx) => async (arg?: string | { runId?: string } | { dockerfile: vscode.Uri; hardware?: HardwareRequest }) => {
+    if (arg && typeof arg === 'object' && 'dockerfile' in arg) return shellInNewContainer(ctx, arg.dockerfile, arg.hardware);
+    let runId = typeof arg === 'string' ? arg : arg?.runId;
+    if (!runId) {
+      const agent = ctx.agents.selectedName();
+      const running = ctx.store.activeRuns().filter((r) => r.info.agent === agent && r.state === 'running');
+      const items: (vscode.QuickPickItem & { runId?: string })[] = running.map((r) => ({
+        label: `$(terminal) ${r.info.name}`, description: `${r.runId} · ${formatHardware(r.hardware)}`, runId: r.runId,
+      }));
+      items.push({ label: '$(add) New container from a Dockerfile…', description: `on ${agent}` });
+      const pick = await vscode.window.showQuickPick(items, {
+        title: running.length ? `Open a shell in which run on ${agent}?` : `No run is running on ${agent}: open a shell in a new container?`,
+      });
+      if (!pick) return undefined;
+      if (!pick.runId) return shellInNewContainer(ctx);
+      runId = pick.runId;
+    }
+    const run = ctx.store.get(runId) ?? (await ctx.runner.restore(ctx.store.historyEntry(runId) ?? missing(runId)));
+    if (!run) throw new Error(`run ${runId} is not known to its agent any more`);
+    if (!run.active) throw new Error(`run ${runId} has ended (${run.state}): a shell opens only inside a running run`);
+    if (run.state !== 'running') throw new Error(`run ${runId} is ${run.state}: a shell opens once its container runs`);
+    ctx.shells.execInto(run);
+    return runId;
+  },
+
   /** From a run panel: fetch the run's output files into the workspace and reveal them. */
   openOutputs: (ctx) => async (runId: string) => {
     const entry = ctx.store.historyEntry(runId);
@@ -278,6 +309,28 @@ async function offerDockerignore(ctx: Ctx, dockerfile: vscode.Uri, outDir: vscod
   if (pick !== 'Add to .dockerignore') return;
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
   await vscode.workspace.fs.writeFile(ignoreFile, Buffer.from(`${text}${sep}${entry}\n`));
+}
+
+function missing(runId: string): never {
+  throw new Error(`no run ${runId} in this window's run history`);
+}
+
+/** Open Shell's "New container from a Dockerfile…": an interactive run of a shell, in a ByteNite terminal. */
+async function shellInNewContainer(ctx: Ctx, dockerfile?: vscode.Uri, hardware?: HardwareRequest): Promise<string | undefined> {
+  const uri = await dockerfileArg(ctx, dockerfile, 'A shell in a new container of which Dockerfile?');
+  if (!uri) return undefined;
+  const conn = ctx.agents.selected();
+  const client = await ctx.progress(`ByteNite: connecting to ${conn.name}`, () => conn.get());
+  if (!client.hello.capabilities.includes('interactive')) throw new Error(`agent "${conn.name}" cannot run interactive programs (it is older than this extension)`);
+  hardware ??= await chooseHardware(ctx, uri);
+  if (!hardware) return undefined;
+  const build = await buildOptionsFor(ctx, uri);
+  if (!build) return undefined;
+  const hw = hardware;
+  const run = await ctx.shells.newContainer(conn.name, formatHardware(hw), (size) => ctx.runner.start(uri, hw, 1, build, {
+    command: SHELL_COMMAND, interactive: { tty: true, ...(size.cols && size.rows ? { cols: size.cols, rows: size.rows } : {}) },
+  }), (r) => ctx.runner.stop(r));
+  return run?.runId;
 }
 
 async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest, reuseFrom?: string): Promise<string | undefined> {

@@ -22,6 +22,7 @@ import { RUN_PANEL_VIEW_TYPE, RunPanels, type PanelActions } from './views/runPa
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './views/sidebar';
 import { EndpointList } from './endpoints/endpointList';
 import { EndpointPanels } from './views/endpointPanel';
+import { ShellTerminals } from './shell/shellTerminals';
 
 /** Dockerfile documents, by language and by the file names the built-in language may not claim. */
 export const DOCKERFILE_SELECTOR: vscode.DocumentSelector = [
@@ -45,6 +46,7 @@ export class Ctx {
   readonly codeLens: DockerfileCodeLensProvider;
   readonly endpoints: EndpointList;
   readonly endpointPanels: EndpointPanels;
+  readonly shells: ShellTerminals;
 
   constructor(readonly ext: vscode.ExtensionContext, panelActions: PanelActions) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -65,6 +67,7 @@ export class Ctx {
     this.runner = own(new Runner(this.agents, this.store, this.log));
     own(new AgentRunHistory(this.agents, this.store, this.log));
     own(traceRuns(this.store));
+    this.shells = own(new ShellTerminals(this.agents, this.log));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
     this.endpoints = own(new EndpointList(this.agents, this.log));
     this.endpointPanels = own(new EndpointPanels(ext.extensionUri, this.agents, this.endpoints, this.log));

@@ -42,6 +42,14 @@ export interface ByteNiteApi {
   endpointBrowserUrl(name: string): Promise<string | undefined>;
   /** What the endpoint's panel was sent: requests, instance log lines, instance run ids. */
   endpointPanel(name: string): { requests: RequestRecord[]; logs: EndpointLogLine[]; instances: string[] } | undefined;
+  /**
+   * The latest ByteNite terminal opened on a run (Open Shell), while it is open: what it has shown, the size
+   * VS Code gave it, and its Pseudoterminal's `setDimensions`, as VS Code calls it when the panel resizes.
+   */
+  shell(runId: string): {
+    transcript: string; size?: { cols: number; rows: number }; ended: boolean; exitCode?: number;
+    setDimensions(cols: number, rows: number): void;
+  } | undefined;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -55,6 +63,7 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     runAgain: (runId) => vscode.commands.executeCommand('bytenite.runAgain', runId) as Promise<void>,
     openOutputs: (runId) => vscode.commands.executeCommand('bytenite.openOutputs', runId) as Promise<void>,
     openPort: (runId, port) => vscode.commands.executeCommand('bytenite.openPort', runId, port) as Promise<void>,
+    openShell: async (runId) => void (await vscode.commands.executeCommand('bytenite.openShell', runId)),
   });
   registerCommands(ctx);
   // Connect in the background so the status bar, CodeLens prices and sidebar fill in; activation does not wait.
@@ -100,6 +109,13 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
       return found?.endpoint ? ctx.endpoints.browserUrl(found.client, found.endpoint) : undefined;
     },
     endpointPanel: (name) => ctx.endpointPanels.shown(name),
+    shell: (runId) => {
+      const pty = ctx.shells.get(runId);
+      return pty && {
+        transcript: pty.transcript, size: pty.size, ended: pty.ended, exitCode: pty.exitCode,
+        setDimensions: (columns, rows) => pty.setDimensions({ columns, rows }),
+      };
+    },
     setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
     setBuildChoice: (dockerfile, choice) => ctx.buildChoices.update(dockerfile, choice),
     setBuildSecret: (dockerfile, id, value) => ctx.buildSecrets.set(dockerfile, id, value),

@@ -142,7 +142,9 @@ export type FromPanel =
   /** Copy button: put this text (the shown log lines, ANSI stripped) on the clipboard. */
   | { type: 'copy'; text: string; lines: number }
   /** Open button of a forwarded port. */
-  | { type: 'openPort'; runId: string; containerPort: number };
+  | { type: 'openPort'; runId: string; containerPort: number }
+  /** Open Shell button: a VS Code terminal inside the running container (`bytenite.openShell`). */
+  | { type: 'openShell'; runId: string };
 
 /** What the panel keeps in `setState` (bounded: at most PANEL_SAVED_LINES log lines). */
 export interface PanelSavedState {

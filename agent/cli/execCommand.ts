@@ -47,12 +47,34 @@ export async function execCommand(argv: string[]): Promise<number> {
   if (tty && !stdin.isTTY && values.interactive) process.stderr.write('bytenite: -t: stdin is not a terminal\n');
 
   const conn = await connect({ agent: values.agent, 'token-file': values['token-file'], 'ca-file': values['ca-file'] });
+  let exit: number | null = null;
+  let closed!: (code: number) => void;
+  const ended = new Promise<number>((resolve) => (closed = resolve));
+  // Listening from before the open: the command's first output can come with the upgrade's answer, and ws
+  // emits it before this function's await resumes.
+  const listen = (ws: WebSocket) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        (data[0] === 2 ? process.stderr : process.stdout).write(data.subarray(1));
+        return;
+      }
+      try {
+        const m = JSON.parse(data.toString('utf8')) as { exit?: number | null };
+        if ('exit' in m) exit = m.exit ?? null;
+      } catch { /* not ours: ignored */ }
+    });
+    ws.on('close', (code, reason) => {
+      if (code !== 1000 && reason.length) process.stderr.write(`\r\nbytenite: ${reason.toString()}\n`);
+      closed(exit ?? EXIT_NOT_RUN);
+    });
+    ws.on('error', () => {});
+  };
   let ws: WebSocket;
   try {
     ws = await conn.client.exec(runId, {
       cmd, tty, stdin: Boolean(values.interactive), task,
       cols: process.stdout.columns, rows: process.stdout.rows,
-    });
+    }, listen);
   } catch (err) {
     process.stderr.write(`bytenite: ${(err as Error).message}\n`);
     await conn.close();
@@ -64,23 +86,7 @@ export async function execCommand(argv: string[]): Promise<number> {
     if (raw) stdin.setRawMode(false);
   };
   try {
-    return await new Promise<number>((resolve) => {
-      let exit: number | null = null;
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (isBinary) {
-          (data[0] === 2 ? process.stderr : process.stdout).write(data.subarray(1));
-          return;
-        }
-        try {
-          const m = JSON.parse(data.toString('utf8')) as { exit?: number | null };
-          if ('exit' in m) exit = m.exit ?? null;
-        } catch { /* not ours: ignored */ }
-      });
-      ws.on('close', (code, reason) => {
-        if (code !== 1000 && reason.length) process.stderr.write(`\r\nbytenite: ${reason.toString()}\n`);
-        resolve(exit ?? EXIT_NOT_RUN);
-      });
-      ws.on('error', () => {});
+    if (ws.readyState === ws.OPEN) {
       if (values.interactive) {
         stdin.on('data', (c: Buffer) => ws.send(c, { binary: true }));
         stdin.on('end', () => ws.send(JSON.stringify({ eof: true })));
@@ -89,7 +95,8 @@ export async function execCommand(argv: string[]): Promise<number> {
       if (raw) {
         process.stdout.on('resize', () => ws.send(JSON.stringify({ resize: [process.stdout.columns, process.stdout.rows] })));
       }
-    });
+    }
+    return await ended;
   } finally {
     restore();
     stdin.pause();

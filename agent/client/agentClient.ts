@@ -258,9 +258,12 @@ export class AgentClient {
     return openStdin(this.url, this.auth, runId, size);
   }
 
-  /** A command in the run's container, on a WebSocket of its own (agent/interactive/execServer.ts). */
-  exec(runId: string, o: ExecOptions): Promise<WebSocket> {
-    return openExec(this.url, this.auth, runId, o);
+  /**
+   * A command in the run's container, on a WebSocket of its own (agent/interactive/execServer.ts). Attach
+   * the message listener in `early`: the first output can arrive with the upgrade's answer.
+   */
+  exec(runId: string, o: ExecOptions, early?: (ws: WebSocket) => void): Promise<WebSocket> {
+    return openExec(this.url, this.auth, runId, o, early);
   }
 
   /** Asks for a `port` event for each of `ports` of the run once it accepts connections. */

@@ -15,7 +15,8 @@ export interface ExecOptions {
   task?: number;
 }
 
-export function openExec(agentUrl: string, auth: TunnelAuth, runId: string, o: ExecOptions): Promise<WebSocket> {
+/** `early`: see openAgentSocket; the command's first output can come with the upgrade's answer. */
+export function openExec(agentUrl: string, auth: TunnelAuth, runId: string, o: ExecOptions, early?: (ws: WebSocket) => void): Promise<WebSocket> {
   const q = new URLSearchParams({ cmd: Buffer.from(JSON.stringify(o.cmd)).toString('base64url') });
   if (o.tty) q.set('tty', '1');
   if (o.stdin) q.set('stdin', '1');
@@ -24,5 +25,5 @@ export function openExec(agentUrl: string, auth: TunnelAuth, runId: string, o: E
     q.set('rows', String(o.rows));
   }
   if (o.task !== undefined) q.set('task', String(o.task));
-  return openAgentSocket(`${agentUrl.replace(/\/+$/, '')}/exec/${runId}?${q}`, auth, 'exec');
+  return openAgentSocket(`${agentUrl.replace(/\/+$/, '')}/exec/${runId}?${q}`, auth, 'exec', early);
 }

@@ -59,11 +59,14 @@ export function openRawTunnel(agentUrl: string, auth: TunnelAuth, runId: string,
 /**
  * A WebSocket of its own to the agent (a tunnel, an exec), authenticated with the token. A refusal before
  * the upgrade rejects with the agent's own words and its HTTP status; no answer rejects with status 0.
+ * `early` gets the socket before it opens: a listener attached there sees frames that arrive with the
+ * upgrade's answer, which ws emits before the caller's `await` resumes (an exec's first output does).
  */
-export function openAgentSocket(url: string, auth: TunnelAuth, what: string): Promise<WebSocket> {
+export function openAgentSocket(url: string, auth: TunnelAuth, what: string, early?: (ws: WebSocket) => void): Promise<WebSocket> {
   const ws = new WebSocket(url, {
     headers: { Authorization: `Bearer ${auth.token}` }, ca: auth.ca, maxPayload: MAX_FRAME, perMessageDeflate: false, handshakeTimeout: 10_000,
   });
+  early?.(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {

@@ -88,11 +88,17 @@ export async function openExec(req: http.IncomingMessage, socket: Duplex, head: 
   deps.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
     const opened = Date.now();
     let over = false;
+    /** The command's stream has ended (it exited, or the engine let go of it). */
+    let ended = false;
     const cut = (code: number, reason: string) => {
       if (over) return;
       over = true;
       untrack();
       if (ws.readyState === ws.OPEN) ws.close(code, reason.slice(0, 120));
+      // The client went while the command runs: hang it up, or the engine would keep it (a shell nobody is at).
+      if (!ended) {
+        void exec.hangup().then((why) => why && deps.log.warn({ peer, runId, why }, 'exec not hung up: its command goes on until the run ends'), () => {});
+      }
       exec.stream.destroy();
       deps.log.debug({ peer, runId, code, ms: Date.now() - opened }, 'exec closed');
     };
@@ -112,7 +118,6 @@ export async function openExec(req: http.IncomingMessage, socket: Duplex, head: 
       if (exec.tty) send(1, c);
       else frames.push(c, (s, p) => send(s === 'stderr' ? 2 : 1, Buffer.from(p)));
     });
-    let ended = false;
     const finish = async () => {
       if (ended) return;
       ended = true;

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentError } from '../../agent/client/agentClient';
 import { fetchOutputs } from '../../agent/client/fetchOutputs';
+import type { StartRunOptions } from '../../agent/client/startRun';
 import type { HardwareRequest, RunEvent } from '../../agent/protocol';
 import type { AgentConnection } from '../agents/agentConnection';
 import type { AgentManager } from '../agents/agentManager';
@@ -31,9 +32,10 @@ export class Runner implements vscode.Disposable {
   /**
    * Starts a run of `dockerfile` on the selected agent; resolves once the agent accepted it. `parallel` > 1
    * fans out into that many tasks, on an agent that offers `fan-out` (elsewhere the run has one task).
-   * `build`: the context folder (default: the Dockerfile's), the stage and the build secrets.
+   * `build`: the context folder (default: the Dockerfile's), the stage and the build secrets. `program`: a
+   * command instead of the image's, and an interactive run's terminal (Open Shell in a new container).
    */
-  async start(dockerfile: vscode.Uri, hardware: HardwareRequest, parallel = 1, build?: BuildOptions): Promise<Run> {
+  async start(dockerfile: vscode.Uri, hardware: HardwareRequest, parallel = 1, build?: BuildOptions, program?: Pick<StartRunOptions, 'command' | 'interactive'>): Promise<Run> {
     if (!vscode.workspace.isTrusted) throw new Error('Runs are disabled in an untrusted workspace: trust the folder to run Dockerfiles.');
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === dockerfile.toString());
     if (doc?.isDirty) await doc.save();
@@ -60,7 +62,7 @@ export class Runner implements vscode.Disposable {
     try {
       started = await startRun(client, {
         contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks, target: build?.target, buildSecrets: build?.buildSecrets,
-        ports: build?.ports?.map((p) => p.containerPort), volumes,
+        ports: build?.ports?.map((p) => p.containerPort), volumes, ...program,
         onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
       });
     } catch (err) {

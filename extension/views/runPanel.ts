@@ -23,6 +23,8 @@ export interface PanelActions {
   openOutputs(runId: string): Promise<void>;
   /** Opens a forwarded port in the browser. */
   openPort(runId: string, containerPort: number): Promise<void>;
+  /** A terminal inside the running container. */
+  openShell(runId: string): Promise<void>;
 }
 
 export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
@@ -143,6 +145,7 @@ class RunPanel {
         case 'runAgain': return await this.actions.runAgain(m.runId);
         case 'openOutputs': return await this.actions.openOutputs(m.runId);
         case 'openPort': return await this.actions.openPort(m.runId, m.containerPort);
+        case 'openShell': return await this.actions.openShell(m.runId);
         case 'copy':
           await vscode.env.clipboard.writeText(m.text);
           vscode.window.setStatusBarMessage(`Copied ${m.lines} log line(s)`, 2000);

@@ -103,6 +103,25 @@ test('exec: another tenant\'s run is no run, word for word; a missing command or
   assert.equal((await cli(['exec', runId, ...on(tokenFile)])).code, 2);
 });
 
+test('exec -it: a client that goes hangs its command up (the engine alone would keep it running)', async () => {
+  const sleeping = async () => (await cli(['exec', runId, ...on(tokenFile), '--', 'ps'])).out.split('\n').filter((l) => /sleep 4242/.test(l));
+  let out = '';
+  const ws = await alpha.exec(runId, { cmd: ['sh', '-c', 'echo up; exec sleep 4242'], tty: true, stdin: true, cols: 80, rows: 24 },
+    (early) => early.on('message', (d: Buffer, binary: boolean) => { if (binary) out += d.subarray(1).toString(); }));
+  const t0 = Date.now();
+  while (!out.includes('up')) {
+    assert.ok(Date.now() - t0 < 10_000, `the command's first output came with the socket: ${JSON.stringify(out)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal((await sleeping()).length, 1, 'the command runs');
+  ws.close(1000);
+  const t1 = Date.now();
+  while ((await sleeping()).length) {
+    assert.ok(Date.now() - t1 < 10_000, 'the command is gone after its client closed');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
+
 test('exec: the run ending cuts the session, with the reason', async () => {
   const session = cli(['exec', runId, ...on(tokenFile), '--', 'sleep', '120']);
   await new Promise((r) => setTimeout(r, 1500));

@@ -57,6 +57,8 @@ function prepare(dir: string, settings: Record<string, unknown> = {}) {
     'workbench.enableExperiments': false,
     'chat.commandCenter.enabled': false,
     'update.mode': 'none',
+    // The DOM renderer: the terminal's text is in the page for the UI suite to read (a canvas hides it).
+    'terminal.integrated.gpuAcceleration': 'off',
     ...settings,
   }, null, 2));
   return { ud, exts, config };

@@ -184,6 +184,7 @@ async function main(): Promise<number> {
   try {
     const vsix = await buildAndPackage();
     const only = process.env.BYTENITE_EDITOR_ONLY; // `host` or `ui`, for a quicker loop while developing
+    // BYTENITE_EDITOR_GREP=TEXT: only the extension-host tests whose title has TEXT (test/editor/suite/index.ts).
     if (only !== 'ui') await extensionHostSuite(tmp);
     if (only !== 'host') await uiSuite(tmp, vsix);
   } catch (err) {

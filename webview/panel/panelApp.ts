@@ -93,6 +93,7 @@ export class PanelApp {
         this.post({ type: 'stop', runId: this.model.runId });
         this.scheduleUi();
       },
+      openShell: () => this.post({ type: 'openShell', runId: this.model.runId }),
       runAgain: () => this.post({ type: 'runAgain', runId: this.model.runId }),
       openOutputs: () => this.post({ type: 'openOutputs', runId: this.model.runId }),
     });
@@ -243,7 +244,7 @@ export class PanelApp {
     this.chart.update(m.stats);
     this.taskSelect.update(m.taskCount ?? 0);
     this.tasksTable.update(m.final);
-    this.actions.update({ known: m.runId !== '', finished: !!m.final, stopping: this.stopping, outputs: m.final?.outputs, outputsAvailable: this.outputsAvailable });
+    this.actions.update({ known: m.runId !== '', finished: !!m.final, running: m.state === 'running', stopping: this.stopping, outputs: m.final?.outputs, outputsAvailable: this.outputsAvailable });
   }
 
   private scheduleSave(): void {

@@ -161,7 +161,10 @@ export class SidebarApp {
     }
     this.runs.replaceChildren(...runs.map((r) => {
       const t = runRowText(r);
-      return h('li', {},
+      // The row's right-click menu (package.json `webview/context`): Open Shell while the run runs. VS Code
+      // passes this object to the command and offers its fields to the menu's `when`.
+      const menu = JSON.stringify({ webviewSection: 'run', runId: r.runId, runState: r.state, preventDefaultContextMenuItems: true });
+      return h('li', { 'data-vscode-context': menu },
         h('button', { class: 'run-row', 'data-action': 'open', 'data-run-id': r.runId, 'data-state': r.state, 'data-tone': t.tone, 'aria-label': `Open run: ${t.label}`, title: t.label },
           h('span', { class: 'run-dot', 'aria-hidden': 'true' }),
           h('span', { class: 'run-name' }, r.name),

@@ -15,6 +15,11 @@ import type { ByteNiteApi } from '../../../extension/main';
 import { notes } from './index';
 
 const EXTENSION_ID = 'bytenite.bytenite';
+/**
+ * A shell's prompt at the end of the output. busybox's ash then asks the terminal where the cursor is
+ * (ESC [6n) and, answered, draws the prompt again and clears the rest (ESC [J).
+ */
+const PROMPT = /[#$] (\x1b\[6n|\x1b\[J)?$/;
 
 async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -295,6 +300,110 @@ describe('ByteNite extension', () => {
     assert.equal(await vscode.commands.executeCommand('bytenite.undeployEndpoint', name, true), true);
     await until('the endpoint gone from the sidebar', async () => ((await api.endpointRows())?.some((e) => e.name === name) === false) || undefined, 20_000);
     await assert.rejects(fetch(local!), 'Open\'s local forward of an undeployed endpoint is closed');
+  });
+
+  it('Open Shell on a running run: a terminal over exec where typed commands run, resizes and Ctrl-C reach the shell, and closing it ends the exec', async () => {
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('slow', 'Dockerfile'));
+    assert.match(runId ?? '', /^r-/);
+    try {
+      await until('the slow run to print', () => api.run(runId)?.logs.join('').includes('slow job started') || undefined, 120_000);
+      const t0 = Date.now();
+      assert.equal(await vscode.commands.executeCommand<string>('bytenite.openShell', runId), runId);
+      const title = `ByteNite: local · ${runId.slice(0, 8)} · 0.5 vCPU · 256 MiB`;
+      const terminal = await until('the terminal', () => vscode.window.terminals.find((t) => t.name === title), 10_000)
+        .catch((err) => { throw new Error(`${err.message}; terminals: ${vscode.window.terminals.map((t) => t.name).join(' | ')}`); });
+      const shell = () => api.shell(runId)!;
+      const seen = (re: RegExp, what: string, timeoutMs = 20_000) => until(what, () => (re.test(shell().transcript) ? true : undefined), timeoutMs)
+        .catch((err) => { throw new Error(`${err.message}; the terminal shows ${JSON.stringify(shell().transcript.slice(-600))}`); });
+      await seen(PROMPT, 'the shell\'s prompt');
+      notes.shellPromptMs = Date.now() - t0;
+
+      terminal.sendText('echo $((6*7))\r', false);
+      await seen(/\r\n42\r\n/, 'the echo\'s output');
+      // The container's hostname is its id: its processes, less the run's own, are the exec's.
+      terminal.sendText('hostname\r', false);
+      await seen(/\r\n[0-9a-f]{12}\r\n/, 'the container\'s hostname');
+      const container = /\r\n([0-9a-f]{12})\r\n/.exec(shell().transcript)![1];
+      const execProcs = () => execFileSync('docker', ['top', container, '-o', 'pid,args'], { encoding: 'utf8' }).split('\n').slice(1)
+        .filter((l) => l.trim() && !/slow job started|sleep 120$/.test(l));
+      assert.ok(execProcs().length >= 1, `the exec's shell in the container: ${execProcs().join(' | ')}`);
+      const opened = shell().size;
+      assert.ok(opened, 'VS Code gave the terminal a size');
+      terminal.sendText('stty size\r', false);
+      await seen(new RegExp(`\\r\\n${opened!.rows} ${opened!.cols}\\r\\n`), `the initial size ${opened!.rows} ${opened!.cols} inside`);
+
+      shell().setDimensions(97, 31);
+      terminal.sendText('stty size\r', false);
+      await seen(/\r\n31 97\r\n/, 'the resize inside');
+
+      // Ctrl-C is a byte for the shell: it interrupts the sleep, and the shell goes on.
+      terminal.sendText('sleep 300\r', false);
+      await until('the sleep to run', () => execProcs().some((l) => /sleep 300/.test(l)) || undefined, 10_000);
+      terminal.sendText('\x03', false);
+      terminal.sendText('echo after-ctrl-c\r', false);
+      await seen(/\r\nafter-ctrl-c\r\n/, 'the shell after Ctrl-C', 10_000);
+      assert.ok(execProcs().length >= 1, 'the exec\'s shell is in the container');
+
+      terminal.dispose();
+      await until('the exec\'s processes to be gone from the container', () => (execProcs().length === 0 ? true : undefined), 15_000)
+        .catch((err) => { throw new Error(`${err.message}: ${execProcs().join(' | ')}`); });
+      assert.equal(api.run(runId)?.state, 'running', 'the run goes on');
+    } finally {
+      await vscode.commands.executeCommand('bytenite.stopRun', runId);
+    }
+    await until('the cancelled event', () => api.run(runId)?.final ? api.run(runId) : undefined, 60_000);
+  });
+
+  it('Open Shell\'s exit: the shell\'s exit code closes the terminal with it', async () => {
+    const runId = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', workspaceUri('slow', 'Dockerfile'));
+    try {
+      await until('the slow run to print', () => api.run(runId)?.logs.join('').includes('slow job started') || undefined, 120_000);
+      const closed = new Promise<vscode.Terminal>((resolve) => {
+        const sub = vscode.window.onDidCloseTerminal((t) => {
+          if (!t.name.includes(runId.slice(0, 8))) return;
+          sub.dispose();
+          resolve(t);
+        });
+      });
+      await vscode.commands.executeCommand('bytenite.openShell', runId);
+      await until('the shell\'s prompt', () => (PROMPT.test(api.shell(runId)?.transcript ?? '') ? true : undefined), 20_000);
+      const terminal = vscode.window.terminals.find((t) => t.name.includes(runId.slice(0, 8)))!;
+      terminal.sendText('exit 3\r', false);
+      const t = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+      assert.ok(t, 'the terminal closed');
+      assert.equal(t!.exitStatus?.code, 3);
+      assert.equal(api.run(runId)?.state, 'running', 'the run goes on');
+    } finally {
+      await vscode.commands.executeCommand('bytenite.stopRun', runId);
+    }
+    await until('the cancelled event', () => api.run(runId)?.final ? api.run(runId) : undefined, 60_000);
+  });
+
+  it('Open Shell in a new container of a Dockerfile: an interactive run of a shell in the terminal, stopped when the terminal closes', async () => {
+    const t0 = Date.now();
+    const runId = await vscode.commands.executeCommand<string>('bytenite.openShell', {
+      dockerfile: workspaceUri('labelled', 'Dockerfile'), hardware: { cpus: 1, memoryMiB: 512 },
+    });
+    assert.match(runId ?? '', /^r-/, 'the command returns the new run\'s id');
+    const shell = () => api.shell(runId)!;
+    const seen = (re: RegExp, what: string, timeoutMs = 20_000) => until(what, () => (re.test(shell()?.transcript ?? '') ? true : undefined), timeoutMs)
+      .catch((err) => { throw new Error(`${err.message}; the terminal shows ${JSON.stringify(shell()?.transcript.slice(-600))}`); });
+    const terminal = () => vscode.window.terminals.find((t) => t.name.startsWith(`ByteNite: local · ${runId.slice(0, 8)} · 1 vCPU · 512 MiB`));
+    try {
+      await seen(PROMPT, 'the shell\'s prompt', 120_000);
+      notes.newContainerShellMs = Date.now() - t0;
+      assert.ok(terminal(), `the terminal, renamed with the run: ${vscode.window.terminals.map((t) => t.name).join(' | ')}`);
+      terminal()!.sendText('echo $((6*7))\r', false);
+      await seen(/\r\n42\r\n/, 'the echo\'s output');
+      shell().setDimensions(88, 22);
+      terminal()!.sendText('stty size\r', false);
+      await seen(/\r\n22 88\r\n/, 'the resize inside');
+      assert.equal(api.run(runId)?.state, 'running');
+    } finally {
+      terminal()?.dispose();
+    }
+    const run = await until('the run to end', () => (api.run(runId)?.final ? api.run(runId) : undefined), 60_000);
+    assert.equal((run.final as { kind: string }).kind, 'cancelled');
   });
 
   it('reconnects with backoff when the local agent dies, and Stop/Start Local Agent work', async () => {

@@ -219,6 +219,41 @@ describe('Run on ByteNite in the workbench', function () {
     await side.locator('#endpoints .endpoint-row[data-endpoint="web"]').waitFor({ state: 'detached', timeout: 15_000 });
   });
 
+  it('opens a shell in a running run (sidebar menu, run panel button): typed echo output shows in the terminal', async () => {
+    const sidebar = await webviewWith('#dockerfiles', 30_000);
+    await sidebar.locator('.dockerfile-row', { hasText: 'slow/Dockerfile' }).locator('.run-dockerfile').click();
+    const panel = await webviewWithText('.log-line .log-text', /slow job started/, 120_000);
+    // The sidebar's row of the running run offers Open Shell on right-click.
+    const side = await webviewWith('#runs', 10_000);
+    await side.locator('.run-row[data-state="running"]').first().click({ button: 'right' });
+    await page.locator('.context-view .action-label', { hasText: 'Open Shell' }).first().waitFor({ timeout: 10_000 });
+    await shot('sidebar-run-menu.png');
+    await page.keyboard.press('Escape');
+    await panel.locator('#btn-open-shell:not([disabled])').click({ timeout: 10_000 });
+    const tab = page.locator('.terminal-tabs-entry, .single-terminal-tab', { hasText: /ByteNite: local · r-/ }).first();
+    await tab.waitFor({ timeout: 30_000 }).catch(() => {}); // the tab's look differs by layout; the rows below are what counts
+    const rows = page.locator('.terminal-wrapper.active .xterm-rows').first();
+    await rows.waitFor({ timeout: 30_000 });
+    const text = async () => (await rows.innerText()).replace(/\u00a0/g, ' ');
+    const until = async (re: RegExp, what: string) => {
+      const end = Date.now() + 20_000;
+      while (!re.test(await text())) {
+        if (Date.now() > end) throw new Error(`no ${what} in the terminal: ${JSON.stringify(await text())}`);
+        await page.waitForTimeout(200);
+      }
+    };
+    await until(/[#$]\s*$/m, 'prompt');
+    await page.locator('.terminal-wrapper.active .xterm').first().click();
+    await page.keyboard.type('echo $((6*7))');
+    await page.keyboard.press('Enter');
+    await until(/^\s*42\s*$/m, 'echo output');
+    await shot('shell-terminal.png');
+    await page.keyboard.type('exit 0');
+    await page.keyboard.press('Enter');
+    await panel.locator('#btn-stop').click();
+    await panel.locator('#exit-status').filter({ hasText: /\S/ }).waitFor({ timeout: 60_000 });
+  });
+
   it('reports its activation time in Developer: Show Running Extensions', async () => {
     const { text, ms } = await shared.activationTime(page);
     console.log(`      [activation] ${text}`);
