@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './context';
 import type { Catalog } from '../agent/protocol';
-import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView } from '../webview/protocol';
+import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView, WatchPanelState } from '../webview/protocol';
 import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
 
 /** What activate returns: read by the extension-host tests, not a public API. */
@@ -42,6 +42,8 @@ export interface ByteNiteApi {
   endpointBrowserUrl(name: string): Promise<string | undefined>;
   /** What the endpoint's panel was sent: requests, instance log lines, instance run ids. */
   endpointPanel(name: string): { requests: RequestRecord[]; logs: EndpointLogLine[]; instances: string[] } | undefined;
+  /** What the panel now showing `runId` was last told of Run on Save: its toggle and the earlier runs of the watch. */
+  panelWatch(runId: string): WatchPanelState | undefined;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -55,6 +57,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     runAgain: (runId) => vscode.commands.executeCommand('bytenite.runAgain', runId) as Promise<void>,
     openOutputs: (runId) => vscode.commands.executeCommand('bytenite.openOutputs', runId) as Promise<void>,
     openPort: (runId, port) => vscode.commands.executeCommand('bytenite.openPort', runId, port) as Promise<void>,
+    toggleWatch: async (runId) => { await vscode.commands.executeCommand('bytenite.toggleRunOnSave', runId); },
+    watch: (runId) => ctx.watches.panelState(runId),
   });
   registerCommands(ctx);
   // Connect in the background so the status bar, CodeLens prices and sidebar fill in; activation does not wait.
@@ -100,6 +104,7 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
       return found?.endpoint ? ctx.endpoints.browserUrl(found.client, found.endpoint) : undefined;
     },
     endpointPanel: (name) => ctx.endpointPanels.shown(name),
+    panelWatch: (runId) => ctx.panels.shownWatch(runId),
     setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
     setBuildChoice: (dockerfile, choice) => ctx.buildChoices.update(dockerfile, choice),
     setBuildSecret: (dockerfile, id, value) => ctx.buildSecrets.set(dockerfile, id, value),
