@@ -266,7 +266,7 @@ describe('ByteNite extension', () => {
     const stdout = (id: string) => api.run(id)?.logEvents.filter((e) => e.stream === 'stdout').map((e) => e.data).join('') ?? '';
     const panels = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
       .filter((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('watched/Dockerfile'));
-    const quiet = () => new Promise((r) => setTimeout(r, 3000));
+    const quiet = () => new Promise((r) => setTimeout(r, 5000));
     await vscode.workspace.openTextDocument(uri);
     await until('Run on Save: off', async () => (await lensTitles(uri)).includes('Run on Save: off') || undefined, 20_000);
     const first = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
