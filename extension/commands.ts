@@ -43,6 +43,20 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
     return startAndShow(ctx, vscode.Uri.parse(entry.dockerfile), entry.hardware, entry.info.runId);
   },
 
+  /**
+   * CodeLens, palette, a run panel's Watch button (a run id): Run on Save on or off for a Dockerfile (the
+   * opposite of now, or `on`). Resolves with the new state (undefined when no Dockerfile was picked).
+   */
+  toggleRunOnSave: (ctx) => async (arg?: vscode.Uri | string, on?: boolean) => {
+    const entry = typeof arg === 'string' ? ctx.store.historyEntry(arg) : undefined;
+    if (typeof arg === 'string' && !entry) throw new Error(`unknown run ${arg}`);
+    const uri = entry ? vscode.Uri.parse(entry.dockerfile) : await dockerfileArg(ctx, arg, 'Run which Dockerfile on save?');
+    if (!uri) return undefined;
+    on = await ctx.watches.toggle(uri, on);
+    vscode.window.setStatusBarMessage(`ByteNite: Run on Save ${on ? 'on' : 'off'} for ${vscode.workspace.asRelativePath(uri, false)}`, 3000);
+    return on;
+  },
+
   stopRun: (ctx) => async (runId?: string) => {
     const active = ctx.store.activeRuns();
     let run = runId ? ctx.store.get(runId) : active.length === 1 ? active[0] : undefined;
@@ -270,6 +284,11 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
 
 /** Registers every command; returns nothing to dispose separately (all go to the subscriptions). */
 export function registerCommands(ctx: Ctx): void {
+  // A watch's next run: the hardware remembered now (a choice or the labels, never a picker), in the last run's panel.
+  ctx.watches.setStarter(async (uri, from) => {
+    const hardware = await hardwareFor(ctx, uri, false);
+    return hardware ? startAndShow(ctx, uri, hardware, from) : undefined;
+  });
   for (const [name, factory] of Object.entries(commands)) {
     const fn = factory(ctx);
     ctx.ext.subscriptions.push(vscode.commands.registerCommand(`bytenite.${name}`, async (...args: unknown[]) => {

@@ -23,6 +23,7 @@ import { SIDEBAR_VIEW_ID, SidebarProvider } from './views/sidebar';
 import { EndpointList } from './endpoints/endpointList';
 import { EndpointPanels } from './views/endpointPanel';
 import { ShellTerminals } from './shell/shellTerminals';
+import { RunOnSave } from './runs/runOnSave';
 
 /** Dockerfile documents, by language and by the file names the built-in language may not claim. */
 export const DOCKERFILE_SELECTOR: vscode.DocumentSelector = [
@@ -47,6 +48,7 @@ export class Ctx {
   readonly endpoints: EndpointList;
   readonly endpointPanels: EndpointPanels;
   readonly shells: ShellTerminals;
+  readonly watches: RunOnSave;
 
   constructor(readonly ext: vscode.ExtensionContext, panelActions: PanelActions) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -69,10 +71,12 @@ export class Ctx {
     own(traceRuns(this.store));
     this.shells = own(new ShellTerminals(this.agents, this.log));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
+    this.watches = own(new RunOnSave(ext.workspaceState, this.store, this.runner, this.buildChoices, this.log));
+    own(this.watches.onDidChange(() => this.panels.refreshWatch()));
     this.endpoints = own(new EndpointList(this.agents, this.log));
     this.endpointPanels = own(new EndpointPanels(ext.extensionUri, this.agents, this.endpoints, this.log));
     this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store, this.endpoints));
-    this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store));
+    this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store, this.watches));
     own(new AgentStatusBar(this.agents, this.store));
     own(vscode.languages.registerCodeLensProvider(DOCKERFILE_SELECTOR, this.codeLens));
     own(vscode.window.registerWebviewPanelSerializer(RUN_PANEL_VIEW_TYPE, this.panels));

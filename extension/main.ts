@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './context';
 import type { Catalog } from '../agent/protocol';
-import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView } from '../webview/protocol';
+import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView, WatchPanelState } from '../webview/protocol';
 import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
 
 /** What activate returns: read by the extension-host tests, not a public API. */
@@ -50,6 +50,8 @@ export interface ByteNiteApi {
     transcript: string; size?: { cols: number; rows: number }; ended: boolean; exitCode?: number;
     setDimensions(cols: number, rows: number): void;
   } | undefined;
+  /** What the panel now showing `runId` was last told of Run on Save: its toggle and the earlier runs of the watch. */
+  panelWatch(runId: string): WatchPanelState | undefined;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -64,6 +66,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     openOutputs: (runId) => vscode.commands.executeCommand('bytenite.openOutputs', runId) as Promise<void>,
     openPort: (runId, port) => vscode.commands.executeCommand('bytenite.openPort', runId, port) as Promise<void>,
     openShell: async (runId) => void (await vscode.commands.executeCommand('bytenite.openShell', runId)),
+    toggleWatch: async (runId) => { await vscode.commands.executeCommand('bytenite.toggleRunOnSave', runId); },
+    watch: (runId) => ctx.watches.panelState(runId),
   });
   registerCommands(ctx);
   // Connect in the background so the status bar, CodeLens prices and sidebar fill in; activation does not wait.
@@ -116,6 +120,7 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
         setDimensions: (columns, rows) => pty.setDimensions({ columns, rows }),
       };
     },
+    panelWatch: (runId) => ctx.panels.shownWatch(runId),
     setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
     setBuildChoice: (dockerfile, choice) => ctx.buildChoices.update(dockerfile, choice),
     setBuildSecret: (dockerfile, id, value) => ctx.buildSecrets.set(dockerfile, id, value),

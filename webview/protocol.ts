@@ -128,7 +128,26 @@ export type ToPanel =
   /** Output files were fetched (or not): enables Open Outputs. */
   | { type: 'outputs'; runId: string; available: boolean }
   /** The run's forwarded ports and their state (sent whenever one changes). */
-  | { type: 'ports'; runId: string; ports: PortView[] };
+  | { type: 'ports'; runId: string; ports: PortView[] }
+  /** Run on Save of the run's Dockerfile: the toggle's state and the earlier runs of the watch (after `init`, and on change). */
+  | ({ type: 'watch' } & WatchPanelState);
+
+/** A run of a watch before the one the panel shows, and why it ended. */
+export interface WatchEarlierRun {
+  runId: string;
+  /** `stopped: src/app.py changed`, `exit code 0`, `failed: …`. */
+  ended: string;
+  durationMs?: number;
+  costUsd?: number;
+}
+
+export interface WatchPanelState {
+  runId: string;
+  /** Whether Run on Save is on for the run's Dockerfile. */
+  on: boolean;
+  /** Oldest first. */
+  earlier: WatchEarlierRun[];
+}
 
 export type FromPanel =
   /** The script is listening; `runId` is the saved state's, `haveSeq` as in step 2 above. */
@@ -144,7 +163,9 @@ export type FromPanel =
   /** Open button of a forwarded port. */
   | { type: 'openPort'; runId: string; containerPort: number }
   /** Open Shell button: a VS Code terminal inside the running container (`bytenite.openShell`). */
-  | { type: 'openShell'; runId: string };
+  | { type: 'openShell'; runId: string }
+  /** Watch button: turns Run on Save on or off for the run's Dockerfile. */
+  | { type: 'toggleWatch'; runId: string };
 
 /** What the panel keeps in `setState` (bounded: at most PANEL_SAVED_LINES log lines). */
 export interface PanelSavedState {

@@ -1,7 +1,8 @@
 /**
  * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite`, the hardware with its price
  * (which opens the picker) and `Deploy as Endpoint`. While a run of that Dockerfile is going: its phase, elapsed time and cost so
- * far (opens the panel), `Stop`, and `Open :PORT` for each forwarded port that accepts connections.
+ * far (opens the panel), `Stop`, and `Open :PORT` for each forwarded port that accepts connections. Always last:
+ * `Run on Save: on|off`, the Dockerfile's watch toggle.
  */
 import * as vscode from 'vscode';
 import type { AgentManager } from '../agents/agentManager';
@@ -9,6 +10,7 @@ import { config, affects } from '../config';
 import type { HardwareChoices } from '../hardware/hardwareChoices';
 import { fitToCatalog, formatHardware, formatRate, formatUsd, pricePerHour } from '../hardware/pricing';
 import type { RunStore } from '../runs/runStore';
+import type { RunOnSave } from '../runs/runOnSave';
 import { firstFromLine } from './labels';
 
 const PHASE: Record<string, string> = {
@@ -31,9 +33,11 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
     private readonly agents: AgentManager,
     private readonly choices: HardwareChoices,
     private readonly store: RunStore,
+    private readonly watches: RunOnSave,
   ) {
     const fire = () => this.changed.fire();
     this.disposables.push(
+      watches.onDidChange(fire),
       agents.onDidChangeState(fire), agents.onDidChangeSelected(fire), choices.onDidChange(fire),
       vscode.workspace.onDidGrantWorkspaceTrust(fire),
       vscode.workspace.onDidChangeConfiguration((e) => affects(e, 'codeLens.enabled') && fire()),
@@ -73,6 +77,7 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
           title: `Open :${new URL(p.url).port}`, tooltip: `Open ${p.url} (port ${p.containerPort} of the container) in the browser`,
           command: 'bytenite.openPort', arguments: [run.runId, p.containerPort],
         })),
+        this.runOnSaveLens(range, doc.uri),
       ];
     }
     if (!vscode.workspace.isTrusted) {
@@ -101,9 +106,22 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
         title: 'Deploy as Endpoint', tooltip: `Build this Dockerfile and serve it at /e/NAME/ on agent "${conn.name}": an instance starts on the first request`,
         command: 'bytenite.deployEndpoint', arguments: [doc.uri],
       }),
+      this.runOnSaveLens(range, doc.uri),
       // A label that cannot be read is said, not silently ignored.
       ...resolved.problems.map((p) => new vscode.CodeLens(range, { title: `$(warning) ${p}`, command: '' })),
     ];
+  }
+
+  /** `Run on Save: off` / `on`, a toggle (extension/runs/runOnSave.ts). */
+  private runOnSaveLens(range: vscode.Range, uri: vscode.Uri): vscode.CodeLens {
+    const on = this.watches.isOn(uri);
+    return new vscode.CodeLens(range, {
+      title: `Run on Save: ${on ? 'on' : 'off'}`,
+      tooltip: on
+        ? 'Saving a file of the build context (not one .dockerignore leaves out) stops the run and starts the next one. Click to turn off.'
+        : 'Run again whenever a file of the build context or this Dockerfile changes. Click to turn on.',
+      command: 'bytenite.toggleRunOnSave', arguments: [uri],
+    });
   }
 
   dispose(): void {

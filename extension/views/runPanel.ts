@@ -4,7 +4,7 @@
  * final one). A serializer re-creates panels after VS Code restarts, from the runId in the saved state.
  */
 import * as vscode from 'vscode';
-import type { FromPanel, PanelSavedState, RunInfo, SeqEvent, ToPanel } from '../../webview/protocol';
+import type { FromPanel, PanelSavedState, RunInfo, SeqEvent, ToPanel, WatchPanelState } from '../../webview/protocol';
 import type { Log } from '../log';
 import { errorMessage, showError } from '../log';
 import type { Run } from '../runs/run';
@@ -25,6 +25,10 @@ export interface PanelActions {
   openPort(runId: string, containerPort: number): Promise<void>;
   /** A terminal inside the running container. */
   openShell(runId: string): Promise<void>;
+  /** Turns Run on Save on or off for the run's Dockerfile (the panel's Watch button). */
+  toggleWatch(runId: string): Promise<void>;
+  /** The Watch button's state and the earlier runs of the watch, for the run a panel shows. */
+  watch(runId: string): WatchPanelState | undefined;
 }
 
 export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
@@ -96,6 +100,16 @@ export class RunPanels implements vscode.WebviewPanelSerializer, vscode.Disposab
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'panel', panel.title);
   }
 
+  /** Sends every panel its watch state again (Run on Save turned on or off, a watch started a run). */
+  refreshWatch(): void {
+    for (const p of this.panels.values()) p.sendWatch();
+  }
+
+  /** The watch state last sent to the panel now showing `runId` (read by the extension-host tests). */
+  shownWatch(runId: string): WatchPanelState | undefined {
+    return this.panels.get(runId)?.watchSent;
+  }
+
   dispose(): void {
     for (const p of this.panels.values()) p.panel.dispose();
   }
@@ -111,6 +125,8 @@ class RunPanel {
   private sentSeq = 0;
   /** The run's output has started reaching the document (later lines may wait for their batch). */
   private logSent = false;
+  /** The last `watch` message posted. */
+  watchSent?: WatchPanelState;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -146,6 +162,7 @@ class RunPanel {
         case 'openOutputs': return await this.actions.openOutputs(m.runId);
         case 'openPort': return await this.actions.openPort(m.runId, m.containerPort);
         case 'openShell': return await this.actions.openShell(m.runId);
+        case 'toggleWatch': return await this.actions.toggleWatch(m.runId);
         case 'copy':
           await vscode.env.clipboard.writeText(m.text);
           vscode.window.setStatusBarMessage(`Copied ${m.lines} log line(s)`, 2000);
@@ -173,6 +190,7 @@ class RunPanel {
       return;
     }
     this.post({ type: 'init', run: run.info, snapshot: { state: run.state, lastSeq: run.lastSeq, final: run.final as never } });
+    this.sendWatch();
     this.sentSeq = haveSeq;
     this.replay(run);
     this.live = run.onDidChange((events) => {
@@ -194,6 +212,13 @@ class RunPanel {
     if (run.connectionProblem) this.post({ type: 'connection', state: 'reconnecting', message: run.connectionProblem });
     if (run.ports.length) this.post({ type: 'ports', runId: this.runId, ports: run.ports });
     this.livePorts = run.onDidChangePorts((ports) => this.post({ type: 'ports', runId: this.runId, ports }));
+  }
+
+  sendWatch(): void {
+    const w = this.actions.watch(this.runId);
+    if (!w) return;
+    this.watchSent = w;
+    this.post({ type: 'watch', ...w });
   }
 
   private replay(run: Run): void {

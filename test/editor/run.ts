@@ -45,7 +45,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 function makeWorkspace(dir: string): string {
   const ws = path.join(dir, 'workspace');
   fs.cpSync(path.join(REPO, 'test/editor/fixture/workspace'), ws, { recursive: true });
-  for (const d of ['', 'labelled', 'slow', 'many', 'web'].map((d) => path.join(ws, d))) fs.copyFileSync('/bin/busybox', path.join(d, 'busybox'));
+  for (const d of ['', 'labelled', 'slow', 'many', 'web', 'watched'].map((d) => path.join(ws, d))) fs.copyFileSync('/bin/busybox', path.join(d, 'busybox'));
   return ws;
 }
 

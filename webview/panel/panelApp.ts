@@ -24,6 +24,7 @@ import { exitText, startKindText } from './runOutcome';
 import { makeSavedState, readSavedState } from './savedState';
 import { TaskLabeller, TaskStores } from './taskLog';
 import { type TaskFilter, TaskFilterSelect, TasksTable } from './tasksView';
+import { WatchView } from './watchView';
 
 const SLICE_MS = 12;
 const SAVE_EVERY_MS = 1000;
@@ -48,6 +49,7 @@ export class PanelApp {
   private readonly chart = new StatsChart();
   private readonly actions: RunActions;
   private readonly ports: PortsView;
+  private readonly watch: WatchView;
   private readonly banner: HTMLElement;
   private readonly ticker = new TickerDisplay();
   private queue: SeqEvent[][] = [];
@@ -98,9 +100,12 @@ export class PanelApp {
       openOutputs: () => this.post({ type: 'openOutputs', runId: this.model.runId }),
     });
     this.ports = new PortsView((containerPort) => this.post({ type: 'openPort', runId: this.model.runId, containerPort }));
+    this.watch = new WatchView(() => this.post({ type: 'toggleWatch', runId: this.model.runId }));
+    this.actions.el.append(this.watch.button);
     this.header = new RunHeader([this.startKind.el, this.exit.el, this.actions.el]);
     this.banner = h('div', { id: 'connection-banner', class: 'banner', role: 'alert', hidden: true });
     root.append(
+      this.watch.el,
       this.header.el,
       this.banner,
       this.ports.el,
@@ -158,6 +163,10 @@ export class PanelApp {
         if (m.runId !== this.model.runId || !Array.isArray(m.ports)) return;
         this.ports.update(m.ports);
         return;
+      case 'watch':
+        if (m.runId !== this.model.runId || !Array.isArray(m.earlier)) return;
+        this.watch.update(m);
+        return;
       default:
         return;
     }
@@ -166,6 +175,8 @@ export class PanelApp {
   }
 
   private reset(runId: string): void {
+    // The panel moves on to the next run (Run Again, Run on Save): the end of this one's log stays, folded.
+    if (this.model.runId && this.model.runId !== runId) this.watch.keepLog(this.model.runId, this.store.lines.slice(-200).map((l) => l.text));
     this.model = newRunModel(runId);
     this.store = new LineStore();
     this.labeller = new TaskLabeller();

@@ -80,7 +80,7 @@ describe('ByteNite extension', () => {
 
   it('finds Dockerfiles by name, keeps the list current, and honours search.exclude', async () => {
     const has = async (p: string) => (await api.dockerfiles()).includes(p);
-    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'many/Dockerfile', 'slow/Dockerfile', 'web/Dockerfile']);
+    assert.deepEqual(await api.dockerfiles(), ['Dockerfile', 'labelled/Dockerfile', 'many/Dockerfile', 'slow/Dockerfile', 'watched/Dockerfile', 'web/Dockerfile']);
     const extra = workspaceUri('extra', 'app.Dockerfile');
     await vscode.workspace.fs.writeFile(extra, Buffer.from('FROM scratch\n'));
     await until('a new Dockerfile to be found', async () => (await has('extra/app.Dockerfile')) || undefined, 45_000)
@@ -262,6 +262,58 @@ describe('ByteNite extension', () => {
       return t[0]?.startsWith('Run on ByteNite') ? t : undefined;
     }, 10_000);
     assert.ok(after[1].startsWith('0.5 vCPU · 256 MiB'), after.join(' | '));
+  });
+
+  it('Run on Save: a changed context file stops the run and starts the next in the same panel; an ignored file or a watch turned off starts nothing', async () => {
+    const uri = workspaceUri('watched', 'Dockerfile');
+    const message = workspaceUri('watched', 'message.txt');
+    const runsOf = async () => (await api.runRows()).filter((r) => r.name === 'watched/Dockerfile');
+    const stdout = (id: string) => api.run(id)?.logEvents.filter((e) => e.stream === 'stdout').map((e) => e.data).join('') ?? '';
+    const panels = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+      .filter((t) => t.input instanceof vscode.TabInputWebview && t.label.includes('watched/Dockerfile'));
+    const quiet = () => new Promise((r) => setTimeout(r, 5000));
+    await vscode.workspace.openTextDocument(uri);
+    await until('Run on Save: off', async () => (await lensTitles(uri)).includes('Run on Save: off') || undefined, 20_000);
+    const first = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+    assert.match(first ?? '', /^r-/);
+    let current = first;
+    try {
+      await until('the first run to print its message', () => stdout(first).includes('message: first') || undefined, 120_000);
+      assert.equal(await vscode.commands.executeCommand('bytenite.toggleRunOnSave', uri), true);
+      await until('Run on Save: on', async () => (await lensTitles(uri)).includes('Run on Save: on') || undefined, 10_000);
+      await until('the panel\'s Watch toggle on', () => api.panelWatch(first)?.on || undefined, 10_000);
+
+      const t0 = Date.now();
+      await vscode.workspace.fs.writeFile(message, Buffer.from('second\n'));
+      const second = await until('the next run', async () => (await runsOf()).find((r) => r.runId !== first)?.runId, 60_000);
+      current = second;
+      await until('the next run to print the new message', () => stdout(second).includes('message: second') || undefined, 120_000);
+      notes.runOnSaveRestartMs = Date.now() - t0;
+      assert.equal((api.run(first)?.final as { kind: string } | undefined)?.kind, 'cancelled', 'the first run was stopped');
+      assert.doesNotMatch(stdout(second), /message: first/);
+      const shown = await until('the earlier run folded above the current one', () => (api.panelWatch(second)?.earlier.length ? api.panelWatch(second) : undefined), 10_000);
+      assert.deepEqual(shown.earlier.map((e) => [e.runId, e.ended]), [[first, 'stopped: message.txt changed']]);
+      assert.equal(shown.on, true);
+      assert.equal(panels().length, 1, 'the watch\'s runs share one panel');
+
+      // notes.txt is in watched/.dockerignore: no run sees it, so none is started for it.
+      await vscode.workspace.fs.writeFile(workspaceUri('watched', 'notes.txt'), Buffer.from('edited, and ignored\n'));
+      await quiet();
+      assert.equal((await runsOf()).length, 2, 'no run for an ignored file');
+      assert.equal(api.run(second)?.state, 'running');
+
+      assert.equal(await vscode.commands.executeCommand('bytenite.toggleRunOnSave', uri), false);
+      await until('Run on Save: off again', async () => (await lensTitles(uri)).includes('Run on Save: off') || undefined, 10_000);
+      await until('the panel\'s Watch toggle off', () => (api.panelWatch(second)?.on === false) || undefined, 10_000);
+      await vscode.workspace.fs.writeFile(message, Buffer.from('third\n'));
+      await quiet();
+      assert.equal((await runsOf()).length, 2, 'no run once the watch is off');
+      assert.equal(api.run(second)?.state, 'running');
+    } finally {
+      await vscode.commands.executeCommand('bytenite.toggleRunOnSave', uri, false);
+      if (api.run(current)?.final === undefined) await vscode.commands.executeCommand('bytenite.stopRun', current);
+    }
+    await until('the last run stopped', () => api.run(current)?.final, 60_000);
   });
 
   it('deploys web/Dockerfile as an endpoint by command: the sidebar lists it, Open\'s address answers 200, the panel shows the request and the wake, Undeploy removes it', async () => {

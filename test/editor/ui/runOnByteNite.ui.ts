@@ -136,6 +136,31 @@ describe('Run on ByteNite in the workbench', function () {
     await shot('run-panel-100k.png');
   });
 
+  it('Run on Save from the panel\'s Watch button: a changed file starts the next run in the same panel, the earlier one folded with why it ended', async () => {
+    const sidebar = await webviewWith('#dockerfiles', 30_000);
+    await sidebar.locator('.dockerfile-row', { hasText: 'watched/Dockerfile' }).locator('.run-dockerfile').click();
+    let panel = await webviewWithText('.log-line .log-text', /message: first/, 120_000);
+    const watch = panel.locator('#btn-watch');
+    await watch.waitFor({ timeout: 10_000 });
+    assert.equal((await watch.textContent())?.trim(), 'Watch: off');
+    await watch.click();
+    await panel.locator('#btn-watch', { hasText: 'Watch: on' }).waitFor({ timeout: 10_000 });
+    assert.equal(await watch.getAttribute('aria-pressed'), 'true');
+    fs.writeFileSync(path.join(ctx.workspace, 'watched', 'message.txt'), 'second\n');
+    panel = await webviewWithText('.log-line .log-text', /message: second/, 120_000);
+    const fold = panel.locator('#watch-earlier .earlier-run');
+    await fold.first().waitFor({ timeout: 10_000 });
+    assert.equal(await fold.count(), 1);
+    assert.match((await fold.locator('summary').textContent()) ?? '', /^r-\S+ · stopped: message\.txt changed · /);
+    await fold.locator('summary').click();
+    assert.match((await fold.locator('.earlier-log').textContent()) ?? '', /message: first/);
+    await shot('run-panel-watch.png');
+    await panel.locator('#btn-watch').click();
+    await panel.locator('#btn-watch', { hasText: 'Watch: off' }).waitFor({ timeout: 10_000 });
+    await panel.locator('#btn-stop').click();
+    await panel.locator('#exit-status', { hasText: 'Stopped' }).waitFor({ timeout: 60_000 });
+  });
+
   it('forwards the EXPOSEd port of a run that serves a page; the panel\'s Open shows the page', async () => {
     const sidebar = await webviewWith('#dockerfiles', 30_000);
     await sidebar.locator('.dockerfile-row', { hasText: 'web/Dockerfile' }).locator('.run-dockerfile').click();
