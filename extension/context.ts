@@ -20,6 +20,7 @@ import { BuildChoices } from './runs/buildChoices';
 import { AgentStatusBar } from './statusBar';
 import { RUN_PANEL_VIEW_TYPE, RunPanels, type PanelActions } from './views/runPanel';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './views/sidebar';
+import { ScheduleList } from './schedules/scheduleList';
 
 /** Dockerfile documents, by language and by the file names the built-in language may not claim. */
 export const DOCKERFILE_SELECTOR: vscode.DocumentSelector = [
@@ -41,6 +42,7 @@ export class Ctx {
   readonly panels: RunPanels;
   readonly sidebar: SidebarProvider;
   readonly codeLens: DockerfileCodeLensProvider;
+  readonly schedules: ScheduleList;
 
   constructor(readonly ext: vscode.ExtensionContext, panelActions: PanelActions) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -62,8 +64,9 @@ export class Ctx {
     own(new AgentRunHistory(this.agents, this.store, this.log));
     own(traceRuns(this.store));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
-    this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store));
-    this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store));
+    this.schedules = own(new ScheduleList(this.agents, this.store, this.log));
+    this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store, this.schedules));
+    this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store, this.buildChoices));
     own(new AgentStatusBar(this.agents, this.store));
     own(vscode.languages.registerCodeLensProvider(DOCKERFILE_SELECTOR, this.codeLens));
     own(vscode.window.registerWebviewPanelSerializer(RUN_PANEL_VIEW_TYPE, this.panels));

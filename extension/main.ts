@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './context';
 import type { Catalog } from '../agent/protocol';
-import type { RunRowView } from '../webview/protocol';
+import type { RunRowView, ScheduleRowView, VolumeView } from '../webview/protocol';
 import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
 
 /** What activate returns: read by the extension-host tests, not a public API. */
@@ -36,6 +36,10 @@ export interface ByteNiteApi {
   runRows(): Promise<RunRowView[]>;
   /** Forgets the extension's own run history (agents keep theirs). */
   forgetRuns(): Promise<void>;
+  /** The schedule rows the sidebar shows, with their runs (undefined: the agent keeps none). */
+  scheduleRows(): Promise<ScheduleRowView[] | undefined>;
+  /** The volume rows the sidebar shows, with their sizes (asked again at most every 10 s). */
+  volumeRows(): Promise<VolumeView[] | undefined>;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -88,6 +92,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     localAgentPid: () => ctx.local.pid,
     runRows: async () => (await ctx.sidebar.state()).runs,
     forgetRuns: () => ctx.store.clear(),
+    scheduleRows: async () => (await ctx.sidebar.state()).schedules,
+    volumeRows: async () => (await ctx.sidebar.state()).agent?.volumes,
     setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
     setBuildChoice: (dockerfile, choice) => ctx.buildChoices.update(dockerfile, choice),
     setBuildSecret: (dockerfile, id, value) => ctx.buildSecrets.set(dockerfile, id, value),

@@ -214,8 +214,28 @@ export interface RunRowView {
   oomKilled?: boolean;
 }
 
+/** A schedule of the selected agent, as the sidebar's Schedules section shows it (agent `ScheduleSummary`, trimmed). */
+export interface ScheduleRowView {
+  name: string;
+  cron: string;
+  timezone: string;
+  paused: boolean;
+  /** The next times (ISO UTC), soonest first; empty while paused. */
+  next: string[];
+  /** The latest firing: `exited 0`, `skipped`, `refused`, `running`… with its run and why. */
+  last?: { time: string; result: string; exitCode?: number | null; runId?: string; reason?: string };
+  /** Runs started, times skipped and USD spent to date. */
+  runCount: number;
+  skipped: number;
+  costUsd: number;
+  /** Its past runs (the agent's runs named `schedule NAME`), newest first; each opens its run panel. */
+  runs: RunRowView[];
+}
+
 export interface SidebarState {
   agent: AgentView | null;
+  /** The selected agent's schedules; absent when it keeps none (not connected, or an agent without them). */
+  schedules?: ScheduleRowView[];
   dockerfiles: DockerfileView[];
   /** Any order; the view sorts newest first and sums today/overall costs from them. */
   runs: RunRowView[];
@@ -237,7 +257,11 @@ export type FromSidebar =
   /** The agent row was clicked: the `bytenite.selectAgent` command. */
   | { type: 'selectAgent' }
   /** Start the local agent (shown when it is stopped). */
-  | { type: 'startLocalAgent' };
+  | { type: 'startLocalAgent' }
+  /** A schedule row's buttons: run it now, pause or resume it, remove it (the host asks first). */
+  | { type: 'scheduleAction'; action: 'run' | 'pause' | 'resume' | 'remove'; name: string }
+  /** A volume row's remove button (the host asks first). */
+  | { type: 'removeVolume'; name: string };
 
 /** Log lines kept in the panel's saved state; the host replays the rest. */
 export const PANEL_SAVED_LINES = 2000;

@@ -1,5 +1,5 @@
 /**
- * Hosts the sidebar webview view: the agent and its state, the workspace's Dockerfiles, the run history.
+ * Hosts the sidebar webview view: the agent and its state, the workspace's Dockerfiles, the schedules, the run history.
  * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
  */
 import * as vscode from 'vscode';
@@ -12,8 +12,14 @@ import type { HardwareChoices } from '../hardware/hardwareChoices';
 import { formatHardware } from '../hardware/pricing';
 import type { RunStore } from '../runs/runStore';
 import { webviewHtml, webviewRoots } from './webviewHtml';
+import type { ScheduleList } from '../schedules/scheduleList';
 
 export const SIDEBAR_VIEW_ID = 'bytenite.sidebar';
+
+/** A schedule row's buttons and the commands they run. */
+const SCHEDULE_COMMANDS = {
+  run: 'bytenite.runSchedule', pause: 'bytenite.pauseSchedule', resume: 'bytenite.resumeSchedule', remove: 'bytenite.removeSchedule',
+} as const;
 
 /** How old the disk figures may be before the sidebar asks the agent again. */
 const DISK_MS = 10_000;
@@ -31,9 +37,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     private readonly dockerfiles: DockerfileIndex,
     private readonly choices: HardwareChoices,
     private readonly store: RunStore,
+    private readonly schedules: ScheduleList,
   ) {
     const refresh = () => this.refresh();
     this.disposables.push(
+      schedules.onDidChange(refresh),
       agents.onDidChangeState(refresh), agents.onDidChangeSelected(refresh), dockerfiles.onDidChange(refresh),
       choices.onDidChange(refresh), store.onDidChange(refresh), vscode.workspace.onDidGrantWorkspaceTrust(refresh),
     );
@@ -45,9 +53,16 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     view.webview.html = webviewHtml(view.webview, this.extensionUri, 'sidebar', 'ByteNite');
     this.disposables.push(
       view.webview.onDidReceiveMessage((m: FromSidebar) => this.onMessage(m)),
-      view.onDidChangeVisibility(() => view.visible && this.refresh()),
+      view.onDidChangeVisibility(() => {
+        if (view.visible) this.refresh();
+        this.schedules.poll(view.visible);
+      }),
     );
-    view.onDidDispose(() => (this.view = undefined));
+    this.schedules.poll(view.visible);
+    view.onDidDispose(() => {
+      this.view = undefined;
+      this.schedules.poll(false);
+    });
   }
 
   private onMessage(m: FromSidebar): void {
@@ -57,6 +72,8 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       case 'openRun': return void vscode.commands.executeCommand('bytenite.openRun', m.runId);
       case 'selectAgent': return void vscode.commands.executeCommand('bytenite.selectAgent');
       case 'startLocalAgent': return void vscode.commands.executeCommand('bytenite.startLocalAgent');
+      case 'scheduleAction': return void vscode.commands.executeCommand(SCHEDULE_COMMANDS[m.action], m.name);
+      case 'removeVolume': return void vscode.commands.executeCommand('bytenite.removeVolume', m.name);
     }
   }
 
@@ -75,10 +92,19 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     void this.view.webview.postMessage(msg);
   }
 
+  /** Asks the agent for its disk use and volumes at the next redraw (a volume was removed). */
+  forgetDisk(): void {
+    this.disk = undefined;
+    this.refresh();
+  }
+
   async state(): Promise<SidebarState> {
     const files = await this.dockerfiles.list();
+    const agent = await this.agentView();
+    const schedules = agent.state === 'connected' ? await this.schedules.rows() : undefined;
     return {
-      agent: await this.agentView(),
+      agent,
+      ...(schedules ? { schedules } : {}),
       dockerfiles: files.map((uri) => {
         const chosen = this.choices.chosen(uri);
         return { id: uri.toString(), path: vscode.workspace.asRelativePath(uri, false), hardware: chosen ? formatHardware(chosen) : undefined };
