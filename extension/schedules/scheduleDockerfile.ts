@@ -12,6 +12,7 @@ import { pickHardware } from '../hardware/hardwarePicker';
 import { fitToCatalog, formatHardware } from '../hardware/pricing';
 import { buildOptionsFor } from '../runs/buildOptions';
 import { localTimeText } from './scheduleRows';
+import { SCHEDULE_NAME as NAME, defaultScheduleName } from './scheduleNames';
 
 /** What the command takes as its second argument (tests, keybindings): each one given is not asked. */
 export interface ScheduleArgs {
@@ -30,13 +31,6 @@ export const CRON_PRESETS: readonly { label: string; cron: string }[] = [
   { label: 'Every 15 minutes', cron: '*/15 * * * *' },
 ];
 
-const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** A schedule name from a folder's name: lower-case, other characters as `-`, `job` when nothing is left. */
-export function defaultScheduleName(folder: string): string {
-  const n = folder.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
-  return NAME.test(n) ? n : 'job';
-}
 
 export const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 

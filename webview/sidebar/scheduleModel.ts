@@ -9,7 +9,7 @@ export function localWhen(iso: string, now: Date): string {
   const opts: Intl.DateTimeFormatOptions = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
   if (d.getSeconds() !== 0) opts.second = '2-digit';
   if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
-  return d.toLocaleString('en-GB', opts).replace(',', '');
+  return d.toLocaleString('en-GB', opts).replace(/,/g, '');
 }
 
 export interface ScheduleRowText {
