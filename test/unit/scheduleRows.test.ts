@@ -6,7 +6,7 @@ import type { ScheduleSummary } from '../../agent/protocol';
 import type { RunRowView } from '../../webview/protocol';
 import { localTimeText, scheduleRow } from '../../extension/schedules/scheduleRows';
 import { defaultScheduleName } from '../../extension/schedules/scheduleNames';
-import { localWhen, scheduleRowText } from '../../webview/sidebar/scheduleModel';
+import { localWhen, runWhen, scheduleRowText } from '../../webview/sidebar/scheduleModel';
 
 const summary = (more: Partial<ScheduleSummary> = {}): ScheduleSummary => ({
   name: 'nightly', settings: { cron: '0 2 * * *', timezone: 'Europe/Berlin', overlap: 'skip', catchUp: 'once' },
@@ -30,6 +30,7 @@ test('next time in local time (here Europe/Berlin: CET, then CEST from 29 March 
   assert.equal(localWhen('2026-03-29T00:00:00.000Z', now), 'Sun 29 Mar 01:00');
   assert.equal(localWhen('2026-03-30T00:00:00.000Z', now), 'Mon 30 Mar 02:00');
   assert.equal(localWhen('2027-01-04T01:00:05.000Z', now), 'Mon 4 Jan 2027 02:00:05');
+  assert.equal(runWhen('2026-12-04T19:49:03.000Z'), '4 Dec 20:49');
   assert.equal(localTimeText('2026-03-30T00:00:00.000Z'), '2026-03-30 02:00:00 CEST');
   const fresh = scheduleRowText(scheduleRow(summary(), []), now);
   assert.deepEqual([fresh.next, fresh.last, fresh.tone, fresh.totals], ['next Sun 29 Mar 01:00', 'not run yet', 'none', '0 runs · $0.00']);

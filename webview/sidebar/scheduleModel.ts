@@ -12,6 +12,13 @@ export function localWhen(iso: string, now: Date): string {
   return d.toLocaleString('en-GB', opts).replace(/,/g, '');
 }
 
+/** A schedule's run row: when it started, `4 Dec 19:49`, in the viewer's zone. */
+export function runWhen(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).replace(/,/g, '');
+}
+
 export interface ScheduleRowText {
   /** `next Mon 30 Mar 03:00`, `paused`, `no next time`. */
   next: string;

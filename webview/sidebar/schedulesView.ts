@@ -5,7 +5,7 @@
  */
 import { h } from '../components/dom';
 import type { ScheduleRowView } from '../protocol';
-import { scheduleRowText } from './scheduleModel';
+import { runWhen, scheduleRowText } from './scheduleModel';
 import { runRowText, sortRuns } from './sidebarModel';
 
 /** Past runs shown under a schedule; the run history has them all. */
@@ -54,7 +54,7 @@ export class SchedulesView {
             'aria-label': `Open run: ${rt.label} ${r.runId}`, title: `${r.runId} · ${rt.label}`,
           },
           h('span', { class: 'run-dot', 'aria-hidden': 'true' }),
-          h('span', { class: 'run-name' }, new Date(r.createdAt).toLocaleString('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })),
+          h('span', { class: 'run-name' }, runWhen(r.createdAt)),
           h('span', { class: 'run-status' }, rt.status),
           h('span', { class: 'run-duration num muted' }, rt.duration),
           h('span', { class: 'run-cost num' }, rt.cost)));
