@@ -196,7 +196,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   });
   const engineDescription = () => engine.describe?.().catch(() => undefined) ?? Promise.resolve(undefined);
   const deps = {
-    runs, engine, catalog, log, capabilities: CAPABILITIES.filter((c) => (c !== 'endpoints' || endpoints) && (c !== 'volumes' || engine.volumes) && (c !== 'schedules' || schedules)), blobs, outputs, storage, engineDescription, endpoints, noEndpoints, volumes,
+    runs, engine, catalog, log, capabilities: CAPABILITIES.filter((c) => (c !== 'endpoints' || endpoints) && (c !== 'volumes' || engine.volumes) && (c !== 'schedules' || schedules) &&
+      !((c === 'interactive' || c === 'exec') && engine.noInteractive)), blobs, outputs, storage, engineDescription, endpoints, noEndpoints, volumes,
     schedules, noSchedules, maxContextBytes,
   };
 

@@ -1,11 +1,11 @@
 /**
  * Benchmark 4, many runs: 50 short runs submitted at once through 5 clients (10 each), on one agent process.
- * Each run asks 0.5 vCPU, so the host's vCPUs allow `slots` at a time; the least time the host's capacity
- * allows is ceil(50 / slots) waves of one run's own duration (the median `runMs` the agent reports). Every
- * run must exit 0 with all its lines, its events numbered without gaps. The capacity bound is this benchmark's
- * baseline (computed, pair by pair, from the batch's own runMs). For scale, the same 50 containers through
- * `docker run --rm`, `slots` at a time (a shell loop), are measured once after the pairs: counting them in every
- * pair would add about 4 minutes to the suite on a 2-core machine.
+ * Each run asks 0.5 vCPU, so the host's vCPUs allow `slots` at a time. Every run must exit 0 with all its
+ * lines, its events numbered without gaps. The baseline is the best plain Docker does with the same 50
+ * containers on this machine: `docker run --rm` 2, 4 and 8 at a time, the fastest of the three (issue 16's
+ * definition), measured once after the pairs (in every pair it would add minutes on a 2-core machine). The
+ * capacity bound (ceil(50 / slots) waves of one run's own `runMs`) is kept as a row for scale. The agent's CPU
+ * time per run (utime + stime from /proc, over the batch, divided by 50) and its peak memory are reported.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -88,10 +88,13 @@ export async function benchManyRuns(): Promise<Result[]> {
     const bounds: number[] = [];
     const peaks: number[] = [];
     const hots: number[] = [];
+    const cpuPerRun: number[] = [];
     for (let i = 0; i <= PAIRS; i++) {
       agent.resetPeak();
+      const cpu0 = cpuMs(agent.pid);
       const a = await byteniteBatch(agent, ctx);
       const peak = agent.peakMiB();
+      if (i > 0) cpuPerRun.push((cpuMs(agent.pid) - cpu0) / RUNS);
       const bound = Math.ceil(RUNS / slots) * median(a.runMs);
       log(`many runs: ${i ? `pair ${i}/${PAIRS}` : 'warm-up'}: ${a.ms.toFixed(0)} ms, bound ${bound.toFixed(0)} ms, agent peak ${peak.toFixed(0)} MiB, ${a.hot} of ${RUNS} hot`);
       if (i === 0) continue;
@@ -101,15 +104,31 @@ export async function benchManyRuns(): Promise<Result[]> {
       hots.push(a.hot);
     }
     const name = `4. many runs: ${RUNS} × ${CPUS} vCPU (${SLEEP_S} s + ${LINES} lines each) at once, ${slots} fit, until the last finishes`;
-    const vsBound = comparison(`${name}, vs the capacity bound`, xs, bounds, { ratio: 1.3 });
-    vsBound.note = `bound = ceil(${RUNS}/${slots}) × median runMs; median ${median(hots)} of ${RUNS} runs started hot`;
-    const b = await dockerBatch(tag, slots);
-    log(`many runs: docker run ${slots} at a time: ${b.ms.toFixed(0)} ms`);
-    const vsDocker = comparison(`${name}, vs docker run ${slots} at a time`, [median(xs)], [b.ms]);
-    vsDocker.note = 'docker measured once, for scale; ByteNite = median of the pairs';
-    return [vsBound, vsDocker, figure('4. many runs: agent peak memory (VmHWM)', 'MiB', peaks, undefined, `max ${Math.max(...peaks).toFixed(0)} MiB`)];
+    const vsBound = comparison(`${name}, vs the capacity bound`, xs, bounds);
+    vsBound.note = `bound = ceil(${RUNS}/${slots}) × median runMs; median ${median(hots)} of ${RUNS} runs started hot; for scale`;
+    const plain: Array<{ at: number; ms: number }> = [];
+    for (const at of [2, 4, 8]) {
+      const b = await dockerBatch(tag, at);
+      log(`many runs: docker run ${at} at a time: ${b.ms.toFixed(0)} ms`);
+      plain.push({ at, ms: b.ms });
+    }
+    const best = plain.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const vsDocker = comparison(`${name}, vs the best docker run --rm does (2, 4 or 8 at a time)`, xs, xs.map(() => best.ms), { ratio: 0.8 });
+    vsDocker.note = `docker: ${plain.map((p) => `${p.at} at a time ${(p.ms / 1000).toFixed(1)} s`).join(', ')}; the best (${best.at}) measured once, after the pairs`;
+    return [
+      vsDocker, vsBound,
+      figure('4. many runs: agent CPU time per run (utime + stime over the batch / runs)', 'ms', cpuPerRun),
+      figure('4. many runs: agent peak memory (VmHWM)', 'MiB', peaks, undefined, `max ${Math.max(...peaks).toFixed(0)} MiB`),
+    ];
   } finally {
     await agent.stop();
     removeImage(tag);
   }
+}
+
+/** A process's CPU time so far (user + system), ms: /proc/PID/stat fields 14 and 15, in clock ticks of 10 ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

@@ -18,6 +18,7 @@ import { setBuildSecret } from './runs/setBuildSecret';
 import { choosePorts } from './runs/portOptions';
 import { chooseVolumes, pickVolumes, rememberVolumes } from './runs/volumeOptions';
 import { scheduleDockerfile, type ScheduleArgs } from './schedules/scheduleDockerfile';
+import { deployEndpoint, type DeployArgs } from './endpoints/deployEndpoint';
 
 type Command = (...args: any[]) => unknown;
 
@@ -173,6 +174,46 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
     }
     await ctx.schedules.act('remove', n);
     ctx.log.info(`schedule ${n} removed`);
+    return true;
+  },
+
+  /** Palette, CodeLens, explorer: build the Dockerfile and serve it at /e/NAME/ (second argument: answers not to ask). */
+  deployEndpoint: (ctx) => async (arg?: vscode.Uri, given?: DeployArgs) => {
+    const uri = await dockerfileArg(ctx, arg, 'Deploy which Dockerfile as an endpoint?');
+    return uri ? deployEndpoint(ctx, uri, given) : undefined;
+  },
+
+  /** The browser at an endpoint's `/` (a local forward adds the token unless it is public); returns the address opened. */
+  openEndpoint: (ctx) => async (name?: string) => {
+    const found = await endpointArg(ctx, name, 'Open which endpoint?');
+    if (!found?.endpoint) return undefined;
+    const url = await found.list.browserUrl(found.client, found.endpoint);
+    const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
+    ctx.log.info(`open endpoint ${found.endpoint.name}: ${url} (${external.toString(true)})`);
+    await vscode.env.openExternal(external);
+    return url;
+  },
+
+  /** The endpoint's panel: its requests, instances and their logs. */
+  endpointLogs: (ctx) => async (name?: string) => {
+    const found = await endpointArg(ctx, name, 'Show the requests of which endpoint?');
+    if (found?.endpoint) ctx.endpointPanels.open(found.endpoint.name);
+  },
+
+  /** Asks, then removes the endpoint: new requests get 404, its instances finish what they hold. `confirmed` skips the question. */
+  undeployEndpoint: (ctx) => async (name?: string, confirmed?: boolean) => {
+    const found = await endpointArg(ctx, name, 'Undeploy which endpoint?');
+    if (!found?.endpoint) return false;
+    const n = found.endpoint.name;
+    if (confirmed !== true) {
+      const ok = await vscode.window.showWarningMessage(
+        `Undeploy endpoint ${n}? Requests to it then get 404; its instances finish what they hold and stop.`, { modal: true }, 'Undeploy');
+      if (ok !== 'Undeploy') return false;
+    }
+    await found.client.removeEndpoint(n);
+    await found.list.forget(found.client, n);
+    ctx.log.info(`endpoint ${n} undeployed`);
+    ctx.endpoints.fireChanged();
     return true;
   },
 
@@ -335,6 +376,22 @@ async function scheduleArg(ctx: Ctx, name: string | undefined, title: string): P
     return undefined;
   }
   return list.length === 1 ? list[0].name : (await vscode.window.showQuickPick(list.map((s) => s.name), { title }));
+}
+
+/** The endpoint a command is about: its name, or the user's pick among the selected agent's. */
+async function endpointArg(ctx: Ctx, name: string | undefined, title: string) {
+  const listed = await ctx.endpoints.list(15_000);
+  if (!listed) throw new Error(`agent "${ctx.agents.selectedName()}" serves no endpoints (or is not connected)`);
+  if (!name && !listed.endpoints.length) {
+    void vscode.window.showInformationMessage(`No endpoint on agent "${listed.agent}" yet: deploy one with ByteNite: Deploy as Endpoint.`);
+    return undefined;
+  }
+  const pickName = name ?? (listed.endpoints.length === 1 ? listed.endpoints[0].name
+    : (await vscode.window.showQuickPick(listed.endpoints.map((e) => e.name), { title })));
+  if (!pickName) return undefined;
+  const endpoint = listed.endpoints.find((e) => e.name === pickName);
+  if (!endpoint) throw new Error(`no endpoint ${pickName} on agent "${listed.agent}"`);
+  return { list: ctx.endpoints, client: listed.client, endpoint };
 }
 
 /** The Dockerfile a command is about: its argument, the active editor, or the user's pick. */

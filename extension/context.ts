@@ -21,6 +21,8 @@ import { AgentStatusBar } from './statusBar';
 import { RUN_PANEL_VIEW_TYPE, RunPanels, type PanelActions } from './views/runPanel';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './views/sidebar';
 import { ScheduleList } from './schedules/scheduleList';
+import { EndpointList } from './endpoints/endpointList';
+import { EndpointPanels } from './views/endpointPanel';
 
 /** Dockerfile documents, by language and by the file names the built-in language may not claim. */
 export const DOCKERFILE_SELECTOR: vscode.DocumentSelector = [
@@ -43,6 +45,8 @@ export class Ctx {
   readonly sidebar: SidebarProvider;
   readonly codeLens: DockerfileCodeLensProvider;
   readonly schedules: ScheduleList;
+  readonly endpoints: EndpointList;
+  readonly endpointPanels: EndpointPanels;
 
   constructor(readonly ext: vscode.ExtensionContext, panelActions: PanelActions) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -65,7 +69,9 @@ export class Ctx {
     own(traceRuns(this.store));
     this.panels = own(new RunPanels(ext.extensionUri, this.store, panelActions, this.log));
     this.schedules = own(new ScheduleList(this.agents, this.store, this.log));
-    this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store, this.schedules));
+    this.endpoints = own(new EndpointList(this.agents, this.log));
+    this.endpointPanels = own(new EndpointPanels(ext.extensionUri, this.agents, this.endpoints, this.log));
+    this.sidebar = own(new SidebarProvider(ext.extensionUri, this.agents, this.dockerfiles, this.choices, this.store, this.endpoints, this.schedules));
     this.codeLens = own(new DockerfileCodeLensProvider(this.agents, this.choices, this.store, this.buildChoices));
     own(new AgentStatusBar(this.agents, this.store));
     own(vscode.languages.registerCodeLensProvider(DOCKERFILE_SELECTOR, this.codeLens));

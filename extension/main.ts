@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './context';
 import type { Catalog } from '../agent/protocol';
-import type { RunRowView, ScheduleRowView, VolumeView } from '../webview/protocol';
+import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView, ScheduleRowView, VolumeView } from '../webview/protocol';
 import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
 
 /** What activate returns: read by the extension-host tests, not a public API. */
@@ -40,6 +40,12 @@ export interface ByteNiteApi {
   scheduleRows(): Promise<ScheduleRowView[] | undefined>;
   /** The volume rows the sidebar shows, with their sizes (asked again at most every 10 s). */
   volumeRows(): Promise<VolumeView[] | undefined>;
+  /** The endpoint rows the sidebar shows (undefined: the agent serves none). */
+  endpointRows(): Promise<EndpointRowView[] | undefined>;
+  /** The address Open gives the browser for an endpoint (a local forward with the token, or its own when public). */
+  endpointBrowserUrl(name: string): Promise<string | undefined>;
+  /** What the endpoint's panel was sent: requests, instance log lines, instance run ids. */
+  endpointPanel(name: string): { requests: RequestRecord[]; logs: EndpointLogLine[]; instances: string[] } | undefined;
 }
 
 export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
@@ -94,6 +100,12 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     forgetRuns: () => ctx.store.clear(),
     scheduleRows: async () => (await ctx.sidebar.state()).schedules,
     volumeRows: async () => (await ctx.sidebar.state()).agent?.volumes,
+    endpointRows: async () => (await ctx.sidebar.state()).endpoints,
+    endpointBrowserUrl: async (name) => {
+      const found = await ctx.endpoints.get(name);
+      return found?.endpoint ? ctx.endpoints.browserUrl(found.client, found.endpoint) : undefined;
+    },
+    endpointPanel: (name) => ctx.endpointPanels.shown(name),
     setParallel: (dockerfile, parallel) => ctx.choices.rememberParallel(dockerfile, parallel),
     setBuildChoice: (dockerfile, choice) => ctx.buildChoices.update(dockerfile, choice),
     setBuildSecret: (dockerfile, id, value) => ctx.buildSecrets.set(dockerfile, id, value),

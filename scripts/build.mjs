@@ -79,7 +79,7 @@ const targets = [
     external: ['vscode', 'cpu-features', '*.node'],
   },
   {
-    entryPoints: { panel: 'webview/panel/main.ts', sidebar: 'webview/sidebar/main.ts' },
+    entryPoints: { panel: 'webview/panel/main.ts', sidebar: 'webview/sidebar/main.ts', endpoint: 'webview/endpoint/main.ts' },
     platform: 'browser', target: 'es2022', format: 'iife', outdir: 'dist/webview',
     loader: { '.css': 'text' },
   },

@@ -232,10 +232,32 @@ export interface ScheduleRowView {
   runs: RunRowView[];
 }
 
+/** An endpoint of the selected agent, as the sidebar's Endpoints section shows it. */
+export interface EndpointRowView {
+  name: string;
+  /** Its address on the agent (`http://AGENT/e/NAME/`). */
+  url: string;
+  /** `starting` while an instance starts, else `serving` with ready instances, else `idle` (at zero). */
+  state: 'idle' | 'starting' | 'serving';
+  /** `idle`, `starting`, `serving 2`. */
+  stateText: string;
+  /** Requests since the agent started (what the agent counts). */
+  requests: number;
+  /** Requests since local midnight on the agent, from agents that count them. */
+  requestsToday?: number;
+  /** Held, waiting for an instance. */
+  queued: number;
+  /** USD since local midnight on the agent, when it counts cost. */
+  costToday?: number;
+  public: boolean;
+}
+
 export interface SidebarState {
   agent: AgentView | null;
   /** The selected agent's schedules; absent when it keeps none (not connected, or an agent without them). */
   schedules?: ScheduleRowView[];
+  /** The selected agent's endpoints; absent when it serves none (not connected, or an agent without them). */
+  endpoints?: EndpointRowView[];
   dockerfiles: DockerfileView[];
   /** Any order; the view sorts newest first and sums today/overall costs from them. */
   runs: RunRowView[];
@@ -261,7 +283,68 @@ export type FromSidebar =
   /** A schedule row's buttons: run it now, pause or resume it, remove it (the host asks first). */
   | { type: 'scheduleAction'; action: 'run' | 'pause' | 'resume' | 'remove'; name: string }
   /** A volume row's remove button (the host asks first). */
-  | { type: 'removeVolume'; name: string };
+  | { type: 'removeVolume'; name: string }
+  /** An endpoint row's buttons: the browser at it, its panel, undeploy (the host asks first). */
+  | { type: 'openEndpoint'; name: string }
+  | { type: 'endpointLogs'; name: string }
+  | { type: 'undeployEndpoint'; name: string };
+
+// ---------------------------------------------------------------- endpoint panel
+//
+// One panel per endpoint. The script posts `ready`; the host answers `init`, the latest requests of the
+// journal (`requests`, oldest first), then each new one as it ends, the endpoint's instances and cost every
+// few seconds (`status`), and the log lines of each instance (an instance is a run: its events).
+
+/** How a request's instance woke, for the request that woke it (agent `WakePhases`). */
+export interface WakePhases { start: StartKind; admitMs: number; startMs: number; readyMs: number }
+
+/** One request through the endpoint (agent `RequestRecord`): never its headers, query or body. */
+export interface RequestRecord {
+  seq: number; time: string; requestId: string; method: string; path: string; status: number;
+  bytesIn: number; bytesOut: number; heldMs: number; firstByteMs?: number; totalMs: number;
+  instance?: string; wake?: WakePhases; error?: string;
+}
+
+export interface EndpointInstanceView {
+  runId: string; state: 'starting' | 'ready' | 'stopping'; inFlight: number; start?: StartKind; startedAt?: string;
+}
+
+export interface EndpointStatusView {
+  /** False once the endpoint is gone (undeployed elsewhere). */
+  exists: boolean;
+  stateText: string;
+  instances: EndpointInstanceView[];
+  queued: number;
+  requests: number;
+  costToday?: number;
+  costTotal?: number;
+  /** `each wake keeps 1 vCPU · 2 GiB up 60 s after the last request: $0.0021`. */
+  idleText?: string;
+}
+
+export interface EndpointHeaderView {
+  name: string;
+  url: string;
+  agent: string;
+  /** `0..4 instances · idle 60 s · 32 per instance · port 8000 · needs the agent token`. */
+  settings: string;
+  hardware: string;
+}
+
+export interface EndpointLogLine { runId: string; stream: LogStream; time: string; data: string }
+
+export type ToEndpointPanel =
+  | { type: 'init'; endpoint: EndpointHeaderView }
+  /** Requests, oldest first; the panel keeps each seq once. */
+  | { type: 'requests'; requests: RequestRecord[] }
+  | { type: 'status'; status: EndpointStatusView }
+  /** Lines the instances printed, in the order they came. */
+  | { type: 'logs'; lines: EndpointLogLine[] };
+
+export type FromEndpointPanel =
+  | { type: 'ready' }
+  | { type: 'open' }
+  | { type: 'undeploy' };
 
 /** Log lines kept in the panel's saved state; the host replays the rest. */
 export const PANEL_SAVED_LINES = 2000;

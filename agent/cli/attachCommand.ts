@@ -12,11 +12,13 @@ import { RunReporter } from './runReporter';
 import { EXIT_NOT_RUN, UsageError, parseCount } from './runCommand';
 import { forwardUrl, parsePublish } from './publishFlag';
 import { PortForwards } from '../client/portForward';
+import { InteractiveLinker } from './interactiveRun';
 
 export const ATTACH_HELP = `Usage: bytenite attach RUN [options]
 
 Follows run RUN (an id like r-0123abcd...): replays what it printed so far, then follows it live until it
-ends, and exits with its exit code. Ctrl-C stops following; the run goes on.
+ends, and exits with its exit code. Ctrl-C stops following; the run goes on. A run started with -i gets
+this terminal's input again (with -t, in raw mode: Ctrl-C goes to the program), as docker attach does.
 
 Options:
   --agent URL          a remote agent, ws:// or wss:// (default: the local agent's data folder)
@@ -27,6 +29,7 @@ Options:
   -p, --publish [IP:][LOCAL:]CONTAINER
                        forward a local port to a port of the run's container, as bytenite run -p does
                        (repeatable); after a reconnect new connections go through again, open ones close
+  --no-stdin           of a run started with -i: follow its output only, and leave its stdin alone
   --json               print the run's protocol events on stdout, one JSON object a line
 `;
 
@@ -40,7 +43,8 @@ export async function attachCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       agent: { type: 'string' }, 'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, 'data-dir': { type: 'string' },
-      task: { type: 'string' }, publish: { type: 'string', short: 'p', multiple: true }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      task: { type: 'string' }, publish: { type: 'string', short: 'p', multiple: true }, json: { type: 'boolean', default: false },
+      'no-stdin': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -93,11 +97,14 @@ export async function attachCommand(argv: string[]): Promise<number> {
         // A port already accepting gets its event at once; the replay brings `running` if the run runs.
         void conn.client.watchPorts(runId, [...new Set(forwards.forwards.map((f) => f.containerPort))]).catch(() => {});
       }
+      // An interactive run's stdin, reopened on each connection: the program's input is this terminal again.
+      const linker = values['no-stdin'] || values.json ? undefined : await stdinLinker(conn, runId, (line) => reporter.error(line));
       const outcome = await follow(conn, runId, lastSeq, (seq, e) => {
         lastSeq = seq;
+        linker?.event(runId, e);
         reporter.event(runId, seq, e);
         forwards?.event(e);
-      });
+      }).finally(() => linker?.close());
       if (outcome.final) return exitCodeOf(outcome.final);
       await conn.close().catch(() => {});
       // Only a remote agent can come back; an embedded one went with this process's connection.
@@ -116,6 +123,15 @@ export async function attachCommand(argv: string[]): Promise<number> {
     forwards?.close('the command ended');
     await conn?.close().catch(() => {});
   }
+}
+
+/** For a run started with -i: the link that gives it this terminal's input once (or as soon as) it runs. */
+async function stdinLinker(conn: Connection, runId: string, say: (line: string) => void): Promise<InteractiveLinker | undefined> {
+  const run = (await conn.client.list()).find((r) => r.runId === runId);
+  if (!run?.interactive || run.final) return undefined;
+  const linker = new InteractiveLinker(run.interactive.tty, () => conn.current(), say);
+  if (run.state === 'running') linker.open(runId);
+  return linker;
 }
 
 /** Follows on one connection: resolves with the final event, or with why the connection was lost. */

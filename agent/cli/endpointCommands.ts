@@ -128,7 +128,8 @@ export async function endpointsCommand(argv: string[]): Promise<number> {
     for (const e of list) {
       const serving = e.instances.filter((i) => i.state === 'ready').length;
       const state = e.instances.some((i) => i.state === 'starting') ? 'starting' : serving ? `serving ${serving}` : 'idle';
-      process.stdout.write(`${e.name.padEnd(20)} ${state.padEnd(12)} ${String(e.requests).padStart(6)} req  ${base}${e.path}\n`);
+      const today = e.requestsToday !== undefined ? `  ${String(e.requestsToday).padStart(6)} today` : '';
+      process.stdout.write(`${e.name.padEnd(20)} ${state.padEnd(12)} ${String(e.requests).padStart(6)} req${today}  ${base}${e.path}\n`);
       if (e.cost) process.stdout.write(`${' '.repeat(21)}${describeEndpointCost(e.cost)}\n`);
     }
     return 0;

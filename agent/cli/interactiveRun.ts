@@ -59,7 +59,13 @@ export class InteractiveLinker {
 
   /** Called with every event of the run, before it is printed. */
   event(runId: string, e: RunEvent): void {
-    if (e.kind === 'running' && !this.opening && !this.done) {
+    if (e.kind === 'running') this.open(runId);
+    if (isFinal(e)) this.close();
+  }
+
+  /** Opens the stdin link now (once): on `running`, or at once for `attach` to a run already running. */
+  open(runId: string): void {
+    if (!this.opening && !this.done) {
       this.opening = this.client()
         .then((c) => TerminalLink.open(c, runId, { tty: this.tty, onLost: (m) => this.say(m) }))
         .then((link) => {
@@ -67,7 +73,6 @@ export class InteractiveLinker {
           else this.link = link;
         }, (err) => this.say(`could not open the run's stdin: ${(err as Error).message}`));
     }
-    if (isFinal(e)) this.close();
   }
 
   close(): void {

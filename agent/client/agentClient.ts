@@ -19,6 +19,7 @@ import { manifestParts, toManifest } from '../context/manifest';
 import { openExec, type ExecOptions } from './openExec';
 import { openStdin } from './openStdin';
 import { openRawTunnel, openTunnel, type TunnelAuth } from './openTunnel';
+import { openEndpointProxy, type EndpointProxy } from './endpointProxy';
 
 export class AgentError extends Error {
   constructor(readonly code: ErrorCode | 'connection', message: string) {
@@ -176,6 +177,23 @@ export class AgentClient {
     const r = await this.request(msg);
     if (r.type !== 'schedule') throw new AgentError('internal', `unexpected reply: ${r.type}`);
     return r.schedule;
+  }
+
+  /** The HTTP(S) address of an endpoint (`path` as the agent lists it: `/e/NAME/`), on the agent's own listener. */
+  endpointUrl(path: string): string {
+    return `${this.url.replace(/^ws/, 'http').replace(/\/+$/, '')}${path}`;
+  }
+
+  /** A local address (127.0.0.1) that forwards to the endpoint with this connection's token: for a browser. */
+  proxyEndpoint(name: string, port?: number): Promise<EndpointProxy> {
+    return openEndpointProxy(this.url, this.auth, name, port);
+  }
+
+  /** Stops following an endpoint's requests (an `endpoint.requests` with `follow` keeps sending until the connection ends). */
+  offEndpointRequests(name: string, listener: (r: RequestRecord) => void): void {
+    const set = this.requestListeners.get(name);
+    set?.delete(listener);
+    if (set?.size === 0) this.requestListeners.delete(name);
   }
 
   /** This tenant's named volumes, their sizes and what they cost. */

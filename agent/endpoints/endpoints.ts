@@ -185,7 +185,7 @@ export class Endpoints {
       .map((i) => costOf(d.spec.hardware, now - Date.parse(i.startedAt!), prices, reference));
     return {
       name: d.name, path: `/e/${d.name}/`, settings: d.settings, hardware: d.spec.hardware, image: d.image, createdAt: d.createdAt,
-      ...active, requests: e.journal.served,
+      ...active, requests: e.journal.served, requestsToday: e.journal.today(),
       cost: { ...e.ledger.view(running), idle: idleWindow(d.spec.hardware, d.settings.idleMs, this.opts.pricing) },
     };
   }

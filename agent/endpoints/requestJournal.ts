@@ -7,6 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestRecord } from '../protocol';
+import { localDay } from './endpointCost';
 
 export interface RequestJournalOptions {
   /** Records kept in memory (the ones `endpoint logs` shows). */
@@ -26,6 +27,8 @@ export class RequestJournal {
   private bytes = 0;
   /** Requests since the agent started (the summary's count). */
   served = 0;
+  /** Requests of the agent's local day, counted back from the files after a restart (as far as they reach). */
+  private day = { day: localDay(new Date()), count: 0 };
 
   constructor(private readonly file: string, private readonly opts: RequestJournalOptions = DEFAULT_REQUEST_JOURNAL) {
     mkdirSync(path.dirname(file), { recursive: true });
@@ -37,6 +40,7 @@ export class RequestJournal {
         try {
           const r = JSON.parse(line) as RequestRecord;
           this.remember(r);
+          this.countDay(new Date(r.time));
           this.seq = Math.max(this.seq, r.seq);
         } catch { /* a line cut by a crash */ }
       }
@@ -48,6 +52,7 @@ export class RequestJournal {
   add(r: Omit<RequestRecord, 'seq'>): RequestRecord {
     const rec: RequestRecord = { seq: ++this.seq, ...r };
     this.served++;
+    this.countDay(new Date(rec.time));
     this.remember(rec);
     const line = JSON.stringify(rec) + '\n';
     try {
@@ -60,6 +65,17 @@ export class RequestJournal {
     } catch { /* a full disk loses the file copy, not the request */ }
     for (const l of this.listeners) l(rec);
     return rec;
+  }
+
+  /** Requests that arrived on the agent's local day `now` falls on. */
+  today(now = new Date()): number {
+    return this.day.day === localDay(now) ? this.day.count : 0;
+  }
+
+  private countDay(at: Date): void {
+    const d = localDay(at);
+    if (d === this.day.day) this.day.count++;
+    else if (d > this.day.day) this.day = { day: d, count: 1 };
   }
 
   /** The latest `limit` records after `afterSeq`, oldest first. */

@@ -7,11 +7,9 @@ import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import {
   BuildError, BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineUnavailableError,
-  ExitInfo, LABELS, RunningContainer, containerLabels,
+  LABELS, RunningContainer, containerLabels,
 } from './engine';
-import { DockerStreamDemuxer, type ByteCursor } from './dockerStream';
 import type { LogCursor } from '../store/runJournal';
-import { followStats, openOutputs } from './containerIo';
 import { HotPool, PoolEntry } from './hotPool';
 import { buildWithBuildKit, type BuildKitOptions } from '../build/buildkitBuild';
 import { chooseBuilder, type BuilderChoice, type BuilderSetting } from '../build/builderChoice';
@@ -24,18 +22,15 @@ import { Owner, resolveOwner } from './imageUser';
 import { outputSkeleton } from './outputSkeleton';
 import { EngineTarget, describeTarget, dockerOptions } from './engineHost';
 import { DockerImages } from '../images/dockerImages';
-import { dockerDialer } from './containerDial';
-import { startExec } from '../interactive/containerExec';
 import { containerStdin, interactiveCreateOptions } from '../interactive/containerStdin';
-import { TtyStreamReader } from '../interactive/ttyStream';
 import { TenantNetworks } from '../network/tenantNetworks';
 import { blockMetadata } from '../network/metadataBlock';
 import { isPodman, podmanQuirks, PodmanQuirks } from './podman';
 import { DockerVolumes } from '../volumes/volumeBackend';
+import { ignoreGone, superviseContainer, type Supervision, type WaitResult } from './superviseContainer';
 
 const MiB = 1024 * 1024;
 
-type WaitResult = { StatusCode: number; Error?: { Message?: string } };
 
 export interface DockerEngineOptions {
   /** Which builder builds: `auto` (BuildKit when the engine has it) unless forced. */
@@ -69,12 +64,6 @@ function hotName(spec: Pick<ContainerSpec, 'runId' | 'task'>): string {
 }
 
 const HOT_NAME = /^\/?bytenite-(r-[0-9a-f]+)(?:-t\d+)?$/;
-
-/** Docker answers 404 for a container that is already gone and 304 for one already stopped: both are fine here. */
-function ignoreGone(err: unknown): void {
-  const status = (err as { statusCode?: number }).statusCode;
-  if (status !== 404 && status !== 304 && status !== 409) throw err;
-}
 
 export class DockerEngine implements Engine {
   readonly name = 'docker';
@@ -352,7 +341,7 @@ export class DockerEngine implements Engine {
   private goHot(hot: HotEntry, spec: ContainerSpec, argv: string[], handlers: ContainerHandlers): RunningContainer {
     const goAt = new Date();
     hot.attached.write(goMessage(spec.runId, argv));
-    return this.supervise(hot.container, spec.outputDir, handlers, hot.waited, goAt, { stream: hot.attached, live: true }, goAt);
+    return superviseContainer(this.supervision(), hot.container, spec.outputDir, handlers, hot.waited, goAt, { stream: hot.attached, live: true }, goAt);
   }
 
   private createOptions(spec: ContainerSpec, env: Record<string, string>, networkMode: string): Docker.ContainerCreateOptions {
@@ -427,7 +416,7 @@ export class DockerEngine implements Engine {
       await container.start();
       if (io?.tty && io.cols && io.rows) await container.resize({ w: io.cols, h: io.rows }).catch(() => {});
       const stdin = io ? containerStdin(container, attached as Duplex, io.tty) : undefined;
-      return this.supervise(container, spec.outputDir, handlers, waited, new Date(), { stream: attached, live: true, tty: io?.tty, stdin });
+      return superviseContainer(this.supervision(), container, spec.outputDir, handlers, waited, new Date(), { stream: attached, live: true, tty: io?.tty, stdin });
     } catch (err) {
       await container.remove({ force: true, v: true }).catch(() => {});
       const msg = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
@@ -446,7 +435,7 @@ export class DockerEngine implements Engine {
     const skip = cursor && !('time' in cursor) ? cursor : undefined;
     const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
     // A hot container started long before its run: the run's own start comes from the journal.
-    return this.supervise(container, outputDir, handlers, waited, startedAt ?? new Date(info.State.StartedAt), { stream, live: false, skip, tty: Boolean(info.Config.Tty) }, startedAt);
+    return superviseContainer(this.supervision(), container, outputDir, handlers, waited, startedAt ?? new Date(info.State.StartedAt), { stream, live: false, skip, tty: Boolean(info.Config.Tty) }, startedAt);
   }
 
   async containerEnv(containerId: string): Promise<Record<string, string>> {
@@ -464,95 +453,9 @@ export class DockerEngine implements Engine {
     return list.map((c) => ({ id: c.Id, runId: runOf(c), running: c.State === 'running' }));
   }
 
-  /**
-   * Follows a started container: its output (the attach stream of a container this agent started, or the
-   * log file of one it reattaches to after a restart), its stats, and its exit. Each piece of output goes
-   * with the byte position it reaches, which a restarted agent gives back to `reattach`.
-   */
-  private supervise(
-    container: Docker.Container, outputDir: string, handlers: ContainerHandlers, waited: Promise<WaitResult>,
-    startedAt: Date,
-    source: { stream: NodeJS.ReadableStream; live: boolean; skip?: ByteCursor; tty?: boolean; stdin?: RunningContainer['stdin'] },
-    /** When the run began, if not when the container did (a hot container is started before its run). */
-    goAt?: Date,
-  ): RunningContainer {
-    const logs = source.stream;
-    // A container with a terminal writes one raw stream, without the engine's frames.
-    const Reader = source.tty ? TtyStreamReader : DockerStreamDemuxer;
-    const reader = new Reader((stream, text, c) => handlers.onOutput(stream, text, c), source.skip);
-    const outputDone = new Promise<void>((resolve) => {
-      logs.on('data', (c: Buffer) => reader.push(c));
-      logs.on('end', resolve);
-      logs.on('close', resolve);
-      logs.on('error', () => resolve());
-    }).then(() => reader.end());
-    let stopStats = () => {};
-    let statsStopped = false;
-    void this.quirks().then((podman) => {
-      if (!statsStopped) stopStats = followStats(container, handlers, Boolean(podman));
-    });
-    const dialer = dockerDialer(container, { local: this.local, hasShim: goAt !== undefined && source.live });
-    const exited = (async (): Promise<ExitInfo> => {
-      let result: WaitResult;
-      let info: Docker.ContainerInspectInfo;
-      let settled = false;
-      // A wait whose connection the engine drops (the engine went away) may never settle: once the log
-      // stream has ended, ask the engine directly; an engine that does not answer is an engine gone.
-      const polled = outputDone.then(async (): Promise<WaitResult> => {
-        for (;;) {
-          await new Promise((r) => setTimeout(r, 1000));
-          if (settled) return new Promise<never>(() => {});
-          const state = (await container.inspect()).State;
-          if (!state.Running) return { StatusCode: state.ExitCode };
-        }
-      });
-      polled.catch(() => {});
-      try {
-        result = await Promise.race([waited, polled]).finally(() => (settled = true));
-        // The attach stream ends once the engine has copied all the output; a log file being followed can
-        // lag a chatty container: let either finish, within reason.
-        await Promise.race([outputDone, new Promise((r) => setTimeout(r, source.live ? 10_000 : 120_000).unref())]);
-        if (!source.live) {
-          // A followed log file can end as the container stops, before the engine has written the last
-          // (partial) line: read it once more, skipping what was already taken.
-          const whole = (await container.logs({ follow: false, stdout: true, stderr: true })) as unknown as Buffer;
-          const rest = new Reader((stream, text, c) => handlers.onOutput(stream, text, c), reader.position);
-          rest.push(Buffer.isBuffer(whole) ? whole : Buffer.from(whole));
-          rest.end();
-        }
-        info = await container.inspect();
-      } catch (err) {
-        throw new EngineUnavailableError(
-          `lost the Docker Engine at ${this.where()} while the run was running (${(err as Error).message}). ` +
-            'Its outcome is unknown; check the engine (`systemctl status docker`), then run it again.',
-        );
-      } finally {
-        statsStopped = true;
-        stopStats();
-        (logs as { destroy?: () => void }).destroy?.();
-      }
-      const exitCode = result.StatusCode ?? info.State.ExitCode;
-      return {
-        exitCode,
-        oomKilled: Boolean(info.State.OOMKilled) || Boolean(await (await this.quirks())?.oomKilled(container.id, exitCode)),
-        startedAt: goAt ?? new Date(info.State.StartedAt),
-        finishedAt: new Date(info.State.FinishedAt),
-        error: result.Error?.Message || info.State.Error || undefined,
-      };
-    })();
-    exited.catch(() => {});
-    return {
-      id: container.id,
-      startedAt,
-      exited,
-      stop: (grace) => container.stop({ t: grace }).then(() => undefined, ignoreGone),
-      openOutputs: () => openOutputs(container, outputDir),
-      remove: () => container.remove({ force: true, v: true }).then(() => undefined, ignoreGone),
-      dial: (port) => dialer.dial(port),
-      probe: (port) => dialer.probe(port),
-      exec: (req) => startExec(container, req),
-      ...(source.stdin ? { stdin: source.stdin } : {}),
-    };
+  /** What following a container needs of this engine (agent/engine/superviseContainer.ts). */
+  private supervision(): Supervision {
+    return { quirks: () => this.quirks(), local: this.local, where: this.where() };
   }
 
   async removeLeftovers(agentId: string, keep: ReadonlySet<string>): Promise<number> {

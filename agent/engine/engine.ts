@@ -187,6 +187,8 @@ export interface Engine {
   readonly schedules?: boolean;
   /** Why this engine cannot serve endpoints, if it cannot (the agent must reach an instance's port). */
   readonly noEndpoints?: string;
+  /** Why this engine cannot run interactive runs (`-i`, `-it`) or exec into one, if it cannot. */
+  readonly noInteractive?: string;
   /** The hardware to offer, when it is not this machine's (a cluster's nodes). */
   hardware?(): Promise<EngineHardware>;
   /** Throws EngineUnavailableError with a message that says how to get an engine running. */

@@ -101,6 +101,8 @@ export class SwarmEngine implements Engine {
   readonly schedules = true;
   readonly noEndpoints = 'the Swarm engine serves no endpoints yet: the agent cannot reach a Swarm task\'s ports (its tasks run on ' +
     'other machines), and an endpoint as a replicated service scaled between --min and --max is not built; deploy to an agent on a Docker engine';
+  readonly noInteractive = 'the Swarm engine has no interactive runs nor exec: a service task\'s stdin and a command inside it are on ' +
+    'another machine\'s engine, which the agent does not attach to; run -it on an agent on a Docker engine';
   private readonly docker: Docker;
   private readonly builder: DockerEngine;
   private readonly registry: string;

@@ -347,6 +347,7 @@ export const EndpointSummary = z.strictObject({
   settings: EndpointSettings, hardware: HardwareRequest, image: z.string(), createdAt: z.string(),
   instances: z.array(EndpointInstance), queued: nonNegInt.describe('Requests held, waiting for an instance.'),
   requests: nonNegInt.describe('Requests served since the agent started.'),
+  requestsToday: nonNegInt.optional().describe('Requests that arrived since local midnight on the agent (counted back from the request journal after a restart).'),
   cost: EndpointCost.optional().describe('Absent from agents that do not count it.'),
 }).describe('An endpoint as the agent lists it.');
 export type EndpointSummary = z.infer<typeof EndpointSummary>;
@@ -499,6 +500,8 @@ export const RunSummary = z.strictObject({
   runId, name: z.string().optional(), state: z.enum(['queued', 'uploading', 'building', 'starting', 'running', 'exited', 'failed', 'cancelled']),
   createdAt: z.string(), hardware: HardwareRequest, lastSeq: nonNegInt,
   final: RunEvent.optional().describe('The final event, once there is one.'),
+  interactive: z.strictObject({ tty: z.boolean() }).optional()
+    .describe('Started with `-i` (`tty`: with `-t`): `attach` reopens its stdin, as `docker attach` does.'),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 

@@ -35,6 +35,8 @@ export async function admitRun(deps: AdmitDeps, spec: RunSpec, tenant: string): 
       `the context is ${mib(spec.contextBytes)}; this agent takes at most ${mib(deps.maxContextBytes)}. ` +
       'Leave large files out with .dockerignore.');
   }
+  // Refused before anything is built: the run could only fail once its container is up.
+  if (spec.interactive && deps.engine.noInteractive) throw new RunRefusedError('bad_message', deps.engine.noInteractive);
   await deps.engine.ping();
   if (spec.volumes?.length) {
     if (!deps.volumes) throw new RunRefusedError('volume_refused', 'this agent has no volumes');

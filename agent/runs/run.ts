@@ -162,6 +162,7 @@ export class Run {
     return {
       runId: this.id, name: this.spec.name, state: this.state, createdAt: this.createdAt.toISOString(),
       hardware: this.spec.hardware, lastSeq: this.lastSeq, final: this.final,
+      ...(this.spec.interactive ? { interactive: { tty: this.spec.interactive.tty } } : {}),
     };
   }
 }

@@ -7,21 +7,23 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, RunEvent, TaskResult } from '../protocol';
+import { Catalog, FinalEvent, Prices, ReferenceRate, RunSpec, TaskResult } from '../protocol';
 import { BuildError, ContainerSpec, ContextTar, Engine, EngineUnavailableError, HardwareUnavailableError, RunningContainer } from '../engine/engine';
 import { fanOutExitCode, sumCosts } from './fanOut';
 import { keepMergedOutputs, keepOutputs, keepTaskOutputs, TaskOutputs } from '../outputs/keepOutputs';
 import type { OutputStore } from '../outputs/outputStore';
 import { CapacityQueue } from './capacityQueue';
-import { EventStore, Run, RunState, stateOf } from './run';
+import { Run } from './run';
 import type { PortTarget } from '../tunnel/runPorts';
 import { costOf } from '../cost/cost';
-import { JournalEntry, LogCursor, PastRunEvents, RunJournal, RunRecord } from '../store/runJournal';
+import type { RunJournal, RunRecord } from '../store/runJournal';
 import { SecretRedactor } from './secretRedactor';
 import type { ImageKeeper } from '../images/imageKeeper';
 import type { VolumeLease, Volumes } from '../volumes/volumes';
 import type { ContainerMount } from '../engine/engine';
 import { DEFAULT_GRACE_MS, InteractiveRun, RunStopped } from '../interactive/interactiveRun';
+import type { FinalFields, Phases, Watch } from './lifecycle';
+import { RunRecovery } from './runRecovery';
 
 export interface RunManagerOptions {
   dataDir: string;
@@ -50,21 +52,6 @@ export interface Pricing {
   reference: ReferenceRate[];
 }
 
-type FinalFields = Omit<FinalEvent, 'kind' | 'code' | 'message'>;
-type Phases = FinalFields['phases'];
-
-/** What the supervision of a running container needs to know to write the final event. */
-interface Watch {
-  phases: Phases;
-  base(over?: Partial<FinalFields>): FinalFields;
-  /** When the run times out (ms since the epoch), if it has a timeout. */
-  deadline?: number;
-  /** The output has ended: what the secret redactor held back as a possible start of a secret is plain text after all. */
-  flush?: SecretRedactor;
-  /** Called as soon as the container has stopped, before its outputs are copied. */
-  exited?(): void;
-}
-
 /** How one task of a fan-out run went. */
 interface TaskOutcome {
   result: TaskResult;
@@ -84,6 +71,8 @@ export class RunManager {
   private reapPending = false;
   private readonly reaper: NodeJS.Timeout;
   private recovering?: Promise<void>;
+  private shuttingDown = false;
+  private readonly recovery: RunRecovery;
 
   constructor(
     private readonly engine: Engine,
@@ -97,6 +86,15 @@ export class RunManager {
     this.capacity = new CapacityQueue({ cpus: catalog.host.cpus, memoryMiB: catalog.host.memoryMiB, gpus });
     this.reaper = setInterval(() => void this.reap(), REAP_MS);
     this.reaper.unref();
+    this.recovery = new RunRecovery({
+      engine, opts, log, pricing, capacity: this.capacity, runs: this.runs,
+      shuttingDown: () => this.shuttingDown,
+      watch: (run, container, w) => this.watch(run, container, w),
+      end: (run, final) => this.end(run, final),
+      removeContainer: (run, container) => this.removeContainer(run, container),
+      prune: () => this.prune(),
+      reapLater: () => { this.reapPending = true; },
+    });
   }
 
   get agentId(): string {
@@ -597,164 +595,11 @@ export class RunManager {
   }
 
   /**
-   * Reads the journal back: finished runs are listed as they ended; the unfinished ones of this agent are
-   * taken up again. A container still running is followed from where its log stopped; one that exited
-   * while the agent was down gets its exit recorded; a run that never got a container failed with the
-   * agent. Containers of this agent that no run owns are removed.
+   * Reads the journal back and takes up this agent's unfinished runs (agent/runs/runRecovery.ts). A
+   * shutdown waits for the taking-up.
    */
   restore(): void {
-    const unfinished: Array<{ run: Run; entries: JournalEntry[] }> = [];
-    for (const { record, entries } of this.opts.journal.load()) {
-      const dir = this.opts.journal.dirOf(record.id);
-      if (!entries) {
-        const store: EventStore = new PastRunEvents(dir);
-        const done = new Run(record.id, record.spec, record.warmImage, {
-          store, createdAt: new Date(record.createdAt),
-          restored: { lastSeq: record.lastSeq ?? 0, state: record.final!.kind, final: record.final },
-        });
-        done.tenant = record.tenant ?? 'default';
-        this.runs.set(record.id, done);
-        continue;
-      }
-      let state: RunState = 'queued';
-      for (const e of entries) state = stateOf(e.event) ?? state;
-      const run = new Run(record.id, record.spec, record.warmImage, {
-        store: this.opts.journal.reopen(record.id), createdAt: new Date(record.createdAt),
-        restored: { lastSeq: entries.at(-1)?.seq ?? 0, state },
-      });
-      run.tenant = record.tenant ?? 'default';
-      this.runs.set(run.id, run);
-      // Held from now, before any new run can ask: its container may still be writing them.
-      const held = this.opts.owner ? this.opts.volumes?.hold(run, (e) => run.emit(e)) : undefined;
-      if (held) this.heldVolumes.set(run.id, held);
-      if (record.agentId === this.opts.agentId && this.opts.owner) unfinished.push({ run, entries });
-      else if (this.opts.owner) unfinished.push({ run, entries: [] }); // another (gone) agent's: see recoverAll
-    }
-    this.prune();
-    if (!this.opts.owner) return;
-    this.recovering = this.recoverAll(unfinished);
-  }
-
-  private async recoverAll(unfinished: Array<{ run: Run; entries: JournalEntry[] }>): Promise<void> {
-    // The engine may be away as the agent starts: keep trying, the runs stay as recorded meanwhile.
-    let own: Awaited<ReturnType<Engine['listOwn']>> | undefined;
-    for (let delay = 500; !own; delay = Math.min(delay * 2, 10_000)) {
-      try {
-        own = await this.engine.listOwn(this.opts.agentId);
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'cannot reach the engine to recover runs; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-        if (this.shuttingDown) return;
-      }
-    }
-    const byRun = new Map(own.map((c) => [c.runId, c]));
-    const keep = new Set<string>();
-    const jobs: Promise<void>[] = [];
-    for (const { run, entries } of unfinished) {
-      const c = byRun.get(run.id);
-      const fanOut = (run.spec.parallel ?? 1) > 1;
-      const settled = c || fanOut ? undefined : this.opts.journal.settled(run.id);
-      if (c && entries.length > 0 && !fanOut) {
-        keep.add(run.id);
-        jobs.push(this.recover(run, entries, c.id));
-      } else if (settled) {
-        // The run had ended and the agent was cleaning up its container when it stopped.
-        this.log.info({ runId: run.id }, 'run had ended before the agent stopped; its outcome was kept');
-        await this.heldVolumes.get(run.id)?.release();
-        this.end(run, settled);
-      } else {
-        const lost = run.state === 'starting' || run.state === 'running';
-        this.log.warn({ runId: run.id, state: run.state }, 'run lost while the agent was down');
-        await this.heldVolumes.get(run.id)?.release();
-        this.end(run, {
-          kind: 'failed', ...this.lostFields(run, entries), code: lost ? 'engine' : 'internal',
-          message: fanOut && lost
-            ? 'the agent restarted during this fan-out run: its tasks are not taken up again after a restart (their containers were removed); run it again'
-            : lost
-            ? 'the agent restarted and this run\'s container was gone (removed while the agent was down): its outcome is unknown; run it again'
-            : `the agent restarted while the run was ${run.state}; what it had received did not survive: run it again`,
-        });
-      }
-    }
-    const removed = await this.engine.removeLeftovers(this.opts.agentId, keep).catch(() => 0);
-    if (removed) this.log.info({ removed }, 'removed leftover containers');
-    this.log.info({ recovered: keep.size, failed: unfinished.length - keep.size }, 'journal recovered');
-    // Not awaited: `recovering` is the taking-up, not the recovered runs' whole life. A shutdown waits for it,
-    // then cancels them like any run (a recovered endpoint instance, which never ends on its own, included).
-    void Promise.all(jobs).catch((err) => this.log.error({ err: (err as Error).message }, 'a recovered run failed to end cleanly'));
-  }
-
-  private shuttingDown = false;
-  /** The volumes of the runs taken up after a restart, held from the journal's reading on. */
-  private readonly heldVolumes = new Map<string, VolumeLease>();
-
-  private lostFields(run: Run, entries: JournalEntry[]): FinalFields {
-    const starting = findEvent(entries, 'starting');
-    return {
-      exitCode: null, oomKilled: false, durationMs: 0, cost: costOf(run.hardware, 0, this.pricing.prices, this.pricing.reference),
-      start: starting?.event.start ?? (run.warmImage ? 'warm' : 'cold'), steps: starting?.event.steps ?? 0,
-      cachedSteps: starting?.event.cachedSteps ?? 0,
-      phases: { queuedMs: 0, uploadMs: 0, buildMs: 0, startMs: 0, runMs: 0 }, outputs: { files: 0, bytes: 0 },
-    };
-  }
-
-  /** Takes up a run whose container outlived the agent before it: logs continue after the last one recorded. */
-  private async recover(run: Run, entries: JournalEntry[], containerId: string): Promise<void> {
-    const starting = findEvent(entries, 'starting');
-    const running = entries.find((e) => e.event.kind === 'running');
-    let cursor: LogCursor | undefined;
-    for (const e of entries) if (e.cursor) cursor = e.cursor;
-    const t0 = run.createdAt.getTime();
-    const phases: Phases = {
-      queuedMs: 0, uploadMs: 0,
-      buildMs: starting && starting.event.start === 'cold' ? Math.max(0, starting.at - t0) : 0,
-      startMs: starting && running ? Math.max(0, running.at - starting.at) : 0, runMs: 0,
-    };
-    const base = (over: Partial<FinalFields> = {}): FinalFields => ({ ...this.lostFields(run, entries), phases, ...over });
-    let release: (() => void) | undefined;
-    let container: RunningContainer | undefined;
-    let final: FinalEvent | undefined;
-    // Its container has its volumes mounted already: it holds them again, without waiting.
-    const volumes = this.heldVolumes.get(run.id);
-    volumes?.running();
-    try {
-      if (!this.engine.schedules) release = await this.capacity.acquire(run.hardware, () => {}, new AbortController().signal);
-      let runningEmitted = Boolean(running);
-      // The journal never held the secret values; the container's own environment does.
-      const secrets = new SecretRedactor(await this.engine.containerEnv(containerId), run.spec.secretEnv ?? []);
-      const startedAt = running ? new Date((running.event as Extract<RunEvent, { kind: 'running' }>).startedAt) : undefined;
-      container = await this.engine.reattach(containerId, run.spec.env?.BYTENITE_OUTPUT_DIR || this.opts.outputDir, {
-        onOutput: (stream, data, c) => {
-          if (!runningEmitted) {
-            runningEmitted = true;
-            run.emit({ kind: 'running', startedAt: new Date().toISOString() });
-          }
-          const text = secrets.push(stream, data);
-          if (text) run.emit({ kind: 'log', stream, time: new Date().toISOString(), data: text }, c);
-        },
-        onStats: (st) => run.emit({ kind: 'stats', ...st }),
-      }, cursor, startedAt);
-      if (!runningEmitted) {
-        runningEmitted = true;
-        run.emit({ kind: 'running', startedAt: container.startedAt.toISOString() });
-      }
-      this.log.info({ runId: run.id, container: containerId, afterLog: cursor }, 'reattached to a run');
-      final = await this.watch(run, container, {
-        phases, base, deadline: run.spec.timeoutMs ? (startedAt ?? container.startedAt).getTime() + run.spec.timeoutMs : undefined, flush: secrets,
-      });
-    } catch (err) {
-      if (run.abort.signal.aborted) final = { kind: 'cancelled', ...base() };
-      else final = { kind: 'failed', ...base(), code: 'engine', message: (err as Error).message };
-    } finally {
-      if (container) {
-        if (final) this.opts.journal.settle(run.id, final);
-        await this.removeContainer(run, container);
-      } else this.reapPending = true;
-      release?.();
-      await volumes?.release();
-      this.end(run, final ?? { kind: 'failed', ...base(), code: 'internal', message: 'the run ended without an outcome' });
-      this.log.info({ runId: run.id, state: run.state }, 'recovered run ended');
-    }
+    this.recovering = this.recovery.restore();
   }
 
   async ensureDirs(): Promise<void> {
@@ -783,12 +628,6 @@ export function tenantDigest(contextDigest: string, tenant: string): string {
   return createHash('sha256').update(`bytenite-tenant\n${tenant}\n${contextDigest}`).digest('hex');
 }
 
-function findEvent<K extends RunEvent['kind']>(entries: JournalEntry[], kind: K): (JournalEntry & { event: Extract<RunEvent, { kind: K }> }) | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    if (entries[i].event.kind === kind) return entries[i] as JournalEntry & { event: Extract<RunEvent, { kind: K }> };
-  }
-  return undefined;
-}
 
 /** Rejects with the signal's reason as soon as it aborts, whatever the promise is doing. */
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -1,6 +1,6 @@
 /**
  * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite`, the hardware with its price
- * (which opens the picker), the volumes mounted when there are any, and `Schedule…`. While a run of that Dockerfile is going: its phase, elapsed time and cost so
+ * (which opens the picker), the volumes mounted when there are any, `Deploy as Endpoint` and `Schedule…`. While a run of that Dockerfile is going: its phase, elapsed time and cost so
  * far (opens the panel), `Stop`, and `Open :PORT` for each forwarded port that accepts connections.
  */
 import * as vscode from 'vscode';
@@ -101,6 +101,10 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
         command: 'bytenite.chooseHardware', arguments: [doc.uri],
       }),
       ...this.volumeLenses(range, doc),
+      new vscode.CodeLens(range, {
+        title: 'Deploy as Endpoint', tooltip: `Build this Dockerfile and serve it at /e/NAME/ on agent "${conn.name}": an instance starts on the first request`,
+        command: 'bytenite.deployEndpoint', arguments: [doc.uri],
+      }),
       new vscode.CodeLens(range, {
         title: 'Schedule…', tooltip: `Build this Dockerfile once and have agent "${conn.name}" run it at the times you choose (cron)`,
         command: 'bytenite.scheduleDockerfile', arguments: [doc.uri],

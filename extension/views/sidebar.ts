@@ -3,7 +3,7 @@
  * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
  */
 import * as vscode from 'vscode';
-import type { AgentView, DiskPartView, FromSidebar, SidebarState, ToSidebar, VolumeView } from '../../webview/protocol';
+import type { AgentView, DiskPartView, EndpointRowView, FromSidebar, SidebarState, ToSidebar, VolumeView } from '../../webview/protocol';
 import type { AgentManager } from '../agents/agentManager';
 import type { ConnectionState } from '../agents/agentConnection';
 import { LOCAL_AGENT, config } from '../config';
@@ -13,6 +13,8 @@ import { formatHardware } from '../hardware/pricing';
 import type { RunStore } from '../runs/runStore';
 import { webviewHtml, webviewRoots } from './webviewHtml';
 import type { ScheduleList } from '../schedules/scheduleList';
+import type { EndpointList } from '../endpoints/endpointList';
+import { endpointRow } from '../endpoints/endpointView';
 
 export const SIDEBAR_VIEW_ID = 'bytenite.sidebar';
 
@@ -23,11 +25,16 @@ const SCHEDULE_COMMANDS = {
 
 /** How old the disk figures may be before the sidebar asks the agent again. */
 const DISK_MS = 10_000;
+/** How often the endpoints are asked for while the view shows (their state and counts move without us). */
+const ENDPOINTS_MS = 3000;
 
 export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view?: vscode.WebviewView;
   private readonly disposables: vscode.Disposable[] = [];
   private scheduled?: NodeJS.Timeout;
+  private endpointTimer?: NodeJS.Timeout;
+  /** The last endpoint rows, reused for a second: run events redraw the view often, the rows need not be asked each time. */
+  private endpointCache?: { agent: string; at: number; rows: EndpointRowView[] | undefined };
   /** The selected agent's disk use, asked at most every DISK_MS (a hardware request) while the view shows. */
   private disk?: { agent: string; at: number; parts: DiskPartView[]; volumes?: VolumeView[] };
 
@@ -37,11 +44,16 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     private readonly dockerfiles: DockerfileIndex,
     private readonly choices: HardwareChoices,
     private readonly store: RunStore,
+    private readonly endpoints: EndpointList,
     private readonly schedules: ScheduleList,
   ) {
     const refresh = () => this.refresh();
     this.disposables.push(
       schedules.onDidChange(refresh),
+      endpoints.onDidChange(() => {
+        this.endpointCache = undefined;
+        refresh();
+      }),
       agents.onDidChangeState(refresh), agents.onDidChangeSelected(refresh), dockerfiles.onDidChange(refresh),
       choices.onDidChange(refresh), store.onDidChange(refresh), vscode.workspace.onDidGrantWorkspaceTrust(refresh),
     );
@@ -55,12 +67,15 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       view.webview.onDidReceiveMessage((m: FromSidebar) => this.onMessage(m)),
       view.onDidChangeVisibility(() => {
         if (view.visible) this.refresh();
+        this.pollEndpoints();
         this.schedules.poll(view.visible);
       }),
     );
+    this.pollEndpoints();
     this.schedules.poll(view.visible);
     view.onDidDispose(() => {
       this.view = undefined;
+      this.pollEndpoints();
       this.schedules.poll(false);
     });
   }
@@ -74,6 +89,19 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       case 'startLocalAgent': return void vscode.commands.executeCommand('bytenite.startLocalAgent');
       case 'scheduleAction': return void vscode.commands.executeCommand(SCHEDULE_COMMANDS[m.action], m.name);
       case 'removeVolume': return void vscode.commands.executeCommand('bytenite.removeVolume', m.name);
+      case 'openEndpoint': return void vscode.commands.executeCommand('bytenite.openEndpoint', m.name);
+      case 'endpointLogs': return void vscode.commands.executeCommand('bytenite.endpointLogs', m.name);
+      case 'undeployEndpoint': return void vscode.commands.executeCommand('bytenite.undeployEndpoint', m.name);
+    }
+  }
+
+  /** Asks for the endpoints every ENDPOINTS_MS while the view shows, not at all while it is hidden. */
+  private pollEndpoints(): void {
+    const on = Boolean(this.view?.visible);
+    if (on && !this.endpointTimer) this.endpointTimer = setInterval(() => this.refresh(), ENDPOINTS_MS);
+    if (!on && this.endpointTimer) {
+      clearInterval(this.endpointTimer);
+      this.endpointTimer = undefined;
     }
   }
 
@@ -101,9 +129,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
   async state(): Promise<SidebarState> {
     const files = await this.dockerfiles.list();
     const agent = await this.agentView();
+    const endpoints = agent.state === 'connected' ? await this.endpointRows() : undefined;
     const schedules = agent.state === 'connected' ? await this.schedules.rows() : undefined;
     return {
       agent,
+      ...(endpoints ? { endpoints } : {}),
       ...(schedules ? { schedules } : {}),
       dockerfiles: files.map((uri) => {
         const chosen = this.choices.chosen(uri);
@@ -112,6 +142,19 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       runs: this.store.rows(),
       trusted: vscode.workspace.isTrusted,
     };
+  }
+
+  private async endpointRows(): Promise<EndpointRowView[] | undefined> {
+    const agent = this.agents.selectedName();
+    if (this.endpointCache?.agent === agent && Date.now() - this.endpointCache.at < 1000) return this.endpointCache.rows;
+    try {
+      const listed = await this.endpoints.list();
+      const rows = listed?.endpoints.map((e) => endpointRow(e, listed.client.endpointUrl(e.path)));
+      this.endpointCache = { agent, at: Date.now(), rows };
+      return rows;
+    } catch {
+      return undefined; // shown again at the next refresh
+    }
   }
 
   private async agentView(): Promise<AgentView> {
@@ -144,6 +187,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
 
   dispose(): void {
     clearTimeout(this.scheduled);
+    clearInterval(this.endpointTimer);
     for (const d of this.disposables) d.dispose();
   }
 }

@@ -143,7 +143,7 @@ test('200 concurrent requests at zero, --max 2 --concurrency 1, a WebSocket, and
   client.close();
 });
 
-test('agent SIGKILL and restart: the endpoint is still there, its instance adopted, the next request served', async () => {
+test('agent SIGKILL and restart: the endpoint is still there, its instance adopted, the next request served, today\'s requests counted across', async () => {
   const { spawnAgent, stopAgent, freePort, tmpDir } = await import('./helpers');
   const { writeFileSync } = await import('node:fs');
   const page = makeContext({ 'www/index.html': 'still here' }, 'COPY www /www\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
@@ -172,6 +172,9 @@ test('agent SIGKILL and restart: the endpoint is still there, its instance adopt
     const [ep] = await c2.endpoints();
     assert.equal(ep.name, 'kept');
     assert.ok(ep.instances.length <= 1, `one instance at most after the restart: ${JSON.stringify(ep.instances)}`);
+    // Today's count is read back from the request journal: the request before the kill and the one after.
+    assert.equal(ep.requests, 1, 'served since this agent started');
+    assert.equal(ep.requestsToday, 2, 'requests today, across the restart');
     c2.close();
   } finally {
     await stopAgent(proc);

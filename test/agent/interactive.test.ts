@@ -158,3 +158,36 @@ test('a CLI that goes away: the run outlives it, no other tenant reaches its std
     beta.close();
   }
 });
+
+test('attach to an -it run whose CLI went away: the shell is the same one, typed into again, and its exit code is attach\'s', async () => {
+  // An agent of its own with a grace long enough for a new CLI to start on a loaded machine.
+  const tokens = new Map([['token-alpha-0123456789', 'alpha']]);
+  const own = await startTestAgent({ tokens, interactiveGraceMs: 20_000 });
+  dirs.push(own.dataDir);
+  const flags = ['--agent', own.url, '--token-file', tokenFile];
+  const first = new Terminal(['run', '-it', path.join(ctx, 'Dockerfile'), ...flags, '--cpus', '0.5', '--memory', '64m', '--', 'sh']);
+  try {
+    await first.see(/\/ # /);
+    first.type('KEPT=sh-$((40+2))\r');
+    await new Promise((r) => setTimeout(r, 500));
+    const alpha = await AgentClient.connect(own.url, { token: 'token-alpha-0123456789' });
+    const run = (await alpha.list()).find((r) => r.state === 'running');
+    alpha.close();
+    assert.ok(run, 'the run is running');
+    assert.deepEqual(run.interactive, { tty: true });
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const again = new Terminal(['attach', run.runId, ...flags]);
+    // The replay shows what the shell printed before; the new prompt's input is ours.
+    await again.see(/KEPT=sh/);
+    const at = again.out.length;
+    again.type('echo "got $KEPT"; tty\r');
+    await again.see(/got sh-42\s+\/dev\/pts\/\d+/, at);
+    again.type('exit 3\r');
+    assert.equal(await again.exited, 3, again.out);
+  } finally {
+    first.child.kill('SIGKILL');
+    await own.close();
+  }
+});

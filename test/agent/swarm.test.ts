@@ -121,6 +121,15 @@ test('deploy on the Swarm is refused before any build, saying why', async () => 
   assert.doesNotMatch(r.stderr, /build|upload/i, 'nothing was built first');
 });
 
+test('run -i on the Swarm is refused before any build, saying why', async () => {
+  const dir = makeContext({}, 'CMD ["sh"]\n', { uniq: true });
+  dirs.push(dir);
+  const r = await runCli(['run', '-i', path.join(dir, 'Dockerfile'), ...agentArgs()]);
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, /the Swarm engine has no interactive runs nor exec/);
+  assert.doesNotMatch(r.stderr, /build|upload/i, 'nothing was built first');
+});
+
 test('a run on the Swarm: logs apart and in order, exit code, cost, outputs, first line timed against one machine', async () => {
   const dir = ctx();
   const script = 'echo out1; echo err1 >&2; i=1; while [ $i -le 200 ]; do echo "line $i"; i=$((i+1)); done; ' +

@@ -26,3 +26,10 @@ test('a final event typed for the webview passes the agent schema', () => {
   };
   assert.deepEqual(agent.RunEvent.parse(final), final);
 });
+
+const requestSame: Same<agent.RequestRecord, web.RequestRecord> = true;
+const instanceSame: Same<agent.EndpointSummary['instances'][number], web.EndpointInstanceView> = true;
+
+test('the endpoint shapes the panel copies match the agent schema', () => {
+  assert.deepEqual([requestSame, instanceSame], [true, true]);
+});

@@ -7,7 +7,7 @@ import { h, setAttr, setText } from '../components/dom';
 import { formatBytes, formatUsd } from '../components/format';
 import { vscodeApi } from '../components/vscodeApi';
 import type { FromSidebar, SidebarState, ToSidebar } from '../protocol';
-import { costTotals, runRowText, sortRuns, volumeRowText } from './sidebarModel';
+import { costTotals, endpointRowText, runRowText, sortRuns, volumeRowText } from './sidebarModel';
 import { SchedulesView } from './schedulesView';
 
 const AGENT_STATE_TEXT: Record<NonNullable<SidebarState['agent']>['state'], string> = {
@@ -19,6 +19,8 @@ export class SidebarApp {
   private readonly agent: HTMLElement;
   private readonly dockerfiles: HTMLElement;
   private readonly runs: HTMLElement;
+  private readonly endpointsSection: HTMLElement;
+  private readonly endpoints: HTMLElement;
   private readonly today: HTMLElement;
   private readonly overall: HTMLElement;
   private state: SidebarState | undefined;
@@ -28,11 +30,15 @@ export class SidebarApp {
     this.agent = h('section', { id: 'agent', class: 'agent', 'aria-label': 'Agent' });
     this.dockerfiles = h('ul', { id: 'dockerfiles', class: 'list', 'aria-label': 'Dockerfiles' });
     this.runs = h('ul', { id: 'runs', class: 'list', 'aria-label': 'Runs, newest first' });
+    this.endpoints = h('ul', { id: 'endpoints', class: 'list', 'aria-label': 'Endpoints on the agent' });
+    this.endpointsSection = h('section', { id: 'endpoints-section', 'aria-label': 'Endpoints', hidden: true },
+      h('div', { class: 'section-title' }, 'Endpoints'), this.endpoints);
     this.today = h('span', { id: 'cost-today', class: 'num' }, '$0.00');
     this.overall = h('span', { id: 'cost-overall', class: 'num' }, '$0.00');
     root.append(
       this.agent,
       h('section', { 'aria-label': 'Dockerfiles' }, h('div', { class: 'section-title' }, 'Dockerfiles'), this.dockerfiles),
+      this.endpointsSection,
       this.schedules.section,
       h('section', { id: 'cost-totals', class: 'totals', 'aria-label': 'Cost totals' },
         h('span', {}, 'Today ', this.today), h('span', {}, 'Overall ', this.overall)),
@@ -67,6 +73,12 @@ export class SidebarApp {
     else if (action === 'schedule' && el.dataset.schedule) {
       this.api.postMessage({ type: 'scheduleAction', action: el.dataset.scheduleAction as 'run' | 'pause' | 'resume' | 'remove', name: el.dataset.schedule });
     } else if (action === 'remove-volume' && el.dataset.volume) this.api.postMessage({ type: 'removeVolume', name: el.dataset.volume });
+    else if (el.dataset.endpoint) {
+      const name = el.dataset.endpoint;
+      if (action === 'endpoint-open') this.api.postMessage({ type: 'openEndpoint', name });
+      else if (action === 'endpoint-logs') this.api.postMessage({ type: 'endpointLogs', name });
+      else if (action === 'endpoint-undeploy') this.api.postMessage({ type: 'undeployEndpoint', name });
+    }
   }
 
   private render(s: SidebarState): void {
@@ -75,7 +87,34 @@ export class SidebarApp {
     this.renderDockerfiles(s);
     this.schedules.render(s.schedules, s.trusted);
     this.renderRuns(s);
+    this.renderEndpoints(s);
     this.renderTotals(s);
+  }
+
+  /** Hidden when the agent serves no endpoints; a row each with its state, requests, cost today and three buttons. */
+  private renderEndpoints(s: SidebarState): void {
+    this.endpointsSection.hidden = s.endpoints === undefined;
+    if (!s.endpoints) return;
+    if (s.endpoints.length === 0) {
+      this.endpoints.replaceChildren(h('li', { class: 'empty muted' }, 'No endpoints. Deploy a Dockerfile with ByteNite: Deploy as Endpoint.'));
+      return;
+    }
+    this.endpoints.replaceChildren(...s.endpoints.map((e) => {
+      const t = endpointRowText(e);
+      const button = (action: string, label: string, title: string) => h('vscode-button', {
+        class: `endpoint-${action}`, 'data-action': `endpoint-${action}`, 'data-endpoint': e.name, secondary: true, title, 'aria-label': `${label} ${e.name}`,
+      }, label);
+      return h('li', { class: 'endpoint-row', 'data-endpoint': e.name, 'data-state': e.state, title: t.label, 'aria-label': t.label },
+        h('div', { class: 'endpoint-line' },
+          h('span', { class: 'run-dot', 'aria-hidden': 'true' }),
+          h('span', { class: 'endpoint-name' }, e.name),
+          h('span', { class: 'endpoint-state' }, e.stateText),
+          h('span', { class: 'endpoint-detail num muted' }, t.detail)),
+        h('div', { class: 'endpoint-actions' },
+          button('open', 'Open', `Open ${e.url} in the browser${e.public ? '' : ' (through a local forward that adds the agent token)'}`),
+          button('logs', 'Logs', 'Show its requests, instances and logs'),
+          button('undeploy', 'Undeploy', 'Remove the endpoint (asks first)')));
+    }));
   }
 
   private renderAgent(s: SidebarState): void {

@@ -1,6 +1,6 @@
 /** What the sidebar derives from the host's state: run order, cost totals, and the words on each run row. */
 import { formatBytes, formatDuration, formatUsd } from '../components/format';
-import type { RunRowView, VolumeView } from '../protocol';
+import type { EndpointRowView, RunRowView, VolumeView } from '../protocol';
 
 /** Newest first by creation time; runs with unreadable times go last, in the order given. */
 export function sortRuns(runs: RunRowView[]): RunRowView[] {
@@ -65,4 +65,16 @@ export function volumeRowText(v: VolumeView): { size: string; detail: string; la
   const cost = `${formatUsd(v.monthlyCost)}/month`;
   const detail = v.inUse.length ? `in use by ${v.inUse.join(', ')}` : cost;
   return { size, detail, label: [`Volume ${v.name}`, size, cost, v.inUse.length ? `in use by ${v.inUse.join(', ')}` : 'not in use'].join(', ') };
+}
+
+/** An endpoint row: requests today (or since the agent started, from an agent that does not count days), those held, and cost today; the whole in one sentence. */
+export function endpointRowText(e: EndpointRowView): { detail: string; label: string } {
+  const today = e.requestsToday !== undefined;
+  const n = today ? e.requestsToday! : e.requests;
+  const requests = `${n.toLocaleString('en-US')} req${today ? ' today' : ''}${e.queued ? ` · ${e.queued} held` : ''}`;
+  const cost = e.costToday !== undefined ? `${formatUsd(e.costToday)} today` : undefined;
+  const detail = [requests, cost].filter(Boolean).join(' · ');
+  const said = today ? `${n} requests today` : `${n} requests since the agent started`;
+  const label = [`Endpoint ${e.name}`, e.stateText, said, e.queued ? `${e.queued} held` : '', cost, e.url].filter(Boolean).join(', ');
+  return { detail, label };
 }

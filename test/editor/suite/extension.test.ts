@@ -340,6 +340,44 @@ describe('ByteNite extension', () => {
     assert.ok(after[1].startsWith('0.5 vCPU · 256 MiB'), after.join(' | '));
   });
 
+  it('deploys web/Dockerfile as an endpoint by command: the sidebar lists it, Open\'s address answers 200, the panel shows the request and the wake, Undeploy removes it', async () => {
+    const uri = workspaceUri('web', 'Dockerfile');
+    const name = `web-${Date.now().toString(36)}`;
+    const t0 = Date.now();
+    const deployed = await vscode.commands.executeCommand<{ name: string; url: string } | undefined>('bytenite.deployEndpoint', uri,
+      { name, port: 8000, idleSeconds: 30, public: false, hardware: { cpus: 0.5, memoryMiB: 256 } });
+    notes.deployMs = Date.now() - t0;
+    assert.ok(deployed, 'the command returns the endpoint');
+    assert.match(deployed!.url, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/e/${name}/$`));
+    // At the agent's own address a request needs the token.
+    assert.equal((await fetch(deployed!.url)).status, 401);
+    const row = await until('the endpoint in the sidebar', async () => (await api.endpointRows())?.find((e) => e.name === name), 20_000);
+    assert.equal(row.stateText, 'idle');
+    assert.equal(row.url, deployed!.url);
+
+    await vscode.commands.executeCommand('bytenite.endpointLogs', name);
+    await until('the endpoint panel', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+      .find((t) => t.input instanceof vscode.TabInputWebview && t.label === `Endpoint ${name}`), 20_000);
+    const local = await api.endpointBrowserUrl(name);
+    assert.match(local ?? '', /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const t1 = Date.now();
+    const res = await fetch(local!);
+    notes.endpointColdRequestMs = Date.now() - t1;
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /served from a ByteNite run/);
+
+    const shown = await until('the request in the panel', () => api.endpointPanel(name)?.requests.find((r) => r.path === '/' && r.status === 200), 20_000);
+    assert.ok(shown.wake, `the request that woke the instance carries the wake: ${JSON.stringify(shown)}`);
+    notes.endpointWake = shown.wake;
+    const serving = await until('serving 1 in the sidebar', async () => (await api.endpointRows())?.find((e) => e.name === name && e.stateText === 'serving 1'), 20_000);
+    assert.ok(serving.requests >= 1);
+    await until('the instance in the panel', () => (api.endpointPanel(name)?.instances.length ? true : undefined), 10_000);
+
+    assert.equal(await vscode.commands.executeCommand('bytenite.undeployEndpoint', name, true), true);
+    await until('the endpoint gone from the sidebar', async () => ((await api.endpointRows())?.some((e) => e.name === name) === false) || undefined, 20_000);
+    await assert.rejects(fetch(local!), 'Open\'s local forward of an undeployed endpoint is closed');
+  });
+
   it('reconnects with backoff when the local agent dies, and Stop/Start Local Agent work', async () => {
     const pid = api.localAgentPid();
     assert.ok(pid, 'the local agent runs');

@@ -215,6 +215,62 @@ describe('Run on ByteNite in the workbench', function () {
     await sidebar.locator('.volume-row[data-volume="ui-cache"]').waitFor({ state: 'detached', timeout: 30_000 });
   });
 
+  it('deploys web/Dockerfile as an endpoint from the palette; the sidebar lists it, Open shows its page, the panel has the request', async () => {
+    await shared.runCommand(page, 'ByteNite: Deploy as Endpoint');
+    const widget = page.locator('.quick-input-widget');
+    const rows = widget.locator('.quick-input-list .monaco-list-row');
+    const input = widget.locator('.quick-input-box input');
+    await rows.filter({ hasText: 'web/Dockerfile' }).first().click({ timeout: 30_000 });
+    await widget.locator('.quick-input-title', { hasText: '(1/5)' }).waitFor({ timeout: 30_000 });
+    assert.equal(await input.inputValue(), 'web', 'the name proposed is the folder\'s');
+    await input.press('Enter');
+    await widget.locator('.quick-input-title', { hasText: '(2/5)' }).waitFor();
+    assert.equal(await input.inputValue(), '8000', 'the port proposed is the EXPOSEd one');
+    await input.press('Enter');
+    await rows.filter({ hasText: 'Scale to zero' }).first().click();
+    await rows.filter({ hasText: 'With the agent token' }).first().click();
+    // The hardware picker: accept what it proposes (the Dockerfile's labels) at each step, up to its summary.
+    for (let i = 0; i < 6; i++) {
+      const use = rows.filter({ hasText: /^Use / });
+      if (await use.first().isVisible().catch(() => false)) {
+        await use.first().click();
+        break;
+      }
+      await page.waitForTimeout(300);
+      await input.press('Enter');
+    }
+    await page.locator('.notification-toast', { hasText: /Endpoint web is at http:\/\/127\.0\.0\.1:\d+\/e\/web\// }).first().waitFor({ timeout: 150_000 });
+    await shot('endpoint-deployed.png');
+
+    // Focus, not the activity bar's tab: a click there hides the side bar when it already shows.
+    await shared.runCommand(page, 'ByteNite: Show Runs');
+    const sidebar = await webviewWith('#endpoints .endpoint-row[data-endpoint="web"]', 30_000);
+    const row = sidebar.locator('#endpoints .endpoint-row[data-endpoint="web"]');
+    assert.match((await row.innerText()).replace(/\s+/g, ' '), /web idle 0 req/);
+    const opened = ctx.browser.waitForEvent('page', { timeout: 30_000 });
+    await row.locator('.endpoint-open').click();
+    const tab = await opened;
+    await tab.waitForLoadState('domcontentloaded');
+    await tab.locator('h1', { hasText: 'served from a ByteNite run' }).waitFor({ timeout: 60_000 });
+    await tab.close();
+    await row.locator('.endpoint-state', { hasText: 'serving 1' }).waitFor({ timeout: 15_000 });
+    await shot('sidebar-endpoints.png');
+
+    await row.locator('.endpoint-logs').click();
+    const panel = await webviewWith('#request-rows', 30_000);
+    const req = panel.locator('#request-rows .request-row', { hasText: '200' }).first();
+    await req.waitFor({ timeout: 30_000 });
+    assert.match((await req.innerText()).replace(/\s+/g, ' '), /GET \/ 200 .* (cold|warm|hot) wake: admit \d+ ms/);
+    await panel.locator('#endpoint-instances .instance').first().waitFor({ timeout: 15_000 });
+    await shot('endpoint-panel.png');
+
+    await panel.locator('#btn-endpoint-undeploy').click();
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Undeploy' }).first().click({ timeout: 10_000 });
+    await panel.locator('#endpoint-state', { hasText: 'undeployed' }).waitFor({ timeout: 15_000 });
+    const side = await webviewWith('#endpoints', 10_000);
+    await side.locator('#endpoints .endpoint-row[data-endpoint="web"]').waitFor({ state: 'detached', timeout: 15_000 });
+  });
+
   it('reports its activation time in Developer: Show Running Extensions', async () => {
     const { text, ms } = await shared.activationTime(page);
     console.log(`      [activation] ${text}`);
