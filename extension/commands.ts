@@ -16,6 +16,8 @@ import { SIDEBAR_VIEW_ID } from './views/sidebar';
 import { buildOptionsFor, chooseContext, chooseStage } from './runs/buildOptions';
 import { setBuildSecret } from './runs/setBuildSecret';
 import { choosePorts } from './runs/portOptions';
+import { chooseVolumes, pickVolumes, rememberVolumes } from './runs/volumeOptions';
+import { scheduleDockerfile, type ScheduleArgs } from './schedules/scheduleDockerfile';
 import { deployEndpoint, type DeployArgs } from './endpoints/deployEndpoint';
 import { SHELL_COMMAND } from './shell/shellChannel';
 
@@ -114,6 +116,80 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
     const external = await vscode.env.asExternalUri(vscode.Uri.parse(`${port.url}/`));
     ctx.log.info(`open port ${port.containerPort} of the run: ${port.url} (${external.toString(true)})`);
     await vscode.env.openExternal(external);
+  },
+
+  /** Palette, CodeLens: the named volumes runs of a Dockerfile mount (second argument: the `-v` values, not asked). */
+  chooseVolumes: (ctx) => async (arg?: vscode.Uri, given?: string[]) => {
+    const uri = await dockerfileArg(ctx, arg, 'Choose the volumes of which Dockerfile?');
+    if (!uri) return undefined;
+    const mounts = await chooseVolumes(ctx, uri, given);
+    ctx.codeLens.refresh();
+    return mounts;
+  },
+
+  /** From the sidebar's volume row or the palette: asks, then removes a volume and its data. `confirmed` skips the question. */
+  removeVolume: (ctx) => async (name?: string, confirmed?: boolean) => {
+    const client = await ctx.agents.selected().get(15_000);
+    if (!name) {
+      const listed = (await client.volumes()).volumes;
+      if (!listed.length) {
+        void vscode.window.showInformationMessage(`No volume on agent "${ctx.agents.selectedName()}".`);
+        return false;
+      }
+      name = (await vscode.window.showQuickPick(listed.map((v) => ({ label: v.name, description: formatBytes(v.sizeBytes) })), { title: 'Remove which volume?' }))?.label;
+      if (!name) return false;
+    }
+    if (confirmed !== true) {
+      const ok = await vscode.window.showWarningMessage(`Remove volume ${name} and everything in it?`, { modal: true, detail: 'Runs that mount it later start with an empty one.' }, 'Remove');
+      if (ok !== 'Remove') return false;
+    }
+    await client.removeVolume(name);
+    ctx.log.info(`volume ${name} removed`);
+    ctx.sidebar.forgetDisk();
+    return true;
+  },
+
+  /** Palette, CodeLens: build a Dockerfile once and have the agent run it at cron times (second argument: answers not to ask). */
+  scheduleDockerfile: (ctx) => async (arg?: vscode.Uri, given?: ScheduleArgs) => {
+    const uri = await dockerfileArg(ctx, arg, 'Schedule which Dockerfile?');
+    return uri ? scheduleDockerfile(ctx, uri, given) : undefined;
+  },
+
+  /** Runs a schedule now, once (under its overlap rule); resolves with the run started, if one was. */
+  runSchedule: (ctx) => async (name?: string) => {
+    const n = await scheduleArg(ctx, name, 'Run which schedule now?');
+    if (!n) return undefined;
+    const s = await ctx.schedules.act('run', n);
+    const last = s?.last;
+    if (last?.runId) {
+      ctx.log.info(`schedule ${n} run now: ${last.runId}`);
+      return last.runId;
+    }
+    void vscode.window.showWarningMessage(`Schedule ${n} started nothing: ${last?.result ?? 'no answer'}${last?.reason ? ` (${last.reason})` : ''}.`);
+    return undefined;
+  },
+
+  pauseSchedule: (ctx) => async (name?: string) => {
+    const n = await scheduleArg(ctx, name, 'Pause which schedule?');
+    return n ? ctx.schedules.act('pause', n) : undefined;
+  },
+
+  resumeSchedule: (ctx) => async (name?: string) => {
+    const n = await scheduleArg(ctx, name, 'Resume which schedule?');
+    return n ? ctx.schedules.act('resume', n) : undefined;
+  },
+
+  /** Asks, then removes a schedule (a run it started goes on). `confirmed` skips the question. */
+  removeSchedule: (ctx) => async (name?: string, confirmed?: boolean) => {
+    const n = await scheduleArg(ctx, name, 'Remove which schedule?');
+    if (!n) return false;
+    if (confirmed !== true) {
+      const ok = await vscode.window.showWarningMessage(`Remove schedule ${n}?`, { modal: true, detail: 'It fires no more; a run it started goes on, and its past runs stay in the history.' }, 'Remove');
+      if (ok !== 'Remove') return false;
+    }
+    await ctx.schedules.act('remove', n);
+    ctx.log.info(`schedule ${n} removed`);
+    return true;
   },
 
   /** Palette, CodeLens, explorer: build the Dockerfile and serve it at /e/NAME/ (second argument: answers not to ask). */
@@ -361,6 +437,19 @@ async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest
   return run.runId;
 }
 
+/** The schedule a command is about: its name, or the user's pick among the selected agent's. */
+async function scheduleArg(ctx: Ctx, name: string | undefined, title: string): Promise<string | undefined> {
+  if (name) return name;
+  const client = await ctx.schedules.client(15_000);
+  if (!client) throw new Error(`agent "${ctx.agents.selectedName()}" keeps no schedules`);
+  const list = await client.schedules();
+  if (!list.length) {
+    void vscode.window.showInformationMessage(`No schedule on agent "${ctx.agents.selectedName()}" yet: add one with ByteNite: Schedule….`);
+    return undefined;
+  }
+  return list.length === 1 ? list[0].name : (await vscode.window.showQuickPick(list.map((s) => s.name), { title }));
+}
+
 /** The endpoint a command is about: its name, or the user's pick among the selected agent's. */
 async function endpointArg(ctx: Ctx, name: string | undefined, title: string) {
   const listed = await ctx.endpoints.list(15_000);
@@ -419,6 +508,13 @@ async function chooseHardware(ctx: Ctx, uri: vscode.Uri): Promise<HardwareReques
   const parallel = client.hello.capabilities.includes('fan-out') ? ctx.choices.parallel(uri) : undefined;
   const picked = await pickHardware(catalog, current, `Hardware for ${vscode.workspace.asRelativePath(uri, false)} on ${conn.name}`, parallel);
   if (!picked) return undefined;
+  // The volume step ends the picker the first time (No volume by default); ByteNite: Choose Volumes changes it later.
+  if (ctx.buildChoices.get(uri).volumes === undefined && client.hello.capabilities.includes('volumes')) {
+    const volumes = await pickVolumes(client, uri, []);
+    if (volumes === undefined) return undefined;
+    await rememberVolumes(ctx, uri, volumes);
+    ctx.codeLens.refresh();
+  }
   await ctx.choices.remember(uri, picked.hardware, parallel === undefined ? undefined : picked.parallel);
   ctx.log.info(`hardware for ${uri.fsPath}: ${formatHardware(picked.hardware)}${picked.parallel > 1 ? ` × ${picked.parallel} tasks` : ''}`);
   return picked.hardware;

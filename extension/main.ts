@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './context';
 import type { Catalog } from '../agent/protocol';
-import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView, WatchPanelState } from '../webview/protocol';
+import type { EndpointLogLine, EndpointRowView, RequestRecord, RunRowView, ScheduleRowView, VolumeView, WatchPanelState } from '../webview/protocol';
 import { cpuItems, gpuItems, memoryItems } from './hardware/hardwarePicker';
 
 /** What activate returns: read by the extension-host tests, not a public API. */
@@ -36,6 +36,10 @@ export interface ByteNiteApi {
   runRows(): Promise<RunRowView[]>;
   /** Forgets the extension's own run history (agents keep theirs). */
   forgetRuns(): Promise<void>;
+  /** The schedule rows the sidebar shows, with their runs (undefined: the agent keeps none). */
+  scheduleRows(): Promise<ScheduleRowView[] | undefined>;
+  /** The volume rows the sidebar shows, with their sizes (asked again at most every 10 s). */
+  volumeRows(): Promise<VolumeView[] | undefined>;
   /** The endpoint rows the sidebar shows (undefined: the agent serves none). */
   endpointRows(): Promise<EndpointRowView[] | undefined>;
   /** The address Open gives the browser for an endpoint (a local forward with the token, or its own when public). */
@@ -107,6 +111,8 @@ export function activate(ext: vscode.ExtensionContext): ByteNiteApi {
     localAgentPid: () => ctx.local.pid,
     runRows: async () => (await ctx.sidebar.state()).runs,
     forgetRuns: () => ctx.store.clear(),
+    scheduleRows: async () => (await ctx.sidebar.state()).schedules,
+    volumeRows: async () => (await ctx.sidebar.state()).agent?.volumes,
     endpointRows: async () => (await ctx.sidebar.state()).endpoints,
     endpointBrowserUrl: async (name) => {
       const found = await ctx.endpoints.get(name);

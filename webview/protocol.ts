@@ -237,6 +237,24 @@ export interface RunRowView {
   oomKilled?: boolean;
 }
 
+/** A schedule of the selected agent, as the sidebar's Schedules section shows it (agent `ScheduleSummary`, trimmed). */
+export interface ScheduleRowView {
+  name: string;
+  cron: string;
+  timezone: string;
+  paused: boolean;
+  /** The next times (ISO UTC), soonest first; empty while paused. */
+  next: string[];
+  /** The latest firing: `exited 0`, `skipped`, `refused`, `running`… with its run and why. */
+  last?: { time: string; result: string; exitCode?: number | null; runId?: string; reason?: string };
+  /** Runs started, times skipped and USD spent to date. */
+  runCount: number;
+  skipped: number;
+  costUsd: number;
+  /** Its past runs (the agent's runs named `schedule NAME`), newest first; each opens its run panel. */
+  runs: RunRowView[];
+}
+
 /** An endpoint of the selected agent, as the sidebar's Endpoints section shows it. */
 export interface EndpointRowView {
   name: string;
@@ -259,6 +277,8 @@ export interface EndpointRowView {
 
 export interface SidebarState {
   agent: AgentView | null;
+  /** The selected agent's schedules; absent when it keeps none (not connected, or an agent without them). */
+  schedules?: ScheduleRowView[];
   /** The selected agent's endpoints; absent when it serves none (not connected, or an agent without them). */
   endpoints?: EndpointRowView[];
   dockerfiles: DockerfileView[];
@@ -283,6 +303,10 @@ export type FromSidebar =
   | { type: 'selectAgent' }
   /** Start the local agent (shown when it is stopped). */
   | { type: 'startLocalAgent' }
+  /** A schedule row's buttons: run it now, pause or resume it, remove it (the host asks first). */
+  | { type: 'scheduleAction'; action: 'run' | 'pause' | 'resume' | 'remove'; name: string }
+  /** A volume row's remove button (the host asks first). */
+  | { type: 'removeVolume'; name: string }
   /** An endpoint row's buttons: the browser at it, its panel, undeploy (the host asks first). */
   | { type: 'openEndpoint'; name: string }
   | { type: 'endpointLogs'; name: string }

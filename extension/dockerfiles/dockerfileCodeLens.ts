@@ -1,8 +1,8 @@
 /**
  * CodeLens above the first FROM of each Dockerfile: `Run on ByteNite`, the hardware with its price
- * (which opens the picker) and `Deploy as Endpoint`. While a run of that Dockerfile is going: its phase, elapsed time and cost so
- * far (opens the panel), `Stop`, and `Open :PORT` for each forwarded port that accepts connections. Always last:
- * `Run on Save: on|off`, the Dockerfile's watch toggle.
+ * (which opens the picker), the volumes mounted when there are any, `Deploy as Endpoint` and `Schedule…`. While a run of
+ * that Dockerfile is going: its phase, elapsed time and cost so far (opens the panel), `Stop`, and `Open :PORT` for each
+ * forwarded port that accepts connections. Always last: `Run on Save: on|off`, the Dockerfile's watch toggle.
  */
 import * as vscode from 'vscode';
 import type { AgentManager } from '../agents/agentManager';
@@ -11,7 +11,9 @@ import type { HardwareChoices } from '../hardware/hardwareChoices';
 import { fitToCatalog, formatHardware, formatRate, formatUsd, pricePerHour } from '../hardware/pricing';
 import type { RunStore } from '../runs/runStore';
 import type { RunOnSave } from '../runs/runOnSave';
-import { firstFromLine } from './labels';
+import { firstFromLine, readHardwareLabels } from './labels';
+import type { BuildChoices } from '../runs/buildChoices';
+import { mergeVolumes, parseVolume } from '../../agent/volumes/volumeFlag';
 
 const PHASE: Record<string, string> = {
   queued: 'Queued', uploading: 'Uploading', building: 'Building', starting: 'Starting', running: 'Running',
@@ -34,6 +36,7 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
     private readonly choices: HardwareChoices,
     private readonly store: RunStore,
     private readonly watches: RunOnSave,
+    private readonly buildChoices?: BuildChoices,
   ) {
     const fire = () => this.changed.fire();
     this.disposables.push(
@@ -102,9 +105,14 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
         title: hwTitle, tooltip: `Choose hardware (now from ${resolved.source === 'choice' ? 'your choice' : resolved.source === 'labels' ? 'the bytenite.* labels' : 'the default'})`,
         command: 'bytenite.chooseHardware', arguments: [doc.uri],
       }),
+      ...this.volumeLenses(range, doc),
       new vscode.CodeLens(range, {
         title: 'Deploy as Endpoint', tooltip: `Build this Dockerfile and serve it at /e/NAME/ on agent "${conn.name}": an instance starts on the first request`,
         command: 'bytenite.deployEndpoint', arguments: [doc.uri],
+      }),
+      new vscode.CodeLens(range, {
+        title: 'Schedule…', tooltip: `Build this Dockerfile once and have agent "${conn.name}" run it at the times you choose (cron)`,
+        command: 'bytenite.scheduleDockerfile', arguments: [doc.uri],
       }),
       this.runOnSaveLens(range, doc.uri),
       // A label that cannot be read is said, not silently ignored.
@@ -122,6 +130,27 @@ export class DockerfileCodeLensProvider implements vscode.CodeLensProvider, vsco
         : 'Run again whenever a file of the build context or this Dockerfile changes. Click to turn on.',
       command: 'bytenite.toggleRunOnSave', arguments: [uri],
     });
+  }
+
+  /** Redraws the lenses (a choice they show changed elsewhere). */
+  refresh(): void {
+    this.changed.fire();
+  }
+
+  /** The volumes a run mounts (labels, with the remembered choice over them), one lens that changes them. */
+  private volumeLenses(range: vscode.Range, doc: vscode.TextDocument): vscode.CodeLens[] {
+    let mounts;
+    try {
+      const chosen = (this.buildChoices?.get(doc.uri).volumes ?? []).map((v) => parseVolume(v));
+      mounts = mergeVolumes(readHardwareLabels(doc.getText()).volumes ?? [], chosen);
+    } catch {
+      return []; // a remembered value no longer valid: the run says why
+    }
+    if (!mounts.length) return [];
+    return [new vscode.CodeLens(range, {
+      title: `$(database) ${mounts.map((m) => `${m.name}:${m.path}${m.readOnly ? ':ro' : ''}`).join(', ')}`,
+      tooltip: 'The named volumes runs of this Dockerfile mount (kept on the agent between runs): choose others', command: 'bytenite.chooseVolumes', arguments: [doc.uri],
+    })];
   }
 
   dispose(): void {

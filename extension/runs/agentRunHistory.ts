@@ -46,7 +46,8 @@ export class AgentRunHistory implements vscode.Disposable {
   }
 }
 
-function toEntry(s: RunSummary, conn: AgentConnection): HistoryEntry {
+/** A run from an agent's list as a history entry (shared with the schedules' runs, extension/schedules/scheduleList.ts). */
+export function toEntry(s: RunSummary, conn: AgentConnection): HistoryEntry {
   const final = s.final && FINAL_KINDS.has(s.final.kind) ? (s.final as FinalEvent) : undefined;
   const name = s.name ?? s.runId;
   const rate = conn.catalog ? pricePerHour(conn.catalog.prices, s.hardware) : undefined;

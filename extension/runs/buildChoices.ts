@@ -1,6 +1,6 @@
 /**
  * How each Dockerfile is built, as the user chose it (remembered per Dockerfile in the workspace state, as
- * hardware is): the build context folder, the target stage and the ports to forward. Build secrets are not here: they live in
+ * hardware is): the build context folder, the target stage, the ports to forward and the volumes to mount. Build secrets are not here: they live in
  * SecretStorage (extension/secrets.ts).
  */
 import type * as vscode from 'vscode';
@@ -17,6 +17,8 @@ export interface BuildChoice {
    * absent when never asked.
    */
   ports?: string[];
+  /** The named volumes mounted, as `-v` writes them (`cache:/data`, `m:/models:ro`); [] chosen as none, absent when never asked. */
+  volumes?: string[];
 }
 
 export class BuildChoices {

@@ -2,7 +2,7 @@
  * How a Dockerfile is built, settled before its run: the context folder (remembered per Dockerfile; when none
  * was chosen and the Dockerfile's COPY sources are in the workspace folder rather than its own, the workspace
  * folder is proposed before anything is uploaded), the stage when it has several named ones (a picker,
- * remembered), its build secrets from SecretStorage and the ports it forwards (portOptions.ts). Also the pickers behind the commands that change them.
+ * remembered), its build secrets from SecretStorage, the ports it forwards (portOptions.ts) and the volumes it mounts (volumeOptions.ts). Also the pickers behind the commands that change them.
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +11,8 @@ import type { Ctx } from '../context';
 import type { Publish } from '../../agent/cli/publishFlag';
 import { copySources, proposeWorkspaceContext, stageNames } from '../dockerfiles/buildInputs';
 import { portsFor } from './portOptions';
+import { volumesFor } from './volumeOptions';
+import type { VolumeMount } from '../../agent/protocol';
 
 export interface BuildOptions {
   contextDir: string;
@@ -19,6 +21,8 @@ export interface BuildOptions {
   buildSecrets?: Record<string, string>;
   /** Container ports forwarded to this machine while the run goes. */
   ports?: Publish[];
+  /** Named volumes mounted: the Dockerfile's labels with the remembered choice over them (volumeOptions.ts). */
+  volumes?: VolumeMount[];
 }
 
 const rel = (p: string) => vscode.workspace.asRelativePath(p, false);
@@ -48,11 +52,13 @@ export async function buildOptionsFor(ctx: Ctx, dockerfile: vscode.Uri, withPort
   const ports = withPorts ? await portsFor(ctx, dockerfile, text) : [];
   if (ports === undefined) return undefined;
   const secrets = await ctx.buildSecrets.get(dockerfile);
+  const volumes = volumesFor(ctx, dockerfile, text);
   return {
     contextDir,
     ...(target ? { target } : {}),
     ...(Object.keys(secrets).length ? { buildSecrets: secrets } : {}),
     ...(ports.length ? { ports } : {}),
+    ...(volumes.length ? { volumes } : {}),
   };
 }
 

@@ -94,13 +94,20 @@ export class RunStore implements vscode.Disposable {
 
   /**
    * Adds the runs (from an agent's list) that the history lacks, keeping it newest first and capped;
-   * returns how many were added. Entries already known are left alone: the extension's copy is at least as fresh.
+   * returns how many were added. Entries already known are left alone (the extension's copy is at least as
+   * fresh), except one that had not ended when listed and that no live run here follows.
    */
   merge(entries: HistoryEntry[]): number {
-    const known = new Set(this.history.map((h) => h.info.runId));
+    const known = new Map(this.history.map((h) => [h.info.runId, h]));
     const fresh = entries.filter((e) => !known.has(e.info.runId) && !this.live.has(e.info.runId));
-    if (!fresh.length) return 0;
-    this.history = sortCap([...this.history, ...fresh]);
+    // A run first listed while it went (a schedule's, say) and followed by nobody here: its end replaces it.
+    const ended = entries.filter((e) => {
+      const h = known.get(e.info.runId);
+      return h && !h.final && !this.live.has(e.info.runId) && (e.final || e.row.state !== h.row.state);
+    });
+    if (!fresh.length && !ended.length) return 0;
+    const replaced = new Set(ended.map((e) => e.info.runId));
+    this.history = sortCap([...this.history.filter((h) => !replaced.has(h.info.runId)), ...ended, ...fresh]);
     void this.state.update(KEY, this.history);
     this.changed.fire(undefined);
     return fresh.length;

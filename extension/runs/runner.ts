@@ -43,13 +43,13 @@ export class Runner implements vscode.Disposable {
     this.watch(conn);
     const client = await conn.get();
     const rel = vscode.workspace.asRelativePath(dockerfile, false);
-    // `LABEL bytenite.volume=NAME:/path` mounts as it does from the CLI (agent/volumes/).
-    const volumes = readHardwareLabels(doc ? doc.getText() : Buffer.from(await vscode.workspace.fs.readFile(dockerfile)).toString('utf8')).volumes;
+    // The chosen volumes over `LABEL bytenite.volume=NAME:/path` (buildOptions); without options, the labels alone, as the CLI reads them.
+    const volumes = build ? build.volumes : readHardwareLabels(doc ? doc.getText() : Buffer.from(await vscode.workspace.fs.readFile(dockerfile)).toString('utf8')).volumes;
     const contextDir = build?.contextDir ?? path.dirname(dockerfile.fsPath);
     const rate = conn.catalog ? pricePerHour(conn.catalog.prices, hardware) : undefined;
     let run: Run | undefined;
     const early: [number, RunEvent][] = [];
-    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)}${parallel > 1 ? ` × ${parallel} tasks` : ''} (context ${contextDir}${build?.target ? `, target ${build.target}` : ''}${build?.buildSecrets ? `, build secrets ${Object.keys(build.buildSecrets).join(', ')}` : ''})`);
+    this.log.info(`run ${rel} on "${conn.name}" with ${formatHardware(hardware)}${parallel > 1 ? ` × ${parallel} tasks` : ''} (context ${contextDir}${build?.target ? `, target ${build.target}` : ''}${build?.buildSecrets ? `, build secrets ${Object.keys(build.buildSecrets).join(', ')}` : ''}${volumes?.length ? `, volumes ${volumes.map((v) => `${v.name}:${v.path}${v.readOnly ? ':ro' : ''}`).join(', ')}` : ''})`);
     // Loaded on first run: packing the context pulls in tar and .dockerignore handling.
     const { startRun } = await import('../../agent/client/startRun');
     const tasks = parallel > 1 && client.hello.capabilities.includes('fan-out') ? parallel : 1;

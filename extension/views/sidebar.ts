@@ -1,5 +1,5 @@
 /**
- * Hosts the sidebar webview view: the agent and its state, the workspace's Dockerfiles, the run history.
+ * Hosts the sidebar webview view: the agent and its state, the workspace's Dockerfiles, the schedules, the run history.
  * Sends the whole (small) state on `ready`, on every change and whenever the view becomes visible again.
  */
 import * as vscode from 'vscode';
@@ -12,10 +12,16 @@ import type { HardwareChoices } from '../hardware/hardwareChoices';
 import { formatHardware } from '../hardware/pricing';
 import type { RunStore } from '../runs/runStore';
 import { webviewHtml, webviewRoots } from './webviewHtml';
+import type { ScheduleList } from '../schedules/scheduleList';
 import type { EndpointList } from '../endpoints/endpointList';
 import { endpointRow } from '../endpoints/endpointView';
 
 export const SIDEBAR_VIEW_ID = 'bytenite.sidebar';
+
+/** A schedule row's buttons and the commands they run. */
+const SCHEDULE_COMMANDS = {
+  run: 'bytenite.runSchedule', pause: 'bytenite.pauseSchedule', resume: 'bytenite.resumeSchedule', remove: 'bytenite.removeSchedule',
+} as const;
 
 /** How old the disk figures may be before the sidebar asks the agent again. */
 const DISK_MS = 10_000;
@@ -39,9 +45,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     private readonly choices: HardwareChoices,
     private readonly store: RunStore,
     private readonly endpoints: EndpointList,
+    private readonly schedules: ScheduleList,
   ) {
     const refresh = () => this.refresh();
     this.disposables.push(
+      schedules.onDidChange(refresh),
       endpoints.onDidChange(() => {
         this.endpointCache = undefined;
         refresh();
@@ -60,12 +68,15 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       view.onDidChangeVisibility(() => {
         if (view.visible) this.refresh();
         this.pollEndpoints();
+        this.schedules.poll(view.visible);
       }),
     );
     this.pollEndpoints();
+    this.schedules.poll(view.visible);
     view.onDidDispose(() => {
       this.view = undefined;
       this.pollEndpoints();
+      this.schedules.poll(false);
     });
   }
 
@@ -76,6 +87,8 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       case 'openRun': return void vscode.commands.executeCommand('bytenite.openRun', m.runId);
       case 'selectAgent': return void vscode.commands.executeCommand('bytenite.selectAgent');
       case 'startLocalAgent': return void vscode.commands.executeCommand('bytenite.startLocalAgent');
+      case 'scheduleAction': return void vscode.commands.executeCommand(SCHEDULE_COMMANDS[m.action], m.name);
+      case 'removeVolume': return void vscode.commands.executeCommand('bytenite.removeVolume', m.name);
       case 'openEndpoint': return void vscode.commands.executeCommand('bytenite.openEndpoint', m.name);
       case 'endpointLogs': return void vscode.commands.executeCommand('bytenite.endpointLogs', m.name);
       case 'undeployEndpoint': return void vscode.commands.executeCommand('bytenite.undeployEndpoint', m.name);
@@ -107,13 +120,21 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     void this.view.webview.postMessage(msg);
   }
 
+  /** Asks the agent for its disk use and volumes at the next redraw (a volume was removed). */
+  forgetDisk(): void {
+    this.disk = undefined;
+    this.refresh();
+  }
+
   async state(): Promise<SidebarState> {
     const files = await this.dockerfiles.list();
     const agent = await this.agentView();
     const endpoints = agent.state === 'connected' ? await this.endpointRows() : undefined;
+    const schedules = agent.state === 'connected' ? await this.schedules.rows() : undefined;
     return {
       agent,
       ...(endpoints ? { endpoints } : {}),
+      ...(schedules ? { schedules } : {}),
       dockerfiles: files.map((uri) => {
         const chosen = this.choices.chosen(uri);
         return { id: uri.toString(), path: vscode.workspace.asRelativePath(uri, false), hardware: chosen ? formatHardware(chosen) : undefined };

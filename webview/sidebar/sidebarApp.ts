@@ -1,6 +1,6 @@
 /**
- * The sidebar view: the agent and its state, the workspace's Dockerfiles with a Run button each, cost
- * totals, and the run history (newest first), each row opening its run panel. It redraws from the whole
+ * The sidebar view: the agent and its state (its volumes with a remove button each), the workspace's
+ * Dockerfiles with a Run button each, the agent's schedules (schedulesView.ts), cost totals, and the run history (newest first), each row opening its run panel. It redraws from the whole
  * state the host sends (small), and saves it so a re-shown view paints at once.
  */
 import { h, setAttr, setText } from '../components/dom';
@@ -8,6 +8,7 @@ import { formatBytes, formatUsd } from '../components/format';
 import { vscodeApi } from '../components/vscodeApi';
 import type { FromSidebar, SidebarState, ToSidebar } from '../protocol';
 import { costTotals, endpointRowText, runRowText, sortRuns, volumeRowText } from './sidebarModel';
+import { SchedulesView } from './schedulesView';
 
 const AGENT_STATE_TEXT: Record<NonNullable<SidebarState['agent']>['state'], string> = {
   connected: 'connected', connecting: 'connecting…', disconnected: 'disconnected', stopped: 'stopped', error: 'error',
@@ -23,6 +24,7 @@ export class SidebarApp {
   private readonly today: HTMLElement;
   private readonly overall: HTMLElement;
   private state: SidebarState | undefined;
+  private readonly schedules = new SchedulesView();
 
   constructor(root: HTMLElement) {
     this.agent = h('section', { id: 'agent', class: 'agent', 'aria-label': 'Agent' });
@@ -37,6 +39,7 @@ export class SidebarApp {
       this.agent,
       h('section', { 'aria-label': 'Dockerfiles' }, h('div', { class: 'section-title' }, 'Dockerfiles'), this.dockerfiles),
       this.endpointsSection,
+      this.schedules.section,
       h('section', { id: 'cost-totals', class: 'totals', 'aria-label': 'Cost totals' },
         h('span', {}, 'Today ', this.today), h('span', {}, 'Overall ', this.overall)),
       h('section', { 'aria-label': 'Runs' }, h('div', { class: 'section-title' }, 'Runs'), this.runs),
@@ -67,6 +70,9 @@ export class SidebarApp {
     else if (action === 'open' && el.dataset.runId) this.api.postMessage({ type: 'openRun', runId: el.dataset.runId });
     else if (action === 'select-agent') this.api.postMessage({ type: 'selectAgent' });
     else if (action === 'start-local') this.api.postMessage({ type: 'startLocalAgent' });
+    else if (action === 'schedule' && el.dataset.schedule) {
+      this.api.postMessage({ type: 'scheduleAction', action: el.dataset.scheduleAction as 'run' | 'pause' | 'resume' | 'remove', name: el.dataset.schedule });
+    } else if (action === 'remove-volume' && el.dataset.volume) this.api.postMessage({ type: 'removeVolume', name: el.dataset.volume });
     else if (el.dataset.endpoint) {
       const name = el.dataset.endpoint;
       if (action === 'endpoint-open') this.api.postMessage({ type: 'openEndpoint', name });
@@ -79,6 +85,7 @@ export class SidebarApp {
     this.state = s;
     this.renderAgent(s);
     this.renderDockerfiles(s);
+    this.schedules.render(s.schedules, s.trusted);
     this.renderRuns(s);
     this.renderEndpoints(s);
     this.renderTotals(s);
@@ -132,7 +139,11 @@ export class SidebarApp {
         const t = volumeRowText(v);
         return h('li', { class: 'disk-part volume-row', 'data-volume': v.name, title: t.label, 'aria-label': t.label },
           h('span', { class: 'disk-name' }, v.name),
-          h('span', { class: 'disk-use muted' }, `${t.size} · ${t.detail}`));
+          h('span', { class: 'disk-use muted' }, `${t.size} · ${t.detail}`),
+          h('button', {
+            class: 'volume-remove', 'data-action': 'remove-volume', 'data-volume': v.name, 'aria-label': `Remove volume ${v.name}`,
+            title: `Remove volume ${v.name} and its data`, disabled: v.inUse.length > 0,
+          }, '×'));
       }))] : []),
       ...(a?.kind === 'local' && (a.state === 'stopped' || a.state === 'error')
         ? [h('vscode-button', { 'data-action': 'start-local', secondary: true }, 'Start Local Agent')] : []),

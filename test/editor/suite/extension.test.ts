@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Cron } from 'croner';
 import type { ByteNiteApi } from '../../../extension/main';
 import { notes } from './index';
 
@@ -203,6 +204,86 @@ describe('ByteNite extension', () => {
       assert.ok(run.logEvents.every((e) => e.task === 0 || e.task === 1 || e.stream === 'build'), 'every container line names its task');
     } finally {
       await api.setParallel(uri, 1);
+    }
+  });
+
+  it('schedules a Dockerfile by command: the sidebar lists it with its next time; Pause/Resume; Run now starts a run listed under it that opens its panel; Remove removes it', async () => {
+    const uri = workspaceUri('labelled', 'Dockerfile');
+    const name = `editor-${Date.now() % 1_000_000}`;
+    const t0 = Date.now();
+    // The command's second argument answers its prompts (name, times, zone, rules, hardware), as the tests of the other pickers do.
+    const added = await vscode.commands.executeCommand<{ name: string; next: string[] } | undefined>('bytenite.scheduleDockerfile', uri, {
+      name, cron: '0 2 * * *', timezone: 'Europe/Berlin', overlap: 'skip', catchUp: 'once', hardware: { cpus: 1, memoryMiB: 512 },
+    });
+    notes.scheduleAddMs = Date.now() - t0;
+    assert.equal(added?.name, name, 'the command returns the schedule');
+    const expected = new Cron('0 2 * * *', { timezone: 'Europe/Berlin', paused: true }).nextRun()!.toISOString();
+    const row = await until('the schedule in the sidebar', async () => (await api.scheduleRows())?.find((s) => s.name === name), 20_000);
+    assert.equal(row.next[0], expected, 'its next time, as croner reads "0 2 * * *" in Europe/Berlin');
+    assert.equal(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(new Date(row.next[0])), '02:00');
+    assert.deepEqual([row.cron, row.timezone, row.paused, row.runCount, row.last], ['0 2 * * *', 'Europe/Berlin', false, 0, undefined]);
+
+    await vscode.commands.executeCommand('bytenite.pauseSchedule', name);
+    const paused = await until('paused in the sidebar', async () => (await api.scheduleRows())?.find((s) => s.name === name && s.paused), 10_000);
+    assert.deepEqual(paused.next, [], 'no next time while paused');
+    await vscode.commands.executeCommand('bytenite.resumeSchedule', name);
+    await until('resumed in the sidebar', async () => (await api.scheduleRows())?.find((s) => s.name === name && !s.paused && s.next[0] === expected), 10_000);
+
+    const runId = await vscode.commands.executeCommand<string | undefined>('bytenite.runSchedule', name);
+    assert.match(runId ?? '', /^r-/, 'Run now returns the run it started');
+    const ran = await until('the run under its schedule, ended', async () => {
+      const s = (await api.scheduleRows())?.find((x) => x.name === name);
+      const r = s?.runs.find((x) => x.runId === runId);
+      return r?.state === 'exited' && s?.last?.result === 'exited' ? { s, r } : undefined;
+    }, 60_000);
+    assert.equal(ran.r.name, `schedule ${name}`);
+    assert.equal(ran.r.exitCode, 0);
+    assert.equal(ran.s.last?.runId, runId);
+    assert.equal(ran.s.runCount, 1);
+    assert.ok((await api.runRows()).some((r) => r.runId === runId), 'the run is in the run history too');
+    await vscode.commands.executeCommand('bytenite.openRun', runId);
+    const run = await until('the scheduled run replayed in its panel', () => (api.run(runId!)?.final ? api.run(runId!) : undefined), 30_000);
+    assert.match(run.logs.join(''), /labelled run says hi/);
+    await until('its panel tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+      .find((t) => t.input instanceof vscode.TabInputWebview && t.label.includes(`schedule ${name}`)), 20_000);
+
+    assert.equal(await vscode.commands.executeCommand('bytenite.removeSchedule', name, true), true);
+    await until('the schedule gone from the sidebar', async () => ((await api.scheduleRows())?.some((s) => s.name === name) === false) || undefined, 10_000);
+  });
+
+  it('mounts the volume chosen in the volume step: a file one run writes the next reads; the sidebar lists the volume with its size; Remove removes it', async () => {
+    const uri = workspaceUri('vol', 'Dockerfile');
+    const volume = `editor-vol-${Date.now() % 1_000_000}`;
+    fs.mkdirSync(path.dirname(uri.fsPath), { recursive: true });
+    fs.copyFileSync(workspaceUri('labelled', 'busybox').fsPath, workspaceUri('vol', 'busybox').fsPath);
+    await vscode.workspace.fs.writeFile(uri, Buffer.from([
+      'FROM scratch', 'LABEL bytenite.cpus=0.5 bytenite.memory=256m', 'COPY busybox /bin/busybox',
+      'RUN ["/bin/busybox", "--install", "-s", "/bin"]', 'ENV PATH=/bin',
+      `CMD ["sh", "-c", "if [ -f /data/note ]; then echo \\"read: $(cat /data/note)\\"; else echo no note yet; fi; dd if=/dev/zero of=/data/blob bs=1024 count=64 2>/dev/null; echo $HOSTNAME > /data/note"]`, '',
+    ].join('\n')));
+    try {
+      // The volume step's answer, as ByteNite: Choose Volumes takes it (the `-v` syntax the step accepts typed).
+      const mounts = await vscode.commands.executeCommand<{ name: string; path: string }[]>('bytenite.chooseVolumes', uri, [`${volume}:/data`]);
+      assert.deepEqual(mounts?.map((m) => `${m.name}:${m.path}`), [`${volume}:/data`]);
+      await vscode.workspace.openTextDocument(uri);
+      await until('the volume in the CodeLens', async () => (await lensTitles(uri)).includes(`$(database) ${volume}:/data`) || undefined, 10_000);
+      const first = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+      const r1 = await until('the first run', () => (api.run(first)?.final ? api.run(first) : undefined), 150_000);
+      assert.equal((r1.final as { exitCode: number }).exitCode, 0, JSON.stringify(r1.final));
+      const out1 = r1.logEvents.filter((e) => e.stream === 'stdout').map((e) => e.data).join('');
+      assert.equal(out1, 'no note yet\n');
+      const second = await vscode.commands.executeCommand<string>('bytenite.runDockerfile', uri);
+      const r2 = await until('the second run', () => (api.run(second)?.final ? api.run(second) : undefined), 150_000);
+      const out2 = r2.logEvents.filter((e) => e.stream === 'stdout').map((e) => e.data).join('');
+      assert.match(out2, /^read: \S+\n$/, 'the second run reads what the first wrote');
+      const v = await until('the volume with a size in the sidebar', async () => (await api.volumeRows())?.find((x) => x.name === volume && x.sizeBytes > 0), 30_000);
+      notes.volumeBytes = v.sizeBytes;
+      assert.ok(v.sizeBytes >= 64 * 1024, `the 64 KiB written are counted: ${v.sizeBytes} B`);
+      assert.equal(await vscode.commands.executeCommand('bytenite.removeVolume', volume, true), true);
+      await until('the volume gone from the sidebar', async () => ((await api.volumeRows())?.some((x) => x.name === volume) !== true) || undefined, 30_000);
+    } finally {
+      await vscode.commands.executeCommand('bytenite.chooseVolumes', uri, []);
+      await vscode.workspace.fs.delete(workspaceUri('vol'), { recursive: true });
     }
   });
 

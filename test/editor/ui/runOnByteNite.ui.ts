@@ -74,6 +74,14 @@ describe('Run on ByteNite in the workbench', function () {
     await one.first().waitFor();
     await shot('picker-parallel.png');
     await one.first().click();
+    // The first run's last step: a volume, typed as -v writes it (a new name is made on first use).
+    await widget.locator('.quick-input-title', { hasText: 'Mount a volume' }).waitFor({ timeout: 30_000 });
+    await rows.filter({ hasText: 'No volume' }).first().waitFor();
+    const input = widget.locator('.quick-input-box input');
+    await input.fill('ui-cache:/data');
+    await rows.filter({ hasText: 'Mount ui-cache at /data' }).first().waitFor();
+    await shot('picker-volume.png');
+    await input.press('Enter');
   });
 
   it('shows a line the container printed, then the final cost, in the run panel', async () => {
@@ -186,6 +194,50 @@ describe('Run on ByteNite in the workbench', function () {
     await tab.close();
     await panel.locator('#btn-stop').click();
     await panel.locator('#ports .port-row[data-state="closed"]').first().waitFor({ timeout: 60_000 });
+  });
+
+  it('schedules a Dockerfile from the palette; the sidebar shows it with its next time beside the volume; Run now lists a run under it; Remove removes both', async () => {
+    await shared.runCommand(page, 'ByteNite: Schedule…');
+    const widget = page.locator('.quick-input-widget');
+    const rows = widget.locator('.quick-input-list .monaco-list-row');
+    const input = widget.locator('.quick-input-box input');
+    const title = (t: string) => widget.locator('.quick-input-title', { hasText: t }).waitFor({ timeout: 30_000 });
+    await rows.filter({ hasText: 'labelled/Dockerfile' }).first().click({ timeout: 30_000 });
+    await title('(1/5)');
+    await input.fill('ui-nightly');
+    await input.press('Enter');
+    await title('(2/5)');
+    await rows.filter({ hasText: 'Every day at 02:00' }).first().click();
+    await title('(3/5)');
+    await input.press('Enter'); // this machine's zone
+    await title('(4/5)');
+    await rows.filter({ hasText: 'Skip overlapping times, catch up once' }).first().click();
+    await rows.filter({ hasText: /^1 vCPU/ }).first().click({ timeout: 30_000 });
+    await rows.filter({ hasText: /^512 MiB/ }).first().click();
+    const gpu = rows.filter({ hasText: 'No GPU' });
+    if (await gpu.first().isVisible().catch(() => false)) await gpu.first().click();
+    await rows.filter({ hasText: 'Use 1 vCPU · 512 MiB' }).first().click();
+    await page.locator('.notifications-toasts', { hasText: /Schedule ui-nightly added: next run \d{4}-\d\d-\d\d 02:00:00/ }).first().waitFor({ timeout: 120_000 });
+    await shared.runCommand(page, 'ByteNite: Show Runs');
+    const sidebar = await webviewWith('#schedules .schedule-row[data-schedule="ui-nightly"]', 30_000);
+    const row = sidebar.locator('#schedules .schedule-row[data-schedule="ui-nightly"]');
+    assert.match((await row.locator('.schedule-next').textContent()) ?? '', /^next \w{3} \d{1,2} \w{3}( \d{4})? 02:00$/);
+    assert.equal((await row.locator('.schedule-cron').textContent()) ?? '', '0 2 * * *');
+    const volume = sidebar.locator('.volume-row[data-volume="ui-cache"]');
+    await volume.waitFor({ timeout: 30_000 });
+    assert.match((await volume.innerText()).replace(/\s+/g, ' '), /ui-cache \d+(\.\d)? (B|KiB|MiB)/);
+    await row.locator('.schedule-run').click();
+    await row.locator('.schedule-runs .run-row[data-state="exited"]').first().waitFor({ timeout: 60_000 });
+    await row.locator('.schedule-last', { hasText: 'last: exit 0' }).waitFor({ timeout: 30_000 });
+    await shot('sidebar-schedules-volumes.png');
+    await page.locator('.part.sidebar').screenshot({ path: path.join(ctx.results, 'sidebar-schedules-volumes-only.png') }).catch(() => {});
+    // Remove asks first (a modal), then the row goes.
+    await row.locator('.schedule-remove').click();
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Remove' }).first().click({ timeout: 10_000 });
+    await row.waitFor({ state: 'detached', timeout: 30_000 });
+    await volume.locator('.volume-remove').click();
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Remove' }).first().click({ timeout: 10_000 });
+    await sidebar.locator('.volume-row[data-volume="ui-cache"]').waitFor({ state: 'detached', timeout: 30_000 });
   });
 
   it('deploys web/Dockerfile as an endpoint from the palette; the sidebar lists it, Open shows its page, the panel has the request', async () => {
