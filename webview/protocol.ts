@@ -65,6 +65,7 @@ export type RunEvent =
   | { kind: 'port'; task?: number; port: number; state: 'ready'; ms: number }
   | { kind: 'volume'; state: 'over-quota'; usedBytes: number; quotaBytes: number; message: string }
   | { kind: 'idle'; idleMs: number; stopInMs: number; message: string }
+  | { kind: 'exec'; task?: number; state: 'started' | 'ended'; time: string; command: string[]; tty: boolean; by: string; exitCode?: number | null; ms?: number }
   | ({ kind: 'exited' } & FinalFields)
   | ({ kind: 'failed'; code: 'upload' | 'build' | 'engine' | 'hardware' | 'timeout' | 'internal' | 'volume'; message: string } & FinalFields)
   | ({ kind: 'cancelled' } & FinalFields);

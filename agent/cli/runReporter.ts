@@ -185,6 +185,11 @@ export class RunReporter {
         return this.error(e.message);
       case 'idle':
         return this.error(e.message);
+      case 'exec':
+        // Said on stderr, as the other notes: someone else's shell in this run is worth knowing about.
+        return this.note(e.state === 'started'
+          ? `exec by ${e.by}: ${e.command.join(' ')}${e.tty ? ' (terminal)' : ''}`
+          : `exec by ${e.by} ended${e.exitCode !== undefined && e.exitCode !== null ? ` (exit ${e.exitCode})` : ''}: ${e.command.join(' ')}`);
       case 'stats':
       case 'cost':
       case 'port': // announced with its local address by forwardReady()

@@ -90,6 +90,14 @@ export async function openExec(req: http.IncomingMessage, socket: Duplex, head: 
     let over = false;
     /** The command's stream has ended (it exited, or the engine let go of it). */
     let ended = false;
+    let exitCode: number | null = null;
+    // An audit line in the run's own journal: who ran what, when, for how long; never what went through.
+    const audit = { command: parsed.cmd, tty: exec.tty, by: `${tenant} from ${peer.replace(/:\d+$/, '')}`, ...(parsed.task ? { task: parsed.task } : {}) };
+    const record = (state: 'started' | 'ended') => {
+      if (run.done) return;
+      run.emit({ kind: 'exec', state, time: new Date().toISOString(), ...audit, ...(state === 'ended' ? { exitCode, ms: Date.now() - opened } : {}) });
+    };
+    record('started');
     const cut = (code: number, reason: string) => {
       if (over) return;
       over = true;
@@ -100,6 +108,7 @@ export async function openExec(req: http.IncomingMessage, socket: Duplex, head: 
         void exec.hangup().then((why) => why && deps.log.warn({ peer, runId, why }, 'exec not hung up: its command goes on until the run ends'), () => {});
       }
       exec.stream.destroy();
+      record('ended');
       deps.log.debug({ peer, runId, code, ms: Date.now() - opened }, 'exec closed');
     };
     const untrack = run.ports.track(parsed.task, cut);
@@ -122,6 +131,7 @@ export async function openExec(req: http.IncomingMessage, socket: Duplex, head: 
       if (ended) return;
       ended = true;
       const code = await exec.exitCode().catch(() => null);
+      exitCode = code;
       if (!over && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ exit: code }));
       cut(1000, '');
     };

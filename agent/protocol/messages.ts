@@ -201,6 +201,13 @@ export const RunEvent = z.discriminatedUnion('kind', [
     stopInMs: nonNegInt.describe('It is stopped this much later unless something is typed or printed.'),
     message: z.string().describe('The warning, in words for the user.'),
   }).describe('An interactive run has been idle: it will be stopped at its idle timeout (`spec.interactive.idleTimeoutMs`).'),
+  z.strictObject({
+    kind: z.literal('exec'), task, state: z.enum(['started', 'ended']), time: z.string().describe('ISO time of this event.'),
+    command: z.array(z.string()).describe('The command, as the client gave it.'),
+    tty: z.boolean(), by: z.string().describe('Who: the tenant and the client\'s address (`alpha from 10.0.0.7`).'),
+    exitCode: z.number().int().nullable().optional().describe('With `ended`: the command\'s exit code (null: not known, or hung up).'),
+    ms: nonNegInt.optional().describe('With `ended`: how long the session lasted.'),
+  }).describe('A command ran inside the run\'s container (`bytenite exec`, Open Shell). The journal keeps who, when and what; never what was typed or printed.'),
   z.strictObject({ kind: z.literal('exited'), ...finalFields })
     .describe('Final: the container ran and exited (any exit code).'),
   z.strictObject({

@@ -18,6 +18,8 @@ let runId = '';
 let done: Promise<unknown>;
 let tokenFile = '';
 let betaFile = '';
+/** Every event of the run the tests exec into. */
+const events: RunEvent[] = [];
 
 function cli(args: string[], input?: string, wrap = false): Promise<{ code: number | null; out: string; err: string }> {
   const argv = [CLI, ...args];
@@ -52,7 +54,6 @@ before(async () => {
   const ctx = makeContext({}, 'CMD ["sh", "-c", "echo started; exec sleep 300"]\n', { uniq: true });
   dirs.push(ctx);
   alpha = await AgentClient.connect(agent.url, { token: 'token-alpha-0123456789' });
-  const events: RunEvent[] = [];
   const started = await startRun(Promise.resolve(alpha), {
     contextDir: ctx, dockerfile: path.join(ctx, 'Dockerfile'), hardware: { cpus: 0.5, memoryMiB: 64 }, onEvent: (_s, e) => events.push(e),
   });
@@ -78,6 +79,25 @@ test('exec: stdout and stderr apart, the exit code, and the run\'s own user and 
   assert.equal(r.code, 3, r.err);
   assert.equal(r.out, 'out\nsleep 300 ');
   assert.equal(r.err, 'err\n');
+});
+
+test('exec is in the run\'s journal (who, when, what, how it ended), never what it printed', async () => {
+  const before = events.length;
+  const r = await cli(['exec', runId, ...on(tokenFile), '--', 'sh', '-c', 'echo marker-$((40+2))-printed; exit 4']);
+  assert.equal(r.code, 4, r.err);
+  assert.equal(r.out, 'marker-42-printed\n');
+  const t0 = Date.now();
+  while (!events.slice(before).some((e) => e.kind === 'exec' && e.state === 'ended') && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 50));
+  const audit = events.slice(before).filter((e) => e.kind === 'exec');
+  assert.deepEqual(audit.map((e) => e.kind === 'exec' && [e.state, e.by, e.command.join(' '), e.tty, e.exitCode]), [
+    ['started', 'alpha from 127.0.0.1', 'sh -c echo marker-$((40+2))-printed; exit 4', false, undefined],
+    ['ended', 'alpha from 127.0.0.1', 'sh -c echo marker-$((40+2))-printed; exit 4', false, 4],
+  ]);
+  // What the command printed is nowhere in the agent's data folder (its journal, its logs).
+  const { spawnSync } = await import('node:child_process');
+  const grep = spawnSync('grep', ['-rl', 'marker-42-printed', agent.dataDir], { encoding: 'utf8' });
+  assert.equal(grep.status, 1, `found in ${grep.stdout}`);
+  assert.ok(spawnSync('grep', ['-rlF', 'marker-$((40+2))-printed', agent.dataDir]).status === 0, 'the command itself is journaled');
 });
 
 test('exec -i: what is piped in reaches the command, and its end is the end of input', async () => {
