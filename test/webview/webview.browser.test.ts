@@ -77,6 +77,21 @@ describe('webviews in Chromium', () => {
     await page.close();
   });
 
+  test('the next run in the same panel (Run Again, Run on Save) starts with no cost and no chart of the last one', async () => {
+    const page = await open('panel.html');
+    await startRun(page, 20);
+    await page.locator('#cost-total[data-final="true"]').waitFor();
+    const next = { ...RUN, runId: 'r-def456' };
+    await send(page, { type: 'init', run: next, snapshot: { state: 'running', lastSeq: 0 } });
+    await send(page, { type: 'events', runId: next.runId, events: [{ seq: 1, at: Date.now(), event: { kind: 'running', startedAt: new Date().toISOString() } }] });
+    await page.locator('#cost-total:not([data-final])').waitFor();
+    assert.match(await page.locator('#cost-note').textContent() ?? '', /so far/);
+    assert.equal(await page.locator('#cost-breakdown').isHidden(), true);
+    assert.equal(await page.locator('#cost-reference').isHidden(), true);
+    assert.equal(await page.locator('#stats-now').textContent(), 'No samples yet.');
+    await page.close();
+  });
+
   test('log text is text: markup in a line is shown, not parsed', async () => {
     const page = await open('panel.html');
     await send(page, { type: 'init', run: RUN, snapshot: { state: 'running', lastSeq: 0 } });

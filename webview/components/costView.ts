@@ -23,6 +23,16 @@ export class CostView {
       h('div', { class: 'section-title' }, 'Cost'), this.total, this.note, this.breakdown, this.reference);
   }
 
+  /** Another run takes the panel: nothing spent yet, and none of the last run's breakdown. */
+  clear(): void {
+    this.shownFinal = undefined;
+    setText(this.total, formatUsd(0));
+    setAttr(this.total, 'data-final', null);
+    setText(this.note, 'so far');
+    this.breakdown.hidden = true;
+    this.reference.hidden = true;
+  }
+
   /** While running: the ticker value and the billed time so far. */
   showLive(total: number | undefined, billedMs: number | undefined): void {
     if (total === undefined) return;

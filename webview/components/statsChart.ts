@@ -56,6 +56,15 @@ export class StatsChart {
     else this.plot.setData(data);
   }
 
+  /** Another run takes the panel: no samples yet. */
+  clear(): void {
+    this.series = undefined;
+    this.plot?.destroy();
+    this.plot = undefined;
+    setText(this.nowEl, 'No samples yet.');
+    this.plotEl.setAttribute('aria-label', 'CPU and memory over time');
+  }
+
   private recreate(): void {
     this.plot?.destroy();
     this.plot = undefined;
@@ -76,7 +85,8 @@ export class StatsChart {
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: {
-        x: { time: true },
+        // One sample has no span of its own: uPlot would stretch it over years. Show a minute around it.
+        x: { time: true, range: (_u, min, max) => (max - min < 1 ? [min - 30, max + 30] : [min, max]) },
         cpu: { range: (_u, _min, max) => [0, Math.max(100, Math.ceil(max / 100) * 100)] },
         mem: { range: (_u, _min, max) => [0, Math.max(limit(), max, 1)] },
       },

@@ -188,6 +188,9 @@ export class PanelApp {
     this.stopping = false;
     this.outputsAvailable = false;
     this.ticker.next(0, true);
+    // What the views show of the last run goes with it (they otherwise change only as new events come).
+    this.cost.clear();
+    this.chart.clear();
   }
 
   /** Applies queued events for one slice of time, then yields to the page and continues. */
