@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EndpointSummary, HardwareRequest, RequestRecord } from '../protocol';
 import { formatUsd } from '../cost/cost';
-import { startRun } from '../client/startRun';
+import { buildOnly } from './buildOnly';
 import { parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
 import { connect } from './connect';
 import { RunReporter } from './runReporter';
@@ -89,17 +89,12 @@ export async function deployCommand(argv: string[]): Promise<number> {
   try {
     // Asked first, so an agent that serves no endpoints (the embedded one, a Swarm) says why before a build.
     await conn.client.endpoints();
-    const started = await startRun(conn.client, {
+    const spec = await buildOnly(conn.client, reporter, {
       contextDir: path.resolve(values.context ?? path.dirname(dockerfile)), dockerfile, hardware, buildArgs, env, secretEnv,
-      user: values.user, target: values.target, name: `deploy ${name}`, buildOnly: true,
-      onEvent: (seq, e, id) => { if (e.kind !== 'exited') reporter.event(id, seq, e); },
+      user: values.user, target: values.target, name: `deploy ${name}`,
     });
-    const final = await started.done;
-    if (final.kind !== 'exited') {
-      if (final.kind === 'failed') reporter.error(final.message);
-      return EXIT_NOT_RUN;
-    }
-    const ep = await conn.client.deployEndpoint(name, started.spec, settings);
+    if (!spec) return EXIT_NOT_RUN;
+    const ep = await conn.client.deployEndpoint(name, spec, settings);
     const url = `${conn.client.url.replace(/^ws/, 'http').replace(/\/$/, '')}${ep.path}`;
     if (values.json) process.stdout.write(JSON.stringify({ type: 'endpoint', url, endpoint: ep }) + '\n');
     else process.stdout.write(`${url}\n`);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HardwareRequest, ScheduleFiring, ScheduleSettingsInput, ScheduleSummary } from '../protocol';
 import { formatUsd } from '../cost/cost';
-import { startRun } from '../client/startRun';
+import { buildOnly } from './buildOnly';
 import { parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';
 import { mergeVolumes, parseVolume } from '../volumes/volumeFlag';
 import { connect } from './connect';
@@ -109,18 +109,13 @@ async function addCommand(argv: string[]): Promise<number> {
   try {
     // Asked first, so an agent that keeps no schedules (the embedded one) says why before a build.
     await conn.client.schedules();
-    const started = await startRun(conn.client, {
+    const spec = await buildOnly(conn.client, reporter, {
       contextDir: path.resolve(values.context ?? path.dirname(dockerfile)), dockerfile, hardware, buildArgs, env, secretEnv, command,
       user: values.user, target: values.target, volumes: volumes.length ? volumes : undefined, timeoutMs, parallel,
-      name: `schedule ${name} (build)`, buildOnly: true,
-      onEvent: (seq, e, id) => { if (e.kind !== 'exited') reporter.event(id, seq, e); },
+      name: `schedule ${name} (build)`,
     });
-    const final = await started.done;
-    if (final.kind !== 'exited') {
-      if (final.kind === 'failed') reporter.error(final.message);
-      return EXIT_NOT_RUN;
-    }
-    const s = await conn.client.addSchedule(name, started.spec, settings);
+    if (!spec) return EXIT_NOT_RUN;
+    const s = await conn.client.addSchedule(name, spec, settings);
     if (values.json) process.stdout.write(JSON.stringify({ type: 'schedule', schedule: s }) + '\n');
     else process.stdout.write(describeSchedule(s));
     process.stderr.write(`bytenite: schedule ${name} added (overlap ${s.settings.overlap}, catch-up ${s.settings.catchUp})\n`);

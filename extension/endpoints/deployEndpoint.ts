@@ -12,6 +12,7 @@ import { readHardwareLabels } from '../dockerfiles/labels';
 import { pickHardware } from '../hardware/hardwarePicker';
 import { fitToCatalog, formatHardware } from '../hardware/pricing';
 import { buildOptionsFor } from '../runs/buildOptions';
+import { buildOnce } from '../runs/buildOnce';
 import { defaultEndpointName } from './endpointView';
 
 /** What the command takes as its second argument (tests, keybindings): each one given is not asked. */
@@ -89,24 +90,13 @@ export async function deployEndpoint(ctx: Ctx, uri: vscode.Uri, given: DeployArg
   };
   ctx.log.info(`deploy ${rel} as endpoint ${name} on "${conn.name}": ${formatHardware(hardware)}, port ${port}, ${scaling.min}..${scaling.max} instances, idle ${scaling.idleSeconds} s${isPublic ? ', public' : ''}`);
 
-  const { startRun } = await import('../../agent/client/startRun');
-  const endpoint = await vscode.window.withProgress({
-    location: vscode.ProgressLocation.Notification, title: `ByteNite: deploying ${name}`, cancellable: false,
-  }, async (progress) => {
-    progress.report({ message: 'building…' });
-    const started = await startRun(client, {
+  const endpoint = await buildOnce(client, {
+    title: `ByteNite: deploying ${name}`, rel, registering: 'registering the endpoint…',
+    run: {
       contextDir: build.contextDir, dockerfile: uri.fsPath, hardware: hardware!, target: build.target, buildSecrets: build.buildSecrets,
-      name: `deploy ${name}`, buildOnly: true,
-      onEvent: (_seq, e) => {
-        if (e.kind === 'uploading') progress.report({ message: `uploading the context: ${Math.round((100 * e.bytesDone) / Math.max(1, e.bytesTotal))}%` });
-        else if (e.kind === 'building') progress.report({ message: `building: step ${e.step}/${e.steps}${e.cached ? ' (cached)' : ''}` });
-        else if (e.kind === 'queued') progress.report({ message: `queued (${e.position} ahead)` });
-      },
-    });
-    const final = await started.done;
-    if (final.kind !== 'exited') throw new Error(`the build of ${rel} ${final.kind === 'failed' ? `failed: ${final.message}` : 'was cancelled'}`);
-    progress.report({ message: 'registering the endpoint…' });
-    return client.deployEndpoint(name, started.spec, settings);
+      name: `deploy ${name}`,
+    },
+    register: (spec) => client.deployEndpoint(name, spec, settings),
   });
   const url = client.endpointUrl(endpoint.path);
   ctx.log.info(`endpoint ${name} deployed: ${url}${endpoint.cost ? ` (${endpoint.cost.idle.text})` : ''}`);

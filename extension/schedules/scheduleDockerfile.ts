@@ -11,6 +11,7 @@ import type { Ctx } from '../context';
 import { pickHardware } from '../hardware/hardwarePicker';
 import { fitToCatalog, formatHardware } from '../hardware/pricing';
 import { buildOptionsFor } from '../runs/buildOptions';
+import { buildOnce } from '../runs/buildOnce';
 import { localTimeText } from './scheduleRows';
 import { SCHEDULE_NAME as NAME, defaultScheduleName } from './scheduleNames';
 
@@ -83,24 +84,13 @@ export async function scheduleDockerfile(ctx: Ctx, uri: vscode.Uri, given: Sched
   const settings: ScheduleSettingsInput = { cron, timezone: timezone.trim(), overlap: rules.overlap, catchUp: rules.catchUp };
   ctx.log.info(`schedule ${rel} as ${name} on "${conn.name}": "${cron}" ${settings.timezone}, overlap ${rules.overlap}, catch-up ${rules.catchUp}, ${formatHardware(hardware)}`);
 
-  const { startRun } = await import('../../agent/client/startRun');
-  const schedule = await vscode.window.withProgress({
-    location: vscode.ProgressLocation.Notification, title: `ByteNite: scheduling ${name}`, cancellable: false,
-  }, async (progress) => {
-    progress.report({ message: 'building…' });
-    const started = await startRun(client, {
+  const schedule = await buildOnce(client, {
+    title: `ByteNite: scheduling ${name}`, rel, registering: 'registering the schedule…',
+    run: {
       contextDir: build.contextDir, dockerfile: uri.fsPath, hardware: hardware!, target: build.target, buildSecrets: build.buildSecrets,
-      volumes: build.volumes, name: `schedule ${name} (build)`, buildOnly: true,
-      onEvent: (_seq, e) => {
-        if (e.kind === 'uploading') progress.report({ message: `uploading the context: ${Math.round((100 * e.bytesDone) / Math.max(1, e.bytesTotal))}%` });
-        else if (e.kind === 'building') progress.report({ message: `building: step ${e.step}/${e.steps}${e.cached ? ' (cached)' : ''}` });
-        else if (e.kind === 'queued') progress.report({ message: `queued (${e.position} ahead)` });
-      },
-    });
-    const final = await started.done;
-    if (final.kind !== 'exited') throw new Error(`the build of ${rel} ${final.kind === 'failed' ? `failed: ${final.message}` : 'was cancelled'}`);
-    progress.report({ message: 'registering the schedule…' });
-    return client.addSchedule(name, started.spec, settings);
+      volumes: build.volumes, name: `schedule ${name} (build)`,
+    },
+    register: (spec) => client.addSchedule(name, spec, settings),
   });
   const next = schedule.next[0];
   ctx.log.info(`schedule ${name} added: next ${next ?? 'none'}`);
