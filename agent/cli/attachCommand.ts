@@ -98,7 +98,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
         void conn.client.watchPorts(runId, [...new Set(forwards.forwards.map((f) => f.containerPort))]).catch(() => {});
       }
       // An interactive run's stdin, reopened on each connection: the program's input is this terminal again.
-      const linker = values['no-stdin'] || values.json ? undefined : await stdinLinker(conn, runId, (line) => reporter.error(line));
+      const linker = values['no-stdin'] || values.json ? undefined : await stdinLinker(conn, runId, (line) => reporter.error(line), (line) => reporter.note(line));
       const outcome = await follow(conn, runId, lastSeq, (seq, e) => {
         lastSeq = seq;
         linker?.event(runId, e);
@@ -126,10 +126,12 @@ export async function attachCommand(argv: string[]): Promise<number> {
 }
 
 /** For a run started with -i: the link that gives it this terminal's input once (or as soon as) it runs. */
-async function stdinLinker(conn: Connection, runId: string, say: (line: string) => void): Promise<InteractiveLinker | undefined> {
+async function stdinLinker(conn: Connection, runId: string, say: (line: string) => void, note: (line: string) => void): Promise<InteractiveLinker | undefined> {
   const run = (await conn.client.list()).find((r) => r.runId === runId);
   if (!run?.interactive || run.final) return undefined;
-  const linker = new InteractiveLinker(run.interactive.tty, () => conn.current(), say);
+  const tty = run.interactive.tty;
+  const linker = new InteractiveLinker(tty, () => conn.current(), say, () => note(
+    `attached to run ${runId}'s input${tty && process.stdin.isTTY ? ' (this terminal is raw: Ctrl-C goes to the program)' : ''}`));
   if (run.state === 'running') linker.open(runId);
   return linker;
 }

@@ -55,7 +55,11 @@ export class InteractiveLinker {
   private opening?: Promise<void>;
   private done = false;
 
-  constructor(private readonly tty: boolean, private readonly client: () => Promise<AgentClient>, private readonly say: (line: string) => void) {}
+  constructor(
+    private readonly tty: boolean, private readonly client: () => Promise<AgentClient>, private readonly say: (line: string) => void,
+    /** Said once the program has this terminal's input (attach says so: its user did not just start the program). */
+    private readonly opened?: () => void,
+  ) {}
 
   /** Called with every event of the run, before it is printed. */
   event(runId: string, e: RunEvent): void {
@@ -70,7 +74,10 @@ export class InteractiveLinker {
         .then((c) => TerminalLink.open(c, runId, { tty: this.tty, onLost: (m) => this.say(m) }))
         .then((link) => {
           if (this.done) link.close();
-          else this.link = link;
+          else {
+            this.link = link;
+            this.opened?.();
+          }
         }, (err) => this.say(`could not open the run's stdin: ${(err as Error).message}`));
     }
   }

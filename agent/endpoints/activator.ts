@@ -131,11 +131,31 @@ export class Activator {
   private retired = false;
   /** Where held requests go after a redeploy or a removal. */
   private successor?: Activator;
+  /** The endpoint this one replaces, serving until this one has an instance ready (`takeOver`). */
+  private predecessor?: { activator: Activator; retire: () => void };
 
   constructor(readonly def: EndpointDefinition, private readonly opts: ActivatorOptions) {}
 
   get holdMs(): number {
     return this.opts.holdMs ?? 60_000;
+  }
+
+  /**
+   * A redeploy under load: `old` keeps serving what it has ready until this endpoint's first instance is
+   * ready (one is started now, whatever `min` says), then it is retired into this one. Without that, every
+   * request of the redeploy would wait for a new instance to start, and past the hold limit get 503.
+   */
+  takeOver(old: Activator, retire: () => void): void {
+    if (!old.instances.some((i) => i.state === 'ready')) return retire();
+    this.predecessor = { activator: old, retire };
+    if (!this.instances.some((i) => i.state !== 'stopping')) void this.startInstance();
+  }
+
+  /** The predecessor is done with: it stops taking requests, and what it holds comes here. */
+  private handedOver(): void {
+    const p = this.predecessor;
+    this.predecessor = undefined;
+    p?.retire();
   }
 
   /** A slot on an instance for one request: at once, or once one is free or started. */
@@ -146,6 +166,8 @@ export class Activator {
     }
     const free = this.freeInstance();
     if (free) return Promise.resolve(this.take(free));
+    // Until this one has an instance ready, the endpoint it replaces answers.
+    if (this.predecessor) return this.predecessor.activator.acquire(signal);
     const queueMax = this.opts.queueMax ?? 1000;
     if (this.queue.length >= queueMax) {
       return Promise.reject(new Refusal(503, `endpoint ${this.def.name} holds ${queueMax} requests already; retry later`, 1));
@@ -363,6 +385,7 @@ export class Activator {
     }
     inst.state = 'ready';
     this.opts.log.info({ endpoint: this.def.name, runId: run.id, wake: inst.wake, adopted }, 'endpoint instance ready');
+    this.handedOver();
     if (this.retired) {
       this.stop(inst, 'endpoint redeployed or removed');
       return;
@@ -374,6 +397,9 @@ export class Activator {
   /** An instance that could not start: with no other instance coming, the held requests learn why (502). */
   private failStart(inst: Instance, why: string): void {
     this.opts.log.warn({ endpoint: this.def.name, runId: inst.runId, err: why }, 'endpoint instance did not start');
+    // The new version cannot start: the old one is retired all the same (a redeploy is not undone), and
+    // requests learn why from this one.
+    this.handedOver();
     if (inst.run && !inst.run.done) this.opts.runs.cancel(inst.run);
     this.forget(inst, why);
     if (!this.instances.some((i) => i.state !== 'stopping')) {

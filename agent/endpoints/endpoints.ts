@@ -79,7 +79,10 @@ export class Endpoints {
     this.save();
   }
 
-  /** Registers or replaces `name`: a replaced endpoint's held requests go to the new one, its instances drain and stop. */
+  /**
+   * Registers or replaces `name`. A replaced endpoint with an instance ready answers until the new one has one;
+   * then its held requests go to the new one, and its instances drain and stop.
+   */
   async deploy(tenant: string, name: string, spec: RunSpec, settings: EndpointSettings): Promise<EndpointSummary> {
     if (this.closed) throw new EndpointError('bad_message', 'the agent is shutting down');
     if (settings.min > settings.max) throw new EndpointError('bad_message', `--min ${settings.min} is more than --max ${settings.max}`);
@@ -100,7 +103,8 @@ export class Endpoints {
     };
     const entry = this.entryFor(def, old?.journal, old?.ledger);
     this.byKey.set(key(tenant, name), entry);
-    if (old) this.retire(old.activator, entry.activator);
+    // The old version serves until the new one has an instance ready: a redeploy under load holds nothing.
+    if (old) entry.activator.takeOver(old.activator, () => this.retire(old.activator, entry.activator));
     this.save();
     this.opts.log.info({ tenant, endpoint: name, settings, image }, old ? 'endpoint redeployed' : 'endpoint deployed');
     // The first request wakes it hot: a container of its kind is made now and waits.

@@ -159,9 +159,12 @@ test('agent SIGKILL and restart: the endpoint is still there, its instance adopt
   try {
     const client = await AgentClient.connect(proc.url, { token });
     await deploy(client, page, 'kept', { port: 8000, idleMs: 60_000 });
-    client.close();
     const before = await get(`${base}/e/kept/index.html`, auth);
     assert.equal(before.status, 200);
+    // The request is journaled as its response ends, a moment after the client has it: killed after that.
+    const t0 = Date.now();
+    while ((await client.endpointRequests('kept', { limit: 10 })).length < 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    client.close();
     proc.child.kill('SIGKILL');
     await new Promise((r) => proc.child.once('exit', r));
     proc = await spawnAgent(dataDir, tokenFile, port);
@@ -181,7 +184,7 @@ test('agent SIGKILL and restart: the endpoint is still there, its instance adopt
   }
 });
 
-test('a redeploy under load loses no request, and the old instances stop; a request held past the limit gets 503 with Retry-After', async () => {
+test('a redeploy under load loses no request (the old version answers until the new one is ready), and the old instances stop; a request held past the limit gets 503 with Retry-After', async () => {
   const { serviceContext } = await import('./serviceImage');
   const svc = serviceContext();
   dirs.push(svc);
@@ -195,27 +198,33 @@ test('a redeploy under load loses no request, and the old instances stop; a requ
   // Eight clients in a loop, each request timed against the moment the redeploy was answered.
   let stop = false;
   let redeployedAt = Infinity;
-  const seen: Array<{ status: number; body: string; sentAt: number }> = [];
+  const seen: Array<{ status: number; body: string; sentAt: number; doneAt: number }> = [];
   const loop = async () => {
     while (!stop) {
       const sentAt = Date.now();
       const r = await get(`${base}/e/live/`, auth);
-      seen.push({ status: r.status, body: r.body, sentAt });
+      seen.push({ status: r.status, body: r.body, sentAt, doneAt: Date.now() });
     }
   };
   const loops = Array.from({ length: 8 }, loop);
   await new Promise((r) => setTimeout(r, 1000));
   await deploy(client, svc, 'live', { port: 8000, idleMs: 30_000, max: 2, concurrency: 4 }, { MARKER: 'v2' });
   redeployedAt = Date.now();
-  await new Promise((r) => setTimeout(r, 1500));
+  // The old version answers until the new one has an instance ready (however long its start takes here).
+  const until2 = Date.now() + 60_000;
+  while (!seen.some((r) => r.body === 'v2') && Date.now() < until2) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 1000));
   stop = true;
   await Promise.all(loops);
 
   const bad = seen.filter((r) => r.status !== 200 || !['v1', 'v2'].includes(r.body));
   assert.deepEqual(bad, [], `every request during the redeploy answered by one version or the other (${seen.length} sent)`);
   assert.ok(seen.some((r) => r.body === 'v1') && seen.some((r) => r.body === 'v2'), 'both versions served');
-  const lateOld = seen.filter((r) => r.sentAt > redeployedAt && r.body === 'v1');
-  assert.deepEqual(lateOld, [], 'a request sent after the redeploy was answered goes to the new version');
+  // Once the new version has answered, nothing sent later reaches the old one.
+  const firstNew = Math.min(...seen.filter((r) => r.body === 'v2').map((r) => r.doneAt));
+  const lateOld = seen.filter((r) => r.sentAt > firstNew && r.body === 'v1');
+  assert.deepEqual(lateOld, [], 'a request sent after the new version answered goes to the new version');
+  assert.ok(firstNew > redeployedAt);
   console.log(`redeploy under load: ${seen.length} requests, all 200 (${seen.filter((r) => r.body === 'v1').length} v1, ${seen.filter((r) => r.body === 'v2').length} v2)`);
 
   // The old version's instances finish what they hold and stop; the new one keeps serving.

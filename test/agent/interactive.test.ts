@@ -179,9 +179,9 @@ test('attach to an -it run whose CLI went away: the shell is the same one, typed
     await first.exited;
 
     const again = new Terminal(['attach', run.runId, ...flags]);
-    // The replay shows what the shell printed before; the new prompt's input is ours.
+    // The replay shows what the shell printed before; once attach says it has the input, typing is ours.
     await again.see(/KEPT=sh/);
-    const at = again.out.length;
+    const at = await again.see(/attached to run r-\S+'s input \(this terminal is raw/);
     again.type('echo "got $KEPT"; tty\r');
     await again.see(/got sh-42\s+\/dev\/pts\/\d+/, at);
     again.type('exit 3\r');
