@@ -22,7 +22,8 @@ export class TerminalLink {
   private readonly raw: boolean;
   private readonly stdin = process.stdin;
 
-  private constructor(private readonly ws: WebSocket, runId: string, o: LinkOptions) {
+  private constructor(private readonly ws: WebSocket, runId: string, private readonly opts: LinkOptions) {
+    const o = opts;
     this.raw = o.tty && Boolean(this.stdin.isTTY);
     if (this.raw) this.stdin.setRawMode(true);
     this.stdin.on('data', this.onData);
@@ -76,6 +77,9 @@ export class TerminalLink {
   };
 
   private readonly onEnd = () => {
+    // A terminal's end is the terminal going away (closed, hung up), not end of input: with -t, Ctrl-D is a
+    // byte for the program. Sending EOF would close the program's stdin for whoever attaches next.
+    if (this.opts.tty) return this.close();
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ eof: true }));
   };
 

@@ -74,7 +74,9 @@ export function openStdin(req: http.IncomingMessage, socket: Duplex, head: Buffe
       }
       const resize = resizeOf(msg);
       if (resize) void session.resize(resize[0], resize[1]).catch(() => {});
-      else if (msg.eof === true) session.end();
+      // With a terminal there is no end of input (Ctrl-D is a byte): one client's EOF must not close the
+      // program's stdin for the next one to attach.
+      else if (msg.eof === true && !session.tty) session.end();
     });
     ws.on('close', () => cut(1000, ''));
     ws.on('error', () => cut(1011, 'the client connection failed'));

@@ -172,11 +172,17 @@ test('attach to an -it run whose CLI went away: the shell is the same one, typed
     await new Promise((r) => setTimeout(r, 500));
     const alpha = await AgentClient.connect(own.url, { token: 'token-alpha-0123456789' });
     const run = (await alpha.list()).find((r) => r.state === 'running');
-    alpha.close();
     assert.ok(run, 'the run is running');
     assert.deepEqual(run.interactive, { tty: true });
     first.child.kill('SIGKILL');
     await first.exited;
+    // A client that goes says EOF on its way out (a closed terminal's stdin ends): with a terminal that is not
+    // the program's end of input, and the next client must still reach it.
+    const leaving = await alpha.stdin(run.runId);
+    leaving.send(JSON.stringify({ eof: true }));
+    await new Promise((r) => setTimeout(r, 300));
+    leaving.close();
+    alpha.close();
 
     const again = new Terminal(['attach', run.runId, ...flags]);
     // The replay shows what the shell printed before; once attach says it has the input, typing is ours.
