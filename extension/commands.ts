@@ -19,11 +19,14 @@ import { choosePorts } from './runs/portOptions';
 import { chooseVolumes, pickVolumes, rememberVolumes } from './runs/volumeOptions';
 import { scheduleDockerfile, type ScheduleArgs } from './schedules/scheduleDockerfile';
 import { deployEndpoint, type DeployArgs } from './endpoints/deployEndpoint';
+import { endpointCommands } from './endpoints/endpointCommands';
+import { scheduleCommands } from './schedules/scheduleCommands';
 import { SHELL_COMMAND } from './shell/shellChannel';
 
-type Command = (...args: any[]) => unknown;
+export type Command = (...args: any[]) => unknown;
+export type CommandFactories = Record<string, (ctx: Ctx) => Command>;
 
-export const commands: Record<string, (ctx: Ctx) => Command> = {
+export const commands: CommandFactories = {
   runDockerfile: (ctx) => async (arg?: vscode.Uri) => {
     const uri = await dockerfileArg(ctx, arg, 'Run which Dockerfile on ByteNite?');
     if (!uri) return undefined;
@@ -155,81 +158,10 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
     return uri ? scheduleDockerfile(ctx, uri, given) : undefined;
   },
 
-  /** Runs a schedule now, once (under its overlap rule); resolves with the run started, if one was. */
-  runSchedule: (ctx) => async (name?: string) => {
-    const n = await scheduleArg(ctx, name, 'Run which schedule now?');
-    if (!n) return undefined;
-    const s = await ctx.schedules.act('run', n);
-    const last = s?.last;
-    if (last?.runId) {
-      ctx.log.info(`schedule ${n} run now: ${last.runId}`);
-      return last.runId;
-    }
-    void vscode.window.showWarningMessage(`Schedule ${n} started nothing: ${last?.result ?? 'no answer'}${last?.reason ? ` (${last.reason})` : ''}.`);
-    return undefined;
-  },
-
-  pauseSchedule: (ctx) => async (name?: string) => {
-    const n = await scheduleArg(ctx, name, 'Pause which schedule?');
-    return n ? ctx.schedules.act('pause', n) : undefined;
-  },
-
-  resumeSchedule: (ctx) => async (name?: string) => {
-    const n = await scheduleArg(ctx, name, 'Resume which schedule?');
-    return n ? ctx.schedules.act('resume', n) : undefined;
-  },
-
-  /** Asks, then removes a schedule (a run it started goes on). `confirmed` skips the question. */
-  removeSchedule: (ctx) => async (name?: string, confirmed?: boolean) => {
-    const n = await scheduleArg(ctx, name, 'Remove which schedule?');
-    if (!n) return false;
-    if (confirmed !== true) {
-      const ok = await vscode.window.showWarningMessage(`Remove schedule ${n}?`, { modal: true, detail: 'It fires no more; a run it started goes on, and its past runs stay in the history.' }, 'Remove');
-      if (ok !== 'Remove') return false;
-    }
-    await ctx.schedules.act('remove', n);
-    ctx.log.info(`schedule ${n} removed`);
-    return true;
-  },
-
   /** Palette, CodeLens, explorer: build the Dockerfile and serve it at /e/NAME/ (second argument: answers not to ask). */
   deployEndpoint: (ctx) => async (arg?: vscode.Uri, given?: DeployArgs) => {
     const uri = await dockerfileArg(ctx, arg, 'Deploy which Dockerfile as an endpoint?');
     return uri ? deployEndpoint(ctx, uri, given) : undefined;
-  },
-
-  /** The browser at an endpoint's `/` (a local forward adds the token unless it is public); returns the address opened. */
-  openEndpoint: (ctx) => async (name?: string) => {
-    const found = await endpointArg(ctx, name, 'Open which endpoint?');
-    if (!found?.endpoint) return undefined;
-    const url = await found.list.browserUrl(found.client, found.endpoint);
-    const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
-    ctx.log.info(`open endpoint ${found.endpoint.name}: ${url} (${external.toString(true)})`);
-    await vscode.env.openExternal(external);
-    return url;
-  },
-
-  /** The endpoint's panel: its requests, instances and their logs. */
-  endpointLogs: (ctx) => async (name?: string) => {
-    const found = await endpointArg(ctx, name, 'Show the requests of which endpoint?');
-    if (found?.endpoint) ctx.endpointPanels.open(found.endpoint.name);
-  },
-
-  /** Asks, then removes the endpoint: new requests get 404, its instances finish what they hold. `confirmed` skips the question. */
-  undeployEndpoint: (ctx) => async (name?: string, confirmed?: boolean) => {
-    const found = await endpointArg(ctx, name, 'Undeploy which endpoint?');
-    if (!found?.endpoint) return false;
-    const n = found.endpoint.name;
-    if (confirmed !== true) {
-      const ok = await vscode.window.showWarningMessage(
-        `Undeploy endpoint ${n}? Requests to it then get 404; its instances finish what they hold and stop.`, { modal: true }, 'Undeploy');
-      if (ok !== 'Undeploy') return false;
-    }
-    await found.client.removeEndpoint(n);
-    await found.list.forget(found.client, n);
-    ctx.log.info(`endpoint ${n} undeployed`);
-    ctx.endpoints.fireChanged();
-    return true;
   },
 
   setBuildSecret: (ctx) => async (arg?: vscode.Uri) => {
@@ -356,6 +288,9 @@ export const commands: Record<string, (ctx: Ctx) => Command> = {
     await vscode.commands.executeCommand('revealInExplorer', dir);
     void offerDockerignore(ctx, vscode.Uri.parse(entry.dockerfile), dir);
   },
+
+  ...scheduleCommands,
+  ...endpointCommands,
 };
 
 /** Registers every command; returns nothing to dispose separately (all go to the subscriptions). */
@@ -435,35 +370,6 @@ async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest
   const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware, parallel, build));
   if (!reuseFrom || !ctx.panels.reuse(reuseFrom, run.runId, true)) ctx.panels.open(run.runId, true);
   return run.runId;
-}
-
-/** The schedule a command is about: its name, or the user's pick among the selected agent's. */
-async function scheduleArg(ctx: Ctx, name: string | undefined, title: string): Promise<string | undefined> {
-  if (name) return name;
-  const client = await ctx.schedules.client(15_000);
-  if (!client) throw new Error(`agent "${ctx.agents.selectedName()}" keeps no schedules`);
-  const list = await client.schedules();
-  if (!list.length) {
-    void vscode.window.showInformationMessage(`No schedule on agent "${ctx.agents.selectedName()}" yet: add one with ByteNite: Schedule….`);
-    return undefined;
-  }
-  return list.length === 1 ? list[0].name : (await vscode.window.showQuickPick(list.map((s) => s.name), { title }));
-}
-
-/** The endpoint a command is about: its name, or the user's pick among the selected agent's. */
-async function endpointArg(ctx: Ctx, name: string | undefined, title: string) {
-  const listed = await ctx.endpoints.list(15_000);
-  if (!listed) throw new Error(`agent "${ctx.agents.selectedName()}" serves no endpoints (or is not connected)`);
-  if (!name && !listed.endpoints.length) {
-    void vscode.window.showInformationMessage(`No endpoint on agent "${listed.agent}" yet: deploy one with ByteNite: Deploy as Endpoint.`);
-    return undefined;
-  }
-  const pickName = name ?? (listed.endpoints.length === 1 ? listed.endpoints[0].name
-    : (await vscode.window.showQuickPick(listed.endpoints.map((e) => e.name), { title })));
-  if (!pickName) return undefined;
-  const endpoint = listed.endpoints.find((e) => e.name === pickName);
-  if (!endpoint) throw new Error(`no endpoint ${pickName} on agent "${listed.agent}"`);
-  return { list: ctx.endpoints, client: listed.client, endpoint };
 }
 
 /** The Dockerfile a command is about: its argument, the active editor, or the user's pick. */
