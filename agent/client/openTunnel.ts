@@ -17,8 +17,21 @@ export interface TunnelAuth {
   ca?: string | Buffer;
 }
 
+const tunnelUrl = (agentUrl: string, runId: string, port: number, task?: number) =>
+  `${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`;
+
 export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<WebSocket> {
-  return openAgentSocket(`${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`, auth, 'tunnel');
+  return openAgentSocket(tunnelUrl(agentUrl, runId, port, task), auth, 'tunnel');
+}
+
+/** A refusal before an upgrade, in the agent's own words (its body, bounded) with its HTTP status, given to `done`. */
+function readRefusal(res: http.IncomingMessage, what: string, done: (err: TunnelRefused) => void): void {
+  let body = '';
+  res.setEncoding('utf8');
+  res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
+  const end = () => done(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the ${what} (HTTP ${res.statusCode})`));
+  res.once('end', end);
+  res.once('close', end);
 }
 
 /**
@@ -27,7 +40,7 @@ export function openTunnel(agentUrl: string, auth: TunnelAuth, runId: string, po
  * the WebSocket tunnel's, with the same statuses.
  */
 export function openRawTunnel(agentUrl: string, auth: TunnelAuth, runId: string, port: number, task?: number): Promise<Duplex> {
-  const u = new URL(`${agentUrl.replace(/\/+$/, '')}/tunnel/${runId}/${port}${task !== undefined ? `?task=${task}` : ''}`);
+  const u = new URL(tunnelUrl(agentUrl, runId, port, task));
   const secure = u.protocol === 'wss:' || u.protocol === 'https:';
   const opts: https.RequestOptions = {
     host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (secure ? 443 : 80), path: u.pathname + u.search, agent: false,
@@ -43,14 +56,7 @@ export function openRawTunnel(agentUrl: string, auth: TunnelAuth, runId: string,
       if (head.length > 0) socket.unshift(head);
       resolve(socket);
     });
-    req.once('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
-      const done = () => reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the tunnel (HTTP ${res.statusCode})`));
-      res.once('end', done);
-      res.once('close', done);
-    });
+    req.once('response', (res) => readRefusal(res, 'tunnel', reject));
     req.once('error', (err) => reject(new TunnelRefused(0, `cannot reach the agent: ${err.message}`)));
     req.end();
   });
@@ -69,17 +75,11 @@ export function openAgentSocket(url: string, auth: TunnelAuth, what: string, ear
   early?.(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c).length > 2000 && res.destroy());
-      const done = () => {
-        reject(new TunnelRefused(res.statusCode ?? 0, body.trim() || `the agent refused the ${what} (HTTP ${res.statusCode})`));
-        ws.terminate();
-      };
-      res.once('end', done);
-      res.once('close', done);
-    });
+    // Rejected before the socket is cut: its 'error' would otherwise say only that it closed.
+    ws.once('unexpected-response', (_req, res) => readRefusal(res, what, (err) => {
+      reject(err);
+      ws.terminate();
+    }));
     ws.once('error', (err) => reject(new TunnelRefused(0, `cannot reach the agent: ${err.message}`)));
   });
 }
