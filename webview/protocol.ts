@@ -64,6 +64,7 @@ export type RunEvent =
   | { kind: 'cost'; total: number; billedMs: number; currency: 'USD' }
   | { kind: 'port'; task?: number; port: number; state: 'ready'; ms: number }
   | { kind: 'volume'; state: 'over-quota'; usedBytes: number; quotaBytes: number; message: string }
+  | { kind: 'placed'; task?: number; volumes: string[]; node: string; nodeId: string; message: string }
   | { kind: 'idle'; idleMs: number; stopInMs: number; message: string }
   | { kind: 'exec'; task?: number; state: 'started' | 'ended'; time: string; command: string[]; tty: boolean; by: string; exitCode?: number | null; ms?: number }
   | ({ kind: 'exited' } & FinalFields)

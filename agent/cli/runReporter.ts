@@ -183,6 +183,8 @@ export class RunReporter {
       }
       case 'volume':
         return this.error(e.message);
+      case 'placed':
+        return this.hidden(e.task) ? undefined : this.note(e.message);
       case 'idle':
         return this.error(e.message);
       case 'exec':

@@ -31,6 +31,7 @@ import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
 import { followStats, openOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
 import { reservedMiB } from '../hardware/catalog';
+import { SwarmVolumes, type VolumePlacement } from './swarmVolumes';
 
 const MiB = 1024 * 1024;
 const REPO = 'bytenite-ctx';
@@ -109,12 +110,15 @@ export class SwarmEngine implements Engine {
   private readonly pollMs: number;
   /** Node id to an engine the agent can reach on that node (filled on first use). */
   private nodeDockers?: Promise<Map<string, Docker>>;
+  /** Tenants' named volumes, each on the node that made it (swarmVolumes.ts). */
+  readonly volumes: SwarmVolumes;
 
   constructor(private readonly opts: SwarmEngineOptions) {
     this.docker = opts.docker ?? new Docker();
     this.builder = new DockerEngine(this.docker, { registryAuth: opts.registryAuth, target: opts.target });
     this.registry = opts.registry;
     this.pollMs = opts.pollMs ?? 250;
+    this.volumes = new SwarmVolumes(this.docker, () => this.nodeDockerMap());
   }
 
   private where(): string {
@@ -196,17 +200,22 @@ export class SwarmEngine implements Engine {
     const nodes = await this.nodes();
     const refusal = refuse(nodes, spec.hardware);
     if (refusal) throw new HardwareUnavailableError(refusal);
-    const service = await this.docker.createService(this.serviceSpec(spec, ref) as unknown as Docker.CreateServiceOptions);
+    // A volume is on one node: the task goes there (or, new, is recorded where Swarm put it once it runs).
+    const placement = await this.volumes.place(spec);
+    let serviceId: string | undefined;
     try {
-      const task = await this.untilStarted(service.id, handlers, spec.signal);
-      return await this.supervise(service.id, task, spec.outputDir, handlers);
+      serviceId = (await this.docker.createService(this.serviceSpec(spec, ref, placement) as unknown as Docker.CreateServiceOptions)).id;
+      const task = await this.untilStarted(serviceId, handlers, spec.signal);
+      await placement.settle(task.NodeID);
+      return await this.supervise(serviceId, task, spec.outputDir, handlers);
     } catch (err) {
-      await this.removeService(service.id).catch(() => {});
+      await placement.settle(undefined).catch(() => {});
+      if (serviceId) await this.removeService(serviceId).catch(() => {});
       throw err;
     }
   }
 
-  private serviceSpec(spec: ContainerSpec, image: string): object {
+  private serviceSpec(spec: ContainerSpec, image: string, placement: VolumePlacement): object {
     const hw = spec.hardware;
     const labels = containerLabels(spec);
     const resources = {
@@ -226,7 +235,7 @@ export class SwarmEngine implements Engine {
           Labels: labels,
           // An anonymous volume: the program can write there whatever its image holds, the folder outlives
           // the exit so outputs can be copied, and it goes with the container when the service is removed.
-          Mounts: [{ Type: 'volume', Target: spec.outputDir }],
+          Mounts: [{ Type: 'volume', Target: spec.outputDir }, ...this.volumes.mounts(spec.mounts)],
           CapabilityDrop: ['CAP_NET_RAW', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SYS_CHROOT'],
           StopGracePeriod: 10e9,
         },
@@ -238,6 +247,7 @@ export class SwarmEngine implements Engine {
           Limits: { ...resources, Pids: spec.pidsLimit },
         },
         RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+        ...(placement.constraints.length ? { Placement: { Constraints: placement.constraints } } : {}),
         Networks: spec.network ? undefined : [{ Target: 'none' }],
       },
       Mode: { Replicated: { Replicas: 1 } },

@@ -197,6 +197,13 @@ export const RunEvent = z.discriminatedUnion('kind', [
     message: z.string().describe('What happened and what it means for the next run.'),
   }).describe('The tenant\'s volumes crossed their quota while this run wrote to one: this run goes on, the next one that writes a volume is refused.'),
   z.strictObject({
+    kind: z.literal('placed'), task,
+    volumes: z.array(volumeName).min(1).describe('The run\'s volumes, by the tenant\'s names.'),
+    node: z.string().describe('Hostname of the node the run is placed on.'),
+    nodeId: z.string().describe('Swarm id of that node.'),
+    message: z.string().describe('Where each volume is and why the run goes there (or that a new one was made there).'),
+  }).describe('On a cluster a volume lives on one node: the run was placed on the node that holds its volumes, or its new volumes were made on the node Swarm chose (later runs go there).'),
+  z.strictObject({
     kind: z.literal('idle'), idleMs: nonNegInt.describe('How long the run has had neither input nor output.'),
     stopInMs: nonNegInt.describe('It is stopped this much later unless something is typed or printed.'),
     message: z.string().describe('The warning, in words for the user.'),

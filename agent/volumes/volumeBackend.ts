@@ -5,6 +5,7 @@
  * folders is exactly what runs must never get.
  */
 import type Docker from 'dockerode';
+import type { RunEvent } from '../protocol';
 import { diskUsage } from '../images/dockerImages';
 
 export interface EngineVolume {
@@ -26,7 +27,16 @@ export interface VolumeBackend {
   sizes(): Promise<Map<string, number>>;
   /** Removes it; rejects with `inUse` set when the engine says a container still uses it. */
   remove(engineName: string): Promise<void>;
+  /**
+   * On a cluster, where a volume lives on one node: why these volumes cannot be mounted now (their node is
+   * down or drained), or undefined. Asked when a run is created, before it waits or builds.
+   */
+  refuse?(volumes: Array<{ engineName: string; name: string }>): Promise<string | undefined>;
+  /** On a cluster: tells `onPlaced` where each start of this run was placed for its volumes; returns the unsubscribe. */
+  follow?(runId: string, onPlaced: (e: PlacedEvent) => void): () => void;
 }
+
+export type PlacedEvent = Extract<RunEvent, { kind: 'placed' }>;
 
 export class VolumeInUseError extends Error {}
 

@@ -36,7 +36,8 @@ export class VolumeError extends Error {
   }
 }
 
-export type VolumeEvent = Extract<RunEvent, { kind: 'volume' }>;
+/** What a run's volumes say in its events: over quota, and on a cluster where the run was placed for them. */
+export type VolumeEvent = Extract<RunEvent, { kind: 'volume' | 'placed' }>;
 
 export interface VolumeLease {
   mounts: ContainerMount[];
@@ -88,8 +89,7 @@ export class Volumes {
     const vols = spec.volumes ?? [];
     if (vols.length === 0 || spec.buildOnly) return;
     if (!this.backend) {
-      throw new VolumeError('volume_refused', `this agent's ${this.engineName} engine cannot mount volumes: a volume lives on one machine and ` +
-        `the ${this.engineName} engine places a run on any node. Run with -v on an agent with a Docker engine`);
+      throw new VolumeError('volume_refused', `this agent's ${this.engineName} engine cannot mount volumes. Run with -v on an agent with a Docker engine`);
     }
     const parallel = spec.parallel ?? 1;
     const rw = vols.filter((v) => !v.readOnly);
@@ -103,6 +103,8 @@ export class Volumes {
         throw new VolumeError('volume_refused', `volume ${v.name} at ${v.path} overlaps the output folder ${out}: mount it elsewhere`);
       }
     }
+    const away = await this.backend.refuse?.(vols.map((v) => ({ engineName: this.engineNameOf(tenant, v.name), name: v.name })));
+    if (away) throw new VolumeError('volume_refused', away);
     if (rw.length) {
       const over = await this.overQuota(tenant);
       if (over) throw new VolumeError('over_quota', over);
@@ -116,7 +118,12 @@ export class Volumes {
   async acquire(run: RunLike, onWait: (reason: string) => void, onEvent: (e: VolumeEvent) => void, signal?: AbortSignal): Promise<VolumeLease | undefined> {
     const reqs = this.requests(run);
     if (!reqs.length || !this.backend) return undefined;
-    const release = await this.locks.acquire(run.id, reqs, onWait, signal);
+    const unlock = await this.locks.acquire(run.id, reqs, onWait, signal);
+    const unfollow = this.backend.follow?.(run.id, onEvent);
+    const release = () => {
+      unfollow?.();
+      unlock();
+    };
     const writes = reqs.some((r) => !r.readOnly);
     try {
       if (writes) {

@@ -120,14 +120,13 @@ const spec = (more: Partial<RunSpec>): RunSpec => RunSpec.parse({
   dockerfile: 'Dockerfile', contextDigest: 'a'.repeat(64), contextBytes: 0, hardware: { cpus: 1, memoryMiB: 64 }, ...more,
 });
 
-test('on Swarm a run with a volume is refused (a volume is node-local); a run without one is not', async () => {
-  const { volumes, done } = volumesWithout('swarm');
+test('on an engine without volumes a run with a volume is refused; a run without one is not', async () => {
+  const { volumes, done } = volumesWithout('bare');
   try {
     await volumes.check(spec({}), 't');
     await assert.rejects(volumes.check(spec({ volumes: [{ name: 'd', path: '/d', readOnly: true }] }), 't'), (err: VolumeError) => {
       assert.equal(err.code, 'volume_refused');
-      assert.equal(err.message, 'this agent\'s swarm engine cannot mount volumes: a volume lives on one machine and the swarm engine places a run on any node. ' +
-        'Run with -v on an agent with a Docker engine');
+      assert.equal(err.message, 'this agent\'s bare engine cannot mount volumes. Run with -v on an agent with a Docker engine');
       return true;
     });
     assert.deepEqual((await volumes.list('t')).volumes, []);
