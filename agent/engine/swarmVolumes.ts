@@ -20,6 +20,8 @@ import type { ContainerMount, ContainerSpec } from './engine';
 /** The config label that names the node holding the volume. */
 const NODE_LABEL = 'io.bytenite.node';
 const NAME_LABEL = 'io.bytenite.volume';
+/** A node's availability other than active, as the refusal says it. */
+const AWAY: Record<string, string> = { drain: 'drained', pause: 'paused' };
 
 interface NodeLike {
   ID: string;
@@ -169,7 +171,9 @@ export class SwarmVolumes implements VolumeBackend {
         'Join it again, or remove the volume (bytenite volume rm NAME) to start an empty one');
     }
     if (node.Status.State !== 'ready' || node.Spec.Availability !== 'active') {
-      throw new VolumeError('volume_refused', `${what} ${verb} on ${label(node, node.ID)}, which is ${node.Status.State}${node.Spec.Availability !== 'active' ? ` and ${node.Spec.Availability}` : ''}: ` +
+      const down = node.Status.State !== 'ready' ? [node.Status.State] : [];
+      if (node.Spec.Availability !== 'active') down.push(AWAY[node.Spec.Availability] ?? node.Spec.Availability);
+      throw new VolumeError('volume_refused', `${what} ${verb} on ${label(node, node.ID)}, which is ${down.join(' and ')}: ` +
         'a volume stays on the node that made it, so the run can only go there. Bring that node back (docker node update --availability active), ' +
         'or use another volume; the agent never makes an empty one elsewhere');
     }

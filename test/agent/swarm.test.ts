@@ -101,6 +101,31 @@ function startCli(args: string[]) {
   return { child, done, events, waitFor };
 }
 
+/** The node of this run's task, as the manager's API says (polled while it runs). */
+async function taskNodeOf(runId: string): Promise<string | undefined> {
+  const services = await cluster.manager.listServices({ filters: { label: [`io.bytenite.run=${runId}`] } }).catch(() => []);
+  for (const s of services) {
+    const tasks = (await cluster.manager.listTasks({ filters: { service: [s.ID!] } }).catch(() => [])) as Array<{ NodeID?: string }>;
+    const node = tasks.find((t) => t.NodeID)?.NodeID;
+    if (node) return node;
+  }
+  return undefined;
+}
+
+/** Starts a run and reads its task's node through the manager while it runs. */
+async function runOnNode(args: string[]) {
+  const run = startCli(args);
+  const { runId } = await run.waitFor((e) => e.event.kind === 'running');
+  let node: string | undefined;
+  for (let i = 0; i < 50 && !node; i++) {
+    node = await taskNodeOf(runId);
+    if (!node) await new Promise((r) => setTimeout(r, 100));
+  }
+  const res = await run.done;
+  const placed = run.events().map((e) => e.event).filter((e): e is Extract<RunEvent, { kind: 'placed' }> => e.kind === 'placed');
+  return { res, node, placed };
+}
+
 test('the catalog shows both nodes of the Swarm, and what one task can get', async () => {
   const r = await runCli(['hardware', '--json', ...agentArgs()]);
   assert.equal(r.code, 0, r.stderr);
@@ -251,6 +276,66 @@ test('a 4-task fan-out spreads over both nodes; every task\'s logs and outputs c
   console.log(`# Swarm, warm, 'sleep 3' per task, 0.5 vCPU each, CLI start to exit: 1 task ${one} ms; 4 tasks ${four} ms`);
 });
 
+test('a volume stays on its node: the next run reads what the last wrote, on the same node, and the events say so; a drained node is refused', async () => {
+  const dir = ctx();
+  const short = (id: string) => id.slice(0, 12);
+  // The first run: the volume is new, Swarm places it (on the worker: only it has the GPU), and it is made there.
+  const first = await runOnNode([path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:1', '--memory', '64m', '-v', 'notes:/data', '--',
+    'sh', '-c', 'echo kept > /data/f; sleep 1']);
+  assert.equal(first.res.code, 0, first.res.stderr + agentLog.slice(-2000));
+  assert.equal(first.node, cluster.workerNodeId);
+  assert.equal(first.placed.length, 1, JSON.stringify(first.placed));
+  assert.equal(first.placed[0].nodeId, cluster.workerNodeId);
+  assert.match(first.placed[0].message, new RegExp(`volume notes is new: Swarm placed the run on node \\S+ \\(${short(cluster.workerNodeId)}\\)`));
+  // Then without the GPU (either node could take them): each is placed where the volume is, and reads it back.
+  for (let i = 0; i < 2; i++) {
+    const next = await runOnNode([path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '-v', 'notes:/data:ro', '--', 'sh', '-c', 'cat /data/f; sleep 1']);
+    assert.equal(next.res.code, 0, next.res.stderr);
+    assert.match(next.res.stdout, /kept/);
+    assert.equal(next.node, cluster.workerNodeId, 'the run went to the node that holds the volume');
+    assert.deepEqual(next.placed.map((e) => [e.volumes, e.nodeId]), [[['notes'], cluster.workerNodeId]]);
+    assert.match(next.placed[0].message, new RegExp(`^volume notes is on node \\S+ \\(${short(cluster.workerNodeId)}\\): the run is placed there$`));
+  }
+  const plain = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '-v', 'notes:/data:ro', '--', 'cat', '/data/f']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, 'kept\n');
+  assert.match(plain.stderr, /volume notes is on node \S+ \(\w+\): the run is placed there/, 'the CLI shows where it went');
+  // Two runs of a new volume at once (read-only: they may share it): Swarm would spread them, but the second
+  // waits for the first's placement and goes to the same node, so the volume is never made twice.
+  const pair = await Promise.all([0, 1].map(() => runOnNode([path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '-v', 'shared:/s:ro', '--', 'sh', '-c', 'sleep 2'])));
+  for (const p of pair) assert.equal(p.res.code, 0, p.res.stderr);
+  assert.ok(pair[0].node && pair[0].node === pair[1].node, `both on one node: ${pair.map((p) => p.node).join(', ')}`);
+  assert.deepEqual(pair.map((p) => p.placed.length), [1, 1]);
+  const made = [...(await cluster.manager.listVolumes({ filters: { label: ['io.bytenite.volume=shared'] } })).Volumes ?? [],
+    ...(await cluster.worker.listVolumes({ filters: { label: ['io.bytenite.volume=shared'] } })).Volumes ?? []];
+  assert.equal(made.length, 1, 'made once');
+
+  const listed = await runCli(['volumes', '--json', ...agentArgs()]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const notes = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; sizeBytes: number }).find((v) => v.name === 'notes');
+  assert.ok(notes && notes.sizeBytes > 0, listed.stdout);
+
+  // Drained, the worker keeps the volume but takes no task: refused before anything is built, naming the node.
+  const node = cluster.manager.getNode(cluster.workerNodeId);
+  const spec = async () => (await node.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+  const drained = await spec();
+  await node.update({ ...drained.Spec, Availability: 'drain', version: drained.Version.Index });
+  try {
+    const refused = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '-v', 'notes:/data', '--', 'cat', '/data/f']);
+    assert.equal(refused.code, 125, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`volume notes is on node \\S+ \\(${short(cluster.workerNodeId)}\\), which is drained: `));
+    assert.match(refused.stderr, /never makes an empty one elsewhere/);
+  } finally {
+    const now = await spec();
+    await node.update({ ...now.Spec, Availability: 'active', version: now.Version.Index });
+  }
+  // No empty copy of it was made on the manager.
+  const onManager = await cluster.manager.listVolumes({ filters: { label: ['io.bytenite.volume=notes'] } });
+  assert.deepEqual((onManager.Volumes ?? []).map((v) => v.Name), []);
+  const onWorker = await cluster.worker.listVolumes({ filters: { label: ['io.bytenite.volume=notes'] } });
+  assert.equal((onWorker.Volumes ?? []).length, 1, 'made on the worker with the tenant\'s labels');
+});
+
 test('losing the worker during a run is reported plainly on that run; nothing hangs', async () => {
   const dir = ctx();
   const t0 = Date.now();
@@ -269,4 +354,14 @@ test('losing the worker during a run is reported plainly on that run; nothing ha
   assert.equal(final.code, 'engine');
   assert.match(final.message, /lost node .*state down.*outcome.*unknown/);
   assert.ok(reportedMs < 30_000, `reported after ${reportedMs} ms`);
+});
+
+test('a volume on a stopped node: the run is refused, naming the node; no empty volume is made elsewhere', async () => {
+  // The worker was stopped by the test before; the volume `notes` is on it.
+  const dir = ctx();
+  const refused = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '-v', 'notes:/data', '--', 'cat', '/data/f']);
+  assert.equal(refused.code, 125, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`volume notes is on node \\S+ \\(${cluster.workerNodeId.slice(0, 12)}\\), which is (down|unknown|disconnected)`));
+  const onManager = await cluster.manager.listVolumes({ filters: { label: ['io.bytenite.volume=notes'] } });
+  assert.deepEqual((onManager.Volumes ?? []).map((v) => v.Name), []);
 });
