@@ -309,11 +309,18 @@ test('a volume stays on its node: the next run reads what the last wrote, on the
   const made = [...(await cluster.manager.listVolumes({ filters: { label: ['io.bytenite.volume=shared'] } })).Volumes ?? [],
     ...(await cluster.worker.listVolumes({ filters: { label: ['io.bytenite.volume=shared'] } })).Volumes ?? []];
   assert.equal(made.length, 1, 'made once');
+  // Removed on the node that holds it, through that node's engine (--node-engine for the worker).
+  const rm = await runCli(['volume', 'rm', 'shared', ...agentArgs()]);
+  assert.equal(rm.code, 0, rm.stderr);
+  const left = [...(await cluster.manager.listVolumes({ filters: { label: ['io.bytenite.volume=shared'] } })).Volumes ?? [],
+    ...(await cluster.worker.listVolumes({ filters: { label: ['io.bytenite.volume=shared'] } })).Volumes ?? []];
+  assert.deepEqual(left.map((v) => v.Name), []);
 
   const listed = await runCli(['volumes', '--json', ...agentArgs()]);
   assert.equal(listed.code, 0, listed.stderr);
   const notes = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; sizeBytes: number }).find((v) => v.name === 'notes');
   assert.ok(notes && notes.sizeBytes > 0, listed.stdout);
+  assert.ok(!listed.stdout.includes('"name":"shared"'), listed.stdout);
 
   // Drained, the worker keeps the volume but takes no task: refused before anything is built, naming the node.
   const node = cluster.manager.getNode(cluster.workerNodeId);
