@@ -1,0 +1,177 @@
+// An endpoint on the Swarm engine, on a real two-node Swarm built on this machine (test/agent/swarmCluster.ts),
+// through the real `bytenite agent --engine swarm` and real HTTP clients: the token or 401 (nothing started),
+// the service's replicas 0 -> 1 on a request and back to 0 after --idle, --max 2 caps them (one task per node,
+// each reached through the endpoint's gateway), undeploy removes what the endpoint made. Nothing is skipped.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { spawn, ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CLI, ROOT, cleanup, makeContext, tmpDir } from './helpers';
+import { startSwarmCluster, SwarmCluster } from './swarmCluster';
+import { AgentClient } from '../../agent/client/agentClient';
+import { startRun } from '../../agent/client/startRun';
+
+let cluster: SwarmCluster;
+let agent: ChildProcess;
+let base = '';
+let client: AgentClient;
+let token = '';
+const dirs: string[] = [];
+let agentLog = '';
+
+before(async () => {
+  cluster = await startSwarmCluster();
+  console.log(`# Swarm test cluster ready in ${cluster.setupMs} ms`);
+  const data = tmpDir('bytenite-swarm-ep-agent-');
+  dirs.push(data);
+  agent = spawn(process.execPath, [CLI, 'agent', '--engine', 'swarm', '--registry', cluster.registry,
+    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', data], {
+    cwd: ROOT, env: { ...process.env, DOCKER_HOST: `unix://${cluster.managerSocket}`, BYTENITE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  agent.stderr!.on('data', (d) => (agentLog += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    agent.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (ws:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${agentLog.slice(-2000)}`)));
+  });
+  base = url.replace(/^ws/, 'http');
+  token = readFileSync(path.join(data, 'token'), 'utf8').trim().split(/\s+/).pop()!;
+  client = await AgentClient.connect(url, { token });
+});
+
+after(async () => {
+  client?.close();
+  if (agent && agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    const gone = await Promise.race([new Promise((r) => agent.once('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 20_000))]);
+    if (!gone) agent.kill('SIGKILL');
+  }
+  try {
+    if (cluster) {
+      const left = await cluster.manager.listServices({ filters: { label: ['io.bytenite.managed=1'] } }).catch(() => []);
+      assert.equal(left.length, 0, `services left behind: ${left.map((s) => s.Spec?.Name).join(', ')}`);
+    }
+  } finally {
+    cleanup(...dirs);
+    await cluster?.stop();
+  }
+});
+
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false, timeout: 120_000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+/** The endpoint's service on the manager, as Swarm has it. */
+async function service(): Promise<{ replicas: number; id: string } | undefined> {
+  const list = await cluster.manager.listServices({ filters: { label: ['io.bytenite.endpoint'] } });
+  const s = list[0];
+  return s && { id: s.ID!, replicas: s.Spec?.Mode?.Replicated?.Replicas ?? -1 };
+}
+
+async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    assert.ok(Date.now() < deadline, `${what} within ${ms / 1000} s; agent log: ${agentLog.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle, --max 2 caps them, undeploy cleans up', async () => {
+  const slow = '#!/bin/sh\nsleep 3\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\nprintf "slow from %s" "$(hostname)"\n';
+  const dir = makeContext({ 'www/index.html': 'hello swarm', 'www/cgi-bin/slow': slow },
+    'COPY www /www\nRUN ["chmod", "755", "/www/cgi-bin/slow"]\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
+  dirs.push(dir);
+  const started = await startRun(client, { contextDir: dir, dockerfile: `${dir}/Dockerfile`, hardware: { cpus: 0.25, memoryMiB: 64 }, buildOnly: true, onEvent: () => {} });
+  const final = await started.done;
+  assert.equal(final.kind, 'exited', JSON.stringify(final));
+
+  // A Swarm with no node that could run a task refuses the deploy with the reason, before anything is made.
+  const availability = async (a: 'drain' | 'active') => {
+    for (const id of [cluster.managerNodeId, cluster.workerNodeId]) {
+      const n = cluster.manager.getNode(id);
+      const info = (await n.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+      await n.update({ ...info.Spec, version: info.Version.Index, Availability: a });
+    }
+  };
+  await availability('drain');
+  try {
+    await assert.rejects(client.deployEndpoint('drained', started.spec, { port: 8000 }),
+      /an endpoint on this Swarm cannot start: the Swarm has no node that is ready and active/);
+    assert.equal(await service(), undefined, 'no service made');
+  } finally {
+    await availability('active');
+  }
+
+  const ep = await client.deployEndpoint('web', started.spec, { port: 8000, idleMs: 3000, max: 2, concurrency: 1 });
+  assert.equal(ep.path, '/e/web/');
+  const svc = await until('the endpoint\'s service exists', 30_000, service);
+  assert.equal(svc.replicas, 0, 'deployed at zero');
+
+  const refused = await get(`${base}/e/web/index.html`);
+  assert.equal(refused.status, 401);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await service())!.replicas, 0, 'a request without the token starts nothing');
+
+  const t0 = Date.now();
+  const ok = await get(`${base}/e/web/index.html`, { authorization: `Bearer ${token}` });
+  assert.equal(ok.status, 200, ok.body + agentLog.slice(-2000));
+  assert.equal(ok.body, 'hello swarm');
+  console.log(`# wake from 0 replicas to the first response: ${Date.now() - t0} ms`);
+  assert.equal((await service())!.replicas, 1, 'one request woke one replica');
+
+  // Four slow requests at concurrency 1: a second replica, never a third.
+  let most = 0;
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      most = Math.max(most, (await service())!.replicas);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const t1 = Date.now();
+  const slowOnes = await Promise.all([0, 1, 2, 3].map(() => get(`${base}/e/web/cgi-bin/slow`, { authorization: `Bearer ${token}` })));
+  watching = false;
+  await watch;
+  for (const r of slowOnes) assert.equal(r.status, 200, r.body);
+  const hosts = new Set(slowOnes.map((r) => r.body.replace('slow from ', '')));
+  console.log(`# 4 slow (3 s) requests, --max 2 --concurrency 1: ${Date.now() - t1} ms, replicas at most ${most}, answered by ${hosts.size} tasks`);
+  assert.equal(most, 2, '--max 2 caps the replicas');
+  assert.equal(hosts.size, 2, 'both tasks answered');
+  // Swarm spreads the two replicas over the two nodes: the worker's task was reached through the gateway too.
+  const tasks = (await cluster.manager.listTasks({ filters: { service: [svc.id], 'desired-state': ['running'] } })) as Array<{ NodeID: string }>;
+  assert.deepEqual(new Set(tasks.map((t) => t.NodeID)), new Set([cluster.managerNodeId, cluster.workerNodeId]));
+
+  // Idle for 3 s: back to zero replicas; the next request wakes one again.
+  await until('the service went back to 0 replicas after --idle', 40_000, async () => ((await service())!.replicas === 0 ? true : undefined));
+  await until('its tasks stopped', 40_000, async () => ((await client.endpoints())[0].instances.length === 0 ? true : undefined));
+  const again = await get(`${base}/e/web/index.html`, { authorization: `Bearer ${token}` });
+  assert.equal(again.status, 200, again.body);
+  assert.equal((await service())!.replicas, 1);
+
+  await client.removeEndpoint('web');
+  await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
+  const nets = await until('undeploy removed the network', 30_000, async () => {
+    const left = await cluster.manager.listNetworks({ filters: { label: ['io.bytenite.endpoint'] } });
+    return left.length === 0 ? left : undefined;
+  });
+  assert.equal(nets.length, 0);
+  const gw = await cluster.manager.listContainers({ all: true, filters: { label: ['io.bytenite.endpoint'] } });
+  assert.equal(gw.length, 0, 'the gateway is gone');
+});
