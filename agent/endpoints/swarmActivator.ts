@@ -79,6 +79,8 @@ export class SwarmActivator implements EndpointActivator {
   private closed = false;
   private successor?: EndpointActivator;
   private predecessor?: { activator: EndpointActivator; retire: () => void };
+  /** Why Swarm keeps a wanted task waiting (no node with room, an image to pull), while it does. */
+  private waitingWhy?: string;
   /** Failed tasks already reported to held requests. */
   private readonly failedSeen = new Set<string>();
 
@@ -127,7 +129,8 @@ export class SwarmActivator implements EndpointActivator {
       const onAbort = () => w.refuse(new Refusal(499, 'the client left while its request was held'));
       signal?.addEventListener('abort', onAbort, { once: true });
       timer = setTimeout(() => w.refuse(new Refusal(503,
-        `no task of endpoint ${this.def.name} could take the request within ${Math.round(this.holdMs / 1000)} s`, 5)), this.holdMs);
+        `no task of endpoint ${this.def.name} could take the request within ${Math.round(this.holdMs / 1000)} s` +
+          (this.waitingWhy ? ` (Swarm: ${this.waitingWhy})` : ''), 5)), this.holdMs);
       this.queue.push(w);
       this.scale();
     });
@@ -296,6 +299,7 @@ export class SwarmActivator implements EndpointActivator {
   private async reconcile(): Promise<void> {
     const id = await this.serviceId();
     const tasks = await this.opts.services.tasks(id, this.key);
+    this.waitingWhy = tasks.find((t) => t.wanted && t.state === 'pending' && t.error)?.error;
     const live = new Map<string, ServiceTask>();
     for (const t of tasks) if (t.state === 'running' && t.wanted && t.address) live.set(t.id, t);
     for (const inst of [...this.instances.values()]) {

@@ -8,14 +8,15 @@ import http from 'node:http';
 import { spawn, ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, ROOT, cleanup, makeContext, tmpDir } from './helpers';
+import { CLI, ROOT, cleanup, makeContext, runCli, tmpDir } from './helpers';
 import { startSwarmCluster, SwarmCluster } from './swarmCluster';
 import { AgentClient } from '../../agent/client/agentClient';
-import { startRun } from '../../agent/client/startRun';
 
 let cluster: SwarmCluster;
 let agent: ChildProcess;
 let base = '';
+let url = '';
+let tokenFile = '';
 let client: AgentClient;
 let token = '';
 const dirs: string[] = [];
@@ -32,7 +33,7 @@ before(async () => {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   agent.stderr!.on('data', (d) => (agentLog += d));
-  const url = await new Promise<string>((resolve, reject) => {
+  url = await new Promise<string>((resolve, reject) => {
     let out = '';
     agent.stdout!.on('data', (d) => {
       out += d;
@@ -42,7 +43,8 @@ before(async () => {
     agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${agentLog.slice(-2000)}`)));
   });
   base = url.replace(/^ws/, 'http');
-  token = readFileSync(path.join(data, 'token'), 'utf8').trim().split(/\s+/).pop()!;
+  tokenFile = path.join(data, 'token');
+  token = readFileSync(tokenFile, 'utf8').trim().split(/\s+/).pop()!;
   client = await AgentClient.connect(url, { token });
 });
 
@@ -98,11 +100,10 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
   const dir = makeContext({ 'www/index.html': 'hello swarm', 'www/cgi-bin/slow': slow },
     'COPY www /www\nRUN ["chmod", "755", "/www/cgi-bin/slow"]\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
   dirs.push(dir);
-  const started = await startRun(client, { contextDir: dir, dockerfile: `${dir}/Dockerfile`, hardware: { cpus: 0.25, memoryMiB: 64 }, buildOnly: true, onEvent: () => {} });
-  const final = await started.done;
-  assert.equal(final.kind, 'exited', JSON.stringify(final));
+  const deploy = (name: string) => runCli(['deploy', name, path.join(dir, 'Dockerfile'), '--port', '8000', '--idle', '3s', '--max', '2',
+    '--concurrency', '1', '--cpus', '0.5', '--memory', '64m', '--agent', url, '--token-file', tokenFile]);
 
-  // A Swarm with no node that could run a task refuses the deploy with the reason, before anything is made.
+  // A Swarm with no node that could run a task refuses the deploy with the reason, before a service is made.
   const availability = async (a: 'drain' | 'active') => {
     for (const id of [cluster.managerNodeId, cluster.workerNodeId]) {
       const n = cluster.manager.getNode(id);
@@ -112,15 +113,17 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
   };
   await availability('drain');
   try {
-    await assert.rejects(client.deployEndpoint('drained', started.spec, { port: 8000 }),
-      /an endpoint on this Swarm cannot start: the Swarm has no node that is ready and active/);
+    const r = await deploy('web');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /an endpoint on this Swarm cannot start: the Swarm has no node that is ready and active/);
     assert.equal(await service(), undefined, 'no service made');
   } finally {
     await availability('active');
   }
 
-  const ep = await client.deployEndpoint('web', started.spec, { port: 8000, idleMs: 3000, max: 2, concurrency: 1 });
-  assert.equal(ep.path, '/e/web/');
+  const r = await deploy('web');
+  assert.equal(r.code, 0, r.stderr + agentLog.slice(-2000));
+  assert.equal(r.stdout.trim(), `${base}/e/web/`);
   const svc = await until('the endpoint\'s service exists', 30_000, service);
   assert.equal(svc.replicas, 0, 'deployed at zero');
 
@@ -133,7 +136,9 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
   const ok = await get(`${base}/e/web/index.html`, { authorization: `Bearer ${token}` });
   assert.equal(ok.status, 200, ok.body + agentLog.slice(-2000));
   assert.equal(ok.body, 'hello swarm');
-  console.log(`# wake from 0 replicas to the first response: ${Date.now() - t0} ms`);
+  const woke = (await client.endpointRequests('web', { limit: 10 })).find((q) => q.wake);
+  console.log(`# wake from 0 replicas to the first response: ${Date.now() - t0} ms (held ${woke?.heldMs} ms: ` +
+    `task running ${woke?.wake?.startMs} ms after the scale-up, its port answered ${woke?.wake?.readyMs} ms later; first byte ${woke?.firstByteMs} ms)`);
   assert.equal((await service())!.replicas, 1, 'one request woke one replica');
 
   // Four slow requests at concurrency 1: a second replica, never a third.
@@ -165,7 +170,8 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
   assert.equal(again.status, 200, again.body);
   assert.equal((await service())!.replicas, 1);
 
-  await client.removeEndpoint('web');
+  const gone = await runCli(['undeploy', 'web', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(gone.code, 0, gone.stderr);
   await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
   const nets = await until('undeploy removed the network', 30_000, async () => {
     const left = await cluster.manager.listNetworks({ filters: { label: ['io.bytenite.endpoint'] } });
