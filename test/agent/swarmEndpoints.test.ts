@@ -22,13 +22,13 @@ let token = '';
 const dirs: string[] = [];
 let agentLog = '';
 
-before(async () => {
-  cluster = await startSwarmCluster();
-  console.log(`# Swarm test cluster ready in ${cluster.setupMs} ms`);
-  const data = tmpDir('bytenite-swarm-ep-agent-');
-  dirs.push(data);
+let dataDir = '';
+
+/** Starts `bytenite agent --engine swarm` on the cluster's manager with the test's data folder, and connects. */
+async function startAgent(): Promise<void> {
+  agentLog = '';
   agent = spawn(process.execPath, [CLI, 'agent', '--engine', 'swarm', '--registry', cluster.registry,
-    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', data], {
+    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', dataDir], {
     cwd: ROOT, env: { ...process.env, DOCKER_HOST: `unix://${cluster.managerSocket}`, BYTENITE_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -43,9 +43,24 @@ before(async () => {
     agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${agentLog.slice(-2000)}`)));
   });
   base = url.replace(/^ws/, 'http');
-  tokenFile = path.join(data, 'token');
+  tokenFile = path.join(dataDir, 'token');
   token = readFileSync(tokenFile, 'utf8').trim().split(/\s+/).pop()!;
   client = await AgentClient.connect(url, { token });
+}
+
+async function stopAgent(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  client.close();
+  const exited = new Promise((r) => agent.once('exit', r));
+  agent.kill(signal);
+  await exited;
+}
+
+before(async () => {
+  cluster = await startSwarmCluster();
+  console.log(`# Swarm test cluster ready in ${cluster.setupMs} ms`);
+  dataDir = tmpDir('bytenite-swarm-ep-agent-');
+  dirs.push(dataDir);
+  await startAgent();
 });
 
 after(async () => {
@@ -180,4 +195,31 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
   assert.equal(nets.length, 0);
   const gw = await cluster.manager.listContainers({ all: true, filters: { label: ['io.bytenite.endpoint'] } });
   assert.equal(gw.length, 0, 'the gateway is gone');
+});
+
+test('an endpoint on the Swarm across agent restarts: a SIGKILL leaves its task serving, a SIGTERM scales it to 0', async () => {
+  const dir = makeContext({ 'www/index.html': 'kept' }, 'COPY www /www\nCMD ["/bin/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]\n', { uniq: true });
+  dirs.push(dir);
+  const r = await runCli(['deploy', 'kept', path.join(dir, 'Dockerfile'), '--port', '8000', '--idle', '60s', '--max', '1',
+    '--cpus', '0.5', '--memory', '64m', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(r.code, 0, r.stderr);
+  const call = () => get(`${base}/e/kept/index.html`, { authorization: `Bearer ${token}` });
+  assert.deepEqual(await call(), { status: 200, body: 'kept' });
+  const [task] = (await client.endpoints()).find((e) => e.name === 'kept')!.instances.map((i) => i.runId);
+  assert.ok(task);
+
+  await stopAgent('SIGKILL');
+  await startAgent();
+  assert.deepEqual(await call(), { status: 200, body: 'kept' });
+  const after = (await client.endpoints()).find((e) => e.name === 'kept')!;
+  assert.deepEqual(after.instances.map((i) => i.runId), [task], 'the task left running was taken up, no new one');
+  assert.equal((await service())!.replicas, 1);
+
+  await stopAgent('SIGTERM');
+  assert.equal((await service())!.replicas, 0, 'an agent that stops scales its endpoints to 0');
+  await startAgent();
+  assert.deepEqual(await call(), { status: 200, body: 'kept' }, 'served again after the restart');
+  const gone = await runCli(['undeploy', 'kept', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(gone.code, 0, gone.stderr);
+  await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
 });
