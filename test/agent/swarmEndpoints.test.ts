@@ -5,8 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { spawn, ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, cleanup, makeContext, runCli, tmpDir } from './helpers';
 import { startSwarmCluster, SwarmCluster } from './swarmCluster';
@@ -219,7 +220,54 @@ test('an endpoint on the Swarm across agent restarts: a SIGKILL leaves its task 
   assert.equal((await service())!.replicas, 0, 'an agent that stops scales its endpoints to 0');
   await startAgent();
   assert.deepEqual(await call(), { status: 200, body: 'kept' }, 'served again after the restart');
+
+  // A redeploy: a new service beside the old one, which answers until the new one has a task ready, then goes.
+  writeFileSync(path.join(dir, 'www/index.html'), 'kept v2');
+  const again = await runCli(['deploy', 'kept', path.join(dir, 'Dockerfile'), '--port', '8000', '--idle', '60s', '--max', '1',
+    '--cpus', '0.5', '--memory', '64m', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(again.code, 0, again.stderr);
+  const during = await call();
+  assert.equal(during.status, 200, 'a request during the redeploy is answered');
+  await until('the new version answers', 60_000, async () => ((await call()).body === 'kept v2' ? true : undefined));
+  await until('the old version\'s service went', 30_000, async () => {
+    const list = await cluster.manager.listServices({ filters: { label: ['io.bytenite.endpoint'] } });
+    return list.length === 1 ? true : undefined;
+  });
   const gone = await runCli(['undeploy', 'kept', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(gone.code, 0, gone.stderr);
+  await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
+});
+
+test('an upgrade (WebSocket) through an endpoint on the Swarm: the 101, then bytes both ways, and 401 without the token', async () => {
+  // A server that answers any upgrade with 101 and then echoes: busybox nc runs it once per connection.
+  const script = '#!/bin/sh\nwhile read -r line; do [ "$line" = "$(printf \'\\r\')" ] && break; done\n' +
+    'printf \'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n\'\nexec cat\n';
+  const dir = makeContext({ 'echo.sh': script }, 'COPY echo.sh /echo.sh\nRUN ["chmod", "755", "/echo.sh"]\nCMD ["/bin/busybox", "nc", "-ll", "-p", "8000", "-e", "/echo.sh"]\n', { uniq: true });
+  dirs.push(dir);
+  const r = await runCli(['deploy', 'echo', path.join(dir, 'Dockerfile'), '--port', '8000', '--idle', '60s', '--max', '1',
+    '--cpus', '0.5', '--memory', '64m', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(r.code, 0, r.stderr);
+  const upgrade = (auth: boolean) => new Promise<string>((resolve, reject) => {
+    const { port } = new URL(base);
+    const sock = net.connect(Number(port), '127.0.0.1');
+    let got = '';
+    sock.on('data', (d) => {
+      got += d;
+      if (got.includes('\r\n\r\n') && !got.includes('ping-through-swarm') && got.startsWith('HTTP/1.1 101')) sock.write('ping-through-swarm');
+      if (got.includes('ping-through-swarm') || (got.includes('\r\n\r\n') && !got.startsWith('HTTP/1.1 101'))) {
+        sock.end();
+        resolve(got);
+      }
+    });
+    sock.on('error', reject);
+    sock.setTimeout(120_000, () => reject(new Error(`no answer: ${got}`)));
+    sock.write(`GET /e/echo/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n${auth ? `Authorization: Bearer ${token}\r\n` : ''}\r\n`);
+  });
+  assert.match(await upgrade(false), /^HTTP\/1\.1 401/);
+  const answer = await upgrade(true);
+  assert.match(answer, /^HTTP\/1\.1 101 Switching Protocols/);
+  assert.match(answer, /\r\n\r\nping-through-swarm$/);
+  const gone = await runCli(['undeploy', 'echo', '--agent', url, '--token-file', tokenFile]);
   assert.equal(gone.code, 0, gone.stderr);
   await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
 });
