@@ -81,6 +81,8 @@ export class SwarmActivator implements EndpointActivator {
   private predecessor?: { activator: EndpointActivator; retire: () => void };
   /** Why Swarm keeps a wanted task waiting (no node with room, an image to pull), while it does. */
   private waitingWhy?: string;
+  /** Tasks that were ready once: one of those that fails has crashed, it did not fail to start. */
+  private readonly everReady = new Set<string>();
   /** Failed tasks already reported to held requests. */
   private readonly failedSeen = new Set<string>();
 
@@ -299,6 +301,8 @@ export class SwarmActivator implements EndpointActivator {
   private async reconcile(): Promise<void> {
     const id = await this.serviceId();
     const tasks = await this.opts.services.tasks(id, this.key);
+    const known = new Set(tasks.map((t) => t.id));
+    for (const seen of [this.everReady, this.failedSeen]) for (const taskId of seen) if (!known.has(taskId)) seen.delete(taskId);
     this.waitingWhy = tasks.find((t) => t.wanted && t.state === 'pending' && t.error)?.error;
     const live = new Map<string, ServiceTask>();
     for (const t of tasks) if (t.state === 'running' && t.wanted && t.address) live.set(t.id, t);
@@ -321,8 +325,10 @@ export class SwarmActivator implements EndpointActivator {
       this.opts.onInstances();
       void this.bringUp(inst, t);
     }
-    // A task that failed since the last scale-up, with none ready: the held requests learn why.
-    const failed = tasks.find((t) => (t.state === 'failed' || t.state === 'rejected') && t.since.getTime() >= this.scaledUpAt - 1000 && !this.failedSeen.has(t.id));
+    // A task that could not start since the last scale-up, with none ready: the held requests learn why
+    // (after a crash of a task that served, they wait for the replacement Swarm starts).
+    const failed = tasks.find((t) => (t.state === 'failed' || t.state === 'rejected') && t.since.getTime() >= this.scaledUpAt - 1000 &&
+      !this.failedSeen.has(t.id) && !this.everReady.has(t.id));
     if (failed) {
       this.failedSeen.add(failed.id);
       if (!this.hasReady()) this.failHeld(`the endpoint's Swarm task could not start: ${failed.error ?? failed.state}`);
@@ -342,6 +348,7 @@ export class SwarmActivator implements EndpointActivator {
     }
     if (inst.gone || this.closed) return;
     inst.target = target;
+    this.everReady.add(task.id);
     inst.wake = { start: 'warm', admitMs: 0, startMs: Math.max(0, task.since.getTime() - this.scaledUpAt), readyMs: Date.now() - running };
     if (this.downTo !== undefined) {
       inst.state = 'stopping';
@@ -362,7 +369,11 @@ export class SwarmActivator implements EndpointActivator {
   }
 
   private ended(inst: TaskInstance, task: ServiceTask | undefined): void {
-    const why = !task ? 'its Swarm task is gone' : task.wanted ? `its Swarm task ended (${task.state}${task.error ? `: ${task.error}` : ''})` : 'Swarm stopped its task (scaled down)';
+    // A task that exits is failed (or complete) whatever Swarm wants of it next; one Swarm stops is shutdown.
+    const exited = task && (task.state === 'failed' || task.state === 'complete' || task.state === 'rejected');
+    const why = !task ? 'its Swarm task is gone'
+      : exited ? `its Swarm task ended (${task.state}${task.error ? `: ${task.error}` : ''}); Swarm starts another`
+      : task.wanted ? `its Swarm task is ${task.state}` : 'Swarm stopped its task (scaled down)';
     if (inst.state !== 'stopping') this.opts.log.warn({ endpoint: this.def.name, task: inst.taskId, why }, 'endpoint task ended');
     this.settle(inst, why);
     this.instances.delete(inst.taskId);

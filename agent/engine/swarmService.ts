@@ -75,10 +75,11 @@ export class SwarmServices {
   /** The service of this endpoint version, made (at 0 replicas) if it is not there; its id. */
   async ensure(s: ServiceSpec): Promise<string> {
     const name = serviceName(s.endpointKey, s.version);
-    const existing = await this.find(name);
-    if (existing) return existing;
+    // The gateway too when the service exists (after a restart): it may have been removed or stopped.
     const network = await this.ensureNetwork(s);
     await this.ensureGateway(s, network);
+    const existing = await this.find(name);
+    if (existing) return existing;
     const ref = await this.imageRef(s.image);
     const created = await this.docker.createService(this.serviceSpec(s, name, ref, network) as unknown as Docker.CreateServiceOptions);
     return created.id;
@@ -139,16 +140,24 @@ export class SwarmServices {
 
   /** Removes the endpoint's gateway and network once no version of it is left. */
   async removeEndpoint(endpointKey: string): Promise<void> {
-    await this.docker.getContainer(gatewayName(endpointKey)).remove({ force: true }).catch(ignore404);
     // The network goes once the tasks have left it, which takes Swarm a moment after the service went.
     for (let i = 0; i < 40; i++) {
+      // A service of the endpoint is back (deployed again under the same name): its gateway and network stay.
+      const services = await this.docker.listServices({ filters: { label: [`${ENDPOINT_LABEL}=${endpointKey}`] } });
+      if (services.length) return;
+      const gateway = this.docker.getContainer(gatewayName(endpointKey));
+      await gateway.remove({ force: true }).catch(ignore404);
       try {
         await this.docker.getNetwork(networkName(endpointKey)).remove();
-        return;
       } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return;
-        await new Promise((r) => setTimeout(r, 500));
+        if ((err as { statusCode?: number }).statusCode !== 404) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
       }
+      // Once more: a removal the engine had not finished the first time is not left behind.
+      await gateway.remove({ force: true }).catch(ignore404);
+      return;
     }
   }
 

@@ -194,8 +194,10 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
     return left.length === 0 ? left : undefined;
   });
   assert.equal(nets.length, 0);
-  const gw = await cluster.manager.listContainers({ all: true, filters: { label: ['io.bytenite.endpoint'] } });
-  assert.equal(gw.length, 0, 'the gateway is gone');
+  await until('undeploy removed the gateway', 30_000, async () => {
+    const gw = await cluster.manager.listContainers({ all: true, filters: { label: ['io.bytenite.endpoint'] } });
+    return gw.length === 0 ? true : undefined;
+  });
 });
 
 test('an endpoint on the Swarm across agent restarts: a SIGKILL leaves its task serving, a SIGTERM scales it to 0', async () => {
@@ -268,6 +270,29 @@ test('an upgrade (WebSocket) through an endpoint on the Swarm: the 101, then byt
   assert.match(answer, /^HTTP\/1\.1 101 Switching Protocols/);
   assert.match(answer, /\r\n\r\nping-through-swarm$/);
   const gone = await runCli(['undeploy', 'echo', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(gone.code, 0, gone.stderr);
+  await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
+});
+
+test('a task that crashes mid-request on the Swarm: 502 for that request, the next one served by the task Swarm starts instead', async () => {
+  const crash = '#!/bin/sh\nkill -9 $(pidof httpd)\nsleep 5\n';
+  const dir = makeContext({ 'www/index.html': 'up', 'www/cgi-bin/crash': crash },
+    'COPY www /www\nRUN ["chmod", "755", "/www/cgi-bin/crash"]\nCMD ["sh", "-c", "httpd -f -p 8000 -h /www; exit 1"]\n', { uniq: true });
+  dirs.push(dir);
+  const r = await runCli(['deploy', 'crashy', path.join(dir, 'Dockerfile'), '--port', '8000', '--idle', '60s', '--max', '1',
+    '--cpus', '0.5', '--memory', '64m', '--agent', url, '--token-file', tokenFile]);
+  assert.equal(r.code, 0, r.stderr);
+  const auth = { authorization: `Bearer ${token}` };
+  assert.deepEqual(await get(`${base}/e/crashy/index.html`, auth), { status: 200, body: 'up' });
+  const [first] = (await client.endpoints()).find((e) => e.name === 'crashy')!.instances.map((i) => i.runId);
+  const crashed = await get(`${base}/e/crashy/cgi-bin/crash`, auth);
+  assert.equal(crashed.status, 502, crashed.body);
+  console.log(`# the crashed request: ${crashed.body.trim()}`);
+  const next = await get(`${base}/e/crashy/index.html`, auth);
+  assert.deepEqual(next, { status: 200, body: 'up' });
+  const [second] = (await client.endpoints()).find((e) => e.name === 'crashy')!.instances.map((i) => i.runId);
+  assert.notEqual(second, first, 'a new task answered');
+  const gone = await runCli(['undeploy', 'crashy', '--agent', url, '--token-file', tokenFile]);
   assert.equal(gone.code, 0, gone.stderr);
   await until('undeploy removed the service', 30_000, async () => ((await service()) === undefined ? true : undefined));
 });
