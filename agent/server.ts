@@ -169,7 +169,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   // After the runs: an endpoint adopts the instances (runs) the previous agent left running.
   const noEndpoints = opts.endpoints === false ? EMBEDDED_NO_ENDPOINTS : engine.noEndpoints;
   const endpoints = noEndpoints === undefined
-    ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs, pricing })
+    ? new Endpoints({ runs, engine, log, dataDir: opts.dataDir, holdMs: opts.endpointHoldMs, pricing, network: opts.network ?? true, pidsLimit: opts.pidsLimit ?? 1024 })
     : undefined;
   endpoints?.load();
   const maxContextBytes = opts.maxContextBytes ?? 2 * 1024 * 1024 * 1024;
@@ -313,7 +313,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
     url, port, runs, storage, images, engineDescription, isolation, endpoints, schedules,
     async close() {
       clearInterval(heartbeat);
-      endpoints?.close();
+      await endpoints?.close();
       schedules?.close();
       await runs.shutdown();
       outputs.close();

@@ -19,6 +19,7 @@ import { isFinal } from '../protocol';
 import type { Run } from '../runs/run';
 import type { PortTarget } from '../tunnel/runPorts';
 import type { EndpointDefinition } from './definitionStore';
+import type { EndpointActivator } from './endpointActivator';
 
 /** What the activator needs of the run lifecycle (RunManager has it). */
 export interface InstanceRuns {
@@ -125,14 +126,14 @@ const READY_POLL_MS = 20;
 /** A new instance that is not ready in this long is given up (its held requests keep waiting for another). */
 const READY_TIMEOUT_MS = 5 * 60_000;
 
-export class Activator {
+export class Activator implements EndpointActivator {
   private readonly instances: Instance[] = [];
   private readonly queue: Waiter[] = [];
   private retired = false;
   /** Where held requests go after a redeploy or a removal. */
-  private successor?: Activator;
+  private successor?: EndpointActivator;
   /** The endpoint this one replaces, serving until this one has an instance ready (`takeOver`). */
-  private predecessor?: { activator: Activator; retire: () => void };
+  private predecessor?: { activator: EndpointActivator; retire: () => void };
 
   constructor(readonly def: EndpointDefinition, private readonly opts: ActivatorOptions) {}
 
@@ -145,10 +146,14 @@ export class Activator {
    * ready (one is started now, whatever `min` says), then it is retired into this one. Without that, every
    * request of the redeploy would wait for a new instance to start, and past the hold limit get 503.
    */
-  takeOver(old: Activator, retire: () => void): void {
-    if (!old.instances.some((i) => i.state === 'ready')) return retire();
+  takeOver(old: EndpointActivator, retire: () => void): void {
+    if (!old.hasReady()) return retire();
     this.predecessor = { activator: old, retire };
     if (!this.instances.some((i) => i.state !== 'stopping')) void this.startInstance();
+  }
+
+  hasReady(): boolean {
+    return this.instances.some((i) => i.state === 'ready');
   }
 
   /** The predecessor is done with: it stops taking requests, and what it holds comes here. */
@@ -220,7 +225,7 @@ export class Activator {
    * No new requests (they go to `next` after a redeploy, or get 404 after a removal); held ones go there
    * too, and the instances stop once what they hold has finished.
    */
-  retire(next?: Activator): void {
+  retire(next?: EndpointActivator): void {
     this.retired = true;
     this.successor = next;
     for (const w of this.queue.splice(0)) {
@@ -500,7 +505,7 @@ async function readyPathAnswers(target: PortTarget, port: number, readyPath: str
 }
 
 /** A relay stream (no network) given the few socket methods node's HTTP client calls on its connections. */
-function socketLike(s: Duplex): Duplex {
+export function socketLike(s: Duplex): Duplex {
   if (s instanceof net.Socket) return s;
   const x = s as Duplex & Partial<net.Socket>;
   x.setKeepAlive ??= () => x as net.Socket;

@@ -14,6 +14,8 @@ import type { EndpointSettings, EndpointSummary, RunSpec } from '../protocol';
 import type { Engine } from '../engine/engine';
 import { imageDigest, type RunManager } from '../runs/runManager';
 import { Activator, instanceName, instanceSpec } from './activator';
+import type { EndpointActivator } from './endpointActivator';
+import { SwarmActivator } from './swarmActivator';
 import { DefinitionStore, type EndpointDefinition } from './definitionStore';
 import { RequestJournal } from './requestJournal';
 import { CostLedger, idleWindow } from './endpointCost';
@@ -27,7 +29,7 @@ export class EndpointError extends Error {
 }
 
 interface Entry {
-  activator: Activator;
+  activator: EndpointActivator;
   journal: RequestJournal;
   /** Kept across redeploys, like the journal: it is the endpoint's, not one image's. */
   ledger: CostLedger;
@@ -42,13 +44,16 @@ export interface EndpointsOptions {
   holdMs?: number;
   /** Instances are billed as runs are, at the agent's prices. */
   pricing: PricingTable;
+  /** As for runs: whether instances may reach the network, and their process limit (Swarm services). */
+  network?: boolean;
+  pidsLimit?: number;
 }
 
 export class Endpoints {
   private readonly byKey = new Map<string, Entry>();
   private readonly store: DefinitionStore;
   /** Activators replaced or removed that still drain their instances (their images stay meanwhile). */
-  private readonly draining = new Set<Activator>();
+  private readonly draining = new Set<EndpointActivator>();
   private closed = false;
 
   constructor(private readonly opts: EndpointsOptions) {
@@ -75,6 +80,13 @@ export class Endpoints {
         this.opts.runs.cancel(run);
       }
     }
+    const services = this.opts.engine.endpointServices;
+    if (services) {
+      // Services of endpoints this agent no longer holds (undeployed while it was down, a lost data folder).
+      const kept = [...this.byKey.values()].map((e) => e.activator as SwarmActivator);
+      void services.removeOthers(this.opts.runs.agentId, new Set(kept.map((a) => a.endpointKey)), new Set(kept.map((a) => a.serviceName)))
+        .catch((err) => this.opts.log.warn({ err: (err as Error).message }, 'could not remove endpoint services left on the Swarm'));
+    }
     for (const { activator } of this.byKey.values()) activator.ensureMin();
     this.save();
   }
@@ -93,6 +105,8 @@ export class Endpoints {
         }
       }
     }
+    const swarmRefusal = await this.opts.engine.endpointServices?.refuse(spec);
+    if (swarmRefusal) throw new EndpointError('bad_message', swarmRefusal);
     const image = await this.opts.engine.findImage(imageDigest(spec, tenant));
     if (!image) throw new EndpointError('not_found', `no image built from this context on the agent: build it first (bytenite deploy does, with a buildOnly run)`);
     const { buildOnly: _b, buildSecrets: _s, parallel: _p, ...kept } = spec;
@@ -151,28 +165,34 @@ export class Endpoints {
     return new Set([...[...this.byKey.values()].map((e) => e.activator.def.image), ...[...this.draining].map((a) => a.def.image)]);
   }
 
-  close(): void {
+  /** Held requests get 503; on Swarm the services go to 0 replicas (awaited: the agent is about to exit). */
+  async close(): Promise<void> {
     this.closed = true;
-    for (const e of this.byKey.values()) e.activator.close();
+    await Promise.all([...this.byKey.values()].map((e) => e.activator.close()));
   }
 
-  private retire(old: Activator, next?: Activator): void {
+  private retire(old: EndpointActivator, next?: EndpointActivator): void {
     this.draining.add(old);
     old.retire(next);
   }
 
   private entryFor(def: EndpointDefinition, journal?: RequestJournal, ledger = new CostLedger(def.spent)): Entry {
-    const activator: Activator = new Activator(def, {
-      runs: this.opts.runs, log: this.opts.log, holdMs: this.opts.holdMs,
-      onInstances: () => {
-        if (this.draining.has(activator) && activator.instanceRuns().length === 0) this.draining.delete(activator);
-        this.save();
-      },
-      onSpent: (cost) => {
-        ledger.add(cost);
-        this.save();
-      },
-    });
+    const onInstances = () => {
+      if (this.draining.has(activator) && activator.instanceRuns().length === 0) this.draining.delete(activator);
+      this.save();
+    };
+    const onSpent = (cost: Parameters<CostLedger['add']>[0]) => {
+      ledger.add(cost);
+      this.save();
+    };
+    const services = this.opts.engine.endpointServices;
+    const { prices, reference } = this.opts.pricing;
+    const activator: EndpointActivator = services
+      ? new SwarmActivator(def, {
+        services, log: this.opts.log, holdMs: this.opts.holdMs, agentId: this.opts.runs.agentId, pidsLimit: this.opts.pidsLimit,
+        egress: this.opts.network ?? true, onInstances, onSpent, costOf: (ms) => costOf(def.spec.hardware, ms, prices, reference),
+      })
+      : new Activator(def, { runs: this.opts.runs, log: this.opts.log, holdMs: this.opts.holdMs, onInstances, onSpent });
     const file = path.join(this.opts.dataDir, 'endpoints', `${def.name}-${createHash('sha256').update(def.tenant).digest('hex').slice(0, 12)}.requests.jsonl`);
     return { activator, journal: journal ?? new RequestJournal(file), ledger };
   }

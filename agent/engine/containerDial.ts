@@ -131,8 +131,13 @@ async function listeningPorts(container: Docker.Container): Promise<Set<number>>
 }
 
 /** A connection to `port` through `nc` inside the container. */
-async function relay(container: Docker.Container, port: number): Promise<Duplex> {
-  const raw = await execShim(container, ['nc', '127.0.0.1', String(port)], true);
+function relay(container: Docker.Container, port: number): Promise<Duplex> {
+  return relayThrough(container, '127.0.0.1', port);
+}
+
+/** A connection to `host:port` as seen from inside the container (which has the busybox), through its `nc`. */
+export async function relayThrough(container: Docker.Container, host: string, port: number): Promise<Duplex> {
+  const raw = await execShim(container, ['nc', host, String(port)], true);
   return new RelayStream(raw);
 }
 

@@ -187,6 +187,8 @@ export interface Engine {
   readonly schedules?: boolean;
   /** Why this engine cannot serve endpoints, if it cannot (the agent must reach an instance's port). */
   readonly noEndpoints?: string;
+  /** An engine whose endpoints are replicated services (Swarm) rather than one run per instance. */
+  readonly endpointServices?: import('./swarmService').SwarmServices;
   /** Why this engine cannot run interactive runs (`-i`, `-it`) or exec into one, if it cannot. */
   readonly noInteractive?: string;
   /** The hardware to offer, when it is not this machine's (a cluster's nodes). */

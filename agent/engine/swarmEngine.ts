@@ -32,6 +32,7 @@ import { followStats, openOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
 import { reservedMiB } from '../hardware/catalog';
 import { SwarmVolumes, type VolumePlacement } from './swarmVolumes';
+import { ENDPOINT_LABEL, SwarmServices } from './swarmService';
 
 const MiB = 1024 * 1024;
 const REPO = 'bytenite-ctx';
@@ -100,8 +101,8 @@ export class SwarmEngine implements Engine {
   readonly name = 'swarm';
   /** Swarm places and queues tasks itself: the agent admits every run at once and reports Swarm's waiting. */
   readonly schedules = true;
-  readonly noEndpoints = 'the Swarm engine serves no endpoints yet: the agent cannot reach a Swarm task\'s ports (its tasks run on ' +
-    'other machines), and an endpoint as a replicated service scaled between --min and --max is not built; deploy to an agent on a Docker engine';
+  /** An endpoint is a replicated service the agent reaches through a gateway on the manager (swarmService.ts). */
+  readonly endpointServices: SwarmServices;
   readonly noInteractive = 'the Swarm engine has no interactive runs nor exec: a service task\'s stdin and a command inside it are on ' +
     'another machine\'s engine, which the agent does not attach to; run -it on an agent on a Docker engine';
   private readonly docker: Docker;
@@ -119,6 +120,7 @@ export class SwarmEngine implements Engine {
     this.registry = opts.registry;
     this.pollMs = opts.pollMs ?? 250;
     this.volumes = new SwarmVolumes(this.docker, () => this.nodeDockerMap());
+    this.endpointServices = new SwarmServices(this.docker, (image) => this.imageRef(image));
   }
 
   private where(): string {
@@ -419,7 +421,7 @@ export class SwarmEngine implements Engine {
   }
 
   async listOwn(agentId: string): Promise<Array<{ id: string; runId: string; running: boolean }>> {
-    const services = await this.docker.listServices({ filters: { label: [`${LABELS.agent}=${agentId}`] } });
+    const services = (await this.docker.listServices({ filters: { label: [`${LABELS.agent}=${agentId}`] } })).filter(isRunService);
     return Promise.all(services.map(async (s) => {
       const task = await this.taskOf(s.ID!);
       return { id: s.ID!, runId: s.Spec?.Labels?.[LABELS.run] ?? '', running: Boolean(task && !TERMINAL.has(task.Status.State)) };
@@ -427,7 +429,7 @@ export class SwarmEngine implements Engine {
   }
 
   async removeLeftovers(agentId: string, keep: ReadonlySet<string>): Promise<number> {
-    const services = await this.docker.listServices({ filters: { label: [`${LABELS.agent}=${agentId}`] } });
+    const services = (await this.docker.listServices({ filters: { label: [`${LABELS.agent}=${agentId}`] } })).filter(isRunService);
     let removed = 0;
     for (const s of services) {
       if (keep.has(s.Spec?.Labels?.[LABELS.run] ?? '')) continue;
@@ -507,6 +509,11 @@ export class SwarmEngine implements Engine {
     })();
     return this.nodeDockers;
   }
+}
+
+/** A run's service, not an endpoint's (those are the endpoints' to keep or remove). */
+function isRunService(s: Docker.Service): boolean {
+  return !s.Spec?.Labels?.[ENDPOINT_LABEL];
 }
 
 function schedulable(n: SwarmNode): boolean {

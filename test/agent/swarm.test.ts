@@ -137,14 +137,7 @@ test('the catalog shows both nodes of the Swarm, and what one task can get', asy
   assert.deepEqual(catalog.gpuOptions.map((g) => [g.type, g.counts]), [['h100', [1]]]);
 });
 
-test('deploy on the Swarm is refused before any build, saying why', async () => {
-  const dir = makeContext({}, 'CMD ["/bin/busybox", "httpd", "-f", "-p", "8000"]\n', { uniq: true });
-  dirs.push(dir);
-  const r = await runCli(['deploy', 'web', path.join(dir, 'Dockerfile'), '--port', '8000', ...agentArgs()]);
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /Swarm engine serves no endpoints yet: the agent cannot reach a Swarm task's ports/);
-  assert.doesNotMatch(r.stderr, /build|upload/i, 'nothing was built first');
-});
+// Endpoints on the Swarm (a replicated service per endpoint) are tested in swarmEndpoints.test.ts.
 
 test('run -i on the Swarm is refused before any build, saying why', async () => {
   const dir = makeContext({}, 'CMD ["sh"]\n', { uniq: true });
