@@ -42,8 +42,9 @@ export interface StartRunOptions {
   /** An interactive run (`-i`, `-it`): its stdin is then opened with `AgentClient.stdin`. */
   interactive?: RunSpecInput['interactive'];
   /**
-   * Let an agent on this machine read the context from its folder instead of being sent it (default true; it
-   * happens only where the agent offers it and sees the same folder, else the upload runs as usual).
+   * Let an agent on this machine read the context from its folder instead of being sent it (default true, or
+   * false with BYTENITE_LOCAL_CONTEXT=0; it happens only where the agent offers it and sees the same folder,
+   * else the upload runs as usual).
    */
   localContext?: boolean;
   onEvent: EventListener;
@@ -92,7 +93,8 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.interactive ? { interactive: opts.interactive } : {}),
     };
     // Described after the listing, so a file changed since shows as a mismatch (and the upload path is taken).
-    const local = 'entries' in pack && opts.localContext !== false && client.takesLocalContext
+    const wantLocal = opts.localContext ?? process.env.BYTENITE_LOCAL_CONTEXT !== '0';
+    const local = 'entries' in pack && wantLocal && client.takesLocalContext
       ? await describeLocalContext(contextDir, pack.entries, dockerfile) : undefined;
     const { runId, local: readLocally } = await client.createRun(
       spec,
