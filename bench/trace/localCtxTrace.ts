@@ -55,11 +55,13 @@ const agents: Awaited<ReturnType<typeof startAgentProcess>>[] = [];
       console.log(`client listing + hashing, ${cache} stat cache: ${(performance.now() - t).toFixed(0)} ms`);
     }
     // TRACE_LOCAL_FIRST=1: the folder path first (what one path's engine copy leaves the other shows in the bytes).
+    // TRACE_CPU_PROF=DIR: the agent writes a CPU profile there (--cpu-prof) when it stops.
+    const nodeArgs = process.env.TRACE_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRACE_CPU_PROF] : [];
     for (const local of process.env.TRACE_LOCAL_FIRST ? ['1', '0'] : ['0', '1']) {
       for (const change of ['first run', 'one file changed']) {
         if (change === 'first run') writeFileSync(path.join(ctx, 'nonce'), randomBytes(8));
         else writeFileSync(path.join(ctx, 'd0/f1990.bin'), randomBytes(1 << 20));
-        const agent = change === 'first run' ? await startAgentProcess(path.join(work, `data-${local}`), { BYTENITE_LOG_LEVEL: 'info' }) : agents.at(-1)!;
+        const agent = change === 'first run' ? await startAgentProcess(path.join(work, `data-${local}`), { BYTENITE_LOG_LEVEL: 'info' }, nodeArgs) : agents.at(-1)!;
         agents.push(agent);
         console.log(`--- ${local === '1' ? 'read from the folder' : 'uploaded'}, ${change}`);
         for (const m of (await traced([path.join(ctx, 'Dockerfile'), ...agent.flags, '--memory', '256m'], { BYTENITE_LOCAL_CONTEXT: local })).filter((l) => !process.env.TRACE_SHORT || !l.startsWith('  uploading to engine') || l.includes(' 0/'))) console.log(m);
