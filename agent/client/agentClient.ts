@@ -289,11 +289,6 @@ export class AgentClient {
   }
 
   /**
-   * Creates a run. `listener` is registered before any event of the run can arrive. When the agent asks
-   * for the context (cold start), it gets the listed context as a manifest and then the file contents it
-   * asks for; or, given a tar path (an agent without a content store), the whole tar.
-   */
-  /**
    * Whether the agent may read a context from this machine's folders itself (see localIdentity.ts): it offers
    * it (to its owner only) and it is on loopback, which is also why the folder's path may be told to it.
    */
@@ -301,8 +296,14 @@ export class AgentClient {
     return this.hello.capabilities.includes('local-context') && isLoopback(new URL(this.url).hostname);
   }
 
+  /**
+   * Creates a run. `listener` is registered before any event of the run can arrive. When the agent asks
+   * for the context (cold start), it gets the listed context as a manifest and then the file contents it
+   * asks for (none when it takes what `local` describes, the folder, and reads it itself: described only then,
+   * a warm start pays nothing for it); or, given a tar path (an agent without a content store), the whole tar.
+   */
   async createRun(
-    spec: RunSpecInput, context: string | ListedContext, listener: EventListener, local?: LocalContext,
+    spec: RunSpecInput, context: string | ListedContext, listener: EventListener, local?: () => Promise<LocalContext | undefined>,
   ): Promise<{ runId: string; uploaded: boolean; local: boolean }> {
     let off: (() => void) | undefined;
     const reply = await this.request({ type: 'run.create', spec }, (r) => {
@@ -314,7 +315,7 @@ export class AgentClient {
       try {
         let bytes: number;
         if (typeof context === 'string') bytes = await this.sendFile(context);
-        else ({ bytes, local: readLocally } = await this.sendManifest(reply.runId, context, local));
+        else ({ bytes, local: readLocally } = await this.sendManifest(reply.runId, context, await local?.()));
         await this.request({ type: 'upload.end', runId: reply.runId, bytes });
       } catch (err) {
         off?.();

@@ -95,7 +95,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
     // Described after the listing, so a file changed since shows as a mismatch (and the upload path is taken).
     const wantLocal = opts.localContext ?? process.env.BYTENITE_LOCAL_CONTEXT !== '0';
     const local = 'entries' in pack && wantLocal && client.takesLocalContext
-      ? await describeLocalContext(contextDir, pack.entries, dockerfile) : undefined;
+      ? () => describeLocalContext(contextDir, pack.entries, dockerfile) : undefined;
     const { runId, local: readLocally } = await client.createRun(
       spec,
       'tarPath' in pack ? pack.tarPath : pack,

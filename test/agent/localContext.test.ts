@@ -156,7 +156,7 @@ async function forced(client: AgentClient, dir: string, tamper: (d: NonNullable<
       if (e.kind === 'uploading' && !e.to) uploaded = Math.max(uploaded, e.bytesDone);
       if (e.kind === 'starting') images.push(e.image);
       if (isFinal(e)) settle(e);
-    }, description,
+    }, async () => description,
   );
   const final = await done;
   assert.equal(final.kind === 'exited' && final.exitCode, 0, JSON.stringify(final));
