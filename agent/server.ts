@@ -119,7 +119,7 @@ const EMBEDDED_NO_ENDPOINTS = 'this agent serves no endpoints (the CLI\'s embedd
   'start one with `bytenite agent` and pass --agent URL --token-file FILE';
 const EMBEDDED_NO_SCHEDULES = 'this agent keeps no schedules (the CLI\'s embedded agent stops with its command): ' +
   'start one with `bytenite agent` and pass --agent URL --token-file FILE';
-const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes', 'schedules', 'raw-tunnel'];
+const CAPABILITIES = ['warm-start', 'outputs', 'cancel', 'attach', 'stats', 'cost', 'gpu', 'fan-out', 'context-store', 'outputs-resume', 'ports', 'exec', 'interactive', 'endpoints', 'volumes', 'schedules', 'raw-tunnel', 'local-context'];
 
 export async function startAgent(opts: AgentOptions): Promise<AgentServer> {
   const log = opts.log ?? createLogger();

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type WebSocket from 'ws';
 import {
   AgentMessage, AGENT_VERSION, Catalog, ClientMessage, ErrorCode, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS,
-  parseClientMessage, CHUNK_SIZE, isFinal, StorageUse,
+  parseClientMessage, CHUNK_SIZE, isFinal, StorageUse, type LocalContext,
 } from './protocol';
 import type { Engine } from './engine/engine';
 import { EngineUnavailableError } from './engine/engine';
@@ -21,7 +21,10 @@ import type { Logger } from './log';
 import { checkHardware } from './hardware/catalog';
 import { checkContext } from './context/checkContext';
 import { ManifestUpload } from './context/manifestUpload';
-import { contextKey } from './build/contextKey';
+import { contextKey, localContextKey } from './build/contextKey';
+import { seesLocalContext } from './context/localIdentity';
+import { isLoopback } from './network/loopback';
+import { DEFAULT_TENANT } from './auth/tokens';
 import type { BlobStore } from './store/blobStore';
 import type { OutputStore } from './outputs/outputStore';
 import { OutputsRequestError, sendOutputs } from './outputs/outputsSender';
@@ -77,6 +80,8 @@ interface Upload {
   /** A whole tar (clients that send no manifest), written to disk as it comes. */
   tar?: { path: string; file: WriteStream };
   manifest?: ManifestUpload;
+  /** The client's folder, when the agent reads the contents from it (the manifest's `local`, checked). */
+  local?: LocalContext;
 }
 
 /** Bytes waiting to be sent to one client beyond which it is dropped as too slow (run events keep far below: RunFeed). */
@@ -259,7 +264,8 @@ export class Session {
     this.helloDone = true;
     this.send({
       type: 'hello', inReplyTo: msg.id, protocol: PROTOCOL_VERSION, agent: AGENT_VERSION,
-      capabilities: this.deps.capabilities, engine: this.deps.engine.name,
+      capabilities: this.ownsLocalFiles() ? this.deps.capabilities : this.deps.capabilities.filter((c) => c !== 'local-context'),
+      engine: this.deps.engine.name,
     });
   }
 
@@ -288,7 +294,11 @@ export class Session {
     if (up.failed) throw new RequestError('bad_context', up.failed);
     if (up.tar) throw new RequestError('bad_message', 'this upload already sends a tar: finish it with upload.end');
     const spec = up.run.spec;
-    up.manifest ??= new ManifestUpload(this.deps.blobs, this.tenant, spec, this.deps.maxContextBytes);
+    if (!up.manifest) {
+      up.local = msg.local && (await this.mayReadLocal(msg.local)) ? msg.local : undefined;
+      up.manifest = new ManifestUpload(this.deps.blobs, this.tenant, spec, this.deps.maxContextBytes, up.local?.path);
+      if (up.local) this.deps.log.info({ runId: up.run.id }, 'build context read from the client\'s folder');
+    }
     let missing: string[];
     try {
       missing = up.manifest.addPart(msg.entries, msg.last, textBytes);
@@ -300,15 +310,29 @@ export class Session {
     }
     up.bytes += textBytes;
     this.reportUpload(up, msg.last);
-    this.send({ type: 'context.missing', inReplyTo: msg.id, runId: msg.runId, sha256s: missing });
-    if (up.manifest.complete) this.buildWhileUploading(up.run, up.manifest);
+    this.send({ type: 'context.missing', inReplyTo: msg.id, runId: msg.runId, sha256s: missing, ...(up.local ? { local: true } : {}) });
+    if (up.manifest.complete) this.buildWhileUploading(up.run, up.manifest, up.local);
+  }
+
+  /**
+   * Whether this connection may have the agent read files of its machine: the agent's owner only (a tenant of
+   * a shared agent must never make it read the owner's files), and only from this machine's loopback.
+   */
+  private ownsLocalFiles(): boolean {
+    return this.tenant === DEFAULT_TENANT && this.deps.capabilities.includes('local-context')
+      && isLoopback(this.peer.slice(0, this.peer.lastIndexOf(':')));
+  }
+
+  /** The owner's folder, if this agent sees it as the client described it; otherwise the upload goes on as usual. */
+  private async mayReadLocal(local: LocalContext): Promise<boolean> {
+    return this.ownsLocalFiles() && (await seesLocalContext(local));
   }
 
   /**
    * The manifest checked out: the build may start now, on a tar assembled from the store that waits for each
    * content still to come, so the engine takes in the context while the contents are still being uploaded.
    */
-  private buildWhileUploading(run: Run, manifest: ManifestUpload): void {
+  private buildWhileUploading(run: Run, manifest: ManifestUpload, local?: LocalContext): void {
     if (run.done) return manifest.release('the run ended');
     // The contents stay pinned until the build has read them, or the run ends.
     const off = run.follow(run.lastSeq, (_seq, event) => {
@@ -319,7 +343,10 @@ export class Session {
       manifest.release('the run ended before its context was complete');
     };
     const tar = () => manifest.open().once('close', release);
-    run.context!.resolve(Object.assign(tar, { stored: manifest.stored(contextKey(this.tenant, run.spec)) }));
+    // A local context is not journaled: a run the agent takes up after a restart never resumes a build (it
+    // fails, "run it again", as a half-uploaded one does), so the folder need not outlive the connection.
+    const key = local ? localContextKey(this.tenant, local) : contextKey(this.tenant, run.spec);
+    run.context!.resolve(Object.assign(tar, { stored: manifest.stored(key) }));
   }
 
   /** Upload progress: bytes really received, against what is known to come (the whole once the manifest is in). */

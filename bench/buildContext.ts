@@ -112,8 +112,18 @@ export async function benchBuildContext(): Promise<Result[]> {
     agent = await startAgentProcess(path.join(work, `data-${agents++}`), { BYTENITE_LOG_LEVEL: 'info' });
   };
 
+  /** Cold ByteNite runs since the last `pathNote()`, and how many of them the agent read from the folder itself. */
+  let coldRuns = 0;
+  let localRuns = 0;
+  const pathNote = (): string => {
+    const note = `; context path: read from the client's folder by the agent in ${localRuns} of ${coldRuns} cold runs, uploaded in the rest`;
+    coldRuns = localRuns = 0;
+    return note;
+  };
   const bytenite = async (expectStart: 'warm' | 'cold', keepImage = false): Promise<JsonRun> => {
     const r = await runJson([path.join(ctx.dir, 'Dockerfile'), ...agent!.flags, ...hw]);
+    if (r.start === 'cold') coldRuns++;
+    localRuns += agent!.takeLocalContexts();
     // A hot start is a warm one whose container was also made ahead: no upload and no build either way.
     if ((r.start === 'cold') !== (expectStart === 'cold')) throw new Error(`expected a ${expectStart} start, got ${r.start}`);
     if (r.stdout !== ctx.expected()) throw new Error(`the image's /ctx does not match the context: got ${JSON.stringify(r.stdout)}, want ${JSON.stringify(ctx.expected())}`);
@@ -159,7 +169,7 @@ export async function benchBuildContext(): Promise<Result[]> {
         if (i) { xs.push(a); ys.push(b); zs.push(c); }
       }
       const r = comparison(`2. build context ${TOTAL / MiB} MiB / ${FILES} files: first run, upload + build`, xs, ys, { ratio: 1.0 });
-      r.note = `ByteNite: command → \`starting\`; baseline: \`DOCKER_BUILDKIT=1 docker build\`${SHRUNK}`;
+      r.note = `ByteNite: command → \`starting\`; baseline: \`DOCKER_BUILDKIT=1 docker build\`${SHRUNK}${pathNote()}`;
       results.push(r);
       const l = comparison('2. build context: first run, against the legacy `docker build`', xs, zs);
       l.note = 'baseline: `DOCKER_BUILDKIT=0 docker build` (no target: the legacy figure kept as its own row)';
@@ -194,13 +204,13 @@ export async function benchBuildContext(): Promise<Result[]> {
         if (i) { xs.push(a.startingMs); ys.push(b); zs.push(c); sent.push(a.uploadedBytes); toEngine.push(engineBytes); }
       }
       const r = comparison('2. build context: one 1 MiB file changed, run', xs, ys, { ratio: 0.5 });
-      r.note = 'baseline: `DOCKER_BUILDKIT=1 docker build`';
+      r.note = `baseline: \`DOCKER_BUILDKIT=1 docker build\`${pathNote()}`;
       results.push(r);
       const l = comparison('2. build context: one 1 MiB file changed, against the legacy `docker build`', xs, zs);
       l.note = 'baseline: `DOCKER_BUILDKIT=0 docker build` (its own row, no target)';
       results.push(l);
       results.push(figure('2. build context: one 1 MiB file changed, context bytes sent', 'bytes', sent, 2_000_000,
-        'the agent\'s `uploading` count: the manifest\'s text and the contents the agent lacked'));
+        'the agent\'s `uploading` count: the manifest\'s text and the contents the agent lacked (none when it reads the folder itself)'));
       twin = undefined;
       results.push(figure('2. build context: one 1 MiB file changed, file bytes sent agent → engine', 'bytes', toEngine, 2_000_000,
         'DiffCopy DATA bytes the engine asked for (the agent\'s log)'));
@@ -212,6 +222,7 @@ export async function benchBuildContext(): Promise<Result[]> {
       const sent: number[] = [];
       ctx.changeOneFile();
       const first = await bytenite('cold', true);
+      pathNote();
       await docker(true);
       for (let i = 0; i <= PAIRS; i++) {
         const a = await bytenite('warm', true);

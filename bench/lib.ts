@@ -217,6 +217,8 @@ export interface AgentProcess {
   flags: string[];
   /** File bytes the agent's BuildKit transfers sent to the engine since the last call (needs BYTENITE_LOG_LEVEL=info). */
   takeEngineBytes(): number;
+  /** Runs whose context the agent read from the client's folder (the local path) since the last call. */
+  takeLocalContexts(): number;
   /** Resets the kernel's peak-RSS counter (VmHWM), so the next reading covers only what follows. */
   resetPeak(): void;
   /** Peak resident memory since start or the last reset, MiB. */
@@ -235,12 +237,14 @@ export async function startAgentProcess(
   });
   // The agent's log (at info) says what each BuildKit file transfer sent to the engine: counted here.
   let engineBytes = 0;
+  let localContexts = 0;
   let errBuf = '';
   child.stderr!.on('data', (d: Buffer) => {
     errBuf += d;
     const lines = errBuf.split('\n');
     errBuf = lines.pop()!;
     for (const l of lines) {
+      if (l.includes('build context read from the client\'s folder')) localContexts++;
       if (!l.includes('build context sent to the engine')) continue;
       try {
         engineBytes += Number((JSON.parse(l) as { bytes?: number }).bytes ?? 0);
@@ -270,6 +274,11 @@ export async function startAgentProcess(
     takeEngineBytes: () => {
       const n = engineBytes;
       engineBytes = 0;
+      return n;
+    },
+    takeLocalContexts: () => {
+      const n = localContexts;
+      localContexts = 0;
       return n;
     },
     resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, '5'),

@@ -16,3 +16,12 @@ export function contextKey(tenant: string, spec: Pick<RunSpec, 'contextId' | 'co
 export function contextIdOf(host: string, user: string, contextDir: string): string {
   return createHash('sha256').update(`bytenite-context-dir\n${host}\n${user}\n${contextDir}`).digest('hex').slice(0, 32);
 }
+
+/**
+ * The shared key of a context the agent reads from the client's own folder: the tenant and the folder's
+ * identity (its real path, device and inode), so two folders never share the engine's kept copy, nor a folder
+ * and a new one made later at the same path.
+ */
+export function localContextKey(tenant: string, local: { path: string; folder: { dev: string; ino: string } }): string {
+  return createHash('sha256').update(`bytenite-local-context\n${tenant}\n${local.folder.dev}:${local.folder.ino}\n${local.path}`).digest('hex');
+}

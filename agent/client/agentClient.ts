@@ -11,8 +11,9 @@ import WebSocket from 'ws';
 import type { Duplex } from 'node:stream';
 import {
   AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, ScheduleSettingsInput, ScheduleSummary, RequestRecord, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
-  parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION,
+  parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION, type LocalContext,
 } from '../protocol';
+import { isLoopback } from '../network/loopback';
 import type { FileEntry } from '../context/listContext';
 import type { ListedContext } from '../context/packContext';
 import { manifestParts, toManifest } from '../context/manifest';
@@ -288,28 +289,40 @@ export class AgentClient {
   }
 
   /**
+   * Whether the agent may read a context from this machine's folders itself (see localIdentity.ts): it offers
+   * it (to its owner only) and it is on loopback, which is also why the folder's path may be told to it.
+   */
+  get takesLocalContext(): boolean {
+    return this.hello.capabilities.includes('local-context') && isLoopback(new URL(this.url).hostname);
+  }
+
+  /**
    * Creates a run. `listener` is registered before any event of the run can arrive. When the agent asks
    * for the context (cold start), it gets the listed context as a manifest and then the file contents it
-   * asks for; or, given a tar path (an agent without a content store), the whole tar.
+   * asks for (none when it takes what `local` describes, the folder, and reads it itself: described only then,
+   * a warm start pays nothing for it); or, given a tar path (an agent without a content store), the whole tar.
    */
   async createRun(
-    spec: RunSpecInput, context: string | ListedContext, listener: EventListener,
-  ): Promise<{ runId: string; uploaded: boolean }> {
+    spec: RunSpecInput, context: string | ListedContext, listener: EventListener, local?: () => Promise<LocalContext | undefined>,
+  ): Promise<{ runId: string; uploaded: boolean; local: boolean }> {
     let off: (() => void) | undefined;
     const reply = await this.request({ type: 'run.create', spec }, (r) => {
       if (r.type === 'run.accepted') off = this.on(r.runId, listener);
     });
     if (reply.type !== 'run.accepted') throw new AgentError('internal', `unexpected reply: ${reply.type}`);
+    let readLocally = false;
     if (reply.upload) {
       try {
-        const bytes = typeof context === 'string' ? await this.sendFile(context) : await this.sendManifest(reply.runId, context);
+        let bytes: number;
+        if (typeof context === 'string') bytes = await this.sendFile(context);
+        else ({ bytes, local: readLocally } = await this.sendManifest(reply.runId, context, await local?.()));
         await this.request({ type: 'upload.end', runId: reply.runId, bytes });
       } catch (err) {
         off?.();
         throw err;
       }
     }
-    return { runId: reply.runId, uploaded: reply.upload };
+    return { runId: reply.runId, uploaded: reply.upload, local: readLocally };
   }
 
   /**
@@ -354,9 +367,11 @@ export class AgentClient {
   }
 
   /** Sends the manifest (all parts at once, in order), then the contents the agent asked for; returns their bytes. */
-  private async sendManifest(runId: string, context: ListedContext): Promise<number> {
+  private async sendManifest(runId: string, context: ListedContext, local?: LocalContext): Promise<{ bytes: number; local: boolean }> {
     const parts = manifestParts(toManifest(context.entries));
-    const replies = await Promise.all(parts.map((entries, i) => this.request({ type: 'context.manifest', runId, entries, last: i === parts.length - 1 })));
+    const replies = await Promise.all(parts.map((entries, i) => this.request({
+      type: 'context.manifest', runId, entries, last: i === parts.length - 1, ...(i === 0 && local ? { local } : {}),
+    })));
     const bySha = new Map<string, FileEntry>();
     for (const e of context.entries) if (e.type === 'file' && !bySha.has(e.sha256)) bySha.set(e.sha256, e);
     const wanted: FileEntry[] = [];
@@ -368,7 +383,9 @@ export class AgentClient {
         wanted.push(e);
       }
     }
-    return this.sendContents(context.root, wanted);
+    // Reading locally, the agent asks for nothing: no content is sent.
+    const readLocally = replies[0]?.type === 'context.missing' && replies[0].local === true;
+    return { bytes: await this.sendContents(context.root, wanted), local: readLocally };
   }
 
   /**

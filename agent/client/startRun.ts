@@ -9,6 +9,7 @@ import path from 'node:path';
 import { contextIdOf } from '../build/contextKey';
 import { AgentClient, EventListener } from './agentClient';
 import { listForBuild, packContext } from '../context/packContext';
+import { describeLocalContext } from '../context/localIdentity';
 import { FinalEvent, HardwareRequest, RunEvent, RunSpecInput, VolumeMount, isFinal } from '../protocol';
 
 export interface StartRunOptions {
@@ -40,6 +41,12 @@ export interface StartRunOptions {
   volumes?: VolumeMount[];
   /** An interactive run (`-i`, `-it`): its stdin is then opened with `AgentClient.stdin`. */
   interactive?: RunSpecInput['interactive'];
+  /**
+   * Let an agent on this machine read the context from its folder instead of being sent it (default true, or
+   * false with BYTENITE_LOCAL_CONTEXT=0; it happens only where the agent offers it and sees the same folder,
+   * else the upload runs as usual).
+   */
+  localContext?: boolean;
   onEvent: EventListener;
 }
 
@@ -50,6 +57,8 @@ export interface StartedRun {
   lastSeq(): number;
   /** The spec the run was created with (an endpoint is deployed with the spec of the run that built it). */
   spec: RunSpecInput;
+  /** True when the agent read the context from its folder itself (nothing was uploaded). */
+  localContext: boolean;
 }
 
 /**
@@ -83,7 +92,11 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.volumes?.length ? { volumes: opts.volumes } : {}),
         ...(opts.interactive ? { interactive: opts.interactive } : {}),
     };
-    const { runId } = await client.createRun(
+    // Described after the listing, so a file changed since shows as a mismatch (and the upload path is taken).
+    const wantLocal = opts.localContext ?? process.env.BYTENITE_LOCAL_CONTEXT !== '0';
+    const local = 'entries' in pack && wantLocal && client.takesLocalContext
+      ? () => describeLocalContext(contextDir, pack.entries, dockerfile) : undefined;
+    const { runId, local: readLocally } = await client.createRun(
       spec,
       'tarPath' in pack ? pack.tarPath : pack,
       (seq: number, event: RunEvent, runId: string) => {
@@ -91,10 +104,11 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         opts.onEvent(seq, event, runId);
         if (isFinal(event)) settle.resolve(event);
       },
+      local,
     );
     done.finally(offClose).catch(() => {});
     const { buildSecrets: _secrets, ...kept } = spec;
-    return { runId, done, lastSeq: () => lastSeq, spec: kept };
+    return { runId, done, lastSeq: () => lastSeq, spec: kept, localContext: readLocally };
   } catch (err) {
     offClose();
     throw err;

@@ -12,6 +12,7 @@ import { assembleContext, type ContentSource } from './assembleContext';
 import type { StoredContext } from '../engine/engine';
 import { BadContextError } from './checkContext';
 import { checkManifest, MAX_MANIFEST_ENTRIES } from './manifest';
+import { localSource } from './localSource';
 
 interface Wanted {
   sha256: string;
@@ -45,10 +46,15 @@ export class ManifestUpload {
   /** True once the last part came and the whole manifest checked out. */
   complete = false;
 
+  /**
+   * `localRoot`: the client's own folder, which the agent sees (checked by the caller): no content is asked
+   * for, pinned or stored; the build reads each from the folder (see localSource.ts).
+   */
   constructor(
     private readonly store: BlobStore, private readonly tenant: string,
     private readonly spec: { dockerfile: string; buildArgs: Record<string, string>; contextDigest: string },
     private readonly maxBytes: number,
+    readonly localRoot?: string,
   ) {}
 
   /**
@@ -64,7 +70,7 @@ export class ManifestUpload {
     const missing: string[] = [];
     for (const e of entries) {
       this.entries.push(e);
-      if (e.type !== 'file' || e.size === 0) continue;
+      if (this.localRoot || e.type !== 'file' || e.size === 0) continue;
       if (this.asked.has(e.sha256)) continue;
       this.asked.add(e.sha256);
       // Pinned before it is looked up, so it cannot be evicted between the answer and the build.
@@ -158,6 +164,7 @@ export class ManifestUpload {
   }
 
   private files(): ContentSource {
+    if (this.localRoot) return localSource(this.localRoot, this.entries);
     return {
       path: (sha) => this.store.path(this.tenant, sha),
       arrival: (sha) => {

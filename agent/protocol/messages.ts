@@ -316,6 +316,25 @@ export const ManifestEntry = z.discriminatedUnion('type', [
 ]).describe('One entry of a build context: a file (by content digest), a folder or a symlink.');
 export type ManifestEntry = z.infer<typeof ManifestEntry>;
 
+const statNumber = z.string().regex(/^\d{1,24}$/).describe('A stat field as a decimal string (64-bit, or nanoseconds).');
+/** What `lstat` says of one path, enough to tell it from any other file: device, inode, change and birth times. */
+const StatIdentity = z.strictObject({
+  dev: statNumber, ino: statNumber, ctimeNs: statNumber, birthtimeNs: statNumber,
+});
+
+/**
+ * A context folder the agent may read itself, with the proof that the agent sees the client's folder: the
+ * identities of the folder and of some of its entries, which the agent compares with its own `lstat` of the
+ * same paths. Only a client of the agent's owner on loopback sends it, to an agent with `local-context`.
+ */
+export const LocalContext = z.strictObject({
+  path: z.string().min(2).max(4096).regex(/^\/[^\0]*$/).describe('The folder\'s real path (no symlink in it), absolute.'),
+  folder: StatIdentity.describe('lstat of the folder itself.'),
+  entries: z.array(StatIdentity.extend({ path: entryPath })).min(1).max(16)
+    .describe('lstat of some of the manifest\'s entries (the Dockerfile among them), by their path in the context.'),
+}).describe('The context as a folder on the agent\'s own machine: the agent serves the engine from it and asks for no content.');
+export type LocalContext = z.infer<typeof LocalContext>;
+
 
 // ---------------------------------------------------------------- endpoints
 
@@ -447,6 +466,7 @@ export const ClientMessage = z.discriminatedUnion('type', [
     type: z.literal('context.manifest'), id, runId,
     entries: z.array(ManifestEntry).max(100_000).describe('The next entries, in the order they go in the archive.'),
     last: z.boolean().describe('True on the last part: the agent then checks the whole manifest against `spec.contextDigest`.'),
+    local: LocalContext.optional().describe('On the first part only, to an agent with `local-context`: read the contents from this folder. The agent may decline (then it asks for contents as usual).'),
   }).describe('Instead of a tar, after `run.accepted` with `upload: true`: the context as a list of entries, in parts (each under the text-frame limit). Each part is answered by `context.missing`.'),
   z.strictObject({ type: z.literal('upload.end'), id, runId, bytes: nonNegInt })
     .describe('The binary frames of the context for `runId` are all sent (the tar, or the missing file contents); `bytes` is their total.'),
@@ -533,6 +553,7 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('context.missing'), inReplyTo: z.string(), runId,
     sha256s: z.array(sha256).describe('Contents of this part the agent does not hold (each once, not asked before in this upload).'),
+    local: z.boolean().optional().describe('True: the agent reads the contents from the folder of `context.manifest`\'s `local` itself and asks for none.'),
   }).describe('Reply to context.manifest. After the last part, send the asked contents of all parts as binary frames, back to back in the order asked (any frame sizes), then `upload.end`.'),
   z.strictObject({ type: z.literal('ok'), inReplyTo: z.string() }).describe('A request succeeded and has nothing else to say.'),
   z.strictObject({ type: z.literal('runs'), inReplyTo: z.string(), runs: z.array(RunSummary) }).describe('Reply to run.list.'),

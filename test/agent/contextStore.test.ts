@@ -27,6 +27,8 @@ async function run(client: AgentClient, dir: string, command: string[]) {
   const events: RunEvent[] = [];
   const r = await startRun(client, {
     contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: HW, command,
+    // The store is what is tested: the agent on loopback would otherwise read the folder itself (localContext.test.ts).
+    localContext: false,
     onEvent: (_s, e) => {
       events.push(e);
       if (e.kind === 'log' && e.stream === 'stdout') out += e.data;

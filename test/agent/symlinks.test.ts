@@ -21,8 +21,9 @@ after(async () => {
   cleanup(...dirs);
 });
 
-for (const builder of ['buildkit', 'legacy'] as const satisfies readonly BuilderSetting[]) {
-  test(`${builder}: an absolute link and a link that climbs out build, and stay links in the image`, async () => {
+// Each builder with the context uploaded to the store, and read from the folder by the agent (the local path).
+for (const builder of ['buildkit', 'legacy'] as const satisfies readonly BuilderSetting[]) for (const localContext of [false, true]) {
+  test(`${builder}, ${localContext ? 'read from the folder' : 'uploaded'}: an absolute link and a link that climbs out build, and stay links in the image`, async () => {
     // A file outside the context that two links point to: its content must not reach the image or the agent.
     const outside = tmpDir('bytenite-outside-');
     dirs.push(outside);
@@ -50,7 +51,7 @@ for (const builder of ['buildkit', 'legacy'] as const satisfies readonly Builder
     let image = '';
     const links = ['/ctx/venv/bin/python', '/ctx/venv/bin/outside', '/ctx/up', '/ctx/climbs', '/ctx/venv/site.py'];
     const r = await startRun(client, {
-      contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: { cpus: 0.5, memoryMiB: 64 },
+      contextDir: dir, dockerfile: path.join(dir, 'Dockerfile'), hardware: { cpus: 0.5, memoryMiB: 64 }, localContext,
       command: ['sh', '-c', `for l in ${links.join(' ')}; do [ -L "$l" ] && readlink "$l"; done; cat /ctx/venv/site.py`],
       onEvent: (_s, e) => {
         if (e.kind === 'log' && e.stream === 'stdout') out += e.data;
@@ -60,6 +61,7 @@ for (const builder of ['buildkit', 'legacy'] as const satisfies readonly Builder
     const final = await r.done;
     assert.equal(final.exitCode, 0, JSON.stringify(final));
     assert.equal(final.builder, builder);
+    assert.equal(r.localContext, localContext);
     assert.equal(out, ['/usr/bin/python3', target, '../../etc/passwd', path.relative(dir, target), 'lib/site.py', 'print(1)', ''].join('\n'));
 
     const saved = execFileSync('/usr/bin/docker', ['save', image], { maxBuffer: 1 << 30 });
