@@ -290,14 +290,17 @@ export class AgentClient {
   /**
    * Creates a run. `listener` is registered before any event of the run can arrive. When the agent asks
    * for the context (cold start), it gets the listed context as a manifest and then the file contents it
-   * asks for; or, given a tar path (an agent without a content store), the whole tar.
+   * asks for; or, given a tar path (an agent without a content store), the whole tar. `onAccepted` runs as
+   * the acceptance arrives, before any upload.
    */
   async createRun(
-    spec: RunSpecInput, context: string | ListedContext, listener: EventListener,
+    spec: RunSpecInput, context: string | ListedContext, listener: EventListener, onAccepted?: () => void,
   ): Promise<{ runId: string; uploaded: boolean }> {
     let off: (() => void) | undefined;
     const reply = await this.request({ type: 'run.create', spec }, (r) => {
-      if (r.type === 'run.accepted') off = this.on(r.runId, listener);
+      if (r.type !== 'run.accepted') return;
+      off = this.on(r.runId, listener);
+      onAccepted?.();
     });
     if (reply.type !== 'run.accepted') throw new AgentError('internal', `unexpected reply: ${reply.type}`);
     if (reply.upload) {

@@ -41,6 +41,8 @@ export interface StartRunOptions {
   /** An interactive run (`-i`, `-it`): its stdin is then opened with `AgentClient.stdin`. */
   interactive?: RunSpecInput['interactive'];
   onEvent: EventListener;
+  /** Stamped (epoch ms) as the start goes: the context listed, the request sent, the agent's acceptance. */
+  marks?: { contextAt?: number; requestAt?: number; acceptedAt?: number };
 }
 
 export interface StartedRun {
@@ -65,6 +67,8 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
   const client = await connection;
   // An agent without a content store takes the whole tar, written before the run is created (it declares its size).
   const pack = client.hasContextStore ? await listing : await packContext(contextDir, dockerfile, buildArgs);
+  const marks = opts.marks;
+  if (marks) marks.contextAt = Date.now();
   let lastSeq = 0;
   let settle!: { resolve(e: FinalEvent): void; reject(e: Error): void };
   const done = new Promise<FinalEvent>((resolve, reject) => (settle = { resolve, reject }));
@@ -83,6 +87,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         ...(opts.volumes?.length ? { volumes: opts.volumes } : {}),
         ...(opts.interactive ? { interactive: opts.interactive } : {}),
     };
+    if (marks) marks.requestAt = Date.now();
     const { runId } = await client.createRun(
       spec,
       'tarPath' in pack ? pack.tarPath : pack,
@@ -91,6 +96,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         opts.onEvent(seq, event, runId);
         if (isFinal(event)) settle.resolve(event);
       },
+      marks && (() => (marks.acceptedAt = Date.now())),
     );
     done.finally(offClose).catch(() => {});
     const { buildSecrets: _secrets, ...kept } = spec;
