@@ -9,6 +9,7 @@
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
 import type { PanelMarks } from '../../webview/protocol';
+import { panelMarksToAdd } from './panelMarks';
 import type { RunStore } from './runStore';
 import type { Run, StartMarks } from './run';
 
@@ -48,18 +49,10 @@ export function traceRuns(store: RunStore, file = process.env.BYTENITE_RUN_TRACE
   });
 }
 
-/**
- * The panel's report of the run's first line (a message from the webview, so checked): its page-clock
- * marks join the run's own, the first report only (a reloaded panel replays a run it showed already).
- */
-export function recordPanelMarks(run: Run, marks: PanelMarks): void {
-  const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
-  if (!marks || typeof marks !== 'object' || !ok(marks.receivedAt) || !ok(marks.insertedAt) || !ok(marks.paintedAt)) return;
-  if (run.marks.paintedAt !== undefined) return;
-  if (ok(marks.clickAt)) run.marks.clickAt = marks.clickAt;
-  run.marks.receivedAt = marks.receivedAt;
-  run.marks.insertedAt = marks.insertedAt;
-  run.marks.paintedAt = marks.paintedAt;
+/** The panel's report of the run's first line on screen: its page-clock marks join the run's, once. */
+export function recordPanelMarks(run: Run, report: PanelMarks): void {
+  const add = panelMarksToAdd(run.marks, report);
+  if (add) Object.assign(run.marks, add);
 }
 
 async function painted(run: Run): Promise<void> {
