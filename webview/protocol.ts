@@ -179,7 +179,7 @@ export interface PanelMarks {
   clickAt?: number;
   /** The `events` message with the run's first container line arrived. */
   receivedAt: number;
-  /** The frame that inserted its row ran; the next frame began, so that one was painted. */
+  /** The frame that inserted its row ran its callbacks; that frame was rendered (painted). */
   insertedAt: number;
   paintedAt: number;
 }

@@ -26,6 +26,8 @@ export interface RunTrace {
   /** Epoch ms the first and the last stdout/stderr log event arrived in the extension host. */
   firstLogAt: number;
   lastLogAt: number;
+  /** Epoch ms the agent stamped on that first event (its `time`: when it read the container's output). */
+  firstLogAgentAt: number;
   /** Lines (newlines) per stream. */
   lines: Record<string, number>;
   /** The last complete stdout line. */
@@ -62,6 +64,7 @@ async function painted(run: Run): Promise<void> {
 
 function summarize(run: Run): RunTrace {
   let firstLogAt = NaN;
+  let firstLogAgentAt = NaN;
   let lastLogAt = NaN;
   let lastStdout = '';
   const lines: Record<string, number> = {};
@@ -71,7 +74,10 @@ function summarize(run: Run): RunTrace {
     for (let i = e.data.indexOf('\n'); i >= 0; i = e.data.indexOf('\n', i + 1)) n++;
     lines[e.stream] = (lines[e.stream] ?? 0) + n;
     if (e.stream === 'build') continue;
-    if (Number.isNaN(firstLogAt)) firstLogAt = at;
+    if (Number.isNaN(firstLogAt)) {
+      firstLogAt = at;
+      firstLogAgentAt = Date.parse(e.time);
+    }
     lastLogAt = at;
     // Keep enough of the stream's tail to hold its last complete line.
     if (e.stream === 'stdout') lastStdout = (lastStdout + e.data).slice(-4096);
@@ -79,7 +85,7 @@ function summarize(run: Run): RunTrace {
   const complete = lastStdout.slice(0, lastStdout.lastIndexOf('\n'));
   const final = run.final;
   return {
-    runId: run.runId, kind: final?.kind ?? run.state, start: final?.start ?? '', firstLogAt, lastLogAt, lines,
+    runId: run.runId, kind: final?.kind ?? run.state, start: final?.start ?? '', firstLogAt, firstLogAgentAt, lastLogAt, lines,
     lastLine: complete.slice(complete.lastIndexOf('\n') + 1), marks: run.marks,
   };
 }
