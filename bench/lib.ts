@@ -228,11 +228,11 @@ export interface AgentProcess {
 
 /** `bytenite agent --port 0` as its own process, the way a remote agent runs. */
 export async function startAgentProcess(
-  dataDir: string, extraEnv: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], agentArgs: string[] = [],
+  dataDir: string, extraEnv: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], agentArgs: string[] = [], cli = CLI,
 ): Promise<AgentProcess> {
   const tokenFile = path.join(dataDir, 'token');
   mkdirSync(dataDir, { recursive: true });
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'agent', '--port', '0', '--data-dir', dataDir, '--token-file', tokenFile, ...agentArgs], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cli, 'agent', '--port', '0', '--data-dir', dataDir, '--token-file', tokenFile, ...agentArgs], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BYTENITE_LOG_LEVEL: 'warn', ...extraEnv },
   });
   // The agent's log (at info) says what each BuildKit file transfer sent to the engine: counted here.

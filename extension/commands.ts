@@ -39,13 +39,14 @@ export const commands: CommandFactories = {
   runOnByteNite: (ctx) => (arg?: vscode.Uri) => commands.runDockerfile(ctx)(arg),
 
   runAgain: (ctx) => async (runId?: string) => {
+    const commandAt = Date.now();
     const entry = runId ? ctx.store.historyEntry(runId) : ctx.store.latest();
     if (!entry) {
       void vscode.window.showInformationMessage('No run to repeat yet: run a Dockerfile first.');
       return undefined;
     }
     // In the repeated run's panel when it has one (and it finished): the log starts over there.
-    return startAndShow(ctx, vscode.Uri.parse(entry.dockerfile), entry.hardware, entry.info.runId);
+    return startAndShow(ctx, vscode.Uri.parse(entry.dockerfile), entry.hardware, entry.info.runId, commandAt);
   },
 
   /**
@@ -363,11 +364,14 @@ async function shellInNewContainer(ctx: Ctx, dockerfile?: vscode.Uri, hardware?:
   return run?.runId;
 }
 
-async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest, reuseFrom?: string): Promise<string | undefined> {
+async function startAndShow(ctx: Ctx, uri: vscode.Uri, hardware: HardwareRequest, reuseFrom?: string, commandAt = Date.now()): Promise<string | undefined> {
   const parallel = ctx.choices.parallel(uri);
   const build = await buildOptionsFor(ctx, uri);
   if (!build) return undefined;
+  const optionsAt = Date.now();
   const run = await ctx.progress(`ByteNite: starting ${vscode.workspace.asRelativePath(uri, false)}`, () => ctx.runner.start(uri, hardware, parallel, build));
+  run.marks.commandAt = commandAt;
+  run.marks.optionsAt = optionsAt;
   if (!reuseFrom || !ctx.panels.reuse(reuseFrom, run.runId, true)) ctx.panels.open(run.runId, true);
   return run.runId;
 }

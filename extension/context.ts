@@ -59,7 +59,7 @@ export class Ctx {
     };
     this.log = own(createLog());
     this.tokens = new AgentTokens(ext.secrets);
-    this.buildSecrets = new BuildSecrets(ext.secrets);
+    this.buildSecrets = own(new BuildSecrets(ext.secrets));
     this.buildChoices = new BuildChoices(ext.workspaceState);
     this.local = own(new LocalAgent(
       path.join(ext.extensionPath, 'dist', 'bytenite.js'), ext.globalStorageUri.fsPath, this.log,

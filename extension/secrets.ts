@@ -21,10 +21,17 @@ export class AgentTokens {
 
 /**
  * Build secrets (`RUN --mount=type=secret,id=ID`), per Dockerfile, in SecretStorage (never settings): one
- * entry per Dockerfile holding its ids and values, since SecretStorage cannot list keys.
+ * entry per Dockerfile holding its ids and values, since SecretStorage cannot list keys. Each entry is read
+ * once and then remembered until SecretStorage says it changed (here or in another window): a read is a
+ * round trip to the window (in code-server, to the browser), 3-22 ms of a hot Run Again's start.
  */
-export class BuildSecrets {
-  constructor(private readonly secrets: vscode.SecretStorage) {}
+export class BuildSecrets implements vscode.Disposable {
+  private readonly known = new Map<string, Thenable<string | undefined>>();
+  private readonly changes: vscode.Disposable;
+
+  constructor(private readonly secrets: vscode.SecretStorage) {
+    this.changes = secrets.onDidChange((e) => this.known.delete(e.key));
+  }
 
   private key(dockerfile: vscode.Uri): string {
     return `bytenite.buildSecrets.${dockerfile.toString()}`;
@@ -32,7 +39,16 @@ export class BuildSecrets {
 
   /** Id to value, base64 as the run request carries them. */
   async get(dockerfile: vscode.Uri): Promise<Record<string, string>> {
-    const text = await this.secrets.get(this.key(dockerfile));
+    const key = this.key(dockerfile);
+    let read = this.known.get(key);
+    if (!read) {
+      // A change that lands while this is read drops it from the map, so the next get reads again; a failed read is not kept.
+      const pending = this.secrets.get(key);
+      this.known.set(key, pending);
+      read = pending;
+      pending.then(undefined, () => this.known.get(key) === pending && this.known.delete(key));
+    }
+    const text = await read;
     if (!text) return {};
     try {
       return JSON.parse(text) as Record<string, string>;
@@ -46,7 +62,17 @@ export class BuildSecrets {
     const all = await this.get(dockerfile);
     if (value === undefined) delete all[id];
     else all[id] = Buffer.from(value, 'utf8').toString('base64');
-    if (Object.keys(all).length) await this.secrets.store(this.key(dockerfile), JSON.stringify(all));
-    else await this.secrets.delete(this.key(dockerfile));
+    const key = this.key(dockerfile);
+    try {
+      if (Object.keys(all).length) await this.secrets.store(key, JSON.stringify(all));
+      else await this.secrets.delete(key);
+    } finally {
+      this.known.delete(key); // whether or not onDidChange has come yet
+    }
+  }
+
+  dispose(): void {
+    this.changes.dispose();
+    this.known.clear();
   }
 }

@@ -119,8 +119,11 @@ export interface PortView {
 }
 
 export type ToPanel =
-  /** Answer to `ready`: resets the panel unless `haveSeq` was > 0; events with seq > haveSeq follow. */
-  | { type: 'init'; run: RunInfo; snapshot: RunSnapshot }
+  /**
+   * Answer to `ready`: resets the panel unless `haveSeq` was > 0; events with seq > haveSeq follow. `trace`:
+   * the host measures (BYTENITE_RUN_TRACE), so the panel reports when it showed each run's first line.
+   */
+  | { type: 'init'; run: RunInfo; snapshot: RunSnapshot; trace?: boolean }
   /** A batch of run events, oldest first, in seq order. */
   | { type: 'events'; runId: string; events: SeqEvent[] }
   /** The run's end, for a run whose events the host no longer has (history, restart). */
@@ -167,7 +170,20 @@ export type FromPanel =
   /** Open Shell button: a VS Code terminal inside the running container (`bytenite.openShell`). */
   | { type: 'openShell'; runId: string }
   /** Watch button: turns Run on Save on or off for the run's Dockerfile. */
-  | { type: 'toggleWatch'; runId: string };
+  | { type: 'toggleWatch'; runId: string }
+  /** Only when `init` asked for it: when the run's first line reached this page and was on screen. */
+  | { type: 'trace'; runId: string; marks: PanelMarks };
+
+/** Epoch ms on the page's clock (`performance.timeOrigin + performance.now()`). */
+export interface PanelMarks {
+  /** Run Again clicked in this page, when that started the run. */
+  clickAt?: number;
+  /** The `events` message with the run's first container line arrived. */
+  receivedAt: number;
+  /** The frame that inserted its row ran its callbacks; that frame was rendered (painted). */
+  insertedAt: number;
+  paintedAt: number;
+}
 
 /** What the panel keeps in `setState` (bounded: at most PANEL_SAVED_LINES log lines). */
 export interface PanelSavedState {

@@ -301,13 +301,17 @@ export class AgentClient {
    * for the context (cold start), it gets the listed context as a manifest and then the file contents it
    * asks for (none when it takes what `local` describes, the folder, and reads it itself: described only then,
    * a warm start pays nothing for it); or, given a tar path (an agent without a content store), the whole tar.
+   * `onAccepted` runs as the acceptance arrives, before any upload.
    */
   async createRun(
-    spec: RunSpecInput, context: string | ListedContext, listener: EventListener, local?: () => Promise<LocalContext | undefined>,
+    spec: RunSpecInput, context: string | ListedContext, listener: EventListener,
+    local?: () => Promise<LocalContext | undefined>, onAccepted?: () => void,
   ): Promise<{ runId: string; uploaded: boolean; local: boolean }> {
     let off: (() => void) | undefined;
     const reply = await this.request({ type: 'run.create', spec }, (r) => {
-      if (r.type === 'run.accepted') off = this.on(r.runId, listener);
+      if (r.type !== 'run.accepted') return;
+      off = this.on(r.runId, listener);
+      onAccepted?.();
     });
     if (reply.type !== 'run.accepted') throw new AgentError('internal', `unexpected reply: ${reply.type}`);
     let readLocally = false;

@@ -48,6 +48,8 @@ export interface StartRunOptions {
    */
   localContext?: boolean;
   onEvent: EventListener;
+  /** Stamped (epoch ms) as the start goes: the context listed, the request sent, the agent's acceptance. */
+  marks?: { contextAt?: number; requestAt?: number; acceptedAt?: number };
 }
 
 export interface StartedRun {
@@ -74,6 +76,8 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
   const client = await connection;
   // An agent without a content store takes the whole tar, written before the run is created (it declares its size).
   const pack = client.hasContextStore ? await listing : await packContext(contextDir, dockerfile, buildArgs);
+  const marks = opts.marks;
+  if (marks) marks.contextAt = Date.now();
   let lastSeq = 0;
   let settle!: { resolve(e: FinalEvent): void; reject(e: Error): void };
   const done = new Promise<FinalEvent>((resolve, reject) => (settle = { resolve, reject }));
@@ -96,6 +100,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
     const wantLocal = opts.localContext ?? process.env.BYTENITE_LOCAL_CONTEXT !== '0';
     const local = 'entries' in pack && wantLocal && client.takesLocalContext
       ? () => describeLocalContext(contextDir, pack.entries, dockerfile) : undefined;
+    if (marks) marks.requestAt = Date.now();
     const { runId, local: readLocally } = await client.createRun(
       spec,
       'tarPath' in pack ? pack.tarPath : pack,
@@ -105,6 +110,7 @@ export async function startRun(connection: AgentClient | Promise<AgentClient>, o
         if (isFinal(event)) settle.resolve(event);
       },
       local,
+      marks && (() => (marks.acceptedAt = Date.now())),
     );
     done.finally(offClose).catch(() => {});
     const { buildSecrets: _secrets, ...kept } = spec;

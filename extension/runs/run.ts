@@ -6,8 +6,35 @@ import * as vscode from 'vscode';
 import type { FinalEvent, HardwareRequest, RunEvent } from '../../agent/protocol';
 import type { PortView, RunInfo, RunRowView, RunState, SeqEvent } from '../../webview/protocol';
 
+/**
+ * Epoch ms of each step from a click to the run's first line on screen (runTrace.ts writes them when
+ * BYTENITE_RUN_TRACE is set): stamping costs a Date.now() each, so they are taken whether or not anyone reads them.
+ * `clickAt`, `receivedAt`, `insertedAt` and `paintedAt` are the run panel's page clock (timeOrigin + now).
+ */
+export interface StartMarks {
+  /** Run Again clicked in the panel. */
+  clickAt?: number;
+  /** The command began in the extension host. */
+  commandAt?: number;
+  /** The build options were settled (context folder, stage, ports, secrets, volumes). */
+  optionsAt?: number;
+  /** The context was listed and hashed. */
+  contextAt?: number;
+  /** `run.create` was handed to the socket. */
+  requestAt?: number;
+  /** The agent's `run.accepted` arrived. */
+  acceptedAt?: number;
+  /** The first container output was posted to the panel. */
+  postedAt?: number;
+  /** The panel's page received it, inserted its row and painted the frame with it. */
+  receivedAt?: number;
+  insertedAt?: number;
+  paintedAt?: number;
+}
+
 export class Run {
   readonly events: SeqEvent[] = [];
+  readonly marks: StartMarks = {};
   state: RunState = 'queued';
   lastSeq = 0;
   costUsd = 0;

@@ -13,7 +13,7 @@ import type { AgentManager } from '../agents/agentManager';
 import { errorMessage, type Log } from '../log';
 import { formatHardware, formatRate, pricePerHour } from '../hardware/pricing';
 import { LocalPorts } from './localPorts';
-import { Run } from './run';
+import { Run, type StartMarks } from './run';
 import type { HistoryEntry, RunStore } from './runStore';
 import type { BuildOptions } from './buildOptions';
 import { readHardwareLabels } from '../dockerfiles/labels';
@@ -59,11 +59,12 @@ export class Runner implements vscode.Disposable {
       ? await LocalPorts.open(build.ports, conn, this.log, (views) => run?.setPorts(views))
       : undefined;
     let started: Awaited<ReturnType<typeof startRun>>;
+    const marks: StartMarks = {};
     try {
       started = await startRun(client, {
         contextDir, dockerfile: dockerfile.fsPath, hardware, name: rel, parallel: tasks, target: build?.target, buildSecrets: build?.buildSecrets,
         ports: build?.ports?.map((p) => p.containerPort), volumes, ...program,
-        onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])),
+        onEvent: (seq, event) => (run ? run.add(seq, event) : early.push([seq, event])), marks,
       });
     } catch (err) {
       ports?.close('the run did not start');
@@ -77,6 +78,7 @@ export class Runner implements vscode.Disposable {
       },
       dockerfile, hardware,
     );
+    Object.assign(run.marks, marks);
     if (ports) {
       run.setPorts(ports.views);
       // From the run, not from this start's stream: events after a re-attach reach the forwards too.

@@ -9,6 +9,7 @@ import type { Log } from '../log';
 import { errorMessage, showError } from '../log';
 import type { Run } from '../runs/run';
 import type { RunStore } from '../runs/runStore';
+import { recordPanelMarks, tracing } from '../runs/runTrace';
 import { webviewHtml, webviewRoots } from './webviewHtml';
 
 export const RUN_PANEL_VIEW_TYPE = 'bytenite.run';
@@ -163,6 +164,11 @@ class RunPanel {
         case 'openPort': return await this.actions.openPort(m.runId, m.containerPort);
         case 'openShell': return await this.actions.openShell(m.runId);
         case 'toggleWatch': return await this.actions.toggleWatch(m.runId);
+        case 'trace': {
+          const run = this.store.get(m.runId);
+          if (run && tracing()) recordPanelMarks(run, m.marks);
+          return;
+        }
         case 'copy':
           await vscode.env.clipboard.writeText(m.text);
           vscode.window.setStatusBarMessage(`Copied ${m.lines} log line(s)`, 2000);
@@ -189,7 +195,7 @@ class RunPanel {
       if (h?.final) this.post({ type: 'summary', runId: this.runId, final: h.final as never });
       return;
     }
-    this.post({ type: 'init', run: run.info, snapshot: { state: run.state, lastSeq: run.lastSeq, final: run.final as never } });
+    this.post({ type: 'init', run: run.info, snapshot: { state: run.state, lastSeq: run.lastSeq, final: run.final as never }, ...(tracing() ? { trace: true } : {}) });
     this.sendWatch();
     this.sentSeq = haveSeq;
     this.replay(run);
@@ -208,6 +214,7 @@ class RunPanel {
       const firstLog = !this.logSent && events.some((e) => e.event.kind === 'log' && e.event.stream !== 'build');
       if (final || firstLog || this.pending.length >= BATCH_MAX) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+      if (firstLog) run.marks.postedAt ??= Date.now();
     });
     if (run.connectionProblem) this.post({ type: 'connection', state: 'reconnecting', message: run.connectionProblem });
     if (run.ports.length) this.post({ type: 'ports', runId: this.runId, ports: run.ports });
@@ -224,7 +231,10 @@ class RunPanel {
   private replay(run: Run): void {
     const from = run.events.findIndex((e) => e.seq > this.sentSeq);
     if (from < 0) return;
-    this.logSent ||= run.events.some((e) => e.event.kind === 'log' && e.event.stream !== 'build');
+    if (!this.logSent && run.events.some((e) => e.event.kind === 'log' && e.event.stream !== 'build')) {
+      this.logSent = true;
+      run.marks.postedAt ??= Date.now();
+    }
     for (let i = from; i < run.events.length; i += BATCH_MAX) {
       this.post({ type: 'events', runId: this.runId, events: run.events.slice(i, i + BATCH_MAX) });
     }

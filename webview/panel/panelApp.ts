@@ -30,6 +30,9 @@ const SLICE_MS = 12;
 const SAVE_EVERY_MS = 1000;
 const TICK_MS = 250;
 
+/** Epoch ms on this page's clock, comparable with the extension host's Date.now() on the same machine. */
+const pageNow = () => performance.timeOrigin + performance.now();
+
 const STATE_TEXT: Record<RunModel['state'], string> = {
   queued: 'Queued…', uploading: 'Uploading the build context…', building: 'Building the image…',
   starting: 'Starting the container…', running: 'Running…', exited: 'Exited', failed: 'Failed', cancelled: 'Stopped',
@@ -71,6 +74,11 @@ export class PanelApp {
   private taskFilter: TaskFilter = 'all';
   private readonly taskSelect = new TaskFilterSelect();
   private readonly tasksTable = new TasksTable();
+  /** The host measures (init's `trace`): the page reports when each run's first line was on screen. */
+  private traceOn = false;
+  private tracedRunId = '';
+  private clickAt: number | undefined;
+  private eventsAt = 0;
 
   constructor(root: HTMLElement) {
     const restored = readSavedState(this.api.getState());
@@ -96,7 +104,10 @@ export class PanelApp {
         this.scheduleUi();
       },
       openShell: () => this.post({ type: 'openShell', runId: this.model.runId }),
-      runAgain: () => this.post({ type: 'runAgain', runId: this.model.runId }),
+      runAgain: () => {
+        this.clickAt = pageNow();
+        this.post({ type: 'runAgain', runId: this.model.runId });
+      },
       openOutputs: () => this.post({ type: 'openOutputs', runId: this.model.runId }),
     });
     this.ports = new PortsView((containerPort) => this.post({ type: 'openPort', runId: this.model.runId, containerPort }));
@@ -138,12 +149,14 @@ export class PanelApp {
         // only from history), the restored lines are the only log there is: keep them.
         if (m.run.runId !== this.model.runId || (this.resetOnInit && m.snapshot.lastSeq > 0)) this.reset(m.run.runId);
         this.resetOnInit = false;
+        this.traceOn = m.trace === true;
         this.run = m.run;
         if (m.snapshot.final && !this.model.final) setFinal(this.model, m.snapshot.final);
         if (this.model.seq === 0 && !this.model.final) this.model.state = m.snapshot.state;
         break;
       case 'events':
         if (m.runId !== this.model.runId || !Array.isArray(m.events)) return;
+        if (this.traceOn) this.eventsAt = pageNow();
         this.queue.push(m.events);
         this.pump();
         return;
@@ -209,6 +222,7 @@ export class PanelApp {
           if (e.time !== this.lastTime.text) this.lastTime = { text: e.time, ms: Date.parse(e.time) || se.at };
           if (e.task === undefined) this.log.append(e.stream, e.data, this.lastTime.ms);
           else this.appendTask(e.task, e.stream, e.data, this.lastTime.ms);
+          if (this.traceOn && e.stream !== 'build' && this.tracedRunId !== this.model.runId) this.traceFirstLine();
         } else if (r === 'changed' && this.model.final) {
           final = true;
         }
@@ -225,6 +239,29 @@ export class PanelApp {
       this.pumpScheduled = true;
       this.yieldChannel.port2.postMessage(null);
     }
+  }
+
+  /**
+   * The run's first container line was just appended: the log view's frame callback (asked for by that
+   * append) draws its row, the one asked for here runs after it in the same frame, and a task posted from
+   * there runs once that frame's rendering (style, layout, paint) is done. (A second frame callback would
+   * add most of a frame, ~16 ms, after the paint.)
+   */
+  private traceFirstLine(): void {
+    const runId = this.model.runId;
+    const clickAt = this.clickAt;
+    const receivedAt = this.eventsAt;
+    this.tracedRunId = runId;
+    this.clickAt = undefined;
+    requestAnimationFrame(() => {
+      const insertedAt = pageNow();
+      const after = new MessageChannel();
+      after.port1.onmessage = () => {
+        after.port1.close();
+        this.post({ type: 'trace', runId, marks: { clickAt, receivedAt, insertedAt, paintedAt: pageNow() } });
+      };
+      after.port2.postMessage(null);
+    });
   }
 
   /** A fan-out task's chunk: labelled into "All tasks", as is into its own store; the shown one via the view. */
