@@ -1,7 +1,7 @@
 // One esbuild script, one bundle per runtime: the agent + CLI (Node), the extension host (Node, `vscode`
 // external) and the webviews (browser). Entries whose source does not exist yet are skipped.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const watch = process.argv.includes('--watch');
@@ -102,7 +102,10 @@ if (!watch) {
   for (const r of results) {
     for (const [file, info] of Object.entries(r.metafile.outputs)) {
       if (!file.endsWith('.map')) console.log(`${file}  ${(info.bytes / 1024).toFixed(0)} KiB`);
-      if (file === 'dist/bytenite-cli.js') checkClientOnly(info.inputs);
+      if (file === 'dist/bytenite-cli.js') {
+        checkClientOnly(info.inputs);
+        checkSchemasLazy(file);
+      }
     }
   }
 }
@@ -112,6 +115,19 @@ function checkClientOnly(inputs) {
   const agentOnly = Object.keys(inputs).filter((f) => /node_modules\/(dockerode|docker-modem|pino)\/|^agent\/(server|session)\.ts$/.test(f));
   if (agentOnly.length) {
     console.error(`dist/bytenite-cli.js must stay a client; it now includes ${agentOnly.slice(0, 3).join(', ')}: import agent code through loadAgentSide()`);
+    process.exitCode = 1;
+  }
+}
+
+/**
+ * The client builds the protocol's schemas only when protocolSchemas() first asks (agent/protocol/parse.ts):
+ * a static import of agent/protocol (its index) or of messages.ts from a client module would build them at
+ * every start again. esbuild then calls the module's init from the importer's top level as well.
+ */
+function checkSchemasLazy(file) {
+  const inits = readFileSync(file, 'utf8').match(/\binit_messages\(\)/g)?.length ?? 0;
+  if (inits !== 1) {
+    console.error(`${file}: agent/protocol/messages.ts is initialised from ${inits} places, not only by protocolSchemas(): import values from agent/protocol/parse, version or finalEvent, and types with \`import type\``);
     process.exitCode = 1;
   }
 }

@@ -5,7 +5,8 @@
  * leaves the run going. Exits with the run's exit code, like `bytenite run`.
  */
 import { parseArgs } from 'node:util';
-import { FinalEvent, isFinal } from '../protocol';
+import type { FinalEvent } from '../protocol';
+import { isFinal } from '../protocol/finalEvent';
 import { AgentError } from '../client/agentClient';
 import { connect, Connection } from './connect';
 import { RunReporter } from './runReporter';

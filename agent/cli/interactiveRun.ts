@@ -4,7 +4,7 @@
  * is back in its own mode for the summary.
  */
 import type { RunEvent, RunSpecInput } from '../protocol';
-import { isFinal } from '../protocol';
+import { isFinal } from '../protocol/finalEvent';
 import type { AgentClient } from '../client/agentClient';
 import { parseDuration } from '../hardware/sizes';
 import { TerminalLink } from './terminalLink';

@@ -4,15 +4,13 @@
  */
 import { AGENT_VERSION } from '../protocol/version';
 import { loadAgentSide } from './loadAgentSide';
-import { hardwareCommand } from './hardwareCommand';
-import { runsCommand } from './runsCommand';
-import { attachCommand, ATTACH_HELP } from './attachCommand';
-import { outputsCommand, OUTPUTS_HELP } from './outputsCommand';
-import { execCommand, EXEC_HELP } from './execCommand';
-import { EXIT_NOT_RUN, RUN_HELP, runCommand, UsageError } from './runCommand';
-import { DEPLOY_HELP, deployCommand, endpointCommand, endpointsCommand, undeployCommand } from './endpointCommands';
-import { VOLUME_HELP, volumeCommand, volumesCommand } from './volumeCommands';
-import { SCHEDULE_HELP, scheduleCommand, schedulesCommand } from './scheduleCommands';
+
+// Each command's module is loaded when that command runs (esbuild keeps them in the bundle, each behind an
+// init function): `run` no longer runs the top level of schedule, endpoint, volume or exec code it never uses.
+const runModule = () => import('./runCommand');
+const endpointModule = () => import('./endpointCommands');
+const volumeModule = () => import('./volumeCommands');
+const scheduleModule = () => import('./scheduleCommands');
 
 const HELP = `bytenite ${AGENT_VERSION}: run any Dockerfile on your own hardware, with live logs, warm starts and cost.
 
@@ -35,21 +33,21 @@ Usage:
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
-    case 'run': return runCommand(rest);
+    case 'run': return (await runModule()).runCommand(rest);
     case 'agent': return (await loadAgentSide()).agentCommand(rest);
-    case 'hardware': return hardwareCommand(rest);
-    case 'attach': return attachCommand(rest);
-    case 'runs': return runsCommand(rest);
-    case 'outputs': return outputsCommand(rest);
-    case 'exec': return execCommand(rest);
-    case 'deploy': return deployCommand(rest);
-    case 'endpoints': return endpointsCommand(rest);
-    case 'undeploy': return undeployCommand(rest);
-    case 'endpoint': return endpointCommand(rest);
-    case 'volumes': return volumesCommand(rest);
-    case 'volume': return volumeCommand(rest);
-    case 'schedule': return scheduleCommand(rest);
-    case 'schedules': return schedulesCommand(rest);
+    case 'hardware': return (await import('./hardwareCommand')).hardwareCommand(rest);
+    case 'attach': return (await import('./attachCommand')).attachCommand(rest);
+    case 'runs': return (await import('./runsCommand')).runsCommand(rest);
+    case 'outputs': return (await import('./outputsCommand')).outputsCommand(rest);
+    case 'exec': return (await import('./execCommand')).execCommand(rest);
+    case 'deploy': return (await endpointModule()).deployCommand(rest);
+    case 'endpoints': return (await endpointModule()).endpointsCommand(rest);
+    case 'undeploy': return (await endpointModule()).undeployCommand(rest);
+    case 'endpoint': return (await endpointModule()).endpointCommand(rest);
+    case 'volumes': return (await volumeModule()).volumesCommand(rest);
+    case 'volume': return (await volumeModule()).volumeCommand(rest);
+    case 'schedule': return (await scheduleModule()).scheduleCommand(rest);
+    case 'schedules': return (await scheduleModule()).schedulesCommand(rest);
     case '--version': case '-v':
       process.stdout.write(`${AGENT_VERSION}\n`);
       return 0;
@@ -62,18 +60,29 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The usage text shown after a usage error of `cmd`. */
+async function helpOf(cmd: string | undefined): Promise<string> {
+  switch (cmd) {
+    case 'agent': return (await loadAgentSide()).AGENT_HELP;
+    case 'attach': return (await import('./attachCommand')).ATTACH_HELP;
+    case 'outputs': return (await import('./outputsCommand')).OUTPUTS_HELP;
+    case 'exec': return (await import('./execCommand')).EXEC_HELP;
+    case 'deploy': return (await endpointModule()).DEPLOY_HELP;
+    case 'volume': case 'volumes': return (await volumeModule()).VOLUME_HELP;
+    case 'schedule': case 'schedules': return (await scheduleModule()).SCHEDULE_HELP;
+    default: return (await runModule()).RUN_HELP;
+  }
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   async (err: Error) => {
+    const { EXIT_NOT_RUN, UsageError } = await runModule();
     const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`bytenite: ${err.message}\n`);
-    if (usage) {
-      const cmd = process.argv[2];
-      const help = cmd === 'agent' ? (await loadAgentSide()).AGENT_HELP : cmd === 'attach' ? ATTACH_HELP : cmd === 'outputs' ? OUTPUTS_HELP : cmd === 'exec' ? EXEC_HELP : cmd === 'deploy' ? DEPLOY_HELP : cmd === 'volume' || cmd === 'volumes' ? VOLUME_HELP : cmd === 'schedule' || cmd === 'schedules' ? SCHEDULE_HELP : RUN_HELP;
-      process.stderr.write(`\n${help}`);
-    }
+    if (usage) process.stderr.write(`\n${await helpOf(process.argv[2])}`);
     process.exitCode = usage ? 2 : EXIT_NOT_RUN;
   },
 );

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { HardwareRequest } from '../protocol';
+import type { HardwareRequest } from '../protocol';
 import { startRun } from '../client/startRun';
 import { fetchOutputs } from '../client/fetchOutputs';
 import { formatBytes, parseCpus, parseDuration, parseGpu, parseMemory, readHardwareLabels } from '../hardware/sizes';

@@ -4,7 +4,8 @@
  * own output; upload and build progress redrawn in place on a terminal; one summary line at the end.
  * Output is written once per tick of events (see `write`), not once per event.
  */
-import { FinalEvent, RunEvent, isFinal } from '../protocol';
+import type { FinalEvent, RunEvent } from '../protocol';
+import { isFinal } from '../protocol/finalEvent';
 import { formatUsd } from '../cost/cost';
 import { formatBytes } from '../hardware/sizes';
 

@@ -9,10 +9,13 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Duplex } from 'node:stream';
-import {
-  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, ScheduleSettingsInput, ScheduleSummary, RequestRecord, ErrorCode, PROTOCOL_VERSION, RunEvent, RunSpecInput, RunSummary,
-  parseAgentMessage, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION, type LocalContext,
+import type {
+  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, ScheduleSettingsInput, ScheduleSummary, RequestRecord, ErrorCode, RunEvent, RunSpecInput, RunSummary,
+  LocalContext,
 } from '../protocol';
+// Not ../protocol: that builds every schema at load (see protocolSchemas()).
+import { parseAgentMessage, protocolSchemas } from '../protocol/parse';
+import { PROTOCOL_VERSION, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION } from '../protocol/version';
 import { isLoopback } from '../network/loopback';
 import type { FileEntry } from '../context/listContext';
 import type { ListedContext } from '../context/packContext';
@@ -80,6 +83,8 @@ export class AgentClient {
       headers: { Authorization: `Bearer ${opts.token}` },
       ca: opts.ca, maxPayload: MAX_FRAME, handshakeTimeout: opts.timeoutMs ?? 10_000, perMessageDeflate: false,
     });
+    // The schemas are built while the connection opens: the hello reply is the first message they check.
+    setImmediate(protocolSchemas);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res) => {

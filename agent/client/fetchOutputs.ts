@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import * as tar from 'tar';
 import { AgentClient, AgentError, OutputsEnd } from './agentClient';
 import { formatBytes } from '../hardware/sizes';
 
@@ -43,6 +42,9 @@ export class OutputsFetchError extends Error {
 }
 
 export async function fetchOutputs(opts: FetchOutputsOptions): Promise<FetchedOutputs> {
+  // Loaded at the first fetch, not with the CLI: `run` asks once the run is accepted, while it waits for the
+  // run's first event anyway.
+  const tar = await import('tar');
   const staging = path.join(opts.outDir, `.bytenite-partial-${opts.runId}`);
   const outExisted = await lstat(opts.outDir).then(() => true, () => false);
   await rm(staging, { recursive: true, force: true });

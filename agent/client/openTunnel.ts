@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { MAX_FRAME } from '../protocol';
+import { MAX_FRAME } from '../protocol/version';
 import { TunnelRefused } from '../tunnel/tunnelRefused';
 
 export { TunnelRefused };

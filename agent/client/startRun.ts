@@ -10,7 +10,8 @@ import { contextIdOf } from '../build/contextKey';
 import { AgentClient, EventListener } from './agentClient';
 import { listForBuild, packContext } from '../context/packContext';
 import { describeLocalContext } from '../context/localIdentity';
-import { FinalEvent, HardwareRequest, RunEvent, RunSpecInput, VolumeMount, isFinal } from '../protocol';
+import type { FinalEvent, HardwareRequest, RunEvent, RunSpecInput, VolumeMount } from '../protocol';
+import { isFinal } from '../protocol/finalEvent';
 
 export interface StartRunOptions {
   contextDir: string;

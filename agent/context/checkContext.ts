@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { canonicalPath, contextDigest } from './digest';
 import type { ContextEntry, FileEntry } from './listContext';
 
@@ -87,6 +87,8 @@ export function checkEntries(entries: readonly ContextEntry[]): void {
 async function readEntries(tarPath: string): Promise<ContextEntry[]> {
   const entries: ContextEntry[] = [];
   const files = new Map<string, FileEntry>();
+  // Loaded here: the CLI imports this file for its path checks, and node-tar's load is 6 ms of its start.
+  const { Parser } = await import('tar');
 
   await new Promise<void>((resolve, reject) => {
     const source = createReadStream(tarPath);

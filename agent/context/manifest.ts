@@ -5,7 +5,7 @@
  * the digest must be the one declared) before it asks for anything.
  */
 import type { ManifestEntry } from '../protocol';
-import { MAX_TEXT_FRAME } from '../protocol';
+import { MAX_TEXT_FRAME } from '../protocol/version';
 import { BadContextError, checkDockerfilePath, checkEntries } from './checkContext';
 import { canonicalPath, contextDigest } from './digest';
 import type { ContextEntry } from './listContext';

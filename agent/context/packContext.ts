@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { lstat, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Pack, type WriteEntry } from 'tar';
+import type { WriteEntry } from 'tar';
 import { checkDockerfilePath, checkEntries } from './checkContext';
 import { canonicalPath, contextDigest } from './digest';
 import { archiveMode, listContext, type ContextEntry } from './listContext';
@@ -114,6 +114,8 @@ async function writeTar(root: string, entries: readonly ContextEntry[], tarPath:
     if (!e || !matchesListing(e, w)) changed ??= p;
   };
 
+  // Loaded here, not at the top: a warm or hot run never packs, and node-tar's load is 6 ms of a CLI start.
+  const { Pack } = await import('tar');
   const pack = new Pack({ cwd: root, portable: true, noDirRecurse: true, onWriteEntry });
   // A large buffer keeps node-tar from pausing on every file: about a third faster on a 200 MB context.
   const out = createWriteStream(tarPath, { highWaterMark: 4 << 20 });

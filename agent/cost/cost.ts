@@ -58,27 +58,36 @@ export function referenceCost(hw: HardwareRequest, durationMs: number, r: Refere
   return unpriced ? { name: r.name, total, unpriced } : { name: r.name, total };
 }
 
-const cents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const smallAmount = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 3 });
+/**
+ * A formatter made at its first use: the first Intl object of a process loads ICU's data (12 ms of a CLI
+ * start here), and a run prints its first cost only at its end, after its first line.
+ */
+function numberFormat(options: Intl.NumberFormatOptions): () => Intl.NumberFormat {
+  let made: Intl.NumberFormat | undefined;
+  return () => (made ??= new Intl.NumberFormat('en-US', options));
+}
+
+const cents = numberFormat({ minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const smallAmount = numberFormat({ maximumSignificantDigits: 3 });
 
 /** `$12.34`, `$0.09`; under a cent, three significant digits (`$0.000123`) so a short run does not read as free. */
 export function formatUsd(n: number): string {
   const sign = n < 0 ? '-' : '';
   const a = Math.abs(n);
   if (a === 0) return '$0.00';
-  return `${sign}$${a < 0.01 ? smallAmount.format(a) : cents.format(a)}`;
+  return `${sign}$${a < 0.01 ? smallAmount().format(a) : cents().format(a)}`;
 }
 
-const upTo2 = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2, useGrouping: false });
+const upTo2 = numberFormat({ maximumFractionDigits: 2, useGrouping: false });
 
 /** `512 MiB`, `4 GiB`, `1.5 GiB`. */
 export function formatMiB(mib: number): string {
-  return mib < 1024 ? `${upTo2.format(mib)} MiB` : `${upTo2.format(mib / 1024)} GiB`;
+  return mib < 1024 ? `${upTo2().format(mib)} MiB` : `${upTo2().format(mib / 1024)} GiB`;
 }
 
 /** `2 vCPU · 4 GiB · $0.09/h`, or `2 vCPU · 4 GiB · h100 ×1 · $2.89/h` with a GPU: what a hardware choice is and costs. */
 export function formatHardware(hw: HardwareRequest, prices: Rates): string {
-  const parts = [`${upTo2.format(hw.cpus)} vCPU`, formatMiB(hw.memoryMiB)];
+  const parts = [`${upTo2().format(hw.cpus)} vCPU`, formatMiB(hw.memoryMiB)];
   if (hw.gpu) parts.push(`${hw.gpu.type} ×${hw.gpu.count}`);
   parts.push(`${formatUsd(hourlyRate(hw, prices))}/h`);
   return parts.join(' · ');

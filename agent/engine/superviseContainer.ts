@@ -42,20 +42,34 @@ engine: Supervision, container: Docker.Container, outputDir: string, handlers: C
   goAt?: Date,
 ): RunningContainer {
   const logs = source.stream;
+  let stopStats = () => {};
+  let statsStopped = false;
+  // Stats are asked once the program has written (or after a quarter second), not with its start: the
+  // engine's first sample only sets the baseline of the next, a second later, and making it competes with
+  // the engine's copy of the first line (a hot start's first line follows its go by a few ms).
+  let statsAsked = false;
+  const statsTimer = setTimeout(() => askStats(), 250);
+  function askStats(): void {
+    if (statsAsked) return;
+    statsAsked = true;
+    clearTimeout(statsTimer);
+    void engine.quirks().then((podman) => {
+      if (!statsStopped) stopStats = followStats(container, handlers, Boolean(podman));
+    });
+  }
   // A container with a terminal writes one raw stream, without the engine's frames.
   const Reader = source.tty ? TtyStreamReader : DockerStreamDemuxer;
-  const reader = new Reader((stream, text, c) => handlers.onOutput(stream, text, c), source.skip);
+  const reader = new Reader((stream, text, c) => {
+    handlers.onOutput(stream, text, c);
+    // After this turn, which sends the line on its way.
+    if (!statsAsked) setImmediate(askStats);
+  }, source.skip);
   const outputDone = new Promise<void>((resolve) => {
     logs.on('data', (c: Buffer) => reader.push(c));
     logs.on('end', resolve);
     logs.on('close', resolve);
     logs.on('error', () => resolve());
   }).then(() => reader.end());
-  let stopStats = () => {};
-  let statsStopped = false;
-  void engine.quirks().then((podman) => {
-    if (!statsStopped) stopStats = followStats(container, handlers, Boolean(podman));
-  });
   const dialer = dockerDialer(container, { local: engine.local, hasShim: goAt !== undefined && source.live });
   const exited = (async (): Promise<ExitInfo> => {
     let result: WaitResult;
@@ -93,6 +107,7 @@ engine: Supervision, container: Docker.Container, outputDir: string, handlers: C
       );
     } finally {
       statsStopped = true;
+      clearTimeout(statsTimer);
       stopStats();
       (logs as { destroy?: () => void }).destroy?.();
     }

@@ -227,8 +227,7 @@ export const RunEvent = z.discriminatedUnion('kind', [
 ]);
 export type RunEvent = z.infer<typeof RunEvent>;
 export type FinalEvent = Extract<RunEvent, { kind: 'exited' | 'failed' | 'cancelled' }>;
-export const FINAL_KINDS: ReadonlySet<string> = new Set(['exited', 'failed', 'cancelled']);
-export const isFinal = (e: RunEvent): e is FinalEvent => FINAL_KINDS.has(e.kind);
+export { FINAL_KINDS, isFinal } from './finalEvent';
 
 // ---------------------------------------------------------------- hardware catalog
 

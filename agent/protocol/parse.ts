@@ -1,6 +1,18 @@
-import { z } from 'zod';
-import { AgentMessage, ClientMessage, ErrorCode } from './messages';
+import type { z } from 'zod';
+import type { ErrorCode } from './messages';
 import { MAX_TEXT_FRAME } from './version';
+
+/**
+ * The protocol's schemas (messages.ts), built at the first call instead of at load. Building them all is
+ * most of what a client's bundle does at its start (zod makes an object for each step of each chain); a CLI
+ * that asks for them while its connection opens (AgentClient.connect) builds them while it would wait anyway.
+ * A client that imports only this file, finalEvent.ts and version.ts (not ./index) keeps them unbuilt until then.
+ */
+export function protocolSchemas(): typeof import('./messages') {
+  // A require, not an import: an import is built at load. esbuild bundles it behind an init function.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./messages') as typeof import('./messages');
+}
 
 export type ParseResult<T> =
   | { ok: true; message: T }
@@ -37,7 +49,7 @@ function parseWith<S extends z.ZodType>(schema: S, text: string, what: string): 
 }
 
 /** Parses and validates one text frame from a client. */
-export const parseClientMessage = (text: string) => parseWith(ClientMessage, text, 'message');
+export const parseClientMessage = (text: string) => parseWith(protocolSchemas().ClientMessage, text, 'message');
 
 /** Parses and validates one text frame from an agent. */
-export const parseAgentMessage = (text: string) => parseWith(AgentMessage, text, 'agent message');
+export const parseAgentMessage = (text: string) => parseWith(protocolSchemas().AgentMessage, text, 'agent message');

@@ -3,7 +3,8 @@
  * the run's tenant on the agent: a host path (or an anonymous volume) is refused, since the agent's disk is
  * not the client's and a run must never reach the agent's own files.
  */
-import { VolumeMount, volumeName } from '../protocol/messages';
+import type { VolumeMount } from '../protocol/messages';
+import { protocolSchemas } from '../protocol/parse';
 
 const HOST_PATH = 'host paths are never mounted: a run gets named volumes of its tenant on the agent (-v NAME:/path[:ro]); put the files it needs in the build context';
 
@@ -17,12 +18,12 @@ export function parseVolume(value: string, flag = '-v'): VolumeMount {
   }
   if (parts.length === 1) throw new Error(`${what}: give a volume name and where to mount it, NAME:/path (anonymous volumes are not kept; name it)`);
   if (parts.length > 3) throw new Error(`${what}: use NAME:/path[:ro]`);
-  if (!volumeName.safeParse(source).success) {
+  if (!protocolSchemas().volumeName.safeParse(source).success) {
     throw new Error(`${what}: ${JSON.stringify(source)} is not a volume name (letters, digits, _ . -, up to 64, starting with a letter or digit)`);
   }
   const mode = parts[2];
   if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw new Error(`${what}: the mode is ro or rw (got ${JSON.stringify(mode)})`);
-  const parsed = VolumeMount.safeParse({ name: source, path: parts[1], readOnly: mode === 'ro' });
+  const parsed = protocolSchemas().VolumeMount.safeParse({ name: source, path: parts[1], readOnly: mode === 'ro' });
   if (!parsed.success) {
     throw new Error(`${what}: ${JSON.stringify(parts[1])} is not a path to mount at: an absolute path inside the container, not /, without , or . and .. segments`);
   }

@@ -33,6 +33,9 @@ test('run, hardware and runs against a running agent need only the client bundle
       const r = await node([cli, cmd, '--json', ...flags], env);
       assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
     }
+    // One cache per command: the modules each loads differ, and `run` must not start from one `runs` wrote.
+    const caches = readdirSync(path.join(bin, 'cache', 'bytenite', 'code')).filter((f) => f.startsWith('bytenite-cli-'));
+    assert.deepEqual(caches.map((f) => f.replace(/^.*--/, '')).sort(), ['hardware.bin', 'run.bin', 'runs.bin']);
   } finally {
     await agent.close();
   }
