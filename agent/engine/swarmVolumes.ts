@@ -13,7 +13,7 @@
  * read-only runs (or the tasks of a fan-out) of a new volume cannot be made on two nodes.
  */
 import type Docker from 'dockerode';
-import { DockerVolumes, type EngineVolume, type PlacedEvent, type VolumeBackend } from '../volumes/volumeBackend';
+import { DockerVolumes, VolumeInUseError, type EngineVolume, type PlacedEvent, type VolumeBackend } from '../volumes/volumeBackend';
 import { VolumeError } from '../volumes/volumes';
 import type { ContainerMount, ContainerSpec } from './engine';
 
@@ -41,6 +41,26 @@ export interface VolumePlacement {
   constraints: string[];
   /** The task runs on `nodeId` (undefined: it never started): new volumes are recorded there. Once only. */
   settle(nodeId: string | undefined): Promise<void>;
+}
+
+/**
+ * How long a removal waits for a finished run's task container to go. Removing a service only tells the
+ * node to stop and remove its task's container, which it does a moment later: a `volume rm` right after a
+ * run would otherwise find the volume in use. No run of the agent's holds it (the caller checked its locks),
+ * so what is still using it is a finished task on its way out, or a container someone else started there.
+ */
+const RELEASE_WAIT_MS = 10_000;
+
+async function removeOnceReleased(volumes: DockerVolumes, engineName: string): Promise<void> {
+  const deadline = Date.now() + RELEASE_WAIT_MS;
+  for (;;) {
+    try {
+      return await volumes.remove(engineName);
+    } catch (err) {
+      if (!(err instanceof VolumeInUseError) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 const NOTHING: VolumePlacement = { constraints: [], settle: async () => {} };
@@ -87,7 +107,7 @@ export class SwarmVolumes implements VolumeBackend {
       throw new VolumeError('volume_refused', `volume ${rec.name} is on ${node}, whose engine this agent cannot reach: start the agent with ` +
         `--node-engine for that node, or remove it there (docker volume rm ${engineName})`);
     }
-    await new DockerVolumes(d).remove(engineName);
+    await removeOnceReleased(new DockerVolumes(d), engineName);
     await this.docker.getConfig(rec.configId).remove().catch((err) => {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     });
