@@ -59,11 +59,15 @@ export function measureEngineCpu(everyMs = 200): EngineCpu {
   const start = processes();
   const daemons = [...start].filter(([, s]) => isDaemon(s)).map(([pid]) => pid);
   if (daemons.length === 0) throw new Error('no dockerd or containerd process is visible in /proc: the engine CPU cannot be read here');
-  const isOrphanShim = (s: Stat) => isShim(s) && !daemons.includes(s.ppid);
+  // A shim just made is for a moment the child of the `containerd-shim … start` call (itself a shim) that made it.
+  const isOrphanShim = (s: Stat, all: Map<number, Stat>) => {
+    const parent = all.get(s.ppid);
+    return isShim(s) && !daemons.includes(s.ppid) && !(parent && isShim(parent));
+  };
   const startChildren = new Map([...knownReapers].map((pid) => [pid, stat(pid)?.children ?? 0]));
   const reapers = new Set<number>();
   const look = (all: Map<number, Stat>) => {
-    for (const s of all.values()) if (isOrphanShim(s)) reapers.add(s.ppid);
+    for (const s of all.values()) if (isOrphanShim(s, all)) reapers.add(s.ppid);
   };
   look(start);
   const timer = setInterval(() => look(processes()), everyMs);
@@ -89,8 +93,8 @@ export function measureEngineCpu(everyMs = 200): EngineCpu {
         ms += (end.get(pid)?.children ?? before) - before;
       }
       // Shims alive at the end count their time so far; those alive at the start count only what followed.
-      for (const s of end.values()) if (isOrphanShim(s)) ms += s.self + s.children;
-      for (const s of start.values()) if (isOrphanShim(s)) ms -= s.self + s.children;
+      for (const s of end.values()) if (isOrphanShim(s, end)) ms += s.self + s.children;
+      for (const s of start.values()) if (isOrphanShim(s, start)) ms -= s.self + s.children;
       return ms;
     },
   };

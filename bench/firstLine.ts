@@ -118,7 +118,8 @@ export async function benchFirstLine(): Promise<Result[]> {
       async () => { await poolReady(); return hotRun(); }, dockerRun, { ratio: 0.25 }, [{
         name: '1. hot start FLOOR: a bare Node client (ws only) sending the CLI\'s run.create: first line',
         note: `the floor of any Node client here, ratio to the hot row's docker run --rm; bench/bareHotClient.cjs: Node's start, ` +
-          `ws, the token file, hello, the run.create the CLI sent (captured from the wire; the CLI sent ${captured.types.join(', ')}), ` +
+          `ws, the token file, hello, the run.create the CLI sent (captured from the wire; the CLI sent ${captured.types.join(', ')}, ` +
+          'what follows run.create coming after the first line), ' +
           'the first log event written to stdout; not the CLI\'s context listing and hashing (its digest is the captured one), ' +
           'no schema checks; the same hot agent and pool wait',
         run: async () => { await poolReady(); return bare(); },
