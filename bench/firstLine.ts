@@ -7,15 +7,35 @@
  * container; hot on an agent with its default pool, each run taking a container started ahead of time
  * (the benchmark waits, uncounted, until the pool has refilled, and checks afterwards that every counted
  * run was reported hot).
+ *
+ * Floors, measured in the same rotation and against the same `docker run --rm` samples: for the warm start,
+ * `docker run --rm` on a network like the agent's per-tenant bridge with the agent's limits (what isolation
+ * and limits cost in docker's own hands); for the hot start, a bare Node client (`ws` only) that sends the
+ * CLI's own `run.create` for the run, and `node -e 0` (Node's start alone).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  BENCH_ID, BENCH_LABEL, CLI, DOCKER, DOCKER_ENV, PAIRS, Result, dockerBuild, makeContext, pairs, removeImage,
+  BENCH_ID, BENCH_LABEL, CLI, DOCKER, DOCKER_ENV, PAIRS, Result, dockerBuild, makeContext, pairs, pairsWithFloors, removeImage,
   startAgentProcess, tempDir,
 } from './lib';
+import { PROTOCOL_VERSION } from '../agent/protocol/version';
+import { agentLimitFlags, makeTenantLikeNetwork } from './agentLikeDockerRun';
+import { captureRunCreate } from './captureRunCreate';
+
+const BARE_CLIENT = path.join(__dirname, 'bareHotClient.cjs');
+
+/** ms from spawn to exit of a command that must exit 0. */
+function timeToExit(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} ${args.join(' ')} → ${code}`))));
+  });
+}
 
 /** Spawns a command and resolves with the ms until its first stdout byte (and checks the line). */
 function timeToFirstLine(cmd: string, args: string[], expect: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -50,7 +70,15 @@ export async function benchFirstLine(): Promise<Result[]> {
     // The same image for docker run: build the context once with the docker CLI.
     dockerBuild(ctx, tag);
     const dockerRun = () => timeToFirstLine(DOCKER, ['run', '--rm', '--label', BENCH_LABEL, '--cpus', '1', '--memory', '256m', tag], 'first-line');
-    const warm = await pairs('1. warm start: first line', bytenite, dockerRun, { ratio: 0.5 });
+    const network = makeTenantLikeNetwork();
+    const isolated = agentLimitFlags({ cpus: 1, memoryMiB: 256 }, network);
+    const [warm, warmFloor] = await pairsWithFloors('1. warm start: first line', bytenite, dockerRun, { ratio: 0.5 }, [{
+      name: '1. warm start FLOOR: docker run --rm on a tenant-like network with the agent\'s limits: first line',
+      note: `the engine-side floor of the agent's warm path, ratio to the warm row's docker run --rm; ${isolated.join(' ')}; ` +
+        'a user-defined bridge made like agent/network/tenantNetworks.ts; includes the docker CLI\'s own start, as the baseline does; ' +
+        'not the agent\'s output folder (putArchive), its stats or its supervision',
+      run: () => timeToFirstLine(DOCKER, ['run', '--rm', '--label', BENCH_LABEL, ...isolated, tag], 'first-line'),
+    }]);
 
     const freshNonce = () => writeFileSync(path.join(ctx, 'nonce'), randomBytes(8).toString('hex'));
     const cold = await pairs('1. cold start (1 layer rebuilt): first line',
@@ -79,15 +107,36 @@ export async function benchFirstLine(): Promise<Result[]> {
     };
     const hotRun = () => timeToFirstLine(process.execPath, [CLI, 'run', path.join(ctx, 'Dockerfile'), ...hotAgent!.flags, '--cpus', '1', '--memory', '256m'], 'first-line');
     await hotRun(); // builds the image for this agent's tenant digest and fills the pool
-    const hot = await pairs('1. hot start (container started ahead of time): first line',
-      async () => { await poolReady(); return hotRun(); }, dockerRun, { ratio: 0.25 });
+    // One hot CLI run through a relay that keeps what the CLI sends: the bare client sends the same run.create.
+    await poolReady();
+    const hotArgs = (url: string) => [CLI, 'run', path.join(ctx, 'Dockerfile'), '--agent', url, '--token-file', hotAgent!.tokenFile, '--cpus', '1', '--memory', '256m'];
+    const captured = await captureRunCreate(hotAgent.url, (url) => timeToFirstLine(process.execPath, hotArgs(url), 'first-line'));
+    const specFile = path.join(work, 'hot-run-spec.json');
+    writeFileSync(specFile, captured.spec);
+    const bare = () => timeToFirstLine(process.execPath, [BARE_CLIENT, hotAgent!.url, hotAgent!.tokenFile, specFile, String(PROTOCOL_VERSION), 'hot'], 'first-line');
+    const [hot, bareFloor, nodeFloor] = await pairsWithFloors('1. hot start (container started ahead of time): first line',
+      async () => { await poolReady(); return hotRun(); }, dockerRun, { ratio: 0.25 }, [{
+        name: '1. hot start FLOOR: a bare Node client (ws only) sending the CLI\'s run.create: first line',
+        note: `the floor of any Node client here, ratio to the hot row's docker run --rm; bench/bareHotClient.cjs: Node's start, ` +
+          `ws, the token file, hello, the run.create the CLI sent (captured from the wire; the CLI sent ${captured.types.join(', ')}, ` +
+          'what follows run.create coming after the first line), ' +
+          'the first log event written to stdout; not the CLI\'s context listing and hashing (its digest is the captured one), ' +
+          'no schema checks; the same hot agent and pool wait',
+        run: async () => { await poolReady(); return bare(); },
+      }, {
+        name: '1. hot start FLOOR: node -e 0 (Node\'s own start, spawn to exit)',
+        note: 'ratio to the hot row\'s docker run --rm; no module, no connection',
+        run: () => timeToExit(process.execPath, ['-e', '0']),
+      }]);
     const listed = execFileSync(process.execPath, [CLI, 'runs', '--json', ...hotAgent.flags], { encoding: 'utf8' })
       .split('\n').filter(Boolean).map((l) => JSON.parse(l) as { final?: { start?: string } });
     const hotRuns = listed.filter((r) => r.final?.start === 'hot').length;
-    // The warm-up and the counted runs, all but the first (cold, which filled the pool).
-    if (hotRuns < PAIRS + 1) throw new Error(`only ${hotRuns} of ${PAIRS + 1} runs on the hot agent started hot`);
+    // All but the first (cold, which filled the pool): the captured run, then the warm-up and the counted
+    // rounds' CLI and bare runs (each bare run also checks its own start).
+    const wantHot = 1 + 2 * (PAIRS + 1);
+    if (hotRuns < wantHot) throw new Error(`only ${hotRuns} of ${wantHot} runs on the hot agent started hot`);
     hot.note = 'agent with its default pool; the wait for the pool to refill between runs is not counted';
-    return [warm, cold, hot];
+    return [warm, warmFloor, cold, hot, bareFloor, nodeFloor];
   } finally {
     await agent.stop();
     await hotAgent?.stop();

@@ -51,17 +51,45 @@ export interface Result {
 export async function pairs(
   name: string, a: () => Promise<number>, b: () => Promise<number>, target: { ratio?: number; text?: string } = {},
 ): Promise<Result> {
+  return (await pairsWithFloors(name, a, b, target, []))[0];
+}
+
+/**
+ * A floor: what the least possible client or engine work takes, measured in the same rotation as the row it
+ * judges, so that its ratio is to the same baseline samples (a floor row has no target of its own).
+ */
+export interface Floor {
+  name: string;
+  /** What it measures and what it leaves out. */
+  note: string;
+  run: () => Promise<number>;
+}
+
+/**
+ * `pairs`, with each floor run after a and b in every round (the warm-up too): the first row is a against b,
+ * then one row per floor against the same b samples.
+ */
+export async function pairsWithFloors(
+  name: string, a: () => Promise<number>, b: () => Promise<number>, target: { ratio?: number; text?: string }, floors: Floor[],
+): Promise<Result[]> {
   log(`${name}: warm-up`);
   await a();
   await b();
+  for (const f of floors) await f.run();
   const xs: number[] = [];
   const ys: number[] = [];
+  const fs: number[][] = floors.map(() => []);
   for (let i = 0; i < PAIRS; i++) {
     xs.push(await a());
     ys.push(await b());
-    log(`${name}: pair ${i + 1}/${PAIRS}: ${xs[i].toFixed(0)} vs ${ys[i].toFixed(0)} ms`);
+    for (const [k, f] of floors.entries()) fs[k].push(await f.run());
+    const extra = fs.map((s, k) => `, floor ${k + 1}: ${s[i].toFixed(0)}`).join('');
+    log(`${name}: pair ${i + 1}/${PAIRS}: ${xs[i].toFixed(0)} vs ${ys[i].toFixed(0)} ms${extra}`);
   }
-  return comparison(name, xs, ys, target);
+  return [
+    comparison(name, xs, ys, target),
+    ...floors.map((f, k) => ({ ...comparison(f.name, fs[k], ys), note: f.note })),
+  ];
 }
 
 export function comparison(name: string, xs: number[], ys: number[], target: { ratio?: number; text?: string } = {}, unit: Unit = 'ms'): Result {

@@ -70,7 +70,10 @@ async function main(): Promise<void> {
     'Ratios are ByteNite / baseline, taken pair by pair. Baselines use Debian\'s docker 20.10 CLI; the context benchmarks ' +
       'compare with BuildKit (`DOCKER_BUILDKIT=1 docker build`, the builder the agent drives where the engine has it), ' +
       'with the legacy builder (`DOCKER_BUILDKIT=0`) as rows of their own; warm = `docker run --rm` of the same image. ' +
-      'The agent runs as its own process (`bytenite agent --port 0`); its peak memory is the kernel\'s VmHWM.',
+      'The agent runs as its own process (`bytenite agent --port 0`); its peak memory is the kernel\'s VmHWM. ' +
+      'Rows named FLOOR measure the least any client (or the engine itself) can take for the same work, ' +
+      'in the same run as the row they judge (alternating with its pairs where it has them) ' +
+      'and as a ratio to that row\'s baseline (their notes say what each includes and leaves out): a target below its floor\'s ratio cannot be met by the agent\'s or the client\'s code.',
   ].join('\n');
   const base = only ? 'results.partial' : 'results';
   writeFileSync(path.join(__dirname, `${base}.json`), JSON.stringify({ machine, date: new Date().toISOString(), pairs: PAIRS, results }, null, 2) + '\n');
