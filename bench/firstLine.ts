@@ -72,7 +72,7 @@ export async function benchFirstLine(): Promise<Result[]> {
     const dockerRun = () => timeToFirstLine(DOCKER, ['run', '--rm', '--label', BENCH_LABEL, '--cpus', '1', '--memory', '256m', tag], 'first-line');
     const network = makeTenantLikeNetwork();
     const isolated = agentLimitFlags({ cpus: 1, memoryMiB: 256 }, network);
-    const [warm, warmFloor] = await pairsWithFloors('1. warm start: first line', bytenite, dockerRun, { ratio: 0.5 }, [{
+    const [warm, warmFloor] = await pairsWithFloors('1. warm start: first line', bytenite, dockerRun, { ratio: 1.0 }, [{
       name: '1. warm start FLOOR: docker run --rm on a tenant-like network with the agent\'s limits: first line',
       note: `the engine-side floor of the agent's warm path, ratio to the warm row's docker run --rm; ${isolated.join(' ')}; ` +
         'a user-defined bridge made like agent/network/tenantNetworks.ts; includes the docker CLI\'s own start, as the baseline does; ' +
@@ -115,7 +115,7 @@ export async function benchFirstLine(): Promise<Result[]> {
     writeFileSync(specFile, captured.spec);
     const bare = () => timeToFirstLine(process.execPath, [BARE_CLIENT, hotAgent!.url, hotAgent!.tokenFile, specFile, String(PROTOCOL_VERSION), 'hot'], 'first-line');
     const [hot, bareFloor, nodeFloor] = await pairsWithFloors('1. hot start (container started ahead of time): first line',
-      async () => { await poolReady(); return hotRun(); }, dockerRun, { ratio: 0.25 }, [{
+      async () => { await poolReady(); return hotRun(); }, dockerRun, { ratio: 0.35 }, [{
         name: '1. hot start FLOOR: a bare Node client (ws only) sending the CLI\'s run.create: first line',
         note: `the floor of any Node client here, ratio to the hot row's docker run --rm; bench/bareHotClient.cjs: Node's start, ` +
           `ws, the token file, hello, the run.create the CLI sent (captured from the wire; the CLI sent ${captured.types.join(', ')}, ` +
