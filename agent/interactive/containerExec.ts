@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import { serialResize } from './serialResize';
 
 export interface ExecRequest {
   cmd: string[];
@@ -39,9 +40,9 @@ export async function startExec(container: Docker.Container, req: ExecRequest): 
   const stream = (await exec.start({ hijack: true, stdin: req.stdin, Tty: req.tty } as Docker.ExecStartOptions)) as unknown as Duplex;
   const session: ExecSession = {
     stream, tty: req.tty,
-    resize: async (cols, rows) => {
+    resize: serialResize(async (cols, rows) => {
       if (req.tty) await exec.resize({ w: cols, h: rows });
-    },
+    }),
     exitCode: async () => (await exec.inspect()).ExitCode ?? null,
     hangup: async () => {
       const info = await exec.inspect();

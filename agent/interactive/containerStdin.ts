@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import { serialResize } from './serialResize';
 
 export interface ContainerStdin {
   readonly tty: boolean;
@@ -42,8 +43,8 @@ export function containerStdin(container: Docker.Container, attached: Duplex, tt
     hangup: async () => {
       if (tty) await container.kill({ signal: 'SIGHUP' }).catch(() => {});
     },
-    resize: async (cols, rows) => {
+    resize: serialResize(async (cols, rows) => {
       if (tty) await container.resize({ w: cols, h: rows });
-    },
+    }),
   };
 }
