@@ -11,7 +11,6 @@
  * `min`. Open WebSockets and streamed responses hold their slot until they close, so they count as in flight.
  */
 import http from 'node:http';
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RunSpec, StartKind, EndpointSummary, FinalEvent } from '../protocol';
@@ -19,7 +18,8 @@ import { isFinal } from '../protocol';
 import type { Run } from '../runs/run';
 import type { PortTarget } from '../tunnel/runPorts';
 import type { EndpointDefinition } from './definitionStore';
-import type { EndpointActivator } from './endpointActivator';
+import { leastBusy, type EndpointActivator } from './endpointActivator';
+import { readyOverRelay, socketLike } from './relayProbe';
 
 /** What the activator needs of the run lifecycle (RunManager has it). */
 export interface InstanceRuns {
@@ -259,12 +259,7 @@ export class Activator implements EndpointActivator {
   }
 
   private freeInstance(): Instance | undefined {
-    let best: Instance | undefined;
-    for (const i of this.instances) {
-      if (i.state !== 'ready' || i.inFlight >= this.def.settings.concurrency) continue;
-      if (!best || i.inFlight < best.inFlight) best = i;
-    }
-    return best;
+    return leastBusy(this.instances, this.def.settings.concurrency);
   }
 
   private take(inst: Instance): Slot {
@@ -370,7 +365,7 @@ export class Activator implements EndpointActivator {
         if (run.ports.unreachable) throw new Error(run.ports.unreachable);
         const target = run.ports.target(0);
         if (target && (await target.probe(port).catch(() => false))) {
-          if (!this.def.settings.readyPath || (await readyPathAnswers(target, port, this.def.settings.readyPath))) {
+          if (!this.def.settings.readyPath || (await readyOverRelay((p) => target.dial(p), port, this.def.settings.readyPath))) {
             inst.target = target;
             break;
           }
@@ -485,33 +480,3 @@ function endedWhy(e: FinalEvent): string {
   return 'the instance was stopped';
 }
 
-/** One GET of the ready path on a fresh connection: 2xx within 2 s. */
-async function readyPathAnswers(target: PortTarget, port: number, readyPath: string): Promise<boolean> {
-  let conn: Duplex;
-  try {
-    conn = await target.dial(port);
-  } catch {
-    return false;
-  }
-  return new Promise<boolean>((resolve) => {
-    const req = http.request({ method: 'GET', path: readyPath, headers: { host: 'localhost', connection: 'close' }, createConnection: () => socketLike(conn) as net.Socket, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode! >= 200 && res.statusCode! < 300);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
-
-/** A relay stream (no network) given the few socket methods node's HTTP client calls on its connections. */
-export function socketLike(s: Duplex): Duplex {
-  if (s instanceof net.Socket) return s;
-  const x = s as Duplex & Partial<net.Socket>;
-  x.setKeepAlive ??= () => x as net.Socket;
-  x.setNoDelay ??= () => x as net.Socket;
-  x.setTimeout ??= () => x as net.Socket;
-  x.ref ??= () => x as net.Socket;
-  x.unref ??= () => x as net.Socket;
-  return x;
-}

@@ -28,3 +28,13 @@ export interface EndpointActivator {
   /** The agent is stopping: held requests get 503. */
   close(): void | Promise<void>;
 }
+
+/** The ready instance with the fewest requests in flight that can take one more, if any. */
+export function leastBusy<T extends { state: string; inFlight: number }>(instances: Iterable<T>, concurrency: number): T | undefined {
+  let best: T | undefined;
+  for (const i of instances) {
+    if (i.state !== 'ready' || i.inFlight >= concurrency) continue;
+    if (!best || i.inFlight < best.inFlight) best = i;
+  }
+  return best;
+}

@@ -5,8 +5,7 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import type net from 'node:net';
-import { socketLike } from './activator';
+import net from 'node:net';
 
 /** How long nc is given to fail before the connection counts as accepted. */
 const REFUSAL_WINDOW_MS = 300;
@@ -36,7 +35,7 @@ export async function probeOverRelay(dial: (port: number) => Promise<Duplex>, po
   });
 }
 
-/** One GET of the ready path over a relay: 2xx within 2 s. */
+/** One GET of the ready path on a fresh connection (a socket, or a relay stream): 2xx within 2 s. */
 export async function readyOverRelay(dial: (port: number) => Promise<Duplex>, port: number, readyPath: string): Promise<boolean> {
   let conn: Duplex;
   try {
@@ -53,4 +52,16 @@ export async function readyOverRelay(dial: (port: number) => Promise<Duplex>, po
     req.on('error', () => resolve(false));
     req.end();
   });
+}
+
+/** A relay stream (no network) given the few socket methods node's HTTP client calls on its connections. */
+export function socketLike(s: Duplex): Duplex {
+  if (s instanceof net.Socket) return s;
+  const x = s as Duplex & Partial<net.Socket>;
+  x.setKeepAlive ??= () => x as net.Socket;
+  x.setNoDelay ??= () => x as net.Socket;
+  x.setTimeout ??= () => x as net.Socket;
+  x.ref ??= () => x as net.Socket;
+  x.unref ??= () => x as net.Socket;
+  return x;
 }

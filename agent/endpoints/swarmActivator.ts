@@ -23,7 +23,7 @@ import type { Run } from '../runs/run';
 import { endpointKeyOf, serviceName, type ServiceTask, type SwarmServices } from '../engine/swarmService';
 import { Instance, Refusal, type Slot } from './activator';
 import type { EndpointDefinition } from './definitionStore';
-import type { EndpointActivator } from './endpointActivator';
+import { leastBusy, type EndpointActivator } from './endpointActivator';
 import { probeOverRelay, readyOverRelay } from './relayProbe';
 
 export interface SwarmActivatorOptions {
@@ -215,12 +215,7 @@ export class SwarmActivator implements EndpointActivator {
 
   private freeInstance(): TaskInstance | undefined {
     if (this.downTo !== undefined) return undefined;
-    let best: TaskInstance | undefined;
-    for (const i of this.instances.values()) {
-      if (i.state !== 'ready' || i.inFlight >= this.def.settings.concurrency) continue;
-      if (!best || i.inFlight < best.inFlight) best = i;
-    }
-    return best;
+    return leastBusy(this.instances.values(), this.def.settings.concurrency);
   }
 
   private take(inst: TaskInstance): Slot {

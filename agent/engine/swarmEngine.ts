@@ -87,6 +87,21 @@ type GenericResource = { DiscreteResourceSpec?: { Kind: string; Value: number };
 const GPU_KIND = /^gpu-([a-z0-9][a-z0-9._-]*)$/i;
 export const gpuKind = (type: string) => `gpu-${type}`;
 
+/** The capabilities a task drops, as the Docker engine's containers do (agent/engine/createOptions.ts). */
+export const TASK_CAP_DROP = ['CAP_NET_RAW', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SYS_CHROOT'];
+
+/** A task's reservations and limits: the scheduler places it by what it reserves, the engine holds it to the limits. */
+export function taskResources(hw: HardwareRequest, pidsLimit: number | undefined) {
+  const resources = { NanoCPUs: Math.round(hw.cpus * 1e9), MemoryBytes: hw.memoryMiB * MiB };
+  return {
+    Reservations: {
+      ...resources,
+      GenericResources: hw.gpu ? [{ DiscreteResourceSpec: { Kind: gpuKind(hw.gpu.type), Value: hw.gpu.count } }] : undefined,
+    },
+    Limits: { ...resources, Pids: pidsLimit },
+  };
+}
+
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
@@ -220,10 +235,6 @@ export class SwarmEngine implements Engine {
   private serviceSpec(spec: ContainerSpec, image: string, placement: VolumePlacement): object {
     const hw = spec.hardware;
     const labels = containerLabels(spec);
-    const resources = {
-      NanoCPUs: Math.round(hw.cpus * 1e9),
-      MemoryBytes: hw.memoryMiB * MiB,
-    };
     return {
       // A fan-out run is one service per task: each keeps its own task log, exit code and stop.
       Name: spec.task === undefined ? `bytenite-${spec.runId}` : `bytenite-${spec.runId}-t${spec.task}`,
@@ -238,16 +249,10 @@ export class SwarmEngine implements Engine {
           // An anonymous volume: the program can write there whatever its image holds, the folder outlives
           // the exit so outputs can be copied, and it goes with the container when the service is removed.
           Mounts: [{ Type: 'volume', Target: spec.outputDir }, ...this.volumes.mounts(spec.mounts)],
-          CapabilityDrop: ['CAP_NET_RAW', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SYS_CHROOT'],
+          CapabilityDrop: TASK_CAP_DROP,
           StopGracePeriod: 10e9,
         },
-        Resources: {
-          Reservations: {
-            ...resources,
-            GenericResources: hw.gpu ? [{ DiscreteResourceSpec: { Kind: gpuKind(hw.gpu.type), Value: hw.gpu.count } }] : undefined,
-          },
-          Limits: { ...resources, Pids: spec.pidsLimit },
-        },
+        Resources: taskResources(hw, spec.pidsLimit),
         RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
         ...(placement.constraints.length ? { Placement: { Constraints: placement.constraints } } : {}),
         Networks: spec.network ? undefined : [{ Target: 'none' }],

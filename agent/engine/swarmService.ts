@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { HardwareRequest, RunSpec } from '../protocol';
 import { LABELS } from './engine';
-import { gpuKind, refuse } from './swarmEngine';
+import { TASK_CAP_DROP, refuse, taskResources } from './swarmEngine';
 import { SHIM_PATH, findStaticBusybox } from './hotShim';
 import { shimArchive } from './outputSkeleton';
 import { relayThrough } from './containerDial';
@@ -229,7 +229,6 @@ export class SwarmServices {
   private serviceSpec(s: ServiceSpec, name: string, image: string, network: string): object {
     const hw: HardwareRequest = s.spec.hardware;
     const labels = { [LABELS.managed]: '1', [LABELS.agent]: s.agentId, [ENDPOINT_LABEL]: s.endpointKey };
-    const resources = { NanoCPUs: Math.round(hw.cpus * 1e9), MemoryBytes: hw.memoryMiB * MiB };
     return {
       Name: name,
       Labels: labels,
@@ -240,16 +239,10 @@ export class SwarmServices {
           ...(s.spec.user ? { User: s.spec.user } : {}),
           Env: Object.entries({ BYTENITE_ENDPOINT: s.endpoint, ...s.spec.env }).map(([k, v]) => `${k}=${v}`),
           Labels: labels,
-          CapabilityDrop: ['CAP_NET_RAW', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SYS_CHROOT'],
+          CapabilityDrop: TASK_CAP_DROP,
           StopGracePeriod: 10e9,
         },
-        Resources: {
-          Reservations: {
-            ...resources,
-            GenericResources: hw.gpu ? [{ DiscreteResourceSpec: { Kind: gpuKind(hw.gpu.type), Value: hw.gpu.count } }] : undefined,
-          },
-          Limits: { ...resources, Pids: s.pidsLimit },
-        },
+        Resources: taskResources(hw, s.pidsLimit),
         // A task that exits is replaced by Swarm: the next request is served by a new one.
         RestartPolicy: { Condition: 'any', Delay: 1e9 },
         Networks: [{ Target: network }],
