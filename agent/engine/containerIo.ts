@@ -49,7 +49,7 @@ function pollStats(container: Docker.Container, handlers: ContainerHandlers): ()
   let previous: Parameters<typeof statsSample>[0] | undefined;
   let previousAt = 0;
   let busy = false;
-  const timer = setInterval(() => {
+  const poll = () => {
     if (busy) return;
     busy = true;
     container.stats({ stream: false }).then((sample) => {
@@ -68,7 +68,11 @@ function pollStats(container: Docker.Container, handlers: ContainerHandlers): ()
       previous = cur;
       previousAt = at;
     }, () => {}).finally(() => (busy = false));
-  }, 1000);
+  };
+  // The first reading is only the baseline of the next: taken at once, the first figure comes a second after
+  // stats are asked, not two (a 3 s run still gets two).
+  poll();
+  const timer = setInterval(poll, 1000);
   timer.unref();
   return () => clearInterval(timer);
 }
