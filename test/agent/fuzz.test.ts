@@ -105,7 +105,13 @@ function badFrame(r: Rng, counts: Record<string, number>): Frame {
     'binary', 'dockerfile', 'hardware', 'deep', 'huge', 'nested-huge']);
   counts[kind] = (counts[kind] ?? 0) + 1;
   const id = `f-${r.hex(10)}`;
-  const json = (m: Record<string, unknown>): Frame => ({ data: JSON.stringify(m), id: typeof m.id === 'string' ? m.id.slice(0, 128) : undefined });
+  // A frame over the size limit is refused unread (too_large), so its error cannot echo the id: mutations can
+  // stack several 300,000-character strings past the limit.
+  const json = (m: Record<string, unknown>): Frame => {
+    const data = JSON.stringify(m);
+    const readable = Buffer.byteLength(data) <= MAX_TEXT_FRAME && typeof m.id === 'string';
+    return { data, id: readable ? (m.id as string).slice(0, 128) : undefined };
+  };
   switch (kind) {
     case 'mutated': {
       for (let tries = 0; tries < 20; tries++) {
