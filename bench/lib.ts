@@ -191,6 +191,15 @@ export function makeContext(dir: string, dockerfileRest: string): string {
   return dir;
 }
 
+/** Fills a context with `count` random files spread over 20 folders, file i being `sizeOf(i)` bytes (the traces' big contexts). */
+export function addRandomFiles(dir: string, count: number, sizeOf: (i: number) => number): void {
+  for (let i = 0; i < count; i++) {
+    const rel = `d${i % 20}/f${i}.bin`;
+    mkdirSync(path.join(dir, path.dirname(rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), randomBytes(sizeOf(i)));
+  }
+}
+
 /**
  * Builds the base with the docker CLI and keeps it tagged for the whole suite, so that removing one
  * benchmark image never evicts the cached busybox steps that both sides share.

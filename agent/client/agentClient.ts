@@ -3,34 +3,26 @@
  * requests matched to replies by id, run events routed to per-run listeners, binary frames for the
  * context upload and the outputs download.
  */
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Duplex } from 'node:stream';
 import type {
-  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, ScheduleSettingsInput, ScheduleSummary, RequestRecord, ErrorCode, RunEvent, RunSpecInput, RunSummary,
+  AgentMessage, Catalog, ClientMessageInput, EndpointSettingsInput, EndpointSummary, ScheduleSettingsInput, ScheduleSummary, RequestRecord, RunEvent, RunSpecInput, RunSummary,
   LocalContext,
 } from '../protocol';
 // Not ../protocol: that builds every schema at load (see protocolSchemas()).
 import { parseAgentMessage, protocolSchemas } from '../protocol/parse';
-import { PROTOCOL_VERSION, MAX_FRAME, CHUNK_SIZE, AGENT_VERSION } from '../protocol/version';
+import { PROTOCOL_VERSION, MAX_FRAME, AGENT_VERSION } from '../protocol/version';
 import { isLoopback } from '../network/loopback';
-import type { FileEntry } from '../context/listContext';
 import type { ListedContext } from '../context/packContext';
-import { manifestParts, toManifest } from '../context/manifest';
+import { sendManifest, sendTar, type UploadChannel } from './contextUpload';
+import { AgentError } from './agentError';
 import { openExec, type ExecOptions } from './openExec';
 import { openStdin } from './openStdin';
 import { openRawTunnel, openTunnel, type TunnelAuth } from './openTunnel';
 import { openEndpointProxy, type EndpointProxy } from './endpointProxy';
 
-export class AgentError extends Error {
-  constructor(readonly code: ErrorCode | 'connection', message: string) {
-    super(message);
-    this.name = 'AgentError';
-  }
-}
+export { AgentError };
 
 export type EventListener = (seq: number, event: RunEvent, runId: string) => void;
 export type OutputsStart = Extract<AgentMessage, { type: 'outputs' }>;
@@ -323,8 +315,9 @@ export class AgentClient {
     if (reply.upload) {
       try {
         let bytes: number;
-        if (typeof context === 'string') bytes = await this.sendFile(context);
-        else ({ bytes, local: readLocally } = await this.sendManifest(reply.runId, context, await local?.()));
+        const channel: UploadChannel = { request: (m) => this.request(m), sendBinary: (d) => this.sendBinary(d) };
+        if (typeof context === 'string') bytes = await sendTar(channel, context);
+        else ({ bytes, local: readLocally } = await sendManifest(channel, reply.runId, context, await local?.()));
         await this.request({ type: 'upload.end', runId: reply.runId, bytes });
       } catch (err) {
         off?.();
@@ -363,78 +356,6 @@ export class AgentClient {
   /** Tells the agent the outputs are written and checked: it may remove them first when it needs room. */
   async outputsFetched(runId: string): Promise<void> {
     await this.request({ type: 'outputs.fetched', runId });
-  }
-
-  private async sendFile(tarPath: string): Promise<number> {
-    let bytes = 0;
-    for await (const chunk of createReadStream(tarPath, { highWaterMark: CHUNK_SIZE })) {
-      bytes += (chunk as Buffer).length;
-      // Wait for each frame to be written: memory stays at one chunk however large the context.
-      await this.sendBinary(chunk as Buffer);
-    }
-    return bytes;
-  }
-
-  /** Sends the manifest (all parts at once, in order), then the contents the agent asked for; returns their bytes. */
-  private async sendManifest(runId: string, context: ListedContext, local?: LocalContext): Promise<{ bytes: number; local: boolean }> {
-    const parts = manifestParts(toManifest(context.entries));
-    const replies = await Promise.all(parts.map((entries, i) => this.request({
-      type: 'context.manifest', runId, entries, last: i === parts.length - 1, ...(i === 0 && local ? { local } : {}),
-    })));
-    const bySha = new Map<string, FileEntry>();
-    for (const e of context.entries) if (e.type === 'file' && !bySha.has(e.sha256)) bySha.set(e.sha256, e);
-    const wanted: FileEntry[] = [];
-    for (const r of replies) {
-      if (r.type !== 'context.missing') throw new AgentError('internal', `unexpected reply to context.manifest: ${r.type}`);
-      for (const sha of r.sha256s) {
-        const e = bySha.get(sha);
-        if (!e) throw new AgentError('internal', `the agent asked for content ${sha}, which no file of the context has`);
-        wanted.push(e);
-      }
-    }
-    // Reading locally, the agent asks for nothing: no content is sent.
-    const readLocally = replies[0]?.type === 'context.missing' && replies[0].local === true;
-    return { bytes: await this.sendContents(context.root, wanted), local: readLocally };
-  }
-
-  /**
-   * The asked contents back to back, packed into frames of CHUNK_SIZE (many small files share one frame); the
-   * next frame is read while the last one is being sent.
-   */
-  private async sendContents(root: string, files: readonly FileEntry[]): Promise<number> {
-    let frame = Buffer.allocUnsafe(CHUNK_SIZE);
-    let used = 0;
-    let sent = 0;
-    let inFlight: Promise<void> = Promise.resolve();
-    const flush = async (): Promise<void> => {
-      await inFlight;
-      inFlight = this.sendBinary(frame.subarray(0, used));
-      inFlight.catch(() => {}); // awaited before the next frame and at the end
-      sent += used;
-      frame = Buffer.allocUnsafe(CHUNK_SIZE);
-      used = 0;
-    };
-    try {
-      for (const e of files) {
-        const fh = await openForSend(path.join(root, e.path), e.size);
-        try {
-          let left = e.size;
-          while (left > 0) {
-            if (used === frame.length) await flush();
-            const bytesRead = await fh.read(frame, used, Math.min(frame.length - used, left));
-            if (bytesRead === 0) throw new Error(`${JSON.stringify(e.path)} changed while the build context was being sent: run again once your files are written.`);
-            used += bytesRead;
-            left -= bytesRead;
-          }
-        } finally {
-          await fh.close();
-        }
-      }
-      if (used > 0) await flush();
-    } finally {
-      await inFlight;
-    }
-    return sent;
   }
 
   private sendBinary(data: Buffer): Promise<void> {
@@ -497,22 +418,4 @@ export class AgentClient {
     this.download = undefined;
     for (const l of this.closeListeners) l(reason);
   }
-}
-
-/** Files up to this size are read with synchronous calls: the thread-pool round trips would cost more. */
-const SYNC_READ_MAX = 256 * 1024;
-
-interface SendFile {
-  read(buf: Buffer, offset: number, length: number): number | Promise<number>;
-  close(): void | Promise<void>;
-}
-
-/** Opens a context file for sending; a small one is read synchronously (thousands of them make a context). */
-async function openForSend(file: string, size: number): Promise<SendFile> {
-  if (size <= SYNC_READ_MAX) {
-    const fd = openSync(file, 'r');
-    return { read: (buf, offset, length) => readSync(fd, buf, offset, length, null), close: () => closeSync(fd) };
-  }
-  const fh = await open(file, 'r');
-  return { read: async (buf, offset, length) => (await fh.read(buf, offset, length, null)).bytesRead, close: () => fh.close() };
 }

@@ -91,6 +91,24 @@ export class Instance {
     })({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 30_000 });
   }
 
+  /** One more request on this instance. Its slot carries the wake, so only the request that woke the instance
+   * reports it; `onRelease` runs once the count is down again, however often the slot is released. */
+  take(onRelease: () => void): Slot {
+    this.inFlight++;
+    const wake = this.wake;
+    this.wake = undefined;
+    let released = false;
+    return {
+      instance: this, wake,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inFlight--;
+        onRelease();
+      },
+    };
+  }
+
   get runId(): string | undefined {
     return this.run?.id;
   }
@@ -263,22 +281,12 @@ export class Activator implements EndpointActivator {
   }
 
   private take(inst: Instance): Slot {
-    inst.inFlight++;
     clearTimeout(inst.idleTimer);
     inst.idleTimer = undefined;
-    const wake = inst.wake;
-    inst.wake = undefined;
-    let released = false;
-    return {
-      instance: inst, wake,
-      release: () => {
-        if (released) return;
-        released = true;
-        inst.inFlight--;
-        this.dispatch();
-        if (inst.inFlight === 0) this.idle(inst);
-      },
-    };
+    return inst.take(() => {
+      this.dispatch();
+      if (inst.inFlight === 0) this.idle(inst);
+    });
   }
 
   private unqueue(w: Waiter): void {

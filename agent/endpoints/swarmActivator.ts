@@ -219,23 +219,14 @@ export class SwarmActivator implements EndpointActivator {
   }
 
   private take(inst: TaskInstance): Slot {
-    inst.inFlight++;
+    // One idle timer for the whole service (Swarm scales replicas, not chosen tasks).
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    const wake = inst.wake;
-    inst.wake = undefined;
-    let released = false;
-    return {
-      instance: inst, wake,
-      release: () => {
-        if (released) return;
-        released = true;
-        inst.inFlight--;
-        this.dispatch();
-        this.idleSoon();
-        if (this.retired) this.drainThenRemove();
-      },
-    };
+    return inst.take(() => {
+      this.dispatch();
+      this.idleSoon();
+      if (this.retired) this.drainThenRemove();
+    });
   }
 
   private dispatch(): void {

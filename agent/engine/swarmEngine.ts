@@ -19,7 +19,7 @@
  * (an OOM kill shows as exit 137), times come from the task's states, and outputs stay on the node.
  */
 import Docker from 'dockerode';
-import type { Catalog, HardwareRequest } from '../protocol';
+import type { Catalog } from '../protocol';
 import {
   BuildRequest, BuildResult, ContainerHandlers, ContainerSpec, Engine, EngineHardware, EngineUnavailableError,
   ExitInfo, HardwareUnavailableError, LABELS, RunningContainer, containerLabels,
@@ -27,14 +27,14 @@ import {
 import { DockerEngine } from './dockerEngine';
 import { describeTarget, type EngineTarget } from './engineHost';
 import type { RegistryAuth, TenantRegistryAuth } from '../build/registryAuth';
-import { DockerLogReader, sinceParam, timestampNanos } from './dockerLogStream';
+import { DockerLogReader, sinceParam } from './dockerLogStream';
 import { followStats, openOutputs } from './containerIo';
 import { isTimeCursor, type LogCursor, type TimeCursor } from '../store/runJournal';
-import { reservedMiB } from '../hardware/catalog';
+import { TASK_CAP_DROP, gpuKind, nodeSize, refuse, schedulable, taskResources, type SwarmNode } from './swarmNodes';
+import { FrameDeduper } from './frameDeduper';
 import { SwarmVolumes, type VolumePlacement } from './swarmVolumes';
 import { ENDPOINT_LABEL, SwarmServices } from './swarmService';
 
-const MiB = 1024 * 1024;
 const REPO = 'bytenite-ctx';
 /** Task states after which the task's container no longer runs. */
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
@@ -67,38 +67,6 @@ interface Task {
   Status: {
     Timestamp: string; State: string; Message?: string; Err?: string;
     ContainerStatus?: { ContainerID?: string; ExitCode?: number };
-  };
-}
-
-interface SwarmNode {
-  ID: string;
-  Spec: { Role: string; Availability: string };
-  Description: {
-    Hostname: string;
-    Resources: { NanoCPUs: number; MemoryBytes: number; GenericResources?: GenericResource[] };
-  };
-  Status: { State: string; Addr?: string; Message?: string };
-  ManagerStatus?: { Leader?: boolean; Addr?: string };
-}
-
-type GenericResource = { DiscreteResourceSpec?: { Kind: string; Value: number }; NamedResourceSpec?: { Kind: string; Value: string } };
-
-/** A generic resource kind that names a GPU type: `gpu-h100` offers (and asks for) h100 GPUs. */
-const GPU_KIND = /^gpu-([a-z0-9][a-z0-9._-]*)$/i;
-export const gpuKind = (type: string) => `gpu-${type}`;
-
-/** The capabilities a task drops, as the Docker engine's containers do (agent/engine/createOptions.ts). */
-export const TASK_CAP_DROP = ['CAP_NET_RAW', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SYS_CHROOT'];
-
-/** A task's reservations and limits: the scheduler places it by what it reserves, the engine holds it to the limits. */
-export function taskResources(hw: HardwareRequest, pidsLimit: number | undefined) {
-  const resources = { NanoCPUs: Math.round(hw.cpus * 1e9), MemoryBytes: hw.memoryMiB * MiB };
-  return {
-    Reservations: {
-      ...resources,
-      GenericResources: hw.gpu ? [{ DiscreteResourceSpec: { Kind: gpuKind(hw.gpu.type), Value: hw.gpu.count } }] : undefined,
-    },
-    Limits: { ...resources, Pids: pidsLimit },
   };
 }
 
@@ -519,74 +487,6 @@ export class SwarmEngine implements Engine {
 /** A run's service, not an endpoint's (those are the endpoints' to keep or remove). */
 function isRunService(s: Docker.Service): boolean {
   return !s.Spec?.Labels?.[ENDPOINT_LABEL];
-}
-
-function schedulable(n: SwarmNode): boolean {
-  return n.Status.State === 'ready' && n.Spec.Availability === 'active';
-}
-
-function nodeSize(n: SwarmNode): { cpus: number; memoryMiB: number; gpus: Record<string, number> } {
-  const gpus: Record<string, number> = {};
-  for (const g of n.Description.Resources.GenericResources ?? []) {
-    const kind = g.DiscreteResourceSpec?.Kind ?? g.NamedResourceSpec?.Kind ?? '';
-    const m = GPU_KIND.exec(kind);
-    if (!m) continue;
-    const type = m[1].toLowerCase();
-    gpus[type] = (gpus[type] ?? 0) + (g.DiscreteResourceSpec ? g.DiscreteResourceSpec.Value : 1);
-  }
-  return { cpus: n.Description.Resources.NanoCPUs / 1e9, memoryMiB: Math.floor(n.Description.Resources.MemoryBytes / MiB), gpus };
-}
-
-/**
- * Why no node of the cluster could ever hold this request, or undefined when one could (it may still have
- * to wait for that node to have room: Swarm then keeps the task pending and says why).
- */
-export function refuse(nodes: SwarmNode[], hw: HardwareRequest): string | undefined {
-  const usable = nodes.filter(schedulable);
-  if (usable.length === 0) return 'the Swarm has no node that is ready and active';
-  const fits = usable.some((n) => {
-    const s = nodeSize(n);
-    const gpuOk = !hw.gpu || (s.gpus[hw.gpu.type] ?? 0) >= hw.gpu.count;
-    return s.cpus + 1e-9 >= hw.cpus && s.memoryMiB - reservedMiB(s.memoryMiB) >= hw.memoryMiB && gpuOk;
-  });
-  if (fits) return undefined;
-  const sizes = usable.map((n) => {
-    const s = nodeSize(n);
-    const g = Object.entries(s.gpus).map(([t, c]) => `, ${c}x ${t}`).join('');
-    return `${n.Description.Hostname} ${s.cpus} vCPUs, ${Math.floor(s.memoryMiB - reservedMiB(s.memoryMiB))} MiB usable${g}`;
-  });
-  const gpu = hw.gpu ? `, ${hw.gpu.count}x ${hw.gpu.type}` : '';
-  return `no node of the Swarm can hold ${hw.cpus} vCPUs, ${hw.memoryMiB} MiB${gpu} (nodes: ${sizes.join('; ')}); ask for less`;
-}
-
-/** Drops the frames of a multiplexed, timestamped log stream that were already passed on for their stream. */
-class FrameDeduper {
-  private pending = Buffer.alloc(0);
-  private readonly last: Record<number, { time: string; payload: Buffer } | undefined> = {};
-
-  filter(chunk: Buffer): Buffer {
-    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    const kept: Buffer[] = [];
-    let offset = 0;
-    while (buf.length - offset >= 8) {
-      const size = buf.readUInt32BE(offset + 4);
-      if (buf.length - offset < 8 + size) break;
-      const frame = buf.subarray(offset, offset + 8 + size);
-      offset += 8 + size;
-      const payload = frame.subarray(8);
-      const space = payload.indexOf(0x20);
-      const time = space > 0 ? payload.subarray(0, space).toString('latin1') : '';
-      const prev = this.last[frame[0]];
-      if (prev && time) {
-        const older = timestampNanos(time) < timestampNanos(prev.time);
-        if (older || (time === prev.time && payload.equals(prev.payload))) continue;
-      }
-      if (time) this.last[frame[0]] = { time, payload: Buffer.from(payload) };
-      kept.push(frame);
-    }
-    this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
-    return Buffer.concat(kept);
-  }
 }
 
 function isConnectionError(err: unknown): boolean {

@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { HardwareRequest, RunSpec } from '../protocol';
 import { LABELS } from './engine';
-import { TASK_CAP_DROP, refuse, taskResources } from './swarmEngine';
+import { TASK_CAP_DROP, refuse, taskResources } from './swarmNodes';
 import { SHIM_PATH, findStaticBusybox } from './hotShim';
 import { shimArchive } from './outputSkeleton';
 import { relayThrough } from './containerDial';

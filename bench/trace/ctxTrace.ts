@@ -1,24 +1,20 @@
 // Not part of `npm run bench`: a diagnostic for the bottleneck analysis (npx tsx bench/trace/<name>.ts).
 // Where the time of a cold 100 MiB / 2000-file context goes: client listing+digest, tar write, then agent phases.
 import path from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { listContext } from '../../agent/context/listContext';
 import { contextDigest } from '../../agent/context/digest';
 import { packContext } from '../../agent/context/packContext';
 import { checkContext } from '../../agent/context/checkContext';
-import { startAgentProcess, makeContext, tempDir, cleanupAll, ensureBaseImage, dockerBuild, removeImage } from '../lib';
+import { addRandomFiles, startAgentProcess, makeContext, tempDir, cleanupAll, ensureBaseImage, dockerBuild, removeImage } from '../lib';
 import { runJson } from '../cliRun';
 (async () => {
   try {
     ensureBaseImage(tempDir());
     const work = tempDir();
     const ctx = makeContext(path.join(work, 'ctx'), 'COPY . /ctx\nCMD ["true"]\n');
-    for (let i = 0; i < 2000; i++) {
-      const rel = `d${i % 20}/f${i}.bin`;
-      mkdirSync(path.join(ctx, path.dirname(rel)), { recursive: true });
-      writeFileSync(path.join(ctx, rel), randomBytes(i < 1990 ? 40_000 : 2_500_000));
-    }
+    addRandomFiles(ctx, 2000, (i) => (i < 1990 ? 40_000 : 2_500_000));
     for (let k = 0; k < 2; k++) {
       writeFileSync(path.join(ctx, 'nonce'), randomBytes(8));
       let t = performance.now();

@@ -3,11 +3,11 @@
 // folder by the agent: the client's listing and hashing, cold and with its stat cache, then one run of each
 // path with the CLI's trace marks and the arrival time of each kind of event, and the agent's phases.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { listForBuild } from '../../agent/context/packContext';
-import { CLI, cleanupAll, ensureBaseImage, makeContext, removeImage, startAgentProcess, tempDir } from '../lib';
+import { CLI, addRandomFiles, cleanupAll, ensureBaseImage, makeContext, removeImage, startAgentProcess, tempDir } from '../lib';
 
 function traced(args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
   return new Promise((resolve, reject) => {
@@ -44,11 +44,7 @@ const agents: Awaited<ReturnType<typeof startAgentProcess>>[] = [];
     ensureBaseImage(tempDir());
     const work = tempDir();
     const ctx = makeContext(path.join(work, 'ctx'), 'COPY . /ctx\nCMD ["true"]\n');
-    for (let i = 0; i < 2000; i++) {
-      const rel = `d${i % 20}/f${i}.bin`;
-      mkdirSync(path.join(ctx, path.dirname(rel)), { recursive: true });
-      writeFileSync(path.join(ctx, rel), randomBytes(i < 1600 ? 8_000 : i < 1990 ? 150_000 : 12_000_000));
-    }
+    addRandomFiles(ctx, 2000, (i) => (i < 1600 ? 8_000 : i < 1990 ? 150_000 : 12_000_000));
     for (const cache of ['cold', 'warm']) {
       const t = performance.now();
       await listForBuild(ctx, 'Dockerfile', {});
