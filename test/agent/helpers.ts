@@ -170,6 +170,15 @@ export class RawClient {
 }
 
 /** Containers, running or not, of a run: those with its label, and a hot one it took (named after it). */
+/** Resolves once `cond` holds, checked every 20 ms; fails naming `what` after `timeoutMs`. */
+export async function eventually(what: string, timeoutMs: number, cond: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function containersOf(runId: string): Promise<number> {
   const labelled = await docker.listContainers({ all: true, filters: { label: [`io.bytenite.run=${runId}`] } });
   const named = await docker.listContainers({ all: true, filters: { name: [`bytenite-${runId}`] } });
