@@ -4,7 +4,7 @@
  * concurrent requests to an endpoint at zero (all 200, p50/p99, instances that served them), with the agent in
  * this process (its hot pool on) and busybox httpd FROM scratch; and the steady state (benchSteady).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -15,7 +15,7 @@ import { startAgent } from '../agent/server';
 import { createLogger } from '../agent/log';
 import { AgentClient } from '../agent/client/agentClient';
 import { startRun } from '../agent/client/startRun';
-import { Result, comparison, figure, log, median, startAgentProcess, tempDir, PAIRS } from './lib';
+import { Result, comparison, figure, log, median, onCleanup, startAgentProcess, tempDir, PAIRS } from './lib';
 import { SERVICE_PORT, serviceContext } from '../test/agent/serviceImage';
 
 function get(url: string, headers: Record<string, string>): Promise<number> {
@@ -110,7 +110,7 @@ async function benchWakeAndBurst(): Promise<Result[]> {
  * is held by the CPU quota; 64 keep-alive connections through /e/NAME/ and straight to the instance's address,
  * alternating over BENCH_ENDPOINTS_ROUNDS rounds (default 3) of BENCH_ENDPOINTS_SECONDS (default 10).
  */
-async function benchSteady(): Promise<Result> {
+async function benchSteady(): Promise<Result[]> {
   const agent = await startAgentProcess(tempDir());
   const token = readFileSync(agent.tokenFile, 'utf8').trim();
   const client = await AgentClient.connect(agent.url, { token });
@@ -135,20 +135,34 @@ async function benchSteady(): Promise<Result> {
       if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       return { rps: r.requests.average, p99: r.latency.p99 };
     };
+    // The floor: the least any Node HTTP proxy in its own process costs here (no token, journal or headers).
+    const bare = spawn(process.execPath, [path.join(__dirname, 'bareHttpProxy.cjs')], { env: { ...process.env, TARGET_HOST: ip, TARGET_PORT: String(SERVICE_PORT) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    onCleanup(() => bare.kill('SIGKILL'));
+    const barePort = await new Promise<number>((resolve) => bare.stdout!.on('data', (d: Buffer) => {
+      const m = /listening (\d+)/.exec(String(d));
+      if (m) resolve(Number(m[1]));
+    }));
     await load(`${base}/e/steady/`, auth); // warm-up: keep-alive pools, JIT
+    await load(`http://127.0.0.1:${barePort}/`, {});
     const via: Array<{ rps: number; p99: number }> = [];
+    const floor: Array<{ rps: number; p99: number }> = [];
     const direct: Array<{ rps: number; p99: number }> = [];
     for (let i = 0; i < rounds; i++) {
       via.push(await load(`${base}/e/steady/`, auth));
+      floor.push(await load(`http://127.0.0.1:${barePort}/`, {}));
       direct.push(await load(`http://${ip}:${SERVICE_PORT}/`, {}));
-      log(`endpoints: steady round ${i + 1}/${rounds}: ${via[i].rps.toFixed(0)} req/s p99 ${via[i].p99} ms vs direct ${direct[i].rps.toFixed(0)} req/s p99 ${direct[i].p99} ms`);
+      log(`endpoints: steady round ${i + 1}/${rounds}: ${via[i].rps.toFixed(0)} req/s p99 ${via[i].p99} ms, bare Node proxy ${floor[i].rps.toFixed(0)} req/s p99 ${floor[i].p99} ms, direct ${direct[i].rps.toFixed(0)} req/s p99 ${direct[i].p99} ms`);
     }
+    bare.kill();
     const steady = comparison(`steady state through the endpoint, 64 keep-alive connections, standalone agent, instance with 1 vCPU (straight to the instance's address)`,
       via.map((v) => v.rps), direct.map((d) => d.rps), { text: 'ratio ≥ 0.7, p99 +≤ 3 ms' }, 'req/s');
     const addedP99 = median(via.map((v, i) => v.p99 - direct[i].p99));
     steady.met = steady.medianRatio >= 0.7 && addedP99 <= 3;
     steady.note = `p99 ${via.map((v) => v.p99).join('/')} ms vs ${direct.map((d) => d.p99).join('/')} ms (added, median: ${addedP99} ms); ${rounds} rounds of ${seconds} s; agent peak ${agent.peakMiB().toFixed(0)} MiB`;
-    return steady;
+    const floorRow = comparison('steady state FLOOR: a bare Node HTTP proxy in its own process (bench/bareHttpProxy.cjs: keep-alive upstream, no token check, journal or added headers), same load, same instance (straight to the instance\'s address)',
+      floor.map((f) => f.rps), direct.map((d) => d.rps), {}, 'req/s');
+    floorRow.note = `p99 ${floor.map((f) => f.p99).join('/')} ms; the endpoint row is ${(steady.medianBytenite / floorRow.medianBytenite).toFixed(2)} of it`;
+    return [steady, floorRow];
   } finally {
     client.close();
     await agent.stop();
@@ -158,5 +172,5 @@ async function benchSteady(): Promise<Result> {
 /** The endpoint rows: wake and burst with the agent in this process, steady state against a standalone one. */
 export async function benchEndpoints(): Promise<Result[]> {
   const rows = await benchWakeAndBurst();
-  return [...rows, await benchSteady()];
+  return [...rows, ...(await benchSteady())];
 }

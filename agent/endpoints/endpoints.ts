@@ -168,6 +168,7 @@ export class Endpoints {
   /** Held requests get 503; on Swarm the services go to 0 replicas (awaited: the agent is about to exit). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const e of this.byKey.values()) e.journal.flush();
     await Promise.all([...this.byKey.values()].map((e) => e.activator.close()));
   }
 

@@ -135,7 +135,9 @@ export async function routeRequest(req: http.IncomingMessage, res: http.ServerRe
   res.setHeader('x-request-id', requestId);
   const { activator, journal } = c.entry;
   const left = new AbortController();
-  res.on('close', () => left.abort());
+  // Only a client that leaves before its answer is done aborts: abort() makes a DOMException with its stack,
+  // 3% of the agent's time under load when it was called at every response's close.
+  res.on('close', () => { if (!res.writableFinished) left.abort(); });
   const slot = await acquireSlot(activator, journal, rec, arrived, left.signal, (st, m, h) => plain(res, st, m, h));
   if (!slot) return;
   const sent = Date.now();

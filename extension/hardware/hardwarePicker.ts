@@ -26,6 +26,8 @@ function step<T>(opts: {
     qp.placeholder = opts.placeholder;
     qp.items = opts.items;
     qp.matchOnDescription = true;
+    // Steps in a row: a click in the editor between two of them must not throw the earlier choices away.
+    qp.ignoreFocusOut = true;
     if (opts.active) qp.activeItems = [opts.active];
     if (opts.stepNo > 1) qp.buttons = [vscode.QuickInputButtons.Back];
     let done = false;

@@ -45,11 +45,12 @@ export async function scheduleDockerfile(ctx: Ctx, uri: vscode.Uri, given: Sched
   // Asked first, as the CLI does: an agent that keeps no schedules says why before anything is asked or built.
   await client.schedules();
   const { checkCron, nextTimes } = await import('../../agent/schedules/policy');
+  // Five steps and the hardware's: a click elsewhere (to look at the Dockerfile) must not lose them; Escape cancels.
   const title = (n: number) => `Schedule ${rel} on ${conn.name} (${n}/5)`;
 
   const folder = path.basename(path.dirname(uri.fsPath));
   const name = given.name ?? await vscode.window.showInputBox({
-    title: title(1), prompt: 'The schedule\'s name: its runs are named "schedule NAME"',
+    title: title(1), ignoreFocusOut: true, prompt: 'The schedule\'s name: its runs are named "schedule NAME"',
     value: defaultScheduleName(folder),
     validateInput: (v) => (NAME.test(v) ? undefined : 'Lower-case letters, digits and -, starting with a letter or digit; at most 63'),
   });
@@ -61,7 +62,7 @@ export async function scheduleDockerfile(ctx: Ctx, uri: vscode.Uri, given: Sched
   if (!cron) return undefined;
 
   const timezone = given.timezone ?? await vscode.window.showInputBox({
-    title: title(3), prompt: `The IANA time zone "${cron}" is read in (this machine's is ${localZone()})`, value: timezoneDefault,
+    title: title(3), ignoreFocusOut: true, prompt: `The IANA time zone "${cron}" is read in (this machine's is ${localZone()})`, value: timezoneDefault,
     validateInput: (v) => checkCron({ cron, timezone: v.trim() }),
   });
   if (!timezone) return undefined;
@@ -116,11 +117,11 @@ async function pickCron(title: string, timezone: string, check: CheckCron, next:
   const pick = await vscode.window.showQuickPick([
     ...CRON_PRESETS.map((p) => ({ label: p.label, description: `${p.cron} · ${nextText(p.cron)}`, cron: p.cron })),
     { label: 'Custom…', description: 'a cron expression: 5 fields, or 6 with seconds first', cron: undefined },
-  ], { title, placeHolder: 'When it runs' });
+  ], { title, ignoreFocusOut: true, placeHolder: 'When it runs' });
   if (!pick) return undefined;
   if (pick.cron) return pick.cron;
   const cron = await vscode.window.showInputBox({
-    title, prompt: 'min hour day month weekday (e.g. 30 6 * * 1-5), or seconds first (*/30 * * * * *)', placeHolder: '0 2 * * *',
+    title, ignoreFocusOut: true, prompt: 'min hour day month weekday (e.g. 30 6 * * 1-5), or seconds first (*/30 * * * * *)', placeHolder: '0 2 * * *',
     validateInput: (v) => {
       const problem = check({ cron: v.trim(), timezone });
       return problem ? { message: problem, severity: vscode.InputBoxValidationSeverity.Error } : { message: nextText(v.trim()), severity: vscode.InputBoxValidationSeverity.Info };
@@ -134,20 +135,20 @@ async function pickRules(title: string, given: ScheduleArgs): Promise<{ overlap:
   const pick = await vscode.window.showQuickPick([
     { label: 'Skip overlapping times, catch up once', description: 'the defaults', custom: false },
     { label: 'Choose…', description: 'queue or allow overlaps; catch up every missed time, or none', custom: true },
-  ], { title, placeHolder: 'A time that finds the last run still going, and times missed while the agent was down' });
+  ], { title, ignoreFocusOut: true, placeHolder: 'A time that finds the last run still going, and times missed while the agent was down' });
   if (!pick) return undefined;
   if (!pick.custom) return { overlap: 'skip', catchUp: 'once' };
   const overlap = await vscode.window.showQuickPick([
     { label: 'skip', description: 'record the time as skipped (default)' },
     { label: 'queue', description: 'start it when the last run ends (one waits at most)' },
     { label: 'allow', description: 'start it beside the last run' },
-  ], { title, placeHolder: 'A time that finds the last run still going' });
+  ], { title, ignoreFocusOut: true, placeHolder: 'A time that finds the last run still going' });
   if (!overlap) return undefined;
   const catchUp = await vscode.window.showQuickPick([
     { label: 'once', description: 'one run for all the missed times (default)' },
     { label: 'all', description: 'one run per missed time (the latest 100)' },
     { label: 'none', description: 'record them as skipped' },
-  ], { title, placeHolder: 'Times missed while the agent was down' });
+  ], { title, ignoreFocusOut: true, placeHolder: 'Times missed while the agent was down' });
   if (!catchUp) return undefined;
   return { overlap: overlap.label as 'skip' | 'queue' | 'allow', catchUp: catchUp.label as 'none' | 'once' | 'all' };
 }

@@ -192,6 +192,7 @@ describe('Run on ByteNite in the workbench', function () {
     await tab.locator('h1', { hasText: 'served from a ByteNite run' }).waitFor({ timeout: 30_000 });
     await tab.screenshot({ path: path.join(ctx.results, 'port-opened.png') });
     await tab.close();
+    await page.bringToFront(); // the workbench has the browser's focus again, as before the tab opened
     await panel.locator('#btn-stop').click();
     await panel.locator('#ports .port-row[data-state="closed"]').first().waitFor({ timeout: 60_000 });
   });
