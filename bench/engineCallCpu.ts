@@ -41,6 +41,8 @@ async function main(): Promise<void> {
     await row('PUT archive, created container', async () => { for (const c of made) await c.putArchive(tar, { path: '/' }); });
     await row('GET archive of one small file, created container', async () => { for (const c of made) await drain(await c.getArchive({ path: '/hostname' })); });
     await row('GET archive of a missing path (404)', async () => { for (const c of made) await c.getArchive({ path: '/nope' }).catch(() => 0); });
+    await row('changes (docker diff), created container', async () => { for (const c of made) await c.changes(); });
+    await row('inspect of the path (HEAD archive), created container', async () => { for (const c of made) await c.infoArchive({ path: '/hostname' }); });
     await row('start', async () => { for (const c of made) await c.start(); });
     await row('inspect, running', async () => { for (const c of made) await c.inspect(); });
     await row('stats stream held 1 s', async () => { for (const c of made) { const s = await c.stats({ stream: true }) as NodeJS.ReadableStream & { destroy(): void }; s.resume(); await sleep(1000); s.destroy(); } });

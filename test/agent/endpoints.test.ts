@@ -188,12 +188,17 @@ test('a redeploy under load loses no request (the old version answers until the 
   const { serviceContext } = await import('./serviceImage');
   const svc = serviceContext();
   dirs.push(svc);
-  const agent = await startTestAgent({ endpointHoldMs: 1500 });
+  // The hold limit is above a node server's start on 0.5 vCPU under CI's load (1.1-1.4 s here, alone), so that
+  // only the redeploy is judged; the last part shows what a start that never gets ready gets.
+  const agent = await startTestAgent({ endpointHoldMs: 5000 });
   agents.push(agent);
   const base = agent.url.replace(/^ws/, 'http');
   const auth = { authorization: `Bearer ${agent.token}` };
   const client = await AgentClient.connect(agent.url, { token: agent.token });
   await deploy(client, svc, 'live', { port: 8000, idleMs: 30_000, max: 2, concurrency: 4 }, { MARKER: 'v1' });
+  // The first version serves before the load starts: its own first start is not what this test is about.
+  const first = await get(`${base}/e/live/`, auth);
+  assert.equal(first.status, 200, first.body);
 
   // Eight clients in a loop, each request timed against the moment the redeploy was answered.
   let stop = false;
@@ -218,7 +223,9 @@ test('a redeploy under load loses no request (the old version answers until the 
   await Promise.all(loops);
 
   const bad = seen.filter((r) => r.status !== 200 || !['v1', 'v2'].includes(r.body));
-  assert.deepEqual(bad, [], `every request during the redeploy answered by one version or the other (${seen.length} sent)`);
+  // On failure, what the agent had: its instances and their states say whether a start was slow or failed.
+  const state = bad.length ? JSON.stringify((await client.endpoints()).map((e) => ({ image: e.image.slice(0, 19), instances: e.instances, queued: e.queued }))) : '';
+  assert.deepEqual(bad.slice(0, 5), [], `every request during the redeploy answered by one version or the other (${bad.length} of ${seen.length} not; agent: ${state})`);
   assert.ok(seen.some((r) => r.body === 'v1') && seen.some((r) => r.body === 'v2'), 'both versions served');
   // Once the new version has answered, nothing sent later reaches the old one.
   const firstNew = Math.min(...seen.filter((r) => r.body === 'v2').map((r) => r.doneAt));
@@ -249,8 +256,8 @@ test('a redeploy under load loses no request (the old version answers until the 
   const held = await get(`${base}/e/never/`, auth);
   assert.equal(held.status, 503, held.body);
   assert.ok(Number(held.headers['retry-after']) > 0, JSON.stringify(held.headers));
-  assert.match(held.body, /could take the request within 2 s/);
-  assert.ok(Date.now() - t0 < 10_000);
+  assert.match(held.body, /could take the request within 5 s/);
+  assert.ok(Date.now() - t0 < 15_000);
   await client.removeEndpoint('never');
   client.close();
 });
