@@ -7,7 +7,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, cleanup, jsonEvents, makeContext, runCli, tmpDir } from './helpers';
-import { startSwarmCluster, SwarmCluster } from './swarmCluster';
+import { spawnSwarmAgent, startSwarmCluster, SwarmCluster } from './swarmCluster';
 import type { Catalog, RunEvent } from '../../agent/protocol';
 
 let cluster: SwarmCluster;
@@ -15,7 +15,7 @@ let agent: ChildProcess;
 let url = '';
 let tokenFile = '';
 const dirs: string[] = [];
-let agentLog = '';
+let agentLog = (): string => '';
 const clis: ChildProcess[] = [];
 
 before(async () => {
@@ -24,21 +24,10 @@ before(async () => {
   const data = tmpDir('bytenite-swarm-agent-');
   dirs.push(data);
   tokenFile = path.join(data, 'token');
-  agent = spawn(process.execPath, [CLI, 'agent', '--engine', 'swarm', '--registry', cluster.registry,
-    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', data], {
-    cwd: ROOT, env: { ...process.env, DOCKER_HOST: `unix://${cluster.managerSocket}`, BYTENITE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  agent.stderr!.on('data', (d) => (agentLog += d));
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    agent.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (ws:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${agentLog.slice(-2000)}`)));
-  });
+  const started = await spawnSwarmAgent(cluster, data, CLI, ROOT);
+  agent = started.child;
+  url = started.url;
+  agentLog = started.log;
 });
 
 after(async () => {
@@ -155,7 +144,7 @@ test('a run on the Swarm: logs apart and in order, exit code, cost, outputs, fir
   const out = tmpDir('bytenite-swarm-out-');
   dirs.push(out);
   const r = await runCli(['run', path.join(dir, 'Dockerfile'), ...agentArgs(), '--memory', '64m', '--out', out, '--json', '--', 'sh', '-c', script]);
-  assert.equal(r.code, 3, r.stderr + agentLog.slice(-2000));
+  assert.equal(r.code, 3, r.stderr + agentLog().slice(-2000));
   const events = jsonEvents(r.stdout).map((e) => e.event);
   const text = (s: string) => events.filter((e): e is Extract<RunEvent, { kind: 'log' }> => e.kind === 'log' && e.stream === s).map((e) => e.data).join('');
   assert.equal(text('stdout'), 'out1\n' + Array.from({ length: 200 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
@@ -238,7 +227,7 @@ test('a 4-task fan-out spreads over both nodes; every task\'s logs and outputs c
     await new Promise((r) => setTimeout(r, 200));
   }
   const res = await run.done;
-  assert.equal(res.code, 4, res.stderr + agentLog.slice(-2000));
+  assert.equal(res.code, 4, res.stderr + agentLog().slice(-2000));
   assert.deepEqual([...placed.keys()].sort(), ['0', '1', '2', '3'], 'every task had a container');
   assert.deepEqual([...new Set(placed.values())].sort(), ['manager', 'worker'], 'Swarm placed the tasks on both nodes');
   const events = run.events().map((e) => e.event);
@@ -275,7 +264,7 @@ test('a volume stays on its node: the next run reads what the last wrote, on the
   // The first run: the volume is new, Swarm places it (on the worker: only it has the GPU), and it is made there.
   const first = await runOnNode([path.join(dir, 'Dockerfile'), ...agentArgs(), '--gpu', 'h100:1', '--memory', '64m', '-v', 'notes:/data', '--',
     'sh', '-c', 'echo kept > /data/f; sleep 1']);
-  assert.equal(first.res.code, 0, first.res.stderr + agentLog.slice(-2000));
+  assert.equal(first.res.code, 0, first.res.stderr + agentLog().slice(-2000));
   assert.equal(first.node, cluster.workerNodeId);
   assert.equal(first.placed.length, 1, JSON.stringify(first.placed));
   assert.equal(first.placed[0].nodeId, cluster.workerNodeId);

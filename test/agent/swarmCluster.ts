@@ -173,3 +173,27 @@ export async function startSwarmCluster(opts: { workerGpu?: string } = {}): Prom
     throw new Error(`could not build the two-node Swarm for the test: ${(err as Error).message}`);
   }
 }
+
+/**
+ * `bytenite agent --engine swarm` on the cluster's manager, with the worker's engine as a node engine, on a free
+ * port; resolves once it listens. `log()` is its log so far (at info), for failure messages.
+ */
+export async function spawnSwarmAgent(cluster: SwarmCluster, dataDir: string, cli: string, cwd: string): Promise<{ child: ChildProcess; url: string; log(): string }> {
+  let log = '';
+  const child = spawn(process.execPath, [cli, 'agent', '--engine', 'swarm', '--registry', cluster.registry,
+    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', dataDir], {
+    cwd, env: { ...process.env, DOCKER_HOST: `unix://${cluster.managerSocket}`, BYTENITE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.on('data', (d) => (log += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (ws:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${log.slice(-2000)}`)));
+  });
+  return { child, url, log: () => log };
+}

@@ -6,11 +6,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, cleanup, makeContext, runCli, tmpDir } from './helpers';
-import { startSwarmCluster, SwarmCluster } from './swarmCluster';
+import { spawnSwarmAgent, startSwarmCluster, SwarmCluster } from './swarmCluster';
 import { AgentClient } from '../../agent/client/agentClient';
 
 let cluster: SwarmCluster;
@@ -21,28 +21,16 @@ let tokenFile = '';
 let client: AgentClient;
 let token = '';
 const dirs: string[] = [];
-let agentLog = '';
+let agentLog = (): string => '';
 
 let dataDir = '';
 
 /** Starts `bytenite agent --engine swarm` on the cluster's manager with the test's data folder, and connects. */
 async function startAgent(): Promise<void> {
-  agentLog = '';
-  agent = spawn(process.execPath, [CLI, 'agent', '--engine', 'swarm', '--registry', cluster.registry,
-    '--node-engine', `unix://${cluster.workerSocket}`, '--port', '0', '--data-dir', dataDir], {
-    cwd: ROOT, env: { ...process.env, DOCKER_HOST: `unix://${cluster.managerSocket}`, BYTENITE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  agent.stderr!.on('data', (d) => (agentLog += d));
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    agent.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (ws:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${agentLog.slice(-2000)}`)));
-  });
+  const started = await spawnSwarmAgent(cluster, dataDir, CLI, ROOT);
+  agent = started.child;
+  url = started.url;
+  agentLog = started.log;
   base = url.replace(/^ws/, 'http');
   tokenFile = path.join(dataDir, 'token');
   token = readFileSync(tokenFile, 'utf8').trim().split(/\s+/).pop()!;
@@ -106,7 +94,7 @@ async function until<T>(what: string, ms: number, f: () => Promise<T | undefined
   for (;;) {
     const v = await f();
     if (v !== undefined) return v;
-    assert.ok(Date.now() < deadline, `${what} within ${ms / 1000} s; agent log: ${agentLog.slice(-3000)}`);
+    assert.ok(Date.now() < deadline, `${what} within ${ms / 1000} s; agent log: ${agentLog().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -138,7 +126,7 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
   }
 
   const r = await deploy('web');
-  assert.equal(r.code, 0, r.stderr + agentLog.slice(-2000));
+  assert.equal(r.code, 0, r.stderr + agentLog().slice(-2000));
   assert.equal(r.stdout.trim(), `${base}/e/web/`);
   const svc = await until('the endpoint\'s service exists', 30_000, service);
   assert.equal(svc.replicas, 0, 'deployed at zero');
@@ -150,7 +138,7 @@ test('an endpoint on the Swarm: token or 401, replicas 0 -> 1 -> 0 after --idle,
 
   const t0 = Date.now();
   const ok = await get(`${base}/e/web/index.html`, { authorization: `Bearer ${token}` });
-  assert.equal(ok.status, 200, ok.body + agentLog.slice(-2000));
+  assert.equal(ok.status, 200, ok.body + agentLog().slice(-2000));
   assert.equal(ok.body, 'hello swarm');
   const woke = (await client.endpointRequests('web', { limit: 10 })).find((q) => q.wake);
   console.log(`# wake from 0 replicas to the first response: ${Date.now() - t0} ms (held ${woke?.heldMs} ms: ` +
