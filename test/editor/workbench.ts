@@ -43,11 +43,21 @@ export function webviewWithText(page: Page, selector: string, text: RegExp, time
 
 /** Runs a command by its palette title (F1, type, pick the row). */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().click();
+  // Focus can move just as the palette opens (a terminal's first prompt, a webview that loads), which closes
+  // it, as it would for a user, who opens it again: so does this, twice at most (CI7 saw it closed after a
+  // shell test).
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible' });
+    try {
+      await input.fill(`>${title}`, { timeout: 5_000 });
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().click({ timeout: 15_000 });
+      return;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
 }
 
 /**
