@@ -220,16 +220,20 @@ export async function spawnAgent(dataDir: string, tokenFile: string, port: numbe
   });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
-  const url = await new Promise<string>((resolve, reject) => {
+  return { url: await listeningUrl(child, () => err), child };
+}
+
+/** The URL an agent process prints once it listens; rejects with the end of its log if it exits first. */
+export function listeningUrl(child: ChildProcess, log: () => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /listening (ws:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]);
     });
-    child.on('exit', (code) => reject(new Error(`agent exited ${code}: ${err}`)));
+    child.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${log().slice(-2000)}`)));
   });
-  return { url, child };
 }
 
 /** Ends a test's agent the way an operator would (SIGTERM), so it removes what it keeps for later runs. */

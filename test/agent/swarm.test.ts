@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, ROOT, cleanup, jsonEvents, makeContext, runCli, tmpDir } from './helpers';
-import { spawnSwarmAgent, startSwarmCluster, SwarmCluster } from './swarmCluster';
+import { CLI, ROOT, cleanup, jsonEvents, makeContext, runCli, stopAgent, tmpDir } from './helpers';
+import { endSwarmTest, spawnSwarmAgent, startSwarmCluster, SwarmCluster } from './swarmCluster';
 import type { Catalog, RunEvent } from '../../agent/protocol';
 
 let cluster: SwarmCluster;
@@ -32,22 +32,9 @@ before(async () => {
 
 after(async () => {
   for (const c of clis) if (c.exitCode === null) c.kill('SIGKILL');
-  if (agent && agent.exitCode === null) {
-    agent.kill('SIGTERM');
-    // The agent cancels what still runs; it must not keep the cluster (and CI) waiting.
-    const gone = await Promise.race([new Promise((r) => agent.once('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 20_000))]);
-    if (!gone) agent.kill('SIGKILL');
-  }
-  try {
-    if (cluster) {
-      // Every service the agent made is gone before the cluster goes.
-      const left = await cluster.manager.listServices({ filters: { label: ['io.bytenite.managed=1'] } }).catch(() => []);
-      assert.equal(left.length, 0, `services left behind: ${left.map((s) => s.Spec?.Name).join(', ')}`);
-    }
-  } finally {
-    cleanup(...dirs);
-    await cluster?.stop();
-  }
+  // The agent cancels what still runs (SIGTERM, SIGKILL after 15 s): it must not keep the cluster (and CI) waiting.
+  if (agent) await stopAgent({ child: agent, url });
+  await endSwarmTest(cluster, () => cleanup(...dirs));
 });
 
 function ctx(files: Record<string, string> = {}, extra = ''): string {

@@ -11,7 +11,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync } 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import Docker from 'dockerode';
+import { listeningUrl } from './helpers';
 
 export interface SwarmCluster {
   managerSocket: string;
@@ -186,14 +188,18 @@ export async function spawnSwarmAgent(cluster: SwarmCluster, dataDir: string, cl
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stderr!.on('data', (d) => (log += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (ws:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${log.slice(-2000)}`)));
-  });
-  return { child, url, log: () => log };
+  return { child, url: await listeningUrl(child, () => log), log: () => log };
+}
+
+/** A Swarm test's end: every service the agent made is gone (checked) before the folders and the cluster go. */
+export async function endSwarmTest(cluster: SwarmCluster | undefined, cleanupDirs: () => void): Promise<void> {
+  try {
+    if (cluster) {
+      const left = await cluster.manager.listServices({ filters: { label: ['io.bytenite.managed=1'] } }).catch(() => []);
+      assert.equal(left.length, 0, `services left behind: ${left.map((s) => s.Spec?.Name).join(', ')}`);
+    }
+  } finally {
+    cleanupDirs();
+    await cluster?.stop();
+  }
 }

@@ -9,8 +9,8 @@ import net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, ROOT, cleanup, makeContext, runCli, tmpDir } from './helpers';
-import { spawnSwarmAgent, startSwarmCluster, SwarmCluster } from './swarmCluster';
+import { CLI, ROOT, cleanup, makeContext, runCli, stopAgent as stopAgentProcess, tmpDir } from './helpers';
+import { endSwarmTest, spawnSwarmAgent, startSwarmCluster, SwarmCluster } from './swarmCluster';
 import { AgentClient } from '../../agent/client/agentClient';
 
 let cluster: SwarmCluster;
@@ -54,20 +54,9 @@ before(async () => {
 
 after(async () => {
   client?.close();
-  if (agent && agent.exitCode === null) {
-    agent.kill('SIGTERM');
-    const gone = await Promise.race([new Promise((r) => agent.once('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 20_000))]);
-    if (!gone) agent.kill('SIGKILL');
-  }
-  try {
-    if (cluster) {
-      const left = await cluster.manager.listServices({ filters: { label: ['io.bytenite.managed=1'] } }).catch(() => []);
-      assert.equal(left.length, 0, `services left behind: ${left.map((s) => s.Spec?.Name).join(', ')}`);
-    }
-  } finally {
-    cleanup(...dirs);
-    await cluster?.stop();
-  }
+  // The agent cancels what still runs (SIGTERM, SIGKILL after 15 s): it must not keep the cluster (and CI) waiting.
+  if (agent) await stopAgentProcess({ child: agent, url });
+  await endSwarmTest(cluster, () => cleanup(...dirs));
 });
 
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
