@@ -111,7 +111,9 @@ async function benchWakeAndBurst(): Promise<Result[]> {
  * alternating over BENCH_ENDPOINTS_ROUNDS rounds (default 3) of BENCH_ENDPOINTS_SECONDS (default 10).
  */
 async function benchSteady(): Promise<Result[]> {
-  const agent = await startAgentProcess(tempDir());
+  // BENCH_ENDPOINTS_CPU_PROF=DIR: the agent writes a CPU profile there as it stops (where its time per request goes).
+  const prof = process.env.BENCH_ENDPOINTS_CPU_PROF;
+  const agent = await startAgentProcess(tempDir(), {}, prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
   const token = readFileSync(agent.tokenFile, 'utf8').trim();
   const client = await AgentClient.connect(agent.url, { token });
   try {

@@ -10,16 +10,16 @@
  * with nothing in flight for `idleMs` is stopped (the run is cancelled: SIGTERM, grace, SIGKILL), down to
  * `min`. Open WebSockets and streamed responses hold their slot until they close, so they count as in flight.
  */
-import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { RunSpec, StartKind, EndpointSummary, FinalEvent } from '../protocol';
+import type { RunSpec, EndpointSummary, FinalEvent } from '../protocol';
 import { isFinal } from '../protocol';
 import type { Run } from '../runs/run';
-import type { PortTarget } from '../tunnel/runPorts';
 import type { EndpointDefinition } from './definitionStore';
 import { leastBusy, type EndpointActivator } from './endpointActivator';
-import { readyOverRelay, socketLike } from './relayProbe';
+import { readyOverRelay } from './relayProbe';
+import { Instance, type Slot } from './instance';
+
+export { Instance, type Slot, type WakeTiming } from './instance';
 
 /** What the activator needs of the run lifecycle (RunManager has it). */
 export interface InstanceRuns {
@@ -33,90 +33,6 @@ export interface InstanceRuns {
 export class Refusal extends Error {
   constructor(readonly status: number, message: string, readonly retryAfterS?: number) {
     super(message);
-  }
-}
-
-export interface WakeTiming {
-  start: StartKind;
-  admitMs: number;
-  startMs: number;
-  readyMs: number;
-}
-
-/** A request's place on an instance; `release` gives it back (once). */
-export interface Slot {
-  instance: Instance;
-  /** The wake of the instance, for the one request that woke it. */
-  wake?: WakeTiming;
-  release(): void;
-}
-
-type InstanceState = 'starting' | 'ready' | 'stopping';
-
-export class Instance {
-  state: InstanceState = 'starting';
-  inFlight = 0;
-  run?: Run;
-  target?: PortTarget;
-  start?: StartKind;
-  startedAt?: Date;
-  /** How its start went, until a request takes it. */
-  wake?: WakeTiming;
-  /** Its final cost was passed on (see Activator.settle). */
-  settled = false;
-  /** Why it is gone, once it is: a request it held is answered 502 with this. */
-  gone?: string;
-  /** Resolves once its run has ended. */
-  readonly ended: Promise<void>;
-  private endedResolve!: () => void;
-  idleTimer?: NodeJS.Timeout;
-  /** Keep-alive connections to its port, reused across requests. */
-  readonly agent: http.Agent;
-
-  constructor(port: number) {
-    this.ended = new Promise((r) => (this.endedResolve = r));
-    const self = this;
-    // Connections are made by the engine's dialer (the container's address, or a relay where that cannot
-    // be reached), so the pool of keep-alive sockets is per instance and dies with it.
-    this.agent = new (class extends http.Agent {
-      createConnection(_opts: unknown, cb: (err: Error | null, s?: Duplex) => void): undefined {
-        const target = self.target;
-        if (!target) {
-          cb(new Error(self.gone ?? 'the instance is not running'));
-          return undefined;
-        }
-        target.dial(port).then((s) => cb(null, socketLike(s)), (err: Error) => cb(err));
-        return undefined;
-      }
-    })({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 30_000 });
-  }
-
-  /** One more request on this instance. Its slot carries the wake, so only the request that woke the instance
-   * reports it; `onRelease` runs once the count is down again, however often the slot is released. */
-  take(onRelease: () => void): Slot {
-    this.inFlight++;
-    const wake = this.wake;
-    this.wake = undefined;
-    let released = false;
-    return {
-      instance: this, wake,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.inFlight--;
-        onRelease();
-      },
-    };
-  }
-
-  get runId(): string | undefined {
-    return this.run?.id;
-  }
-
-  markEnded(why: string): void {
-    this.gone ??= why;
-    this.agent.destroy();
-    this.endedResolve();
   }
 }
 
